@@ -1,0 +1,69 @@
+/* tfm/tensor.h: fp32 tensors, and the parameter store that keeps every weight, gradient and optimizer moment in one slab each. */
+#ifndef TFM_TENSOR_H
+#define TFM_TENSOR_H
+
+#include "tfm/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TFM_MAX_DIMS 4
+
+/* A dense, row-major fp32 tensor. It never owns its memory: `data` and `grad` point into a parameter
+ * slab (weights) or into a graph's arena (activations). `grad` is NULL when no gradient is kept. */
+typedef struct tfm_tensor {
+    float *data;                 /* [shape[0], ..., shape[ndim-1]] values */
+    float *grad;                 /* same shape: d(loss)/d(data), or NULL */
+    int ndim;
+    int shape[TFM_MAX_DIMS];
+    size_t size;                 /* product of shape */
+    int requires_grad;           /* 1: backward accumulates into grad */
+} tfm_tensor;
+
+/* Number of elements for a shape; 0 for an empty or invalid shape. */
+size_t tfm_shape_size(int ndim, const int *shape);
+
+/* ---- Parameters: one slab each for values, gradients, and the optimizer's two moments ----
+ *
+ * A model declares its parameters by name and shape, then allocates once:
+ *   tfm_params_declare(p, "transformer.wte.weight", 2, (int[]){vocab, d_model}, &model->wte);
+ *   ...
+ *   tfm_params_allocate(p);  // now every declared tensor points into p->data / p->grad
+ * Names follow Hugging Face where a mapping exists, so checkpoints interoperate. */
+typedef struct tfm_param {
+    char *name;                  /* e.g. "transformer.h.0.attn.c_attn.weight" */
+    tfm_tensor *tensor;          /* the model's tensor that this entry fills in */
+    int ndim;
+    int shape[TFM_MAX_DIMS];
+    size_t offset;               /* in floats, into the slabs */
+    size_t size;
+    int no_weight_decay;         /* 1 for biases and LayerNorm parameters: AdamW skips their decay */
+} tfm_param;
+
+typedef struct tfm_params {
+    tfm_param *entries;
+    int count, capacity;
+    size_t total;                /* floats in each slab */
+    float *data;                 /* [total] values */
+    float *grad;                 /* [total] gradients (zeroed by tfm_params_zero_grad) */
+    float *moment1;              /* [total] optimizer state (Adam m / SGD velocity); NULL until an optimizer asks */
+    float *moment2;              /* [total] optimizer state (Adam v); NULL until an optimizer asks */
+} tfm_params;
+
+void tfm_params_init(tfm_params *p);
+void tfm_params_free(tfm_params *p);
+/* Declare a tensor; `decay` = 1 if weight decay applies (matrices), 0 for biases and norms. */
+tfm_status tfm_params_declare(tfm_params *p, const char *name, int ndim, const int *shape, tfm_tensor *tensor, int decay);
+/* Allocate the value and gradient slabs (zeroed) and point every declared tensor into them. */
+tfm_status tfm_params_allocate(tfm_params *p);
+/* Allocate the optimizer-state slabs (zeroed), once. */
+tfm_status tfm_params_allocate_moments(tfm_params *p);
+void tfm_params_zero_grad(tfm_params *p);
+/* The entry with this name, or NULL. */
+tfm_param *tfm_params_find(tfm_params *p, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

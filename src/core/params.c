@@ -1,0 +1,91 @@
+/* core/params.c: the parameter store: named tensors laid out in one slab each for values, gradients, moments. */
+#include "tfm/tensor.h"
+
+#include <string.h>
+
+size_t tfm_shape_size(int ndim, const int *shape) {
+    if (ndim < 0 || ndim > TFM_MAX_DIMS) return 0;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] <= 0) return 0;
+        n *= (size_t)shape[i];
+    }
+    return n;
+}
+
+void tfm_params_init(tfm_params *p) { memset(p, 0, sizeof *p); }
+
+void tfm_params_free(tfm_params *p) {
+    for (int i = 0; i < p->count; i++) tfm_free(p->entries[i].name, strlen(p->entries[i].name) + 1);
+    tfm_free(p->entries, sizeof(tfm_param) * (size_t)p->capacity);
+    tfm_free(p->data, sizeof(float) * p->total);
+    tfm_free(p->grad, sizeof(float) * p->total);
+    tfm_free(p->moment1, sizeof(float) * p->total);
+    tfm_free(p->moment2, sizeof(float) * p->total);
+    memset(p, 0, sizeof *p);
+}
+
+/* Each tensor starts on a 16-float (64-byte) boundary so kernels see cache-line-aligned rows. */
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+tfm_status tfm_params_declare(tfm_params *p, const char *name, int ndim, const int *shape, tfm_tensor *tensor, int decay) {
+    if (p->data) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "parameter '%s' declared after allocation", name);
+    size_t size = tfm_shape_size(ndim, shape);
+    if (size == 0) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "parameter '%s' has an empty or invalid shape", name);
+    if (tfm_params_find(p, name)) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "parameter '%s' declared twice", name);
+    if (p->count == p->capacity) {
+        int cap = p->capacity ? p->capacity * 2 : 32;
+        tfm_param *e = tfm_realloc(p->entries, sizeof(tfm_param) * (size_t)p->capacity, sizeof(tfm_param) * (size_t)cap);
+        if (!e) return TFM_ERR_OUT_OF_MEMORY;
+        p->entries = e;
+        p->capacity = cap;
+    }
+    tfm_param *e = &p->entries[p->count];
+    memset(e, 0, sizeof *e);
+    e->name = tfm_strdup(name);
+    if (!e->name) return TFM_ERR_OUT_OF_MEMORY;
+    e->tensor = tensor;
+    e->ndim = ndim;
+    memcpy(e->shape, shape, sizeof(int) * (size_t)ndim);
+    e->size = size;
+    e->offset = p->total;
+    e->no_weight_decay = !decay;
+    p->total = align16(p->total + size);
+    p->count++;
+    return TFM_OK;
+}
+
+tfm_status tfm_params_allocate(tfm_params *p) {
+    if (p->data) return TFM_OK;
+    p->data = tfm_calloc(p->total ? p->total : 1, sizeof(float));
+    p->grad = tfm_calloc(p->total ? p->total : 1, sizeof(float));
+    if (!p->data || !p->grad) return TFM_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < p->count; i++) {
+        tfm_param *e = &p->entries[i];
+        tfm_tensor *t = e->tensor;
+        memset(t, 0, sizeof *t);
+        t->ndim = e->ndim;
+        memcpy(t->shape, e->shape, sizeof e->shape);
+        t->size = e->size;
+        t->data = p->data + e->offset;
+        t->grad = p->grad + e->offset;
+        t->requires_grad = 1;
+    }
+    return TFM_OK;
+}
+
+tfm_status tfm_params_allocate_moments(tfm_params *p) {
+    if (!p->moment1) p->moment1 = tfm_calloc(p->total ? p->total : 1, sizeof(float));
+    if (!p->moment2) p->moment2 = tfm_calloc(p->total ? p->total : 1, sizeof(float));
+    return (p->moment1 && p->moment2) ? TFM_OK : TFM_ERR_OUT_OF_MEMORY;
+}
+
+void tfm_params_zero_grad(tfm_params *p) {
+    if (p->grad) memset(p->grad, 0, sizeof(float) * p->total);
+}
+
+tfm_param *tfm_params_find(tfm_params *p, const char *name) {
+    for (int i = 0; i < p->count; i++)
+        if (strcmp(p->entries[i].name, name) == 0) return &p->entries[i];
+    return NULL;
+}

@@ -1,0 +1,55 @@
+/* tests/test_util.h: the tiny assertion kit every C test uses (prints "N passed, N failed" at the end). */
+#ifndef TFM_TEST_UTIL_H
+#define TFM_TEST_UTIL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int test_passed = 0, test_failed = 0;
+
+#define CHECK(cond, ...)                                                                          \
+    do {                                                                                          \
+        if (cond) {                                                                               \
+            test_passed++;                                                                        \
+        } else {                                                                                  \
+            test_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond);                     \
+            fprintf(stderr, __VA_ARGS__);                                                         \
+            fprintf(stderr, "\n");                                                                \
+        }                                                                                         \
+    } while (0)
+
+#define CHECK_OK(call)                                                                            \
+    do {                                                                                          \
+        tfm_status check_ok_status_ = (call);                                                     \
+        CHECK(check_ok_status_ == TFM_OK, "%s", tfm_last_error());                                \
+    } while (0)
+
+/* Largest |a-b| over n floats. */
+static inline double test_max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+/* Largest |a-b| / max(|a|,|b|, floor) over n floats: relative error that ignores values near zero. */
+static inline double test_max_rel_diff(const float *a, const float *b, size_t n, double floor) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = fmax(fmax(fabs(a[i]), fabs(b[i])), floor);
+        double d = fabs((double)a[i] - (double)b[i]) / s;
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+static inline int test_summary(void) {
+    printf("%d passed, %d failed\n", test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}
+
+#endif
