@@ -9,6 +9,7 @@ set(OLD_GLOB
   "/work/main/src/core/error.c"
   "/work/main/src/core/memory.c"
   "/work/main/src/core/params.c"
+  "/work/main/src/core/random.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

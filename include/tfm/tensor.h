@@ -39,6 +39,7 @@ typedef struct tfm_param {
     size_t offset;               /* in floats, into the slabs */
     size_t size;
     int no_weight_decay;         /* 1 for biases and LayerNorm parameters: AdamW skips their decay */
+    int stored_transposed;       /* 1: on disk as [in, out] (Hugging Face GPT-2 Conv1D), in memory [out, in] */
 } tfm_param;
 
 typedef struct tfm_params {

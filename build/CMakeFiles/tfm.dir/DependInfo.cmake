@@ -11,6 +11,7 @@ set(CMAKE_DEPENDS_DEPENDENCY_FILES
   "/work/main/src/core/error.c" "CMakeFiles/tfm.dir/src/core/error.c.o" "gcc" "CMakeFiles/tfm.dir/src/core/error.c.o.d"
   "/work/main/src/core/memory.c" "CMakeFiles/tfm.dir/src/core/memory.c.o" "gcc" "CMakeFiles/tfm.dir/src/core/memory.c.o.d"
   "/work/main/src/core/params.c" "CMakeFiles/tfm.dir/src/core/params.c.o" "gcc" "CMakeFiles/tfm.dir/src/core/params.c.o.d"
+  "/work/main/src/core/random.c" "CMakeFiles/tfm.dir/src/core/random.c.o" "gcc" "CMakeFiles/tfm.dir/src/core/random.c.o.d"
   )
 
 # Targets to which this target links.

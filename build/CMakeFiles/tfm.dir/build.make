@@ -111,11 +111,26 @@ CMakeFiles/tfm.dir/src/core/params.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tfm.dir/src/core/params.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/core/params.c -o CMakeFiles/tfm.dir/src/core/params.c.s
 
+CMakeFiles/tfm.dir/src/core/random.c.o: CMakeFiles/tfm.dir/flags.make
+CMakeFiles/tfm.dir/src/core/random.c.o: /work/main/src/core/random.c
+CMakeFiles/tfm.dir/src/core/random.c.o: CMakeFiles/tfm.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object CMakeFiles/tfm.dir/src/core/random.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tfm.dir/src/core/random.c.o -MF CMakeFiles/tfm.dir/src/core/random.c.o.d -o CMakeFiles/tfm.dir/src/core/random.c.o -c /work/main/src/core/random.c
+
+CMakeFiles/tfm.dir/src/core/random.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tfm.dir/src/core/random.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/core/random.c > CMakeFiles/tfm.dir/src/core/random.c.i
+
+CMakeFiles/tfm.dir/src/core/random.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tfm.dir/src/core/random.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/core/random.c -o CMakeFiles/tfm.dir/src/core/random.c.s
+
 # Object files for target tfm
 tfm_OBJECTS = \
 "CMakeFiles/tfm.dir/src/core/error.c.o" \
 "CMakeFiles/tfm.dir/src/core/memory.c.o" \
-"CMakeFiles/tfm.dir/src/core/params.c.o"
+"CMakeFiles/tfm.dir/src/core/params.c.o" \
+"CMakeFiles/tfm.dir/src/core/random.c.o"
 
 # External object files for target tfm
 tfm_EXTERNAL_OBJECTS =
@@ -123,9 +138,10 @@ tfm_EXTERNAL_OBJECTS =
 libtfm.a: CMakeFiles/tfm.dir/src/core/error.c.o
 libtfm.a: CMakeFiles/tfm.dir/src/core/memory.c.o
 libtfm.a: CMakeFiles/tfm.dir/src/core/params.c.o
+libtfm.a: CMakeFiles/tfm.dir/src/core/random.c.o
 libtfm.a: CMakeFiles/tfm.dir/build.make
 libtfm.a: CMakeFiles/tfm.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Linking C static library libtfm.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Linking C static library libtfm.a"
 	$(CMAKE_COMMAND) -P CMakeFiles/tfm.dir/cmake_clean_target.cmake
 	$(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/tfm.dir/link.txt --verbose=$(VERBOSE)
 

@@ -5,6 +5,8 @@ file(REMOVE_RECURSE
   "CMakeFiles/tfm.dir/src/core/memory.c.o.d"
   "CMakeFiles/tfm.dir/src/core/params.c.o"
   "CMakeFiles/tfm.dir/src/core/params.c.o.d"
+  "CMakeFiles/tfm.dir/src/core/random.c.o"
+  "CMakeFiles/tfm.dir/src/core/random.c.o.d"
   "libtfm.a"
   "libtfm.pdb"
 )
