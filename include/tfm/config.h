@@ -1,4 +1,4 @@
-/* tfm/config.h: the model and training configurations, as read from configs/*.json and written beside checkpoints. */
+/* tfm/config.h: the model and training configurations, as read from the configs/ JSON files and written beside checkpoints. */
 #ifndef TFM_CONFIG_H
 #define TFM_CONFIG_H
 

@@ -1,0 +1,84 @@
+/* tfm/graph.h: reverse-mode differentiation over coarse ops, with every activation in a per-step arena. */
+#ifndef TFM_GRAPH_H
+#define TFM_GRAPH_H
+
+#include "tfm/random.h"
+#include "tfm/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A graph is the tape of one forward pass plus the arena that holds its activations.
+ *
+ *   tfm_graph g; tfm_graph_init(&g, 0);
+ *   for (step...) {
+ *       tfm_graph_begin(&g, 1);                 // reset the arena; 1 = record for backward
+ *       tfm_tensor *loss = model_forward(&g, ...);   // each op appends a node to the tape
+ *       tfm_graph_backward(&g, loss, 1.0f);     // runs the tape in reverse, accumulating grads
+ *   }
+ *   tfm_graph_free(&g);
+ *
+ * The arena grows during the first step(s) and is then a single block re-used by every later step, so
+ * a training or decode step in steady state calls no allocator at all. */
+
+struct tfm_graph;
+struct tfm_node;
+typedef void (*tfm_backward_fn)(struct tfm_graph *graph, struct tfm_node *node);
+
+/* One recorded op: its output, up to 4 differentiable inputs, and what backward needs. */
+typedef struct tfm_node {
+    tfm_backward_fn backward;
+    tfm_tensor *out;
+    tfm_tensor *in[4];
+    void *saved[4];          /* arena buffers kept from forward (e.g. LayerNorm mean/rstd) */
+    int ints[8];             /* shape numbers and flags */
+    float floats[4];
+    uint64_t words[2];       /* e.g. dropout seed and counter offset */
+    const void *object;      /* op-specific constant data (e.g. token ids), not owned */
+} tfm_node;
+
+typedef struct tfm_arena_chunk {
+    struct tfm_arena_chunk *next;
+    size_t capacity;
+} tfm_arena_chunk;
+
+typedef struct tfm_graph {
+    /* arena: one block, plus overflow chunks during the steps before it knows its size */
+    char *block;
+    size_t block_capacity, block_used;
+    tfm_arena_chunk *overflow;
+    size_t overflow_bytes;       /* in use in overflow chunks this step */
+    size_t peak_bytes;           /* largest total use seen (block + overflow) */
+    /* tape */
+    tfm_node *nodes;
+    int node_count, node_capacity;
+    int recording;               /* 1: ops record nodes and outputs require grad */
+    int training;                /* 1: dropout active */
+    tfm_rng dropout_rng;         /* dropout masks are drawn by counter from this stream */
+} tfm_graph;
+
+/* `initial_bytes` sizes the arena up front (0: learn it from the first step). */
+tfm_status tfm_graph_init(tfm_graph *g, size_t initial_bytes);
+void tfm_graph_free(tfm_graph *g);
+/* Start a new forward pass: forget the tape, recycle the arena (consolidating overflow into one block).
+ * `recording` = 1 to allow backward; `training` = 1 to apply dropout. */
+tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training);
+/* Arena allocation, 64-byte aligned, uninitialised (or zeroed); NULL + error on out-of-memory. */
+void *tfm_graph_alloc(tfm_graph *g, size_t bytes);
+void *tfm_graph_alloc_zero(tfm_graph *g, size_t bytes);
+/* A fresh activation tensor of this shape in the arena (data uninitialised, grad NULL). */
+tfm_tensor *tfm_graph_tensor(tfm_graph *g, int ndim, const int *shape);
+/* Append a node for an op whose output `out` depends on inputs; returns NULL if nothing needs a gradient
+ * (then the op need not save anything). Sets out->requires_grad accordingly. */
+tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *out, int n_inputs, tfm_tensor *const *inputs);
+/* Backpropagate from a scalar `loss` (d loss = seed, e.g. 1/accumulation_steps): gradients of parameters
+ * accumulate into their slab; activation gradients live in the arena. */
+tfm_status tfm_graph_backward(tfm_graph *g, tfm_tensor *loss, float seed);
+/* The gradient buffer of t, allocated (zeroed) in the arena on first use. For ops' backward functions. */
+float *tfm_graph_grad(tfm_graph *g, tfm_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

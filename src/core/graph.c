@@ -1,0 +1,145 @@
+/* core/graph.c: the tape and the per-step arena behind reverse-mode differentiation (include/tfm/graph.h). */
+#include "tfm/graph.h"
+
+#include <string.h>
+
+#define TFM_ARENA_ALIGN 64
+#define TFM_ARENA_MIN_CHUNK (1u << 20)
+
+static size_t align_up(size_t n) { return (n + TFM_ARENA_ALIGN - 1) & ~(size_t)(TFM_ARENA_ALIGN - 1); }
+
+tfm_status tfm_graph_init(tfm_graph *g, size_t initial_bytes) {
+    memset(g, 0, sizeof *g);
+    tfm_rng_init(&g->dropout_rng, 0);
+    if (initial_bytes) {
+        g->block = tfm_malloc(align_up(initial_bytes));
+        if (!g->block) return TFM_ERR_OUT_OF_MEMORY;
+        g->block_capacity = align_up(initial_bytes);
+    }
+    return TFM_OK;
+}
+
+static void free_overflow(tfm_graph *g) {
+    tfm_arena_chunk *c = g->overflow;
+    while (c) {
+        tfm_arena_chunk *next = c->next;
+        tfm_free(c, c->capacity);
+        c = next;
+    }
+    g->overflow = NULL;
+    g->overflow_bytes = 0;
+}
+
+void tfm_graph_free(tfm_graph *g) {
+    free_overflow(g);
+    tfm_free(g->block, g->block_capacity);
+    tfm_free(g->nodes, sizeof(tfm_node) * (size_t)g->node_capacity);
+    memset(g, 0, sizeof *g);
+}
+
+tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {
+    size_t used = g->block_used + g->overflow_bytes;
+    if (used > g->peak_bytes) g->peak_bytes = used;
+    if (g->overflow) {
+        /* Last step did not fit: replace everything by one block of the peak size (+1/8 headroom). */
+        free_overflow(g);
+        tfm_free(g->block, g->block_capacity);
+        size_t capacity = align_up(g->peak_bytes + g->peak_bytes / 8);
+        g->block = tfm_malloc(capacity);
+        g->block_capacity = g->block ? capacity : 0;
+        if (!g->block) return TFM_ERR_OUT_OF_MEMORY;
+    }
+    g->block_used = 0;
+    g->node_count = 0;
+    g->recording = recording;
+    g->training = training;
+    return TFM_OK;
+}
+
+void *tfm_graph_alloc(tfm_graph *g, size_t bytes) {
+    bytes = align_up(bytes ? bytes : 1);
+    if (g->block && g->block_used + bytes <= g->block_capacity) {
+        void *p = g->block + g->block_used;
+        g->block_used += bytes;
+        return p;
+    }
+    /* Overflow: a chunk of its own (header padded to the alignment); consolidated at the next begin. */
+    size_t header = align_up(sizeof(tfm_arena_chunk));
+    size_t capacity = header + bytes;
+    tfm_arena_chunk *c = tfm_malloc(capacity);
+    if (!c) return NULL;
+    c->capacity = capacity;
+    c->next = g->overflow;
+    g->overflow = c;
+    g->overflow_bytes += bytes;
+    return (char *)c + header;
+}
+
+void *tfm_graph_alloc_zero(tfm_graph *g, size_t bytes) {
+    void *p = tfm_graph_alloc(g, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+tfm_tensor *tfm_graph_tensor(tfm_graph *g, int ndim, const int *shape) {
+    size_t size = tfm_shape_size(ndim, shape);
+    if (size == 0) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "graph tensor with an empty or invalid shape");
+        return NULL;
+    }
+    tfm_tensor *t = tfm_graph_alloc(g, sizeof *t);
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    memcpy(t->shape, shape, sizeof(int) * (size_t)ndim);
+    t->size = size;
+    t->data = tfm_graph_alloc(g, sizeof(float) * size);
+    return t->data ? t : NULL;
+}
+
+tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *out, int n_inputs, tfm_tensor *const *inputs) {
+    out->requires_grad = 0;
+    if (!g->recording) return NULL;
+    int any = 0;
+    for (int i = 0; i < n_inputs; i++) any |= inputs[i] && inputs[i]->requires_grad;
+    if (!any) return NULL;
+    if (g->node_count == g->node_capacity) {
+        /* The tape keeps its capacity across steps, so this grows only during the first step. */
+        int capacity = g->node_capacity ? g->node_capacity * 2 : 256;
+        tfm_node *nodes = tfm_realloc(g->nodes, sizeof(tfm_node) * (size_t)g->node_capacity, sizeof(tfm_node) * (size_t)capacity);
+        if (!nodes) return NULL;
+        g->nodes = nodes;
+        g->node_capacity = capacity;
+    }
+    tfm_node *node = &g->nodes[g->node_count++];
+    memset(node, 0, sizeof *node);
+    node->backward = backward;
+    node->out = out;
+    for (int i = 0; i < n_inputs && i < 4; i++) node->in[i] = inputs[i];
+    out->requires_grad = 1;
+    return node;
+}
+
+float *tfm_graph_grad(tfm_graph *g, tfm_tensor *t) {
+    if (!t->grad) t->grad = tfm_graph_alloc_zero(g, sizeof(float) * t->size);
+    return t->grad;
+}
+
+tfm_status tfm_graph_backward(tfm_graph *g, tfm_tensor *loss, float seed) {
+    if (!g->recording) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "backward on a graph that was not recording");
+    if (loss->size != 1) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "backward needs a scalar loss, got %zu elements", loss->size);
+    if (!loss->requires_grad) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "backward: the loss does not depend on any parameter");
+    float *dloss = tfm_graph_grad(g, loss);
+    if (!dloss) return TFM_ERR_OUT_OF_MEMORY;
+    dloss[0] += seed;
+    for (int i = g->node_count - 1; i >= 0; i--) {
+        tfm_node *node = &g->nodes[i];
+        if (!node->out->grad) continue; /* nothing downstream needed this output */
+        for (int k = 0; k < 4; k++) {
+            tfm_tensor *in = node->in[k];
+            if (in && in->requires_grad && !tfm_graph_grad(g, in)) return TFM_ERR_OUT_OF_MEMORY;
+        }
+        node->backward(g, node);
+    }
+    return TFM_OK;
+}

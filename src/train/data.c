@@ -1,0 +1,95 @@
+/* train/data.c: a text file as a stream of byte tokens, split into training windows and a validation tail. */
+#include "tfm/train.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not valid (overlong, surrogate, > U+10FFFF). */
+static int utf8_sequence_length(const unsigned char *s, size_t left) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    int n;
+    unsigned min;
+    if ((c & 0xE0) == 0xC0) { n = 2; min = 0x80; c &= 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { n = 3; min = 0x800; c &= 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { n = 4; min = 0x10000; c &= 0x07; }
+    else return 0;
+    if ((size_t)n > left) return 0;
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    return n;
+}
+
+tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, float valid_fraction, uint64_t seed) {
+    memset(d, 0, sizeof *d);
+    FILE *f = fopen(path, "rb");
+    if (!f) return tfm_error(TFM_ERR_IO, "cannot open data file %s: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return tfm_error(TFM_ERR_IO, "%s: cannot seek: %s", path, strerror(errno)); }
+    long size = ftell(f);
+    rewind(f);
+    if (size < 0) { fclose(f); return tfm_error(TFM_ERR_IO, "%s: cannot tell its size", path); }
+    if (size == 0) { fclose(f); return tfm_error(TFM_ERR_FORMAT, "data file %s is empty: expected UTF-8 text", path); }
+    unsigned char *bytes = tfm_malloc((size_t)size);
+    if (!bytes) { fclose(f); return TFM_ERR_OUT_OF_MEMORY; }
+    size_t got = fread(bytes, 1, (size_t)size, f);
+    fclose(f);
+    if (got != (size_t)size) { tfm_free(bytes, (size_t)size); return tfm_error(TFM_ERR_IO, "%s: short read (%zu of %ld bytes)", path, got, size); }
+
+    long line = 1;
+    for (size_t i = 0; i < (size_t)size;) {
+        int n = utf8_sequence_length(bytes + i, (size_t)size - i);
+        if (n == 0) {
+            tfm_free(bytes, (size_t)size);
+            return tfm_error(TFM_ERR_FORMAT, "data file %s: invalid UTF-8 at byte offset %zu (line %ld): expected UTF-8 text", path, i, line);
+        }
+        if (bytes[i] == '\n') line++;
+        i += (size_t)n;
+    }
+
+    size_t count = (size_t)size;
+    size_t valid = (size_t)((double)count * valid_fraction);
+    size_t window = (size_t)seq_len + 1;
+    if (count - valid < window || (valid_fraction > 0 && valid < window)) {
+        tfm_free(bytes, (size_t)size);
+        return tfm_error(TFM_ERR_FORMAT, "data file %s has %zu tokens: too small for a %zu-token training window%s", path,
+                         count, window, valid_fraction > 0 ? " and a validation window" : "");
+    }
+    d->tokens = tfm_malloc(sizeof(int32_t) * count);
+    if (!d->tokens) { tfm_free(bytes, (size_t)size); return TFM_ERR_OUT_OF_MEMORY; }
+    for (size_t i = 0; i < count; i++) d->tokens[i] = bytes[i];
+    tfm_free(bytes, (size_t)size);
+    d->count = count;
+    d->train_count = count - valid;
+    tfm_rng_init(&d->position_rng, seed ^ 0xDA7A5E7ull);
+    return TFM_OK;
+}
+
+void tfm_dataset_free(tfm_dataset *d) {
+    tfm_free(d->tokens, sizeof(int32_t) * d->count);
+    memset(d, 0, sizeof *d);
+}
+
+void tfm_dataset_next_train_batch(tfm_dataset *d, int32_t *inputs, int32_t *targets, int B, int T) {
+    size_t starts = d->train_count - (size_t)T; /* window [s, s+T] must fit: s + T < train_count */
+    for (int b = 0; b < B; b++) {
+        size_t s = (size_t)(tfm_rng_bits(&d->position_rng) % starts);
+        memcpy(inputs + (size_t)b * T, d->tokens + s, sizeof(int32_t) * (size_t)T);
+        memcpy(targets + (size_t)b * T, d->tokens + s + 1, sizeof(int32_t) * (size_t)T);
+    }
+}
+
+void tfm_dataset_valid_batch(const tfm_dataset *d, long index, int32_t *inputs, int32_t *targets, int B, int T) {
+    size_t valid = d->count - d->train_count;
+    size_t windows = (valid - 1) / (size_t)T; /* non-overlapping windows in the validation tail */
+    if (windows == 0) windows = 1;
+    for (int b = 0; b < B; b++) {
+        size_t w = ((size_t)index * (size_t)B + (size_t)b) % windows;
+        size_t s = d->train_count + w * (size_t)T;
+        memcpy(inputs + (size_t)b * T, d->tokens + s, sizeof(int32_t) * (size_t)T);
+        memcpy(targets + (size_t)b * T, d->tokens + s + 1, sizeof(int32_t) * (size_t)T);
+    }
+}
