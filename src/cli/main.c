@@ -1,1 +1,37 @@
-int main(void){return 0;}
+/* cli/main.c: the tfm command-line tool: dispatches "tfm <command>" and decides how errors are reported. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/common.h"
+#if __has_include("cli/tokenizer_commands.h")
+#include "cli/tokenizer_commands.h"
+#define TFM_HAVE_TOKENIZER_CLI 1
+#endif
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "tfm: the Transformer, in C\n\n"
+            "usage: tfm <command> [options]   (tfm <command> --help for its options)\n\n"
+            "commands:\n"
+            "  train       train a GPT on a text file (or --resume a run)\n"
+            "  generate    continue a prompt with a trained model\n"
+            "  init        write a freshly initialised model\n"
+            "  tokenizer   train, apply and inspect BPE / WordPiece tokenizers\n"
+            "  version     print the version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *command = argv[1];
+    if (strcmp(command, "train") == 0) return cli_train(argc - 1, argv + 1);
+    if (strcmp(command, "generate") == 0) return cli_generate(argc - 1, argv + 1);
+    if (strcmp(command, "init") == 0) return cli_init(argc - 1, argv + 1);
+#ifdef TFM_HAVE_TOKENIZER_CLI
+    if (strcmp(command, "tokenizer") == 0) return tfm_cli_tokenizer(argc - 1, argv + 1);
+#endif
+    if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) { printf("tfm 0.1.0\n"); return 0; }
+    if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) { usage(stdout); return 0; }
+    fprintf(stderr, "tfm: unknown command '%s'\n\n", command);
+    usage(stderr);
+    return 2;
+}

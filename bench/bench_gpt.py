@@ -1,0 +1,521 @@
+#!/usr/bin/python3
+"""tfm vs PyTorch on CPU: training tokens/s, peak RSS, model-FLOPs utilisation, and KV-cached generation speed.
+
+    /usr/bin/python3 bench/bench_gpt.py --tfm build/tfm --peak-rss build/bench/peak_rss \
+        --sgemm-peak build/bench/sgemm_peak --data data/python-docs.txt      (bench/run.sh does all of this)
+
+Training, per config (configs/gpt-tiny.json, configs/gpt-small.json): `tfm train --max-steps N --eval-every 0
+--save-every 0` and the same model in PyTorch (tests/torch_reference, AdamW with the config's hyper-parameters,
+dropout, clipping, same B and T, eager mode, torch.set_num_threads(THREADS)) run as separate processes, interleaved
+A B A B ..., each run's peak RSS measured by bench/peak_rss (wait4's ru_maxrss of that process alone). Both report
+tokens/s over the training steps after the first (warm-up) step. Data: byte-level ids of the corpus for a 256-token
+vocabulary (tfm trains on the same file); random ids for larger vocabularies on the PyTorch side (speed does not
+depend on the ids).
+
+MFU = achieved FLOP/s / sgemm peak, with training FLOPs per token = 6 N + 12 L T C (the PaLM / nanoGPT estimate:
+6N for the forward + backward matrix products of N weights, 12 L T C for attention scores and weighted sums at
+sequence length T), N = all parameters except the position table (wte counts: it is the tied output projection).
+The peak is bench/sgemm_peak's best square-sgemm GFLOPS with the same thread count.
+
+Generation: the tiny model's dimensions (context widened so prompt + new tokens fit), weights from `tfm init`, loaded
+into PyTorch from the same model.safetensors; batch 1, greedy (top-k 1), both with a KV cache (PyTorch: preallocated
+cache, torch.inference_mode()); tokens/s = new tokens / (prefill + decode seconds).
+
+The internal modes `torch-train`, `torch-generate` and `torch-check` are the PyTorch child processes.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests"))  # torch_reference (imported only by the PyTorch child modes)
+
+# Targets for tfm relative to PyTorch.
+TRAIN_TARGETS = {"tiny": 1.3, "small": 1.1}
+RSS_TARGET = 0.5
+GENERATION_TARGET = 5.0
+MIN_TORCH_GFLOPS = 100.0
+PROMPT = "The Python Tutorial\n*******************\n\nPython is an easy to learn, powerful programming language."
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- configs (plain JSON: the parent stays torch-free)
+
+def read_config(path):
+    """The dimensions the harness needs from a tfm training config ({"model": {...}, "train": {...}})."""
+    with open(path) as f:
+        d = json.load(f)
+    m, t = d.get("model", {}), d.get("train", {})
+
+    def pick(obj, *names, default=None):
+        for n in names:
+            if n in obj:
+                return obj[n]
+        if default is None:
+            raise ValueError(f"{path}: missing {'/'.join(names)}")
+        return default
+
+    c = {
+        "vocab_size": int(pick(m, "vocab_size")),
+        "context_length": int(pick(m, "context_length", "n_positions")),
+        "d_model": int(pick(m, "d_model", "n_embd")),
+        "n_layers": int(pick(m, "n_layers", "n_layer")),
+        "n_heads": int(pick(m, "n_heads", "n_head")),
+    }
+    c["d_ff"] = int(pick(m, "d_ff", "n_inner", default=4 * c["d_model"]) or 4 * c["d_model"])
+    c["batch_size"] = int(pick(t, "batch_size", default=8))
+    c["seq_len"] = int(pick(t, "seq_len", default=c["context_length"]))
+    c["grad_accum_steps"] = int(pick(t, "grad_accum_steps", default=1))
+    return c
+
+
+def flops_per_token(c):
+    """Training FLOPs per token: 6 N + 12 L T C, N = parameters except the position table."""
+    C, L, V, F = c["d_model"], c["n_layers"], c["vocab_size"], c["d_ff"]
+    per_layer = 4 * C + (3 * C * C + 3 * C) + (C * C + C) + (C * F + F) + (F * C + C)
+    n = V * C + L * per_layer + 2 * C
+    return 6 * n + 12 * L * c["seq_len"] * C, n
+
+
+def find_config(name):
+    for candidate in (os.path.join(REPO, "configs", f"gpt-{name}.json"), os.path.join(REPO, "bench", "configs", f"gpt-{name}.json")):
+        if os.path.exists(candidate):
+            return candidate
+    raise FileNotFoundError(f"no configs/gpt-{name}.json (nor bench/configs/gpt-{name}.json)")
+
+
+# ---------------------------------------------------------------- running children
+
+def run_child(args, peak_rss, env, workdir, label, timeout):
+    """Run one benchmark process under peak_rss. Returns (exit code, stdout text, stderr text, peak RSS in MB)."""
+    report = os.path.join(workdir, f"{label}.rss.json")
+    out_path, err_path = os.path.join(workdir, f"{label}.out"), os.path.join(workdir, f"{label}.err")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        try:
+            code = subprocess.run([peak_rss, report] + args, stdout=out, stderr=err, env=env, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            return -1, "", f"timed out after {timeout} s", None
+    with open(out_path, "rb") as f:
+        stdout = f.read().decode("utf-8", "replace")
+    with open(err_path, "rb") as f:
+        stderr = f.read().decode("utf-8", "replace")
+    rss = None
+    try:
+        with open(report) as f:
+            rss = json.load(f)["max_rss_kb"] / 1024.0
+    except (OSError, ValueError, KeyError):
+        pass
+    return code, stdout, stderr, rss
+
+
+def parse_summary(text):
+    """The JSON object of the last `summary {...}` line in text, or None."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("summary "):
+            try:
+                return json.loads(line[len("summary "):])
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def measured(code, stdout, stderr, rss, where):
+    summary = parse_summary(stdout if where == "stdout" else stderr)
+    if code != 0 or summary is None:
+        tail = "\n".join((stderr or "").strip().splitlines()[-5:])
+        return {"ok": False, "error": f"exit {code}, {'no summary line' if summary is None else 'failed'}: {tail}"}
+    return {"ok": True, "rss_mb": rss, **summary}
+
+
+def median_of(runs, key):
+    values = [r[key] for r in runs if r.get("ok") and r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+# ---------------------------------------------------------------- the benchmark itself
+
+def bench_training(name, args, env, workdir):
+    config_path = find_config(name)
+    c = read_config(config_path)
+    steps = args.steps_tiny if name == "tiny" else args.steps_small
+    fpt, n_params = flops_per_token(c)
+    log(f"== training {name}: {config_path}: V={c['vocab_size']} C={c['d_model']} L={c['n_layers']} H={c['n_heads']} "
+        f"B={c['batch_size']} T={c['seq_len']} accum={c['grad_accum_steps']}, N={n_params / 1e6:.2f}M, "
+        f"{fpt / 1e6:.1f} MFLOP/token, {steps} steps per run")
+    tfm_runs, torch_runs = [], []
+    for rep in range(args.repeats):
+        out_dir = os.path.join(workdir, f"train-{name}-{rep}")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tfm_args = [args.tfm, "train", "--config", config_path, "--data", args.data, "--out", out_dir,
+                    "--max-steps", str(steps), "--threads", str(args.threads), "--seed", str(1 + rep),
+                    "--eval-every", "0", "--save-every", "0", "--log-every", str(steps)]
+        torch_args = [sys.executable, os.path.abspath(__file__), "torch-train", "--config", config_path, "--data", args.data,
+                      "--steps", str(steps), "--threads", str(args.threads), "--seed", str(1 + rep)]
+        for program, argv, runs in (("tfm", tfm_args, tfm_runs), ("torch", torch_args, torch_runs)):
+            if program == "tfm" and args.skip_tfm:
+                continue
+            r = measured(*run_child(argv, args.peak_rss, env, workdir, f"train-{name}-{program}-{rep}", args.timeout), "stdout")
+            runs.append(r)
+            if r["ok"]:
+                log(f"  {program:5s} run {rep + 1}: {r['tokens_per_second']:10.1f} tok/s  {r['rss_mb']:8.1f} MB  "
+                    f"loss {r['final_train_loss']:.3f}")
+            else:
+                log(f"  {program:5s} run {rep + 1}: FAILED: {r['error']}")
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return {"name": name, "config": config_path, "dims": c, "flops_per_token": fpt, "n_params_flops": n_params,
+            "steps": steps, "tfm": tfm_runs, "torch": torch_runs}
+
+
+def bench_generation(args, env, workdir):
+    config_path = find_config("tiny")
+    with open(config_path) as f:
+        d = json.load(f)
+    model = d.setdefault("model", {})
+    key = "context_length" if "context_length" in model or "n_positions" not in model else "n_positions"
+    needed = len(PROMPT.encode("utf-8")) + args.gen_tokens
+    model[key] = max(int(model.get(key, 0)), needed)
+    gen_config = os.path.join(workdir, "gpt-tiny-generate.json")
+    with open(gen_config, "w") as f:
+        json.dump(d, f, indent=2)
+    model_dir = os.path.join(workdir, "generate-model")
+    shutil.rmtree(model_dir, ignore_errors=True)
+    log(f"== generation: tiny model with context {model[key]}, {args.gen_tokens} new tokens, batch 1, greedy, KV cache")
+    result = {"context_length": model[key], "new_tokens": args.gen_tokens, "tfm": [], "torch": [], "agree": None}
+    if not args.skip_tfm:
+        proc = subprocess.run([args.tfm, "init", "--config", gen_config, "--out", model_dir, "--seed", "7"],
+                              capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            result["error"] = f"tfm init failed: {proc.stderr.strip()[-500:]}"
+            log("  " + result["error"])
+            return result
+    else:
+        # Harness development without tfm: write the checkpoint from PyTorch.
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "torch-init", "--config", gen_config,
+                               "--out", model_dir], capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            result["error"] = f"torch-init failed: {proc.stderr.strip()[-500:]}"
+            return result
+    prompt_file = os.path.join(workdir, "prompt.txt")
+    with open(prompt_file, "w") as f:
+        f.write(PROMPT)
+    tfm_text = torch_tokens = None
+    for rep in range(args.repeats):
+        tfm_args = [args.tfm, "generate", "--model", model_dir, "--prompt", PROMPT, "--max-tokens", str(args.gen_tokens),
+                    "--top-k", "1", "--seed", "1", "--threads", str(args.threads), "--stats"]
+        torch_args = [sys.executable, os.path.abspath(__file__), "torch-generate", "--model", model_dir, "--prompt-file",
+                      prompt_file, "--max-tokens", str(args.gen_tokens), "--threads", str(args.gen_threads or args.threads)]
+        for program, argv, runs in (("tfm", tfm_args, result["tfm"]), ("torch", torch_args, result["torch"])):
+            if program == "tfm" and args.skip_tfm:
+                continue
+            label = f"generate-{program}-{rep}"
+            code, stdout, stderr, rss = run_child(argv, args.peak_rss, env, workdir, label, args.timeout)
+            r = measured(code, stdout, stderr, rss, "stderr" if program == "tfm" else "stdout")
+            runs.append(r)
+            if r["ok"]:
+                log(f"  {program:5s} run {rep + 1}: {r['tokens_per_second']:10.1f} tok/s  {r['rss_mb']:8.1f} MB")
+                if program == "tfm":
+                    with open(os.path.join(workdir, label + ".out"), "rb") as f:
+                        tfm_text = f.read()
+                else:
+                    torch_tokens = r.get("tokens")
+            else:
+                log(f"  {program:5s} run {rep + 1}: FAILED: {r['error']}")
+    if tfm_text is not None and torch_tokens is not None:
+        # Same weights, greedy: tfm's output (prompt + new bytes) should carry the same bytes as PyTorch's argmaxes.
+        expected = PROMPT.encode("utf-8") + bytes(t & 0xFF for t in torch_tokens)
+        got = tfm_text[:len(expected)]
+        same = sum(1 for a, b in zip(got, expected) if a == b) - len(PROMPT.encode("utf-8"))
+        first_diff = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
+        result["agree"] = {"identical": got == expected, "matching_new_bytes": same,
+                           "first_difference_at_new_token": None if first_diff is None else first_diff - len(PROMPT.encode())}
+    return result
+
+
+def torch_blas_check(args, env):
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "torch-check", "--threads", str(args.threads)],
+                          capture_output=True, text=True, env=env)
+    info = parse_summary(proc.stdout)
+    if proc.returncode != 0 or info is None:
+        log(f"WARNING: the PyTorch check failed: {proc.stderr.strip()[-500:]}")
+        return {"ok": False}
+    warnings = []
+    if "openblas-openmp" not in " ".join(info["blas_libraries"]):
+        warnings.append(f"PyTorch does not use the OpenMP build of OpenBLAS (loaded: {info['blas_libraries']}); "
+                        "run scripts/setup.sh --test to point libblas.so.3 at it")
+    if info["matmul_gflops"] < MIN_TORCH_GFLOPS:
+        warnings.append(f"PyTorch's 1024^3 fp32 matmul runs at {info['matmul_gflops']:.0f} GFLOPS "
+                        f"(< {MIN_TORCH_GFLOPS:.0f}): its BLAS is slow or the machine is busy; the comparison is unfair to it")
+    for w in warnings:
+        log("!" * 100 + "\nWARNING: " + w + "\n" + "!" * 100)
+    info["warnings"] = warnings
+    info["ok"] = True
+    return info
+
+
+def sgemm_peak(args, env):
+    proc = subprocess.run([args.sgemm_peak, "--threads", str(args.threads)], capture_output=True, text=True, env=env)
+    info = parse_summary(proc.stdout.replace("sgemm_peak {", "summary {"))
+    if proc.returncode != 0 or info is None:
+        log(f"WARNING: sgemm_peak failed: {proc.stderr.strip()[-300:]}")
+        return None
+    return info
+
+
+def fmt(value, spec, suffix=""):
+    return "n/a" if value is None else format(value, spec) + suffix
+
+
+def verdict(value, target, at_most=False):
+    if value is None:
+        return "n/a"
+    ok = value <= target if at_most else value >= target
+    return f"{value:.2f}x ({'met' if ok else 'MISSED'}: {'<=' if at_most else '>='} {target}x)"
+
+
+def report(results):
+    peak = results.get("sgemm_gflops")
+    lines = ["", "| config | tfm tok/s | torch tok/s | ratio (target) | tfm RSS MB | torch RSS MB | RSS ratio (target) | tfm MFU | torch MFU |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for t in results["training"]:
+        tfm_tps, torch_tps = median_of(t["tfm"], "tokens_per_second"), median_of(t["torch"], "tokens_per_second")
+        tfm_rss, torch_rss = median_of(t["tfm"], "rss_mb"), median_of(t["torch"], "rss_mb")
+        ratio = tfm_tps / torch_tps if tfm_tps and torch_tps else None
+        rss_ratio = tfm_rss / torch_rss if tfm_rss and torch_rss else None
+        mfu = lambda tps: tps * t["flops_per_token"] / (peak * 1e9) * 100 if tps and peak else None
+        d = t["dims"]
+        label = f"{t['name']} (B{d['batch_size']} T{d['seq_len']} C{d['d_model']} L{d['n_layers']} V{d['vocab_size']})"
+        lines.append(f"| {label} | {fmt(tfm_tps, '.0f')} | {fmt(torch_tps, '.0f')} | {verdict(ratio, TRAIN_TARGETS.get(t['name'], 1.0))} "
+                     f"| {fmt(tfm_rss, '.0f')} | {fmt(torch_rss, '.0f')} | {verdict(rss_ratio, RSS_TARGET, at_most=True)} "
+                     f"| {fmt(mfu(tfm_tps), '.1f', '%')} | {fmt(mfu(torch_tps), '.1f', '%')} |")
+        t["summary"] = {"tfm_tokens_per_second": tfm_tps, "torch_tokens_per_second": torch_tps, "ratio": ratio,
+                        "tfm_rss_mb": tfm_rss, "torch_rss_mb": torch_rss, "rss_ratio": rss_ratio,
+                        "tfm_mfu_percent": mfu(tfm_tps), "torch_mfu_percent": mfu(torch_tps)}
+    g = results.get("generation")
+    if g:
+        tfm_tps, torch_tps = median_of(g["tfm"], "tokens_per_second"), median_of(g["torch"], "tokens_per_second")
+        tfm_rss, torch_rss = median_of(g["tfm"], "rss_mb"), median_of(g["torch"], "rss_mb")
+        ratio = tfm_tps / torch_tps if tfm_tps and torch_tps else None
+        rss_ratio = tfm_rss / torch_rss if tfm_rss and torch_rss else None
+        lines.append(f"| generate tiny (batch 1, {g['new_tokens']} new, KV cache) | {fmt(tfm_tps, '.0f')} | {fmt(torch_tps, '.0f')} "
+                     f"| {verdict(ratio, GENERATION_TARGET)} | {fmt(tfm_rss, '.0f')} | {fmt(torch_rss, '.0f')} "
+                     f"| {verdict(rss_ratio, RSS_TARGET, at_most=True)} | | |")
+        g["summary"] = {"tfm_tokens_per_second": tfm_tps, "torch_tokens_per_second": torch_tps, "ratio": ratio,
+                        "tfm_rss_mb": tfm_rss, "torch_rss_mb": torch_rss, "rss_ratio": rss_ratio}
+    lines.append("")
+    lines.append(f"Medians of {results['repeats']} interleaved runs per program; tok/s exclude each run's first (warm-up) step. "
+                 f"MFU = tok/s x (6N + 12 L T C) / sgemm peak ({fmt(peak, '.1f')} GFLOPS, {results['threads']} threads, "
+                 f"bench/sgemm_peak), N = parameters except the position table.")
+    if g and g.get("agree"):
+        a = g["agree"]
+        lines.append(f"Greedy generation from the same weights: tfm and PyTorch outputs "
+                     f"{'are identical' if a['identical'] else 'differ first at new token ' + str(a['first_difference_at_new_token'])}.")
+    env_note = results["environment"]
+    lines.append(f"Environment for both programs: {env_note if env_note else 'no OPENBLAS_* variables set'}; OMP_NUM_THREADS={results['threads']}.")
+    if results.get("torch_check", {}).get("ok"):
+        tc = results["torch_check"]
+        lines.append(f"PyTorch {tc['version']}: BLAS {', '.join(tc['blas_libraries']) or 'unknown'}, "
+                     f"1024^3 matmul {tc['matmul_gflops']:.0f} GFLOPS with {tc['threads']} threads.")
+        for w in tc.get("warnings", []):
+            lines.append(f"**WARNING: {w}**")
+    print("\n".join(lines))
+
+
+def main_run(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tfm", default=os.environ.get("TFM_BIN", os.path.join(REPO, "build-bench-release", "tfm")))
+    p.add_argument("--peak-rss", required=True, help="bench/peak_rss.c, built")
+    p.add_argument("--sgemm-peak", help="bench/sgemm_peak.c, built (MFU is n/a without it)")
+    p.add_argument("--data", default=os.path.join(REPO, "data", "python-docs.txt"))
+    p.add_argument("--configs", default="tiny,small", help="comma-separated: tiny, small (empty: none)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per program and config, interleaved")
+    p.add_argument("--steps-tiny", type=int, default=30)
+    p.add_argument("--steps-small", type=int, default=8)
+    p.add_argument("--gen-tokens", type=int, default=256)
+    p.add_argument("--gen-threads", type=int, default=0, help="PyTorch threads for generation (default: --threads)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-generate", action="store_true")
+    p.add_argument("--skip-tfm", action="store_true", help="PyTorch only (to develop the harness)")
+    p.add_argument("--timeout", type=float, default=1800)
+    p.add_argument("--json", help="also write all measurements here")
+    p.add_argument("--workdir", help="scratch directory (default: a temporary one, removed at the end)")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.steps_tiny < 2 or args.steps_small < 2:
+        p.error("--repeats must be >= 1 and --steps-* >= 2 (the first step is warm-up)")
+    if not args.skip_tfm and not os.access(args.tfm, os.X_OK):
+        p.error(f"tfm binary {args.tfm} not found (build it, or pass --tfm)")
+    if not os.path.exists(args.data):
+        p.error(f"{args.data} not found: run scripts/get-corpus.sh")
+
+    # Both programs get the very same environment; OPENBLAS_* settings found here are kept and reported.
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(args.threads)
+    openblas_env = {k: v for k, v in env.items() if k.startswith("OPENBLAS")}
+    if openblas_env:
+        log(f"NOTE: OpenBLAS variables are set and apply to both programs: {openblas_env}")
+    workdir = args.workdir or tempfile.mkdtemp(prefix="tfm-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    results = {"repeats": args.repeats, "threads": args.threads, "environment": openblas_env,
+               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "training": []}
+    try:
+        results["torch_check"] = torch_blas_check(args, env)
+        if args.sgemm_peak:
+            info = sgemm_peak(args, env)
+            results["sgemm_gflops"] = info["gflops"] if info else None
+            log(f"sgemm peak: {fmt(results['sgemm_gflops'], '.1f')} GFLOPS ({args.threads} threads)")
+        for name in [n for n in args.configs.split(",") if n]:
+            results["training"].append(bench_training(name, args, env, workdir))
+        if not args.no_generate:
+            results["generation"] = bench_generation(args, env, workdir)
+        report(results)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+            log(f"wrote {args.json}")
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    failed = [r for t in results["training"] for r in t["tfm"] + t["torch"] if not r["ok"]]
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- PyTorch child processes
+
+def torch_setup(threads):
+    import torch
+    torch.set_num_threads(threads)
+    torch.autograd.set_detect_anomaly(False)
+    return torch
+
+
+def main_torch_train(argv):
+    p = argparse.ArgumentParser(prog="bench_gpt.py torch-train")
+    p.add_argument("--config", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    torch = torch_setup(args.threads)
+    import numpy as np
+    from torch_reference import checkpoint
+    from torch_reference.gpt import GPT
+    config, train = checkpoint.load_train_config(args.config)
+    B = int(train.get("batch_size", 8))
+    T = int(train.get("seq_len", config.n_positions))
+    accum = int(train.get("grad_accum_steps", 1))
+    torch.manual_seed(args.seed)
+    model = GPT(config)
+    model.train()
+    opt = model.make_optimizer(float(train.get("learning_rate", 1e-3)), (float(train.get("beta1", 0.9)),
+                               float(train.get("beta2", 0.95))), float(train.get("eps", 1e-8)),
+                               float(train.get("weight_decay", 0.1)))
+    grad_clip = float(train.get("grad_clip", 0.0))
+    rng = np.random.default_rng(args.seed)
+    data = np.fromfile(args.data, dtype=np.uint8) if config.vocab_size == 256 else None
+    offsets = np.arange(T + 1)
+
+    def batch():
+        if data is not None:
+            starts = rng.integers(0, len(data) - T - 1, B)
+            xy = torch.from_numpy(data[starts[:, None] + offsets].astype(np.int64))
+        else:
+            xy = torch.from_numpy(rng.integers(0, config.vocab_size, (B, T + 1)))
+        return xy[:, :-1], xy[:, 1:]
+
+    times, loss_value = [], float("nan")
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for _ in range(accum):
+            x, y = batch()
+            _, loss = model(x, y)
+            (loss / accum).backward()
+            total += loss.item()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        times.append(time.perf_counter() - t0)
+        loss_value = total / accum
+    timed = times[1:]  # the first step warms up allocators and thread pools
+    tokens = len(timed) * B * T * accum
+    seconds = sum(timed)
+    print("summary " + json.dumps({"steps": len(timed), "tokens": tokens, "seconds": round(seconds, 4),
+                                   "tokens_per_second": tokens / seconds, "final_train_loss": loss_value,
+                                   "final_valid_loss": -1}), flush=True)
+    return 0
+
+
+def main_torch_generate(argv):
+    p = argparse.ArgumentParser(prog="bench_gpt.py torch-generate")
+    p.add_argument("--model", required=True)
+    p.add_argument("--prompt-file", required=True)
+    p.add_argument("--max-tokens", type=int, required=True)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch = torch_setup(args.threads)
+    from torch_reference import checkpoint
+    model = checkpoint.load_checkpoint(args.model)
+    model.eval()
+    with open(args.prompt_file, "rb") as f:
+        prompt = list(f.read())
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        tokens = model.generate(prompt, args.max_tokens)  # greedy, KV cache
+        seconds = time.perf_counter() - t0
+    print("summary " + json.dumps({"prompt_tokens": len(prompt), "new_tokens": len(tokens), "seconds": round(seconds, 4),
+                                   "tokens_per_second": len(tokens) / seconds, "tokens": tokens}), flush=True)
+    return 0
+
+
+def main_torch_init(argv):
+    p = argparse.ArgumentParser(prog="bench_gpt.py torch-init")
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    torch = torch_setup(1)
+    from torch_reference import checkpoint
+    from torch_reference.gpt import GPT
+    config, _ = checkpoint.load_train_config(args.config)
+    torch.manual_seed(7)
+    checkpoint.save_checkpoint(args.out, GPT(config))
+    return 0
+
+
+def main_torch_check(argv):
+    p = argparse.ArgumentParser(prog="bench_gpt.py torch-check")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch = torch_setup(args.threads)
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    for _ in range(10):
+        t0 = time.perf_counter()
+        a @ b
+        best = max(best, 2 * 1024 ** 3 / (time.perf_counter() - t0) / 1e9)
+    with open("/proc/self/maps") as f:
+        libs = sorted({line.split()[-1] for line in f if "blas" in line.split()[-1].lower()})
+    build = torch.__config__.show()
+    blas_info = next((part.split("=", 1)[1] for part in build.replace(",", " ").split() if part.startswith("BLAS_INFO=")), "?")
+    print("summary " + json.dumps({"version": torch.__version__, "threads": torch.get_num_threads(), "blas_info": blas_info,
+                                   "blas_libraries": [os.path.realpath(x) for x in libs], "matmul_gflops": best}))
+    return 0
+
+
+if __name__ == "__main__":
+    modes = {"torch-train": main_torch_train, "torch-generate": main_torch_generate, "torch-check": main_torch_check,
+             "torch-init": main_torch_init}
+    if len(sys.argv) > 1 and sys.argv[1] in modes:
+        sys.exit(modes[sys.argv[1]](sys.argv[2:]))
+    sys.exit(main_run(sys.argv[1:]))

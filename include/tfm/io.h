@@ -1,0 +1,130 @@
+/* tfm/io.h: whole-file reads, atomic file writes, safetensors files, and checkpoint directories. */
+#ifndef TFM_IO_H
+#define TFM_IO_H
+
+#include "tfm/base.h"
+#include "tfm/tensor.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Files ---- */
+
+/* Read a whole file into memory that ends with an extra '\0' (so text can be parsed in place).
+ * Free with tfm_free(*data, *size + 1). Missing file: TFM_ERR_IO "cannot open <path>: No such file or directory". */
+tfm_status tfm_file_read(const char *path, char **data, size_t *size);
+
+/* An atomic write in progress: the bytes go to "<path>.tmp.<pid>" in the same directory; commit flushes,
+ * fsyncs, renames it over `path` and fsyncs the directory. Any failure (or an abort) removes the temporary
+ * and leaves the old file at `path` untouched. */
+typedef struct tfm_atomic_file {
+    FILE *stream;
+    char *path;          /* the target */
+    char *temp_path;     /* "<path>.tmp.<pid>" */
+    tfm_status status;   /* the first failure; later writes are no-ops */
+    size_t written;      /* bytes accepted so far */
+} tfm_atomic_file;
+
+tfm_status tfm_atomic_file_open(tfm_atomic_file *file, const char *path);
+tfm_status tfm_atomic_file_write(tfm_atomic_file *file, const void *data, size_t size);
+/* Finish: on success `path` holds the new bytes; on failure the temporary is gone and the old file kept.
+ * Always releases the handle (commit or abort exactly once per successful open). */
+tfm_status tfm_atomic_file_commit(tfm_atomic_file *file);
+void tfm_atomic_file_abort(tfm_atomic_file *file);
+/* One-shot form of the above. */
+tfm_status tfm_file_write_atomic(const char *path, const void *data, size_t size);
+
+/* ---- safetensors (Hugging Face): u64 LE header length N, N bytes of JSON header, raw LE tensor data ---- */
+
+typedef enum tfm_dtype {
+    TFM_DTYPE_UNKNOWN = 0,
+    TFM_DTYPE_F32, TFM_DTYPE_F16, TFM_DTYPE_BF16, TFM_DTYPE_F64,
+    TFM_DTYPE_I8, TFM_DTYPE_I16, TFM_DTYPE_I32, TFM_DTYPE_I64,
+    TFM_DTYPE_U8, TFM_DTYPE_U16, TFM_DTYPE_U32, TFM_DTYPE_U64,
+    TFM_DTYPE_BOOL, TFM_DTYPE_F8_E4M3, TFM_DTYPE_F8_E5M2,
+} tfm_dtype;
+
+/* "F32" etc.; and the size of one element in bytes. */
+const char *tfm_dtype_name(tfm_dtype dtype);
+size_t tfm_dtype_size(tfm_dtype dtype);
+
+/* One named float array to write. `data` holds `shape` row-major; NULL data writes zeros.
+ * transpose = 1 (2-D only): `data` is [shape[0], shape[1]] in memory but the file gets the transpose,
+ * [shape[1], shape[0]] (Hugging Face GPT-2 Conv1D weights). */
+typedef struct tfm_safetensors_entry {
+    const char *name;
+    const float *data;
+    int ndim;
+    int shape[TFM_MAX_DIMS];
+    int transpose;
+} tfm_safetensors_entry;
+
+/* Write F32 tensors (in the given order) and optional string metadata, atomically.
+ * `metadata`: alternating key, value strings ending with NULL, e.g. (const char *[]){"step", "100", NULL}; may be NULL. */
+tfm_status tfm_safetensors_write(const char *path, const tfm_safetensors_entry *entries, int count, const char *const *metadata);
+
+/* An open file (read-only mapping; the data is never loaded twice). */
+typedef struct tfm_safetensors tfm_safetensors;
+
+typedef struct tfm_safetensors_tensor {
+    const char *name;
+    tfm_dtype dtype;
+    const char *dtype_name;   /* as written in the file, e.g. "F16" */
+    int ndim;                 /* 0 for a scalar */
+    int64_t shape[TFM_MAX_DIMS];
+    size_t elements;
+    size_t data_begin, data_end; /* byte offsets within the data section */
+} tfm_safetensors_tensor;
+
+/* Open and check the header: JSON, dtypes known, shapes consistent with byte ranges, ranges contiguous and
+ * inside the file. Errors: TFM_ERR_IO (cannot open), TFM_ERR_FORMAT (not safetensors / truncated / malformed). */
+tfm_status tfm_safetensors_open(const char *path, tfm_safetensors **file);
+void tfm_safetensors_close(tfm_safetensors *file);
+int tfm_safetensors_count(const tfm_safetensors *file);
+/* Tensors in data-offset order; index in [0, count). */
+const tfm_safetensors_tensor *tfm_safetensors_tensor_at(const tfm_safetensors *file, int index);
+const tfm_safetensors_tensor *tfm_safetensors_find(const tfm_safetensors *file, const char *name);
+/* A "__metadata__" value, or NULL. */
+const char *tfm_safetensors_metadata(const tfm_safetensors *file, const char *key);
+const char *tfm_safetensors_path(const tfm_safetensors *file);
+/* Copy a tensor into `out` as fp32 (F32, F16 and BF16 are converted; others are TFM_ERR_UNSUPPORTED).
+ * `shape`/`ndim` must match the stored shape exactly (error names both shapes). transpose = 1: the file holds
+ * [shape[1], shape[0]] and `out` receives [shape[0], shape[1]]. out = NULL only checks (name, shape, dtype). */
+tfm_status tfm_safetensors_read_f32(const tfm_safetensors *file, const char *name, int ndim, const int *shape,
+                                    int transpose, float *out);
+
+/* Every parameter by name, stored_transposed entries transposed; metadata as for tfm_safetensors_write
+ * ("format": "pt" is always added so Hugging Face transformers accepts the file). */
+tfm_status tfm_safetensors_save_params(const char *path, const tfm_params *params, const char *const *metadata);
+/* Fill every declared parameter of an allocated tfm_params. Fails on the first problem: a missing tensor,
+ * a shape mismatch, a dtype that cannot be converted, or an unexpected extra tensor (Hugging Face GPT-2's
+ * ".attn.bias" / ".attn.masked_bias" buffers are ignored). */
+tfm_status tfm_safetensors_load_params(const char *path, tfm_params *params);
+
+/* ---- Checkpoints: a directory with model.safetensors, config.json, and optionally
+ *      optimizer.safetensors ("<param>.exp_avg", "<param>.exp_avg_sq") + trainer_state.json ---- */
+
+/* Save parameters, the model config (JSON text, e.g. from tfm_gpt_config_to_json) and, unless
+ * trainer_state_json is NULL, the optimizer moments and the trainer's state (any JSON object; if it has a
+ * numeric "step" it is recorded in both safetensors files). Creates the directory if needed; every file is
+ * written atomically, and the files of one save share a save id that loading checks, so a directory left
+ * half-written by a crash is reported rather than silently mixed. A model-only save removes any older
+ * trainer state in the directory (it would no longer match). */
+tfm_status tfm_checkpoint_save(const char *dir, const tfm_params *params, const char *config_json,
+                               const char *trainer_state_json);
+/* config.json's text; free with tfm_free(*config_json, strlen(*config_json) + 1). */
+tfm_status tfm_checkpoint_load_config(const char *dir, char **config_json);
+tfm_status tfm_checkpoint_load_params(const char *dir, tfm_params *params);
+/* Allocates the moment slabs if needed and fills them; returns the trainer's JSON (same free rule as above).
+ * Fails if the optimizer, trainer-state and model files are not from the same save. */
+tfm_status tfm_checkpoint_load_trainer_state(const char *dir, tfm_params *params, char **trainer_state_json);
+/* 1 if the directory holds a resumable training state (trainer_state.json exists), else 0. */
+int tfm_checkpoint_has_trainer_state(const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

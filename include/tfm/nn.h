@@ -1,0 +1,81 @@
+/* tfm/nn.h: differentiable functions on graph tensors, and the layers (parameters + forward) models are built from. */
+#ifndef TFM_NN_H
+#define TFM_NN_H
+
+#include "tfm/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Differentiable functions ----
+ * Each takes and returns arena tensors of `g`, records its backward on the tape when any input needs a
+ * gradient, and returns NULL on failure (with tfm_last_error() set). A NULL input yields NULL, so a
+ * model can chain calls and check once at the end. The last dimension is the feature dimension; all
+ * leading dimensions are flattened into rows. */
+
+/* table [V, C], ids [N] (validated by the caller to be in [0, V)) -> [N, C] */
+tfm_tensor *tfm_fn_embedding(tfm_graph *g, tfm_tensor *table, const int32_t *ids, int ndim, const int *shape);
+/* a + b, same shape */
+tfm_tensor *tfm_fn_add(tfm_graph *g, tfm_tensor *a, tfm_tensor *b);
+/* x [..., C] · weight[OC, C]ᵀ + bias[OC] (bias may be NULL) -> [..., OC] */
+tfm_tensor *tfm_fn_linear(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias);
+/* LayerNorm over the last dimension with gain weight[C] and bias[C] */
+tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias, float eps);
+tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x);   /* tanh approximation (GPT-2) */
+tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x);
+/* Inverted dropout with probability p; the identity (x itself) when not training or p == 0. */
+tfm_tensor *tfm_fn_dropout(tfm_graph *g, tfm_tensor *x, float p);
+
+/* Multi-head scaled dot-product attention, reading heads in place from wider rows.
+ * q is [B, Tq, *] and the queries are its columns [q_column, q_column + H*hd); likewise k and v ([B, Tk, *]).
+ * So the output of one fused QKV projection [B, T, 3C] serves as q, k and v with columns 0, C and 2C.
+ * causal: query i sees key j iff j <= i + (Tk - Tq). key_lengths [B] (or NULL): keys at positions >=
+ * key_lengths[b] are padding. Attention-weight dropout with probability dropout_p when training.
+ * kv_batch_stride lets k and v be a KV cache [B, capacity, C] of which only the first Tk rows are used.
+ * -> [B, Tq, H*hd] */
+typedef struct tfm_attention_args {
+    tfm_tensor *q, *k, *v;
+    int q_column, k_column, v_column;
+    int batch, query_length, key_length, heads, head_dim;
+    int causal;
+    const int *key_lengths;
+    float dropout_p;
+    size_t kv_batch_stride;  /* floats between batch items of k and v; 0: contiguous (Tk rows) */
+} tfm_attention_args;
+tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *args);
+
+/* Mean cross-entropy of logits [N, V] against targets [N] (rows whose target is ignore_index do not
+ * count), with label smoothing eps as PyTorch defines it. -> scalar [1]. *counted (if not NULL) receives
+ * the number of rows that counted. */
+tfm_tensor *tfm_fn_cross_entropy(tfm_graph *g, tfm_tensor *logits, const int32_t *targets, int ignore_index,
+                                 float label_smoothing, int *counted);
+
+/* ---- Layers: parameters declared in a tfm_params under a name prefix, plus their forward ---- */
+typedef struct tfm_linear_layer {
+    tfm_tensor weight;   /* [out, in] (PyTorch nn.Linear layout in memory) */
+    tfm_tensor bias;     /* [out], unused if has_bias == 0 */
+    int has_bias;
+} tfm_linear_layer;
+
+typedef struct tfm_layernorm_layer {
+    tfm_tensor weight;   /* [C] gain, initialised to 1 */
+    tfm_tensor bias;     /* [C], initialised to 0 */
+    float eps;
+} tfm_layernorm_layer;
+
+/* Declares "<prefix>.weight" and (if has_bias) "<prefix>.bias". transposed_on_disk: the checkpoint holds
+ * the weight as [in, out] (Hugging Face GPT-2's Conv1D). */
+tfm_status tfm_linear_declare(tfm_linear_layer *layer, tfm_params *p, const char *prefix, int in, int out, int has_bias,
+                              int transposed_on_disk);
+tfm_tensor *tfm_linear_forward_graph(tfm_graph *g, tfm_linear_layer *layer, tfm_tensor *x);
+tfm_status tfm_layernorm_declare(tfm_layernorm_layer *layer, tfm_params *p, const char *prefix, int C, float eps);
+tfm_tensor *tfm_layernorm_forward_graph(tfm_graph *g, tfm_layernorm_layer *layer, tfm_tensor *x);
+/* Initialisation helpers: normal(0, std) for a weight; ones / zeros for LayerNorm. */
+void tfm_init_normal(tfm_tensor *t, float std, tfm_rng *rng);
+void tfm_init_constant(tfm_tensor *t, float value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

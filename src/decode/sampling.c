@@ -1,0 +1,99 @@
+/* decode/sampling.c: greedy and temperature / top-k / top-p sampling over one row of logits. */
+#include "tfm/decode.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tfm_argmax(const float *values, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (values[i] > values[best]) best = i;
+    return best;
+}
+
+tfm_status tfm_sampler_config_validate(const tfm_sampler_config *c) {
+    if (!(c->temperature >= 0) || !isfinite(c->temperature))
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "temperature must be a finite number >= 0, got %g", c->temperature);
+    if (c->top_k < 0) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "top-k must be >= 0 (0 = off), got %d", c->top_k);
+    if (!(c->top_p > 0 && c->top_p <= 1))
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "top-p must be in (0, 1], got %g", c->top_p);
+    return TFM_OK;
+}
+
+tfm_status tfm_sampler_init(tfm_sampler *s, int vocab_size, const tfm_sampler_config *config, uint64_t seed) {
+    memset(s, 0, sizeof *s);
+    tfm_status st = tfm_sampler_config_validate(config);
+    if (st) return st;
+    s->config = *config;
+    s->vocab_size = vocab_size;
+    s->probabilities = tfm_malloc(sizeof(float) * (size_t)vocab_size);
+    s->order = tfm_malloc(sizeof(int) * (size_t)vocab_size);
+    if (!s->probabilities || !s->order) { tfm_sampler_free(s); return TFM_ERR_OUT_OF_MEMORY; }
+    tfm_rng_init(&s->rng, seed);
+    return TFM_OK;
+}
+
+void tfm_sampler_free(tfm_sampler *s) {
+    tfm_free(s->probabilities, sizeof(float) * (size_t)s->vocab_size);
+    tfm_free(s->order, sizeof(int) * (size_t)s->vocab_size);
+    memset(s, 0, sizeof *s);
+}
+
+/* qsort comparator context: probabilities descending, then token id ascending (a total, stable order). */
+static _Thread_local const float *sort_keys;
+static int by_probability_descending(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    if (sort_keys[i] > sort_keys[j]) return -1;
+    if (sort_keys[i] < sort_keys[j]) return 1;
+    return (i > j) - (i < j);
+}
+
+int tfm_sampler_next(tfm_sampler *s, const float *logits) {
+    int V = s->vocab_size;
+    const tfm_sampler_config *c = &s->config;
+    if (c->temperature == 0) return tfm_argmax(logits, V);
+
+    /* softmax(logits / temperature), in double for the normaliser */
+    float max = logits[tfm_argmax(logits, V)];
+    double sum = 0;
+    for (int i = 0; i < V; i++) {
+        float p = expf((logits[i] - max) / c->temperature);
+        s->probabilities[i] = p;
+        sum += p;
+    }
+    for (int i = 0; i < V; i++) s->probabilities[i] = (float)(s->probabilities[i] / sum);
+
+    int n = V;
+    if ((c->top_k > 0 && c->top_k < V) || c->top_p < 1) {
+        for (int i = 0; i < V; i++) s->order[i] = i;
+        sort_keys = s->probabilities;
+        qsort(s->order, (size_t)V, sizeof(int), by_probability_descending);
+        if (c->top_k > 0 && c->top_k < n) n = c->top_k;
+        if (c->top_p < 1) {
+            /* Smallest prefix whose mass reaches top_p (at least one token), renormalised within top-k. */
+            double kept = 0, total = 0;
+            for (int i = 0; i < n; i++) total += s->probabilities[s->order[i]];
+            int m = 0;
+            while (m < n) {
+                kept += s->probabilities[s->order[m++]];
+                if (kept >= c->top_p * total) break;
+            }
+            n = m;
+        }
+        double mass = 0;
+        for (int i = 0; i < n; i++) mass += s->probabilities[s->order[i]];
+        double u = (double)tfm_rng_uniform(&s->rng) * mass, acc = 0;
+        for (int i = 0; i < n; i++) {
+            acc += s->probabilities[s->order[i]];
+            if (u < acc) return s->order[i];
+        }
+        return s->order[n - 1];
+    }
+    double u = (double)tfm_rng_uniform(&s->rng), acc = 0;
+    for (int i = 0; i < V; i++) {
+        acc += s->probabilities[i];
+        if (u < acc) return i;
+    }
+    return tfm_argmax(logits, V);
+}

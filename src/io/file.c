@@ -1,0 +1,259 @@
+/* io/file.c: whole-file reads and atomic writes (temporary + fsync + rename + directory fsync). */
+#define _POSIX_C_SOURCE 200809L
+#include "io/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- Fault injection (tests) ---- */
+
+static tfm_file_fault fault_kind = TFM_FILE_FAULT_NONE;
+static size_t fault_after_bytes = 0;
+static int fault_skip = 0;
+
+void tfm_file_set_fault(tfm_file_fault fault, size_t after_bytes, int skip) {
+    fault_kind = fault;
+    fault_after_bytes = after_bytes;
+    fault_skip = skip;
+}
+
+/* Called once per atomic file opened: does an armed fault apply to this one? */
+static tfm_file_fault fault_for_new_file(void) {
+    if (fault_kind == TFM_FILE_FAULT_NONE) return TFM_FILE_FAULT_NONE;
+    if (fault_skip > 0) {
+        fault_skip--;
+        return TFM_FILE_FAULT_NONE;
+    }
+    return fault_kind;
+}
+
+/* ---- Small path helpers ---- */
+
+char *tfm_file_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    int slash = a > 0 && dir[a - 1] != '/';
+    char *p = tfm_malloc(a + (size_t)slash + b + 1);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    if (slash) p[a] = '/';
+    memcpy(p + a + (size_t)slash, name, b + 1);
+    return p;
+}
+
+int tfm_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+tfm_status tfm_file_make_directory(const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return tfm_error(TFM_ERR_IO, "%s: exists but is not a directory", dir);
+        return TFM_OK;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return tfm_error(TFM_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    return TFM_OK;
+}
+
+static void free_string(char *s) {
+    if (s) tfm_free(s, strlen(s) + 1);
+}
+
+/* ---- Reading ---- */
+
+tfm_status tfm_file_read(const char *path, char **data, size_t *size) {
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return tfm_error(TFM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        int e = errno;
+        fclose(f);
+        return tfm_error(TFM_ERR_IO, "cannot stat %s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return tfm_error(TFM_ERR_IO, "cannot read %s: it is a directory", path);
+    }
+    /* Grow as we go: st_size is only a hint (pipes, /proc files report 0). */
+    size_t capacity = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, used = 0;
+    char *buffer = tfm_malloc(capacity);
+    if (!buffer) {
+        fclose(f);
+        return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "reading %s: ", path);
+    }
+    for (;;) {
+        if (used + 1 >= capacity) {
+            size_t grown = capacity * 2;
+            char *b = tfm_realloc(buffer, capacity, grown);
+            if (!b) {
+                tfm_free(buffer, capacity);
+                fclose(f);
+                return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "reading %s: ", path);
+            }
+            buffer = b;
+            capacity = grown;
+        }
+        size_t n = fread(buffer + used, 1, capacity - 1 - used, f);
+        used += n;
+        if (n == 0) break;
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        tfm_free(buffer, capacity);
+        return tfm_error(TFM_ERR_IO, "cannot read %s: read error", path);
+    }
+    /* Shrink to exactly used + 1 so the caller can free with the size it knows. */
+    char *exact = tfm_realloc(buffer, capacity, used + 1);
+    if (!exact) {
+        tfm_free(buffer, capacity);
+        return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "reading %s: ", path);
+    }
+    exact[used] = '\0';
+    *data = exact;
+    *size = used;
+    return TFM_OK;
+}
+
+/* ---- Atomic writing ---- */
+
+/* fsync the directory holding `path`, so the rename itself survives a power cut. */
+static tfm_status sync_parent_directory(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash) {
+        dir = tfm_strdup(".");
+    } else {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        dir = tfm_malloc(n + 1);
+        if (dir) {
+            memcpy(dir, path, n);
+            dir[n] = '\0';
+        }
+    }
+    if (!dir) return TFM_ERR_OUT_OF_MEMORY;
+    int fd = open(dir, O_RDONLY);
+    tfm_status status = TFM_OK;
+    if (fd < 0) {
+        status = tfm_error(TFM_ERR_IO, "cannot open directory %s to sync it: %s", dir, strerror(errno));
+    } else {
+        /* Some file systems refuse fsync on directories (EINVAL); the rename is still done. */
+        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+            status = tfm_error(TFM_ERR_IO, "cannot sync directory %s: %s", dir, strerror(errno));
+        close(fd);
+    }
+    free_string(dir);
+    return status;
+}
+
+/* Per-open fault, kept beside the handle without widening the public struct. */
+static _Thread_local tfm_atomic_file *faulty_file = NULL;
+static _Thread_local tfm_file_fault faulty_kind = TFM_FILE_FAULT_NONE;
+
+static void release(tfm_atomic_file *file) {
+    if (file->stream) fclose(file->stream);
+    file->stream = NULL;
+    free_string(file->path);
+    free_string(file->temp_path);
+    file->path = file->temp_path = NULL;
+    if (faulty_file == file) {
+        faulty_file = NULL;
+        faulty_kind = TFM_FILE_FAULT_NONE;
+    }
+}
+
+tfm_status tfm_atomic_file_open(tfm_atomic_file *file, const char *path) {
+    memset(file, 0, sizeof *file);
+    char suffix[48];
+    snprintf(suffix, sizeof suffix, ".tmp.%ld", (long)getpid());
+    size_t n = strlen(path);
+    file->path = tfm_strdup(path);
+    file->temp_path = tfm_malloc(n + strlen(suffix) + 1);
+    if (!file->path || !file->temp_path) {
+        release(file);
+        return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "writing %s: ", path);
+    }
+    memcpy(file->temp_path, path, n);
+    memcpy(file->temp_path + n, suffix, strlen(suffix) + 1);
+    file->stream = fopen(file->temp_path, "wb");
+    if (!file->stream) {
+        tfm_status s = tfm_error(TFM_ERR_IO, "cannot create %s: %s", file->temp_path, strerror(errno));
+        release(file);
+        return s;
+    }
+    tfm_file_fault fault = fault_for_new_file();
+    if (fault != TFM_FILE_FAULT_NONE) {
+        faulty_file = file;
+        faulty_kind = fault;
+    }
+    return TFM_OK;
+}
+
+tfm_status tfm_atomic_file_write(tfm_atomic_file *file, const void *data, size_t size) {
+    if (file->status != TFM_OK) return file->status;
+    if (!file->stream) return file->status = tfm_error(TFM_ERR_INVALID_ARGUMENT, "write to a closed atomic file");
+    if (faulty_file == file && faulty_kind == TFM_FILE_FAULT_WRITE && file->written + size > fault_after_bytes)
+        return file->status = tfm_error(TFM_ERR_IO, "cannot write %s: %s (injected)", file->temp_path, strerror(ENOSPC));
+    if (size && fwrite(data, 1, size, file->stream) != size)
+        return file->status = tfm_error(TFM_ERR_IO, "cannot write %s: %s", file->temp_path, strerror(errno));
+    file->written += size;
+    return TFM_OK;
+}
+
+void tfm_atomic_file_abort(tfm_atomic_file *file) {
+    if (file->stream) {
+        fclose(file->stream);
+        file->stream = NULL;
+    }
+    if (file->temp_path) remove(file->temp_path);
+    release(file);
+}
+
+tfm_status tfm_atomic_file_commit(tfm_atomic_file *file) {
+    tfm_status status = file->status;
+    int fault = faulty_file == file ? (int)faulty_kind : TFM_FILE_FAULT_NONE;
+    if (status == TFM_OK && !file->stream)
+        status = tfm_error(TFM_ERR_INVALID_ARGUMENT, "commit of a closed atomic file");
+    if (status == TFM_OK && fflush(file->stream) != 0)
+        status = tfm_error(TFM_ERR_IO, "cannot write %s: %s", file->temp_path, strerror(errno));
+    if (status == TFM_OK) {
+        if (fault == TFM_FILE_FAULT_FSYNC)
+            status = tfm_error(TFM_ERR_IO, "cannot sync %s: %s (injected)", file->temp_path, strerror(EIO));
+        else if (fsync(fileno(file->stream)) != 0)
+            status = tfm_error(TFM_ERR_IO, "cannot sync %s: %s", file->temp_path, strerror(errno));
+    }
+    if (status == TFM_OK) {
+        int rc = fclose(file->stream);
+        file->stream = NULL;
+        if (rc != 0) status = tfm_error(TFM_ERR_IO, "cannot close %s: %s", file->temp_path, strerror(errno));
+    }
+    if (status == TFM_OK) {
+        if (fault == TFM_FILE_FAULT_RENAME)
+            status = tfm_error(TFM_ERR_IO, "cannot rename %s to %s: %s (injected)", file->temp_path, file->path,
+                               strerror(EXDEV));
+        else if (rename(file->temp_path, file->path) != 0)
+            status = tfm_error(TFM_ERR_IO, "cannot rename %s to %s: %s", file->temp_path, file->path, strerror(errno));
+    }
+    if (status != TFM_OK) {
+        tfm_atomic_file_abort(file);
+        return status;
+    }
+    status = sync_parent_directory(file->path);
+    release(file);
+    return status;
+}
+
+tfm_status tfm_file_write_atomic(const char *path, const void *data, size_t size) {
+    tfm_atomic_file file;
+    tfm_status s = tfm_atomic_file_open(&file, path);
+    if (s != TFM_OK) return s;
+    tfm_atomic_file_write(&file, data, size);
+    return tfm_atomic_file_commit(&file);
+}

@@ -1,0 +1,255 @@
+/* nn/functional.c: differentiable functions: run a fast kernel forward, record the matching backward on the tape. */
+#include "tfm/nn.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ops/activation.h"
+#include "ops/attention.h"
+#include "ops/cross_entropy.h"
+#include "ops/dropout.h"
+#include "ops/embedding.h"
+#include "ops/layernorm.h"
+#include "ops/linear.h"
+#include "ops/residual.h"
+#include "core/threads.h"
+
+/* Gradient buffer of an input if it wants one, else NULL (kernels skip NULL gradients). */
+static float *grad_of(tfm_tensor *t) { return (t && t->requires_grad) ? t->grad : NULL; }
+
+static size_t rows_of(const tfm_tensor *t) { return t->size / (size_t)t->shape[t->ndim - 1]; }
+
+/* A new tensor shaped like x but with the last dimension replaced by `last`. */
+static tfm_tensor *like_with_last(tfm_graph *g, const tfm_tensor *x, int last) {
+    int shape[TFM_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = last;
+    return tfm_graph_tensor(g, x->ndim, shape);
+}
+
+/* ---- embedding ---- */
+static void embedding_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *table = n->in[0];
+    tfm_embedding_backward(grad_of(table), n->out->grad, (const int32_t *)n->object, n->ints[0], table->shape[1]);
+}
+
+tfm_tensor *tfm_fn_embedding(tfm_graph *g, tfm_tensor *table, const int32_t *ids, int ndim, const int *shape) {
+    if (!table) return NULL;
+    int out_shape[TFM_MAX_DIMS];
+    if (ndim + 1 > TFM_MAX_DIMS) { tfm_error(TFM_ERR_INVALID_ARGUMENT, "embedding: too many dimensions"); return NULL; }
+    memcpy(out_shape, shape, sizeof(int) * (size_t)ndim);
+    out_shape[ndim] = table->shape[1];
+    tfm_tensor *out = tfm_graph_tensor(g, ndim + 1, out_shape);
+    if (!out) return NULL;
+    int N = (int)tfm_shape_size(ndim, shape), C = table->shape[1];
+    tfm_embedding_forward(out->data, table->data, ids, N, C);
+    tfm_node *n = tfm_graph_record(g, embedding_backward, out, 1, &table);
+    if (n) { n->object = ids; n->ints[0] = N; }
+    return out;
+}
+
+/* ---- residual add ---- */
+static void add_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_residual_backward(grad_of(n->in[0]), grad_of(n->in[1]), n->out->grad, n->out->size);
+}
+
+tfm_tensor *tfm_fn_add(tfm_graph *g, tfm_tensor *a, tfm_tensor *b) {
+    if (!a || !b) return NULL;
+    if (a->size != b->size) { tfm_error(TFM_ERR_INVALID_ARGUMENT, "add: sizes differ (%zu vs %zu)", a->size, b->size); return NULL; }
+    tfm_tensor *out = tfm_graph_tensor(g, a->ndim, a->shape);
+    if (!out) return NULL;
+    tfm_residual_forward(out->data, a->data, b->data, a->size);
+    tfm_tensor *in[2] = {a, b};
+    tfm_graph_record(g, add_backward, out, 2, in);
+    return out;
+}
+
+/* ---- linear ---- */
+static void linear_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    tfm_linear_backward(grad_of(x), grad_of(w), grad_of(b), n->out->grad, x->data, w->data, n->ints[0], n->ints[1], n->ints[2]);
+}
+
+tfm_tensor *tfm_fn_linear(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias) {
+    if (!x || !weight) return NULL;
+    int C = x->shape[x->ndim - 1], OC = weight->shape[0];
+    if (weight->shape[1] != C) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "linear: input has %d features, weight expects %d", C, weight->shape[1]);
+        return NULL;
+    }
+    tfm_tensor *out = like_with_last(g, x, OC);
+    if (!out) return NULL;
+    int N = (int)rows_of(x);
+    tfm_linear_forward(out->data, x->data, weight->data, bias ? bias->data : NULL, N, C, OC);
+    tfm_tensor *in[3] = {x, weight, bias};
+    tfm_node *n = tfm_graph_record(g, linear_backward, out, 3, in);
+    if (n) { n->ints[0] = N; n->ints[1] = C; n->ints[2] = OC; }
+    return out;
+}
+
+/* ---- LayerNorm ---- */
+static void layernorm_backward(tfm_graph *g, tfm_node *n) {
+    tfm_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    int N = n->ints[0], C = n->ints[1];
+    (void)g;
+    tfm_layernorm_backward(grad_of(x), grad_of(w), grad_of(b), n->out->grad, x->data, w->data, n->saved[0], n->saved[1], N, C);
+}
+
+tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias, float eps) {
+    if (!x || !weight || !bias) return NULL;
+    int C = x->shape[x->ndim - 1], N = (int)rows_of(x);
+    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
+    float *mean = tfm_graph_alloc(g, sizeof(float) * (size_t)N);
+    float *rstd = tfm_graph_alloc(g, sizeof(float) * (size_t)N);
+    if (!out || !mean || !rstd) return NULL;
+    tfm_layernorm_forward(out->data, mean, rstd, x->data, weight->data, bias->data, N, C, eps);
+    tfm_tensor *in[3] = {x, weight, bias};
+    tfm_node *n = tfm_graph_record(g, layernorm_backward, out, 3, in);
+    if (n) { n->saved[0] = mean; n->saved[1] = rstd; n->ints[0] = N; n->ints[1] = C; }
+    return out;
+}
+
+/* ---- activations ---- */
+static void gelu_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_gelu_backward(grad_of(n->in[0]), n->out->grad, n->in[0]->data, n->out->size);
+}
+static void relu_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_relu_backward(grad_of(n->in[0]), n->out->grad, n->in[0]->data, n->out->size);
+}
+
+tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x) {
+    if (!x) return NULL;
+    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
+    if (!out) return NULL;
+    tfm_gelu_forward(out->data, x->data, x->size);
+    tfm_graph_record(g, gelu_backward, out, 1, &x);
+    return out;
+}
+
+tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x) {
+    if (!x) return NULL;
+    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
+    if (!out) return NULL;
+    tfm_relu_forward(out->data, x->data, x->size);
+    tfm_graph_record(g, relu_backward, out, 1, &x);
+    return out;
+}
+
+/* ---- dropout: the mask is recomputed from (seed, offset) in backward, never stored ---- */
+static void dropout_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_dropout_backward(grad_of(n->in[0]), n->out->grad, n->out->size, n->floats[0], n->words[0], n->words[1]);
+}
+
+tfm_tensor *tfm_fn_dropout(tfm_graph *g, tfm_tensor *x, float p) {
+    if (!x) return NULL;
+    if (!g->training || p <= 0) return x;
+    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
+    if (!out) return NULL;
+    uint64_t offset = tfm_rng_reserve(&g->dropout_rng, x->size);
+    tfm_dropout_forward(out->data, x->data, x->size, p, g->dropout_rng.seed, offset);
+    tfm_node *n = tfm_graph_record(g, dropout_backward, out, 1, &x);
+    if (n) { n->floats[0] = p; n->words[0] = g->dropout_rng.seed; n->words[1] = offset; }
+    return out;
+}
+
+/* ---- attention ---- */
+typedef struct attention_saved {
+    tfm_attention_config config;
+    tfm_tensor *q, *k, *v;
+    int q_column, k_column, v_column;
+    float *probs;            /* [B, H, Tq, Tk] */
+} attention_saved;
+
+static void attention_backward(tfm_graph *g, tfm_node *n) {
+    const attention_saved *s = n->saved[0];
+    size_t scratch_floats = tfm_attention_scratch_floats(&s->config, tfm_threads_get());
+    float *scratch = tfm_graph_alloc(g, sizeof(float) * (scratch_floats ? scratch_floats : 1));
+    if (!scratch) return; /* out of memory: tfm_graph_backward reports it */
+    float *dq = grad_of(s->q), *dk = grad_of(s->k), *dv = grad_of(s->v);
+    tfm_attention_backward(dq ? dq + s->q_column : NULL, dk ? dk + s->k_column : NULL, dv ? dv + s->v_column : NULL, n->out->grad,
+                           s->probs, s->q->data + s->q_column, s->k->data + s->k_column, s->v->data + s->v_column, &s->config,
+                           scratch, scratch_floats);
+}
+
+tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *a) {
+    if (!a->q || !a->k || !a->v) return NULL;
+    int B = a->batch, Tq = a->query_length, Tk = a->key_length, H = a->heads, hd = a->head_dim;
+    tfm_tensor *q = a->q, *k = a->k, *v = a->v;
+    tfm_attention_config config = tfm_attention_config_default(B, Tq, Tk, H, hd);
+    config.q_row_stride = (size_t)q->shape[q->ndim - 1];
+    config.k_row_stride = (size_t)k->shape[k->ndim - 1];
+    config.v_row_stride = (size_t)v->shape[v->ndim - 1];
+    config.q_batch_stride = config.q_row_stride * Tq;
+    config.k_batch_stride = a->kv_batch_stride ? a->kv_batch_stride : config.k_row_stride * Tk;
+    config.v_batch_stride = a->kv_batch_stride ? a->kv_batch_stride : config.v_row_stride * Tk;
+    config.causal = a->causal;
+    config.key_lengths = a->key_lengths;
+    size_t k_rows_needed = (size_t)(B - 1) * config.k_batch_stride / config.k_row_stride + (size_t)Tk;
+    if (a->q_column + (size_t)H * hd > config.q_row_stride || a->k_column + (size_t)H * hd > config.k_row_stride ||
+        a->v_column + (size_t)H * hd > config.v_row_stride || q->size / config.q_row_stride != (size_t)B * Tq ||
+        k->size / config.k_row_stride < k_rows_needed || v->size / config.v_row_stride < k_rows_needed) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "attention: q/k/v shapes do not match B=%d Tq=%d Tk=%d H=%d hd=%d", B, Tq, Tk, H, hd);
+        return NULL;
+    }
+    tfm_tensor *out = tfm_graph_tensor(g, 3, (int[]){B, Tq, H * hd});
+    float *probs = tfm_graph_alloc(g, sizeof(float) * (size_t)B * H * Tq * Tk);
+    if (!out || !probs) return NULL;
+    config.dropout_p = g->training ? a->dropout_p : 0.0f;
+    if (config.dropout_p > 0) {
+        config.dropout_seed = g->dropout_rng.seed;
+        config.dropout_offset = tfm_rng_reserve(&g->dropout_rng, (uint64_t)B * H * Tq * Tk);
+    }
+    size_t scratch_floats = tfm_attention_scratch_floats(&config, tfm_threads_get());
+    float *scratch = tfm_graph_alloc(g, sizeof(float) * (scratch_floats ? scratch_floats : 1));
+    if (!scratch) return NULL;
+    tfm_status st = tfm_attention_forward(out->data, probs, q->data + a->q_column, k->data + a->k_column, v->data + a->v_column, &config,
+                                          scratch, scratch_floats);
+    if (st) return NULL;
+    tfm_tensor *in[3] = {q, k, v};
+    tfm_node *n = tfm_graph_record(g, attention_backward, out, 3, in);
+    if (n) {
+        attention_saved *s = tfm_graph_alloc(g, sizeof *s);
+        if (!s) return NULL;
+        *s = (attention_saved){.config = config, .q = q, .k = k, .v = v, .q_column = a->q_column, .k_column = a->k_column,
+                               .v_column = a->v_column, .probs = probs};
+        n->saved[0] = s;
+    }
+    return out;
+}
+
+/* ---- cross-entropy ---- */
+static void cross_entropy_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *logits = n->in[0];
+    int N = n->ints[0], V = n->ints[1], counted = n->ints[3];
+    if (counted == 0 || !grad_of(logits)) return;
+    float scale = n->out->grad[0] / (float)counted;
+    tfm_cross_entropy_backward(grad_of(logits), logits->data, n->saved[0], (const int32_t *)n->object, N, V, n->ints[2], n->floats[0], scale);
+}
+
+tfm_tensor *tfm_fn_cross_entropy(tfm_graph *g, tfm_tensor *logits, const int32_t *targets, int ignore_index, float label_smoothing,
+                                 int *counted) {
+    if (!logits) return NULL;
+    int V = logits->shape[logits->ndim - 1], N = (int)rows_of(logits);
+    tfm_tensor *out = tfm_graph_tensor(g, 1, (int[]){1});
+    float *losses = tfm_graph_alloc(g, sizeof(float) * (size_t)N);
+    float *logsumexp = tfm_graph_alloc(g, sizeof(float) * (size_t)N);
+    if (!out || !losses || !logsumexp) return NULL;
+    int count = 0;
+    out->data[0] = tfm_cross_entropy_forward(losses, logsumexp, logits->data, targets, N, V, ignore_index, label_smoothing, &count);
+    if (counted) *counted = count;
+    tfm_node *n = tfm_graph_record(g, cross_entropy_backward, out, 1, &logits);
+    if (n) {
+        n->saved[0] = logsumexp;
+        n->object = targets;
+        n->ints[0] = N; n->ints[1] = V; n->ints[2] = ignore_index; n->ints[3] = count;
+        n->floats[0] = label_smoothing;
+    }
+    return out;
+}

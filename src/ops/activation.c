@@ -1,0 +1,132 @@
+/* ops/activation.c: GELU (tanh approximation and exact erf) and ReLU, forward and accumulating backward. */
+#include "ops/activation.h"
+
+#include <math.h>
+
+#include "tfm/config.h"
+
+/* Below this many elements the OpenMP fork/join costs more than the work. */
+#define ACTIVATION_PARALLEL_MIN 32768
+
+static const float GELU_K = 0.7978845608028654f; /* sqrt(2 / pi) */
+static const float GELU_A = 0.044715f;
+static const float INV_SQRT2 = 0.7071067811865476f;
+static const float INV_SQRT_2PI = 0.3989422804014327f;
+
+/* ---------------- GELU (tanh) ---------------- */
+
+void tfm_gelu_forward_reference(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + GELU_A * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanhf(u));
+    }
+}
+
+void tfm_gelu_forward(float *out, const float *inp, size_t n) {
+    /* 0.5 (1 + tanh u) == sigmoid(2u) == 1 / (1 + exp(-2u)) */
+    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + GELU_A * x * x * x);
+        out[i] = x / (1.0f + tfm_exp_fast(-2.0f * u));
+    }
+}
+
+void tfm_gelu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + GELU_A * x * x * x);
+        float t = tanhf(u);
+        float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+        float grad = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+        dinp[i] += grad * dout[i];
+    }
+}
+
+void tfm_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    /* With s = sigmoid(2u): 0.5 (1 + t) = s and 0.5 x (1 - t^2) = 2 x s (1 - s). */
+    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + GELU_A * x * x * x);
+        float s = 1.0f / (1.0f + tfm_exp_fast(-2.0f * u));
+        float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+        float grad = s + 2.0f * x * s * (1.0f - s) * du;
+        dinp[i] += grad * dout[i];
+    }
+}
+
+/* ---------------- GELU (erf) ---------------- */
+
+void tfm_gelu_erf_forward_reference(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+    }
+}
+
+void tfm_gelu_erf_forward(float *out, const float *inp, size_t n) {
+    /* erff has no vectorised form in libm without -ffast-math; this version only adds threads. */
+    #pragma omp parallel for schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+    }
+}
+
+void tfm_gelu_erf_backward_reference(float *dinp, const float *dout, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float grad = 0.5f * (1.0f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+        dinp[i] += grad * dout[i];
+    }
+}
+
+void tfm_gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    #pragma omp parallel for schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float grad = 0.5f * (1.0f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * tfm_exp_fast(-0.5f * x * x);
+        dinp[i] += grad * dout[i];
+    }
+}
+
+/* ---------------- ReLU ---------------- */
+
+void tfm_relu_forward_reference(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void tfm_relu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void tfm_relu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (inp[i] > 0.0f) dinp[i] += dout[i];
+}
+
+void tfm_relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+/* ---------------- dispatch ---------------- */
+
+void tfm_activation_forward(int kind, float *out, const float *inp, size_t n) {
+    switch (kind) {
+    case TFM_ACTIVATION_RELU: tfm_relu_forward(out, inp, n); break;
+    case TFM_ACTIVATION_GELU_ERF: tfm_gelu_erf_forward(out, inp, n); break;
+    default: tfm_gelu_forward(out, inp, n); break;
+    }
+}
+
+void tfm_activation_backward(int kind, float *dinp, const float *dout, const float *inp, size_t n) {
+    switch (kind) {
+    case TFM_ACTIVATION_RELU: tfm_relu_backward(dinp, dout, inp, n); break;
+    case TFM_ACTIVATION_GELU_ERF: tfm_gelu_erf_backward(dinp, dout, inp, n); break;
+    default: tfm_gelu_backward(dinp, dout, inp, n); break;
+    }
+}

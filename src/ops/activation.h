@@ -1,0 +1,70 @@
+/* ops/activation.h: element-wise activations (GELU tanh / erf, ReLU) and the vectorisable exp the row kernels share. */
+#ifndef TFM_OPS_ACTIVATION_H
+#define TFM_OPS_ACTIVATION_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* exp(x) in float, branch-free so that GCC vectorises loops that call it (libm's expf does not
+ * vectorise without -ffast-math). Cody-Waite range reduction x = k*ln2 + r, |r| <= ln2/2, then a
+ * degree-7 polynomial for exp(r) (Cephes' expf coefficients); within ~2 ulp of expf on
+ * [-87, 88]. Overflow gives +inf, underflow 0, NaN stays NaN. */
+static inline float tfm_exp_fast(float x) {
+    const float hi = 88.3762626647949f, lo = -87.3365447504019f;
+    float xc = x < hi ? x : hi; /* NaN -> hi, so the float->int conversion below is always defined */
+    xc = xc > lo ? xc : lo;
+    /* k = round(x / ln2) via the 1.5*2^23 trick (exact for |k| < 2^22, no libm call). */
+    float kf = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    float r2 = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    /* Scale by 2^k in two halves so that k = 128 or k = -126 never builds an invalid exponent. */
+    int32_t k = (int32_t)kf;
+    int32_t k1 = k / 2, k2 = k - k1;
+    uint32_t b1 = (uint32_t)(k1 + 127) << 23, b2 = (uint32_t)(k2 + 127) << 23;
+    float s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    float result = p * s1 * s2;
+    result = x < lo ? 0.0f : result;
+    result = x > hi ? INFINITY : result;
+    return x != x ? x : result;
+}
+
+/* ---- GELU, tanh approximation (GPT-2's "gelu_new", PyTorch approximate="tanh") ----
+ * out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). The fast version uses the identical
+ * x * sigmoid(2u) form, which avoids 1 + tanh cancelling for large negative x. */
+void tfm_gelu_forward_reference(float *out, const float *inp, size_t n); /* out[n], inp[n] */
+void tfm_gelu_forward(float *out, const float *inp, size_t n);
+/* dinp[n] += dout[n] * gelu'(inp[n]); dinp may not alias dout. */
+void tfm_gelu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
+/* ---- GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's default nn.GELU) ---- */
+void tfm_gelu_erf_forward_reference(float *out, const float *inp, size_t n);
+void tfm_gelu_erf_forward(float *out, const float *inp, size_t n);
+void tfm_gelu_erf_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
+/* ---- ReLU: out = max(x, 0); gradient 0 at x == 0 as in PyTorch ---- */
+void tfm_relu_forward_reference(float *out, const float *inp, size_t n);
+void tfm_relu_forward(float *out, const float *inp, size_t n);
+void tfm_relu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
+/* Dispatch on tfm/config.h's TFM_ACTIVATION_GELU (tanh) / TFM_ACTIVATION_RELU, plus
+ * TFM_ACTIVATION_GELU_ERF below. Forward may run in place (out == inp). */
+enum { TFM_ACTIVATION_GELU_ERF = 2 };
+void tfm_activation_forward(int kind, float *out, const float *inp, size_t n);
+void tfm_activation_backward(int kind, float *dinp, const float *dout, const float *inp, size_t n);
+
+#endif

@@ -1,0 +1,563 @@
+/* tests/test_attention.c: fused multi-head attention: fast vs reference, finite differences, masks, dropout, KV-cache decode, determinism. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/threads.h"
+#include "ops/attention.h"
+#include "test_util.h"
+#include "tfm/base.h"
+#include "tfm/random.h"
+
+static float *random_floats(size_t n, uint64_t seed, float lo, float hi) {
+    float *x = tfm_malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * tfm_random_uniform_at(seed, i);
+    return x;
+}
+
+static float *copy_floats(const float *x, size_t n) {
+    float *y = tfm_malloc(sizeof(float) * (n ? n : 1));
+    memcpy(y, x, sizeof(float) * n);
+    return y;
+}
+
+/* max|a-b| relative to the largest |a| (a = the reference). */
+static double scaled_diff(const float *a, const float *b, size_t n) {
+    double scale = 1e-30;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(a[i]));
+    return test_max_abs_diff(a, b, n) / scale;
+}
+
+static int all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* How q, k, v sit in memory. All of them live in one buffer `x` (and their gradients at the same
+ * offsets in a buffer `g` of the same size), so one comparison over the whole buffer also proves that
+ * nothing outside the heads' columns was written. */
+enum layout {
+    LAYOUT_SEPARATE,  /* q [B,Tq,C], k [B,Tk,C], v [B,Tk,C], contiguous */
+    LAYOUT_FUSED_QKV, /* one [B,T,3C]: q = x, k = x + C, v = x + 2C (needs Tq == Tk) */
+    LAYOUT_CROSS,     /* q [B,Tq,C] then an encoder projection [B,Tk,2C]: k = +0, v = +C */
+    LAYOUT_PADDED,    /* separate, with row stride C+3 and 2 spare rows per batch item (like a KV cache) */
+};
+static const char *layout_names[] = {"separate", "fused-qkv", "cross", "padded"};
+
+typedef struct setup {
+    tfm_attention_config config;
+    int layout;
+    size_t x_size, q_offset, k_offset, v_offset, out_size, probs_size;
+    int lengths[16];
+} setup;
+
+/* Fills *s in place: config.key_lengths points into s->lengths. */
+static void setup_init(setup *sp, int B, int Tq, int Tk, int H, int hd, int causal, int padding, float dropout, int layout) {
+    setup s;
+    memset(&s, 0, sizeof s);
+    s.layout = layout;
+    s.config = tfm_attention_config_default(B, Tq, Tk, H, hd);
+    tfm_attention_config *c = &s.config;
+    size_t C = (size_t)H * hd;
+    switch (layout) {
+    case LAYOUT_SEPARATE:
+        s.k_offset = (size_t)B * Tq * C;
+        s.v_offset = s.k_offset + (size_t)B * Tk * C;
+        s.x_size = s.v_offset + (size_t)B * Tk * C;
+        break;
+    case LAYOUT_FUSED_QKV:
+        c->q_row_stride = c->k_row_stride = c->v_row_stride = 3 * C;
+        c->q_batch_stride = c->k_batch_stride = c->v_batch_stride = 3 * C * Tq;
+        s.k_offset = C;
+        s.v_offset = 2 * C;
+        s.x_size = (size_t)B * Tq * 3 * C;
+        break;
+    case LAYOUT_CROSS:
+        c->k_row_stride = c->v_row_stride = 2 * C;
+        c->k_batch_stride = c->v_batch_stride = 2 * C * Tk;
+        s.k_offset = (size_t)B * Tq * C;
+        s.v_offset = s.k_offset + C;
+        s.x_size = s.k_offset + (size_t)B * Tk * 2 * C;
+        break;
+    default: /* LAYOUT_PADDED */
+        c->q_row_stride = c->k_row_stride = c->v_row_stride = C + 3;
+        c->q_batch_stride = (C + 3) * (Tq + 2);
+        c->k_batch_stride = c->v_batch_stride = (C + 3) * (Tk + 2);
+        s.k_offset = (size_t)B * c->q_batch_stride;
+        s.v_offset = s.k_offset + (size_t)B * c->k_batch_stride;
+        s.x_size = s.v_offset + (size_t)B * c->v_batch_stride;
+        break;
+    }
+    c->causal = causal;
+    if (padding) {
+        /* Item 0 is entirely padding (when there is more than one item): a row with no visible key. */
+        for (int b = 0; b < B; b++) s.lengths[b] = (b == 0 && B > 1) ? 0 : Tk - (b * 3) % Tk;
+    }
+    c->dropout_p = dropout;
+    c->dropout_seed = 1234;
+    c->dropout_offset = 99;
+    s.out_size = (size_t)B * Tq * C;
+    s.probs_size = (size_t)B * H * Tq * Tk;
+    *sp = s;
+    if (padding) sp->config.key_lengths = sp->lengths;
+}
+
+static double attention_loss(const setup *s, const float *x, const float *loss_weights, float *out, float *probs) {
+    tfm_status st = tfm_attention_forward_reference(out, probs, x + s->q_offset, x + s->k_offset, x + s->v_offset, &s->config);
+    if (st != TFM_OK) return NAN;
+    double loss = 0.0;
+    for (size_t i = 0; i < s->out_size; i++) loss += (double)out[i] * loss_weights[i];
+    return loss;
+}
+
+static float *scratch_for(const setup *s, size_t *floats) {
+    *floats = tfm_attention_scratch_floats(&s->config, tfm_threads_get());
+    return tfm_malloc(sizeof(float) * (*floats ? *floats : 1));
+}
+
+static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padding, float dropout, int layout) {
+    setup s;
+    setup_init(&s, B, Tq, Tk, H, hd, causal, padding, dropout, layout);
+    const tfm_attention_config *c = &s.config;
+    char name[160];
+    snprintf(name, sizeof name, "B=%d Tq=%d Tk=%d H=%d hd=%d causal=%d padding=%d dropout=%g %s", B, Tq, Tk, H, hd,
+             causal, padding, (double)dropout, layout_names[layout]);
+    uint64_t seed = (uint64_t)B * 7919u + Tq * 104729u + Tk * 31u + H * 17u + hd;
+    float *x = random_floats(s.x_size, seed, -2, 2);
+    float *out_ref = random_floats(s.out_size, seed + 1, 0, 1), *probs_ref = random_floats(s.probs_size, seed + 2, 0, 1);
+    float *out_fast = random_floats(s.out_size, seed + 3, 0, 1), *probs_fast = random_floats(s.probs_size, seed + 4, 0, 1);
+    size_t scratch_floats;
+    float *scratch = scratch_for(&s, &scratch_floats);
+    const float *q = x + s.q_offset, *k = x + s.k_offset, *v = x + s.v_offset;
+
+    CHECK_OK(tfm_attention_forward_reference(out_ref, probs_ref, q, k, v, c));
+    CHECK_OK(tfm_attention_forward(out_fast, probs_fast, q, k, v, c, scratch, scratch_floats));
+    CHECK(all_finite(out_fast, s.out_size) && all_finite(probs_fast, s.probs_size), "%s: NaN/inf in output", name);
+    double d = scaled_diff(out_ref, out_fast, s.out_size);
+    CHECK(d < 2e-6, "%s: forward out, fast vs reference %g", name, d);
+    d = scaled_diff(probs_ref, probs_fast, s.probs_size);
+    CHECK(d < 2e-6, "%s: forward probs, fast vs reference %g", name, d);
+
+    /* The masks: visible probabilities sum to 1, masked ones are exactly 0, a row that sees nothing
+     * has zero output. */
+    int mask_ok = 1, sums_ok = 1, empty_rows = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < Tq; i++) {
+                int n = padding ? s.lengths[b] : Tk;
+                if (causal && i + (Tk - Tq) + 1 < n) n = i + (Tk - Tq) + 1;
+                if (n < 0) n = 0;
+                const float *row = probs_fast + (((size_t)b * H + h) * Tq + i) * Tk;
+                double sum = 0.0;
+                for (int j = 0; j < Tk; j++) {
+                    if (j >= n && row[j] != 0.0f) mask_ok = 0;
+                    sum += row[j];
+                }
+                if (n > 0 && fabs(sum - 1.0) > 1e-5) sums_ok = 0;
+                if (n == 0) {
+                    empty_rows++;
+                    const float *orow = out_fast + ((size_t)b * Tq + i) * H * hd + (size_t)h * hd;
+                    for (int e = 0; e < hd; e++)
+                        if (orow[e] != 0.0f) sums_ok = 0;
+                }
+            }
+    CHECK(mask_ok, "%s: a masked key has non-zero probability", name);
+    CHECK(sums_ok, "%s: probabilities do not sum to 1 (or an empty row has output)", name);
+    if (padding && B > 1) CHECK(empty_rows > 0, "%s: expected fully masked rows", name);
+
+    /* Backward: fast vs reference, both accumulating onto the same random start. */
+    float *dout = random_floats(s.out_size, seed + 5, -1, 1);
+    float *g0 = random_floats(s.x_size, seed + 6, -1, 1);
+    float *g_ref = copy_floats(g0, s.x_size), *g_fast = copy_floats(g0, s.x_size);
+    CHECK_OK(tfm_attention_backward_reference(g_ref + s.q_offset, g_ref + s.k_offset, g_ref + s.v_offset, dout, probs_ref,
+                                              q, k, v, c));
+    CHECK_OK(tfm_attention_backward(g_fast + s.q_offset, g_fast + s.k_offset, g_fast + s.v_offset, dout, probs_fast, q, k,
+                                    v, c, scratch, scratch_floats));
+    for (size_t i = 0; i < s.x_size; i++) {
+        g_ref[i] -= g0[i];
+        g_fast[i] -= g0[i];
+    }
+    d = scaled_diff(g_ref, g_fast, s.x_size);
+    CHECK(d < 1e-5, "%s: backward (dq, dk, dv), fast vs reference %g", name, d);
+
+    /* Only dq: dk and dv are NULL and must stay untouched. */
+    float *g_q = copy_floats(g0, s.x_size);
+    CHECK_OK(tfm_attention_backward(g_q + s.q_offset, NULL, NULL, dout, probs_fast, q, k, v, c, scratch, scratch_floats));
+    int only_q = 1;
+    for (size_t i = 0; i < s.x_size; i++) g_q[i] -= g0[i];
+    for (int b = 0; b < B && only_q; b++)
+        for (int j = 0; j < Tk; j++) {
+            const float *kj = g_q + s.k_offset + b * c->k_batch_stride + j * c->k_row_stride;
+            const float *vj = g_q + s.v_offset + b * c->v_batch_stride + j * c->v_row_stride;
+            for (int e = 0; e < H * hd; e++)
+                if (kj[e] != 0.0f || vj[e] != 0.0f) only_q = 0;
+        }
+    CHECK(only_q, "%s: backward with dk = dv = NULL wrote into k or v", name);
+    double dq_err = 0.0, dq_scale = 1e-30;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < Tq; i++)
+            for (int e = 0; e < H * hd; e++) {
+                size_t at = s.q_offset + b * c->q_batch_stride + i * c->q_row_stride + e;
+                dq_err = fmax(dq_err, fabs(g_q[at] - g_ref[at]));
+                dq_scale = fmax(dq_scale, fabs(g_ref[at]));
+            }
+    CHECK(dq_err / dq_scale < 1e-5, "%s: dq alone differs from the full backward: %g", name, dq_err / dq_scale);
+
+    /* Finite differences of the reference backward, over every element of q, k, v (small cases). */
+    if (s.x_size <= 600) {
+        float *lw = random_floats(s.out_size, seed + 7, -1, 1);
+        float *grad = tfm_calloc(s.x_size, sizeof(float));
+        float *o = tfm_malloc(sizeof(float) * s.out_size), *pr = tfm_malloc(sizeof(float) * s.probs_size);
+        attention_loss(&s, x, lw, o, pr);
+        CHECK_OK(tfm_attention_backward_reference(grad + s.q_offset, grad + s.k_offset, grad + s.v_offset, lw, pr, q, k, v, c));
+        const float eps = 1e-2f;
+        double worst = 0.0;
+        for (size_t i = 0; i < s.x_size; i++) {
+            float saved = x[i];
+            x[i] = saved + eps;
+            double up = attention_loss(&s, x, lw, o, pr);
+            x[i] = saved - eps;
+            double down = attention_loss(&s, x, lw, o, pr);
+            x[i] = saved;
+            double numeric = (up - down) / (2.0 * eps);
+            double err = fabs(numeric - grad[i]) / fmax(1.0, fabs(numeric));
+            if (!(err <= worst)) worst = err;
+        }
+        CHECK(worst < 2e-3, "%s: finite differences vs reference backward: %g", name, worst);
+        tfm_free(lw, sizeof(float) * s.out_size);
+        tfm_free(grad, sizeof(float) * s.x_size);
+        tfm_free(o, sizeof(float) * s.out_size);
+        tfm_free(pr, sizeof(float) * s.probs_size);
+    }
+
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(out_ref, sizeof(float) * s.out_size);
+    tfm_free(probs_ref, sizeof(float) * s.probs_size);
+    tfm_free(out_fast, sizeof(float) * s.out_size);
+    tfm_free(probs_fast, sizeof(float) * s.probs_size);
+    tfm_free(scratch, sizeof(float) * (scratch_floats ? scratch_floats : 1));
+    tfm_free(dout, sizeof(float) * s.out_size);
+    tfm_free(g0, sizeof(float) * s.x_size);
+    tfm_free(g_ref, sizeof(float) * s.x_size);
+    tfm_free(g_fast, sizeof(float) * s.x_size);
+    tfm_free(g_q, sizeof(float) * s.x_size);
+}
+
+/* The finite-difference check itself must be able to fail: a gradient with a planted error is caught. */
+static void test_gradient_check_catches_errors(void) {
+    setup s;
+    setup_init(&s, 1, 3, 3, 1, 2, 1, 0, 0.0f, LAYOUT_SEPARATE);
+    float *x = random_floats(s.x_size, 5, -2, 2), *lw = random_floats(s.out_size, 6, -1, 1);
+    float *o = tfm_malloc(sizeof(float) * s.out_size), *pr = tfm_malloc(sizeof(float) * s.probs_size);
+    float *grad = tfm_calloc(s.x_size, sizeof(float));
+    attention_loss(&s, x, lw, o, pr);
+    CHECK_OK(tfm_attention_backward_reference(grad + s.q_offset, grad + s.k_offset, grad + s.v_offset, lw, pr,
+                                              x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config));
+    grad[s.k_offset + 1] += 0.01f;
+    double worst = 0.0;
+    for (size_t i = 0; i < s.x_size; i++) {
+        float saved = x[i];
+        x[i] = saved + 1e-2f;
+        double up = attention_loss(&s, x, lw, o, pr);
+        x[i] = saved - 1e-2f;
+        double down = attention_loss(&s, x, lw, o, pr);
+        x[i] = saved;
+        worst = fmax(worst, fabs((up - down) / 2e-2 - grad[i]));
+    }
+    CHECK(worst > 5e-3, "a planted gradient error of 0.01 must be detected (error %g)", worst);
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(lw, sizeof(float) * s.out_size);
+    tfm_free(o, sizeof(float) * s.out_size);
+    tfm_free(pr, sizeof(float) * s.probs_size);
+    tfm_free(grad, sizeof(float) * s.x_size);
+}
+
+/* Dropout semantics: with v_j = e_j (one-hot rows, hd = Tk), out[i][j] = prob_ij * keep_ij / (1-p),
+ * which exposes the mask: about 1-p of the weights survive, each scaled by exactly 1/(1-p). */
+static void test_dropout_mask(void) {
+    const int B = 2, T = 64, H = 2, hd = 64;
+    const float p = 0.3f;
+    setup s;
+    setup_init(&s, B, T, T, H, hd, 0, 0, p, LAYOUT_SEPARATE);
+    float *x = random_floats(s.x_size, 77, -1, 1);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < T; j++)
+            for (int h = 0; h < H; h++)
+                for (int e = 0; e < hd; e++) x[s.v_offset + ((size_t)b * T + j) * H * hd + (size_t)h * hd + e] = (e == j);
+    float *out = tfm_malloc(sizeof(float) * s.out_size), *probs = tfm_malloc(sizeof(float) * s.probs_size);
+    size_t scratch_floats;
+    float *scratch = scratch_for(&s, &scratch_floats);
+    CHECK_OK(tfm_attention_forward(out, probs, x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config, scratch, scratch_floats));
+    size_t kept = 0, total = 0, bad_scale = 0, mask_mismatch = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++)
+                for (int j = 0; j < T; j++) {
+                    float prob = probs[(((size_t)b * H + h) * T + i) * T + j];
+                    float o = out[((size_t)b * T + i) * H * hd + (size_t)h * hd + j];
+                    int keep = o != 0.0f;
+                    kept += keep;
+                    total++;
+                    if (keep && fabsf(o - prob / (1.0f - p)) > 1e-6f * fmaxf(1.0f, o)) bad_scale++;
+                    uint64_t counter = s.config.dropout_offset + (((uint64_t)b * H + h) * T + i) * T + j;
+                    if (keep != (tfm_random_uniform_at(s.config.dropout_seed, counter) >= p)) mask_mismatch++;
+                }
+    double frac = (double)kept / total;
+    CHECK(fabs(frac - (1.0 - p)) < 0.02, "dropout kept %.4f of the weights, expected %.2f", frac, 1.0 - p);
+    CHECK(bad_scale == 0, "%zu kept weights are not prob/(1-p)", bad_scale);
+    CHECK(mask_mismatch == 0, "%zu weights disagree with the documented counter", mask_mismatch);
+    /* A different offset gives a different mask. */
+    float *out2 = tfm_malloc(sizeof(float) * s.out_size);
+    s.config.dropout_offset += (uint64_t)B * H * T * T;
+    CHECK_OK(tfm_attention_forward(out2, probs, x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config, scratch, scratch_floats));
+    CHECK(memcmp(out, out2, sizeof(float) * s.out_size) != 0, "dropout mask must depend on the offset");
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(out, sizeof(float) * s.out_size);
+    tfm_free(out2, sizeof(float) * s.out_size);
+    tfm_free(probs, sizeof(float) * s.probs_size);
+    tfm_free(scratch, sizeof(float) * scratch_floats);
+}
+
+/* Decoding against a KV cache [B, max_length, C] gives the same rows as the full causal pass. */
+static void test_decode(int query_count, int padding) {
+    const int B = 2, T = 70, H = 3, hd = 12, C = H * hd, max_length = 96;
+    setup s;
+    setup_init(&s, B, T, T, H, hd, 1, 0, 0.0f, LAYOUT_SEPARATE);
+    int lengths[2] = {T, T - 9};
+    if (padding) s.config.key_lengths = lengths;
+    float *x = random_floats(s.x_size, 4242, -2, 2);
+    float *out = tfm_malloc(sizeof(float) * s.out_size), *probs = tfm_malloc(sizeof(float) * s.probs_size);
+    CHECK_OK(tfm_attention_forward(out, probs, x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config, NULL, 0));
+    /* Cache holds all T positions; q is the last query_count positions. */
+    size_t cache_size = (size_t)B * max_length * C;
+    float *k_cache = random_floats(cache_size, 1, 100, 200), *v_cache = random_floats(cache_size, 2, 100, 200);
+    float *qn = tfm_malloc(sizeof(float) * B * query_count * C);
+    for (int b = 0; b < B; b++) {
+        memcpy(k_cache + (size_t)b * max_length * C, x + s.k_offset + (size_t)b * T * C, sizeof(float) * T * C);
+        memcpy(v_cache + (size_t)b * max_length * C, x + s.v_offset + (size_t)b * T * C, sizeof(float) * T * C);
+        memcpy(qn + (size_t)b * query_count * C, x + s.q_offset + ((size_t)b * T + T - query_count) * C,
+               sizeof(float) * query_count * C);
+    }
+    float *dec = tfm_malloc(sizeof(float) * B * query_count * C), *dec_probs = tfm_malloc(sizeof(float) * B * H * query_count * T);
+    CHECK_OK(tfm_attention_decode(dec, dec_probs, qn, k_cache, v_cache, B, query_count, T, max_length, H, hd,
+                                  padding ? lengths : NULL));
+    double worst = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *want = out + ((size_t)b * T + T - query_count) * C;
+        worst = fmax(worst, scaled_diff(want, dec + (size_t)b * query_count * C, (size_t)query_count * C));
+    }
+    CHECK(worst < 2e-6, "decode %d queries (padding %d) vs full causal pass: %g", query_count, padding, worst);
+    CHECK(tfm_attention_decode(dec, dec_probs, qn, k_cache, v_cache, B, query_count, max_length + 1, max_length, H, hd,
+                               NULL) == TFM_ERR_INVALID_ARGUMENT,
+          "cache_length beyond max_length must be rejected");
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(out, sizeof(float) * s.out_size);
+    tfm_free(probs, sizeof(float) * s.probs_size);
+    tfm_free(k_cache, sizeof(float) * cache_size);
+    tfm_free(v_cache, sizeof(float) * cache_size);
+    tfm_free(qn, sizeof(float) * B * query_count * C);
+    tfm_free(dec, sizeof(float) * B * query_count * C);
+    tfm_free(dec_probs, sizeof(float) * B * H * query_count * T);
+}
+
+/* The fast kernels give bit-identical results with 1 and 2 threads (with dropout and masks on). */
+static void test_thread_determinism(void) {
+    setup s;
+    setup_init(&s, 3, 100, 100, 3, 20, 1, 1, 0.2f, LAYOUT_FUSED_QKV);
+    float *x = random_floats(s.x_size, 31, -2, 2), *dout = random_floats(s.out_size, 32, -1, 1);
+    float *out[2], *probs[2], *g[2];
+    for (int run = 0; run < 2; run++) {
+        tfm_threads_set(run + 1);
+        size_t scratch_floats;
+        float *scratch = scratch_for(&s, &scratch_floats);
+        out[run] = tfm_malloc(sizeof(float) * s.out_size);
+        probs[run] = tfm_malloc(sizeof(float) * s.probs_size);
+        g[run] = tfm_calloc(s.x_size, sizeof(float));
+        CHECK_OK(tfm_attention_forward(out[run], probs[run], x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config,
+                                       scratch, scratch_floats));
+        CHECK_OK(tfm_attention_backward(g[run] + s.q_offset, g[run] + s.k_offset, g[run] + s.v_offset, dout, probs[run],
+                                        x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config, scratch, scratch_floats));
+        tfm_free(scratch, sizeof(float) * scratch_floats);
+    }
+    tfm_threads_set(0);
+    CHECK(memcmp(out[0], out[1], sizeof(float) * s.out_size) == 0, "attention forward differs between 1 and 2 threads");
+    CHECK(memcmp(probs[0], probs[1], sizeof(float) * s.probs_size) == 0, "attention probs differ between 1 and 2 threads");
+    CHECK(memcmp(g[0], g[1], sizeof(float) * s.x_size) == 0, "attention backward differs between 1 and 2 threads");
+    for (int run = 0; run < 2; run++) {
+        tfm_free(out[run], sizeof(float) * s.out_size);
+        tfm_free(probs[run], sizeof(float) * s.probs_size);
+        tfm_free(g[run], sizeof(float) * s.x_size);
+    }
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(dout, sizeof(float) * s.out_size);
+}
+
+static void test_invalid_arguments(void) {
+    setup s;
+    setup_init(&s, 2, 4, 4, 2, 3, 0, 0, 0.0f, LAYOUT_SEPARATE);
+    float *x = random_floats(s.x_size, 1, -1, 1), *out = tfm_malloc(sizeof(float) * s.out_size);
+    float *probs = tfm_malloc(sizeof(float) * s.probs_size);
+    const float *q = x + s.q_offset, *k = x + s.k_offset, *v = x + s.v_offset;
+    tfm_attention_config c = s.config;
+    c.k_row_stride = 5; /* < H*hd = 6 */
+    CHECK(tfm_attention_forward(out, probs, q, k, v, &c, NULL, 0) == TFM_ERR_INVALID_ARGUMENT &&
+              strstr(tfm_last_error(), "k_row_stride") != NULL,
+          "a too-small row stride must be rejected by name, got: %s", tfm_last_error());
+    c = s.config;
+    int bad_lengths[2] = {4, 5};
+    c.key_lengths = bad_lengths;
+    CHECK(tfm_attention_forward_reference(out, probs, q, k, v, &c) == TFM_ERR_INVALID_ARGUMENT &&
+              strstr(tfm_last_error(), "key_lengths[1]") != NULL,
+          "key_lengths beyond key_length must be rejected, got: %s", tfm_last_error());
+    c = s.config;
+    c.dropout_p = 1.0f;
+    CHECK(tfm_attention_forward(out, probs, q, k, v, &c, NULL, 0) == TFM_ERR_INVALID_ARGUMENT,
+          "dropout_p = 1 must be rejected");
+    c = s.config;
+    c.dropout_p = 0.1f;
+    float small[3];
+    CHECK(tfm_attention_forward(out, probs, q, k, v, &c, small, 3) == TFM_ERR_INVALID_ARGUMENT &&
+              strstr(tfm_last_error(), "scratch") != NULL,
+          "too little scratch must be rejected, got: %s", tfm_last_error());
+    CHECK(tfm_attention_backward(out, NULL, NULL, out, probs, q, k, v, &s.config, NULL, 0) == TFM_ERR_INVALID_ARGUMENT,
+          "backward without scratch must be rejected");
+    c = s.config;
+    c.heads = 0;
+    CHECK(tfm_attention_forward(out, probs, q, k, v, &c, NULL, 0) == TFM_ERR_INVALID_ARGUMENT, "heads = 0 must be rejected");
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(out, sizeof(float) * s.out_size);
+    tfm_free(probs, sizeof(float) * s.probs_size);
+}
+
+/* Printed, not asserted: causal self-attention forward+backward, fused QKV layout, fast vs reference. */
+static void report_speed(int B, int T, int C, int H) {
+    setup s;
+    setup_init(&s, B, T, T, H, C / H, 1, 0, 0.0f, LAYOUT_FUSED_QKV);
+    float *x = random_floats(s.x_size, 1, -1, 1), *dout = random_floats(s.out_size, 2, -1, 1);
+    float *out = tfm_malloc(sizeof(float) * s.out_size), *probs = tfm_malloc(sizeof(float) * s.probs_size);
+    float *g = tfm_calloc(s.x_size, sizeof(float));
+    size_t scratch_floats;
+    float *scratch = scratch_for(&s, &scratch_floats);
+    const float *q = x + s.q_offset, *k = x + s.k_offset, *v = x + s.v_offset;
+    double t0 = seconds_now();
+    tfm_attention_forward_reference(out, probs, q, k, v, &s.config);
+    double t_ref_f = seconds_now() - t0;
+    t0 = seconds_now();
+    tfm_attention_backward_reference(g + s.q_offset, g + s.k_offset, g + s.v_offset, dout, probs, q, k, v, &s.config);
+    double t_ref_b = seconds_now() - t0;
+    tfm_attention_forward(out, probs, q, k, v, &s.config, scratch, scratch_floats); /* warm up */
+    int reps = 5;
+    double t_f = 0, t_b = 0;
+    for (int r = 0; r < reps; r++) {
+        t0 = seconds_now();
+        tfm_attention_forward(out, probs, q, k, v, &s.config, scratch, scratch_floats);
+        t_f += seconds_now() - t0;
+        t0 = seconds_now();
+        tfm_attention_backward(g + s.q_offset, g + s.k_offset, g + s.v_offset, dout, probs, q, k, v, &s.config, scratch,
+                               scratch_floats);
+        t_b += seconds_now() - t0;
+    }
+    t_f /= reps;
+    t_b /= reps;
+    printf("attention B=%d T=%d C=%d H=%d causal (%d threads): reference fwd %.1f ms + bwd %.1f ms, "
+           "fast fwd %.2f ms + bwd %.2f ms = %.2f ms (%.0fx)\n",
+           B, T, C, H, tfm_threads_get(), 1e3 * t_ref_f, 1e3 * t_ref_b, 1e3 * t_f, 1e3 * t_b, 1e3 * (t_f + t_b),
+           (t_ref_f + t_ref_b) / (t_f + t_b));
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(dout, sizeof(float) * s.out_size);
+    tfm_free(out, sizeof(float) * s.out_size);
+    tfm_free(probs, sizeof(float) * s.probs_size);
+    tfm_free(g, sizeof(float) * s.x_size);
+    tfm_free(scratch, sizeof(float) * scratch_floats);
+}
+
+/* Driver for tests/test_attention_torch.py:
+ *   test_attention --torch-io IN OUT
+ * IN holds int32 {B, Tq, Tk, H, hd, causal, layout, has_lengths}, int32 key_lengths[B] if has_lengths,
+ * float32 x (q, k, v in the layout's buffer) and float32 dout [B, Tq, H*hd]; OUT receives float32
+ * out, probs and the gradient buffer (same layout as x) from the FAST kernels. Returns 0 on success. */
+static int torch_io(const char *in_path, const char *out_path) {
+    FILE *in = fopen(in_path, "rb");
+    if (!in) return fprintf(stderr, "cannot open %s\n", in_path), 2;
+    int32_t hdr[8];
+    if (fread(hdr, sizeof(int32_t), 8, in) != 8 || hdr[0] < 1 || hdr[0] > 16 || hdr[6] < 0 || hdr[6] > 3)
+        return fprintf(stderr, "%s: bad header\n", in_path), fclose(in), 2;
+    setup s;
+    setup_init(&s, hdr[0], hdr[1], hdr[2], hdr[3], hdr[4], hdr[5], 0, 0.0f, hdr[6]);
+    if (hdr[7]) {
+        int32_t lengths[16];
+        if (fread(lengths, sizeof(int32_t), (size_t)hdr[0], in) != (size_t)hdr[0]) return fclose(in), 2;
+        for (int b = 0; b < hdr[0]; b++) s.lengths[b] = lengths[b];
+        s.config.key_lengths = s.lengths;
+    }
+    float *x = tfm_malloc(sizeof(float) * s.x_size), *dout = tfm_malloc(sizeof(float) * s.out_size);
+    float *out = tfm_malloc(sizeof(float) * s.out_size), *probs = tfm_malloc(sizeof(float) * s.probs_size);
+    float *g = tfm_calloc(s.x_size, sizeof(float));
+    size_t scratch_floats;
+    float *scratch = scratch_for(&s, &scratch_floats);
+    int rc = 0;
+    if (fread(x, sizeof(float), s.x_size, in) != s.x_size || fread(dout, sizeof(float), s.out_size, in) != s.out_size) {
+        fprintf(stderr, "%s: truncated\n", in_path);
+        rc = 2;
+    }
+    fclose(in);
+    const float *q = x + s.q_offset, *k = x + s.k_offset, *v = x + s.v_offset;
+    if (!rc && (tfm_attention_forward(out, probs, q, k, v, &s.config, scratch, scratch_floats) != TFM_OK ||
+                tfm_attention_backward(g + s.q_offset, g + s.k_offset, g + s.v_offset, dout, probs, q, k, v, &s.config,
+                                       scratch, scratch_floats) != TFM_OK)) {
+        fprintf(stderr, "attention failed: %s\n", tfm_last_error());
+        rc = 1;
+    }
+    FILE *o = rc ? NULL : fopen(out_path, "wb");
+    if (!rc && (!o || fwrite(out, sizeof(float), s.out_size, o) != s.out_size ||
+                fwrite(probs, sizeof(float), s.probs_size, o) != s.probs_size || fwrite(g, sizeof(float), s.x_size, o) != s.x_size))
+        rc = 2;
+    if (o && fclose(o) != 0) rc = 2;
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(dout, sizeof(float) * s.out_size);
+    tfm_free(out, sizeof(float) * s.out_size);
+    tfm_free(probs, sizeof(float) * s.probs_size);
+    tfm_free(g, sizeof(float) * s.x_size);
+    tfm_free(scratch, sizeof(float) * scratch_floats);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--torch-io") == 0) return torch_io(argv[2], argv[3]);
+    if (argc == 2 && strcmp(argv[1], "--speed") == 0) {
+        report_speed(32, 128, 128, 4);
+        report_speed(8, 256, 512, 8);
+        return 0;
+    }
+    /*        B   Tq   Tk  H  hd causal pad dropout layout */
+    test_case(2, 3, 5, 2, 3, 0, 0, 0.0f, LAYOUT_SEPARATE);   /* Tq != Tk */
+    test_case(2, 4, 4, 2, 5, 1, 0, 0.0f, LAYOUT_FUSED_QKV);  /* causal self-attention in place */
+    test_case(3, 5, 7, 2, 3, 1, 1, 0.0f, LAYOUT_CROSS);      /* causal with offset 2, padding incl. an empty item */
+    test_case(2, 6, 6, 1, 7, 1, 1, 0.3f, LAYOUT_PADDED);     /* dropout, strides with gaps */
+    test_case(2, 5, 3, 2, 3, 1, 0, 0.2f, LAYOUT_SEPARATE);   /* Tq > Tk: the first rows see nothing */
+    test_case(1, 1, 9, 3, 4, 1, 0, 0.0f, LAYOUT_PADDED);     /* one decoding step */
+    test_case(2, 70, 70, 3, 13, 1, 1, 0.1f, LAYOUT_FUSED_QKV); /* crosses a 64-row query block */
+    test_case(3, 130, 150, 2, 33, 1, 1, 0.0f, LAYOUT_CROSS);
+    test_case(1, 1, 50, 4, 16, 1, 0, 0.0f, LAYOUT_PADDED);
+    test_case(2, 64, 64, 4, 64, 0, 0, 0.5f, LAYOUT_SEPARATE);
+    test_case(4, 200, 37, 2, 8, 0, 1, 0.0f, LAYOUT_CROSS);
+    test_case(2, 129, 129, 2, 32, 1, 0, 0.0f, LAYOUT_FUSED_QKV);
+    test_gradient_check_catches_errors();
+    test_dropout_mask();
+    test_decode(1, 0);
+    test_decode(3, 0);
+    test_decode(1, 1);
+    test_thread_determinism();
+    test_invalid_arguments();
+    report_speed(32, 128, 128, 4);
+    report_speed(8, 256, 512, 8);
+    return test_summary();
+}

@@ -1,0 +1,246 @@
+"""Parity of tfm's GPT (fp32) with the PyTorch reference (fp64): logits, loss, every gradient, and 10 AdamW steps.
+
+For each case this writes a checkpoint directory (model.safetensors + config.json from tests/torch_reference),
+inputs.safetensors ("tokens", "targets" with some -100 = ignored) and parity.json, runs
+$TFM_BUILD/tests/tools/gpt_parity DIR, reads DIR/actual.safetensors and compares with the reference computed in
+float64 from the very same fp32 weights (so the figures measure tfm's error, not torch's).
+
+Tolerances:
+  logits       max |tfm - ref| <= 1e-4 (absolute)
+  loss         |tfm - ref| <= 1e-4
+  gradients    per tensor, relative error = max|tfm - ref| / max(max|ref|, 1e-6) <= 1e-3
+               (normalised by the tensor's largest reference gradient, so near-zero elements cannot blow it up)
+  step losses  max |tfm - ref| over the 10 pre-step losses <= 1e-4
+
+Exit 77 (skipped) only if torch/numpy cannot be imported; a missing gpt_parity tool is a failure.
+Set GPT_PARITY_TOOL to run another implementation of the tool (for developing this test).
+"""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import numpy as np
+    import torch
+except ImportError as e:  # the reference is not installed: skipped, not passed
+    print(f"SKIP: cannot import torch/numpy ({e})")
+    sys.exit(77)
+
+from torch_reference import checkpoint, safetensors_io
+from torch_reference.gpt import GPT, GPTConfig
+
+LOGITS_TOL = 1e-4
+LOSS_TOL = 1e-4
+GRAD_REL_TOL = 1e-3
+STEP_LOSS_TOL = 1e-4
+
+CASES = [
+    # A non-power-of-two vocabulary, T below the context length, weight decay, and gradient clipping that triggers.
+    dict(name="v97_t16_clip",
+         config=GPTConfig(vocab_size=97, n_positions=24, n_embd=32, n_layer=2, n_head=4),
+         batch=3, seq_len=16, seed=1234,
+         parity=dict(steps=10, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.5, grad_clip=0.5)),
+    # The byte vocabulary, T = the full context length, a non-default FFN width, no clipping.
+    dict(name="v256_full_context",
+         config=GPTConfig(vocab_size=256, n_positions=32, n_embd=48, n_layer=2, n_head=3, n_inner=80),
+         batch=2, seq_len=32, seed=99,
+         parity=dict(steps=10, learning_rate=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.05, grad_clip=0.0)),
+]
+
+
+def build_model(config, seed):
+    """Weights larger than GPT-2's 0.02 initialisation, so that the test has teeth: attention scores and GELU
+    inputs are O(1) (a missing 1/sqrt(D) or erf-GELU instead of tanh-GELU changes the logits well past the
+    tolerance; at 0.02 attention is nearly uniform and GELU nearly linear, hiding such bugs), logits are O(1), and
+    LayerNorm gains/biases and all biases are moved away from 1/0 so their use and gradients are tested."""
+    torch.manual_seed(seed)
+    model = GPT(config)
+    C, F_ = config.n_embd, config.d_ff
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".ln_" in name:
+                p.add_(0.1 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.normal_(0.0, 0.05)
+            elif name == "transformer.wte.weight":
+                p.normal_(0.0, 0.3)
+            elif name == "transformer.wpe.weight":
+                p.normal_(0.0, 0.1)
+            elif name.endswith("attn.c_attn.weight"):
+                p.normal_(0.0, 1.2 / math.sqrt(C))
+            elif name.endswith("mlp.c_fc.weight"):
+                p.normal_(0.0, 1.5 / math.sqrt(C))
+            elif name.endswith("attn.c_proj.weight"):
+                p.normal_(0.0, 0.5 / math.sqrt(C))
+            elif name.endswith("mlp.c_proj.weight"):
+                p.normal_(0.0, 0.5 / math.sqrt(F_))
+            else:
+                raise AssertionError(f"build_model: no initialisation rule for {name}")
+    return model
+
+
+def make_inputs(config, batch, seq_len, seed):
+    g = torch.Generator().manual_seed(seed + 1)
+    tokens = torch.randint(0, config.vocab_size, (batch, seq_len), generator=g, dtype=torch.int32)
+    targets = torch.randint(0, config.vocab_size, (batch, seq_len), generator=g, dtype=torch.int32)
+    ignore = torch.rand(batch, seq_len, generator=g) < 0.2
+    ignore[0, 0] = True      # at least one ignored position, whatever the draw
+    ignore[:, -1] = False    # and a valid last position in every row
+    targets[ignore] = -100
+    return tokens, targets
+
+
+def reference(model32, tokens, targets, parity):
+    """fp64 reference: logits, loss and gradients at the initial weights, and the losses before each AdamW step."""
+    model = GPT(model32.config).double()
+    model.load_state_dict(model32.state_dict())  # exact fp32 values, widened
+    model.train()  # dropout is 0 in these configs, so train mode is deterministic
+    opt = model.make_optimizer(parity["learning_rate"], (parity["beta1"], parity["beta2"]), parity["eps"],
+                               parity["weight_decay"])
+    tokens, targets = tokens.long(), targets.long()
+    out = {"step_losses": [], "grad_norms": []}
+    for step in range(parity["steps"]):
+        opt.zero_grad(set_to_none=True)
+        logits, loss = model(tokens, targets)
+        loss.backward()
+        if step == 0:
+            out["logits"] = logits.detach().numpy()
+            out["loss"] = float(loss)
+            out["grads"] = {n: p.grad.detach().numpy().copy() for n, p in model.named_parameters()}
+        norm = math.sqrt(sum(float((p.grad ** 2).sum()) for p in model.parameters()))
+        out["grad_norms"].append(norm)
+        if parity["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), parity["grad_clip"])
+        out["step_losses"].append(float(loss))
+        opt.step()
+    return out
+
+
+def find_tool():
+    tool = os.environ.get("GPT_PARITY_TOOL")
+    if tool:
+        return tool.split()
+    build = os.environ.get("TFM_BUILD")
+    if not build:
+        raise RuntimeError("TFM_BUILD is not set (run this test through ctest)")
+    path = os.path.join(build, "tests", "tools", "gpt_parity")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"parity tool {path} is missing (tests/tools/gpt_parity.c not built?)")
+    return [path]
+
+
+def run_case(case, tool, failures):
+    name, config = case["name"], case["config"]
+    model = build_model(config, case["seed"])
+    tokens, targets = make_inputs(config, case["batch"], case["seq_len"], case["seed"])
+    work = tempfile.mkdtemp(prefix=f"tfm_parity_{name}_")
+    checkpoint.save_checkpoint(work, model)
+    safetensors_io.save(os.path.join(work, "inputs.safetensors"),
+                        {"tokens": tokens.numpy(), "targets": targets.numpy()})
+    with open(os.path.join(work, "parity.json"), "w") as f:
+        json.dump(case["parity"], f, indent=2)
+
+    ref = reference(model, tokens, targets, case["parity"])
+    local = []
+
+    def check(ok, message):
+        print(("  ok    " if ok else "  FAIL  ") + message)
+        if not ok:
+            local.append(f"{name}: {message}")
+
+    print(f"case {name}: V={config.vocab_size} Tmax={config.n_positions} C={config.n_embd} L={config.n_layer} "
+          f"H={config.n_head} F={config.d_ff} B={case['batch']} T={case['seq_len']} "
+          f"ignored={int((targets == -100).sum())}/{targets.numel()} dir={work}")
+    if case["parity"]["grad_clip"] > 0:
+        clipped = sum(n > case["parity"]["grad_clip"] for n in ref["grad_norms"])
+        print(f"  reference grad norms {ref['grad_norms'][0]:.4f} .. {ref['grad_norms'][-1]:.4f}; "
+              f"clipping active in {clipped}/{len(ref['grad_norms'])} steps")
+        check(clipped > 0, "gradient clipping is exercised by this case")
+
+    proc = subprocess.run(tool + [work], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        check(False, f"{' '.join(tool)} {work} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        failures.extend(local)
+        return
+    try:
+        actual = safetensors_io.load(os.path.join(work, "actual.safetensors"))
+    except (OSError, ValueError) as e:
+        check(False, f"cannot read actual.safetensors: {e}")
+        failures.extend(local)
+        return
+
+    def get(key, shape):
+        if key not in actual:
+            check(False, f"actual.safetensors has no '{key}'")
+            return None
+        a = actual[key]
+        if a.dtype != np.float32:
+            check(False, f"'{key}' is {a.dtype}, expected float32")
+        if tuple(a.shape) != tuple(shape):
+            check(False, f"'{key}' has shape {list(a.shape)}, expected {list(shape)}")
+            return None
+        if not np.all(np.isfinite(a)):
+            check(False, f"'{key}' has non-finite values")
+            return None
+        return a.astype(np.float64)
+
+    logits = get("logits", ref["logits"].shape)
+    if logits is not None:
+        diff = float(np.max(np.abs(logits - ref["logits"])))
+        check(diff <= LOGITS_TOL, f"logits max abs diff {diff:.3e} (tol {LOGITS_TOL:.0e})")
+    loss = get("loss", (1,))
+    if loss is not None:
+        diff = abs(float(loss[0]) - ref["loss"])
+        check(diff <= LOSS_TOL, f"loss {float(loss[0]):.6f} vs reference {ref['loss']:.6f}: diff {diff:.3e}")
+    worst_name, worst = None, 0.0
+    for pname, g_ref in ref["grads"].items():
+        g = get("grad." + pname, g_ref.shape)
+        if g is None:
+            continue
+        rel = float(np.max(np.abs(g - g_ref))) / max(float(np.max(np.abs(g_ref))), 1e-6)
+        if rel > GRAD_REL_TOL:
+            check(False, f"grad.{pname}: relative error {rel:.3e} (tol {GRAD_REL_TOL:.0e})")
+        if rel >= worst:
+            worst_name, worst = pname, rel
+    check(worst <= GRAD_REL_TOL, f"{len(ref['grads'])} gradients: worst relative error {worst:.3e} ({worst_name})")
+    extra = sorted(k for k in actual if k.startswith("grad.") and k[5:] not in ref["grads"])
+    check(not extra, f"no gradients for unknown parameters (extra: {extra[:5]})")
+    steps = get("step_losses", (case["parity"]["steps"],))
+    if steps is not None:
+        diff = float(np.max(np.abs(steps - np.array(ref["step_losses"]))))
+        check(diff <= STEP_LOSS_TOL, f"{len(steps)} AdamW step losses: max abs diff {diff:.3e} "
+                                     f"(ref {ref['step_losses'][0]:.5f} -> {ref['step_losses'][-1]:.5f}, "
+                                     f"tfm {steps[0]:.5f} -> {steps[-1]:.5f})")
+        # The optimizer must actually move the loss, or the step comparison proves nothing.
+        check(ref["step_losses"][-1] < ref["step_losses"][0] - 1e-3, "the reference loss decreases over the steps")
+    failures.extend(local)
+    if not local:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    torch.set_num_threads(2)
+    failures = []
+    try:
+        tool = find_tool()
+    except RuntimeError as e:
+        print(f"FAIL: {e}")
+        print("0 passed, 1 failed")
+        return 1
+    for case in CASES:
+        run_case(case, tool, failures)
+    for f in failures:
+        print("FAILED:", f)
+    passed = len(CASES) - len({f.split(":")[0] for f in failures})
+    print(f"{passed} passed, {len(CASES) - passed} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+/* tests/tools/gpt_parity.c: runs tfm's GPT on weights + inputs written by the PyTorch side (tests/test_gpt_torch.py)
+ * and writes what it computed (logits, loss, every gradient, the losses of N AdamW steps) for comparison.
+ *   usage: gpt_parity DIR   (reads DIR/{config.json,model.safetensors,inputs.safetensors,parity.json}, writes DIR/actual.safetensors) */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfm/gpt.h"
+#include "tfm/io.h"
+#include "train/clip.h"
+#include "train/optimizer.h"
+
+static int fail(const char *what) {
+    fprintf(stderr, "gpt_parity: %s: %s\n", what, tfm_last_error());
+    return 1;
+}
+
+/* Read an I32 tensor's raw little-endian data (the library reads floating-point tensors only). */
+static int read_i32(const char *path, const tfm_safetensors_tensor *t, int32_t *out) {
+    if (t->dtype != TFM_DTYPE_I32 || t->data_end - t->data_begin != t->elements * 4) return 0;
+    FILE *f = fopen(path, "rb");
+    uint64_t header = 0;
+    unsigned char b[8];
+    int ok = f && fread(b, 1, 8, f) == 8;
+    for (int i = 7; ok && i >= 0; i--) header = (header << 8) | b[i];
+    ok = ok && fseek(f, (long)(8 + header + t->data_begin), SEEK_SET) == 0;
+    for (size_t i = 0; ok && i < t->elements; i++) {
+        ok = fread(b, 1, 4, f) == 4;
+        out[i] = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+    }
+    if (f) fclose(f);
+    return ok;
+}
+
+static double json_number(const cJSON *o, const char *key, double fallback) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: gpt_parity DIR\n"); return 2; }
+    const char *dir = argv[1];
+    char path[1024];
+
+    char *config_json = NULL;
+    if (tfm_checkpoint_load_config(dir, &config_json)) return fail("config");
+    tfm_gpt_config config;
+    if (tfm_gpt_config_from_json(config_json, "config.json", &config)) return fail("config");
+    tfm_free(config_json, strlen(config_json) + 1);
+    tfm_gpt *model = NULL;
+    if (tfm_gpt_create(&model, &config) || tfm_checkpoint_load_params(dir, &model->params)) return fail("model");
+
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    tfm_safetensors *inputs = NULL;
+    if (tfm_safetensors_open(path, &inputs)) return fail("inputs");
+    const tfm_safetensors_tensor *tok = tfm_safetensors_find(inputs, "tokens");
+    if (!tok || tok->ndim != 2) { fprintf(stderr, "gpt_parity: inputs: need a 2-D \"tokens\" tensor\n"); return 1; }
+    int B = (int)tok->shape[0], T = (int)tok->shape[1];
+    int32_t *tokens = malloc(sizeof(int32_t) * (size_t)B * T), *targets = malloc(sizeof(int32_t) * (size_t)B * T);
+    const tfm_safetensors_tensor *tgt = tfm_safetensors_find(inputs, "targets");
+    if (!read_i32(path, tok, tokens) || !tgt || tgt->elements != tok->elements || !read_i32(path, tgt, targets)) {
+        fprintf(stderr, "gpt_parity: %s: \"tokens\" and \"targets\" must be I32 [B, T]\n", path);
+        return 1;
+    }
+    tfm_safetensors_close(inputs);
+
+    snprintf(path, sizeof path, "%s/parity.json", dir);
+    char *parity_text = NULL;
+    size_t parity_size = 0;
+    if (tfm_file_read(path, &parity_text, &parity_size)) return fail("parity.json");
+    cJSON *parity = cJSON_ParseWithLength(parity_text, parity_size);
+    if (!parity) { fprintf(stderr, "gpt_parity: %s: not JSON\n", path); return 1; }
+    int steps = (int)json_number(parity, "steps", 10);
+    float lr = (float)json_number(parity, "learning_rate", 1e-3), beta1 = (float)json_number(parity, "beta1", 0.9);
+    float beta2 = (float)json_number(parity, "beta2", 0.999), eps = (float)json_number(parity, "eps", 1e-8);
+    float weight_decay = (float)json_number(parity, "weight_decay", 0), clip = (float)json_number(parity, "grad_clip", 0);
+    cJSON_Delete(parity);
+
+    tfm_params *p = &model->params;
+    if (tfm_params_allocate_moments(p)) return fail("moments");
+    tfm_graph graph;
+    if (tfm_graph_init(&graph, 0)) return fail("graph");
+
+    /* 1. logits, loss and gradients at the given weights */
+    tfm_graph_begin(&graph, 1, 0);
+    tfm_tensor *logits = tfm_gpt_forward(model, &graph, tokens, B, T, NULL, 0);
+    tfm_tensor *loss = tfm_fn_cross_entropy(&graph, logits, targets, TFM_IGNORE_INDEX, 0.0f, NULL);
+    if (!loss) return fail("forward");
+    tfm_params_zero_grad(p);
+    if (tfm_graph_backward(&graph, loss, 1.0f)) return fail("backward");
+
+    int n_entries = p->count + 3;
+    tfm_safetensors_entry *entries = calloc((size_t)n_entries, sizeof *entries);
+    char **names = calloc((size_t)p->count, sizeof *names);
+    float *grads = malloc(sizeof(float) * p->total);
+    memcpy(grads, p->grad, sizeof(float) * p->total);
+    float loss_value = loss->data[0];
+    entries[0] = (tfm_safetensors_entry){.name = "logits", .data = logits->data, .ndim = 3, .shape = {B, T, config.vocab_size}};
+    entries[1] = (tfm_safetensors_entry){.name = "loss", .data = &loss_value, .ndim = 1, .shape = {1}};
+    for (int i = 0; i < p->count; i++) {
+        tfm_param *e = &p->entries[i];
+        names[i] = malloc(strlen(e->name) + 6);
+        sprintf(names[i], "grad.%s", e->name);
+        entries[2 + i] = (tfm_safetensors_entry){.name = names[i], .data = grads + e->offset, .ndim = e->ndim, .transpose = e->stored_transposed};
+        memcpy(entries[2 + i].shape, e->shape, sizeof e->shape);
+    }
+    /* keep the logits: the arena is reused by the steps below */
+    float *logits_copy = malloc(sizeof(float) * logits->size);
+    memcpy(logits_copy, logits->data, sizeof(float) * logits->size);
+    entries[0].data = logits_copy;
+
+    /* 2. N AdamW steps on the same batch; record the loss before each */
+    float *step_losses = malloc(sizeof(float) * (size_t)(steps > 0 ? steps : 1));
+    for (int s = 0; s < steps; s++) {
+        tfm_graph_begin(&graph, 1, 0);
+        tfm_tensor *l = tfm_gpt_loss(model, &graph, tokens, targets, B, T, 0.0f);
+        if (!l) return fail("step forward");
+        step_losses[s] = l->data[0];
+        tfm_params_zero_grad(p);
+        if (tfm_graph_backward(&graph, l, 1.0f)) return fail("step backward");
+        float norm = (float)tfm_clip_global_norm(p->grad, p->total);
+        if (clip > 0) tfm_clip_scale(p->grad, p->total, norm, clip);
+        if (tfm_adamw_step_params(p, lr, beta1, beta2, eps, weight_decay, s + 1)) return fail("adamw");
+    }
+    entries[2 + p->count] = (tfm_safetensors_entry){.name = "step_losses", .data = step_losses, .ndim = 1, .shape = {steps > 0 ? steps : 1}};
+
+    snprintf(path, sizeof path, "%s/actual.safetensors", dir);
+    if (tfm_safetensors_write(path, entries, n_entries, NULL)) return fail("write");
+    printf("gpt_parity: wrote %s (B=%d T=%d, loss %.6f, %d steps)\n", path, B, T, loss_value, steps);
+
+    for (int i = 0; i < p->count; i++) free(names[i]);
+    free(names); free(entries); free(grads); free(logits_copy); free(step_losses);
+    free(tokens); free(targets);
+    tfm_free(parity_text, parity_size + 1);
+    tfm_graph_free(&graph);
+    tfm_gpt_free(model);
+    return 0;
+}

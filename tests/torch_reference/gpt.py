@@ -1,0 +1,233 @@
+"""The reference GPT in PyTorch: the same math as tfm's GPT, with Hugging Face GPT-2 parameter names and layouts.
+
+Decoder-only, pre-LayerNorm blocks (x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))), a final ln_f, learned positions,
+tanh-approximated GELU ("gelu_new"), LayerNorm eps 1e-5, every projection has a bias, and the output projection is
+tied to the token embedding (logits = ln_f(x) @ wte^T). Projections are GPT-2 "Conv1D"s: weight stored [in, out], so
+`model.state_dict()` already has the on-disk names and layouts (transformer.h.0.attn.c_attn.weight is [C, 3C]).
+The c_attn output splits as q = [:, 0:C], k = [:, C:2C], v = [:, 2C:3C], each holding the heads one after another.
+"""
+import math
+from dataclasses import dataclass, asdict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 256
+    n_positions: int = 128      # T_max: rows of the learned position table
+    n_embd: int = 128           # C
+    n_layer: int = 4            # L
+    n_head: int = 4             # H
+    n_inner: int = 0            # FFN width; 0 means 4 * n_embd
+    resid_pdrop: float = 0.0
+    embd_pdrop: float = 0.0
+    attn_pdrop: float = 0.0
+    layer_norm_epsilon: float = 1e-5
+
+    @property
+    def d_ff(self):
+        return self.n_inner if self.n_inner else 4 * self.n_embd
+
+    def validate(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
+        for field, value in asdict(self).items():
+            if field.endswith("pdrop"):
+                if not 0.0 <= value < 1.0:
+                    raise ValueError(f"{field} must be in [0, 1), got {value}")
+            elif field != "n_inner" and value <= 0:
+                raise ValueError(f"{field} must be positive, got {value}")
+
+
+def gelu_new(x):
+    """GPT-2's tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); F.gelu(approximate="tanh") is
+    the same formula in one fused kernel."""
+    return F.gelu(x, approximate="tanh")
+
+
+class Conv1D(nn.Module):
+    """y = x @ weight + bias with weight [in, out] (Hugging Face GPT-2's layout)."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_in, n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):  # [..., in] -> [..., out]
+        shape = x.shape[:-1] + (self.weight.shape[1],)
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
+
+
+class KVCache:
+    """Keys and values of the positions seen so far, per layer: preallocated [B, H, T_max, D] so that decoding one
+    token appends in place instead of concatenating."""
+
+    def __init__(self, config, batch, dtype=torch.float32, device="cpu"):
+        head_dim = config.n_embd // config.n_head
+        shape = (batch, config.n_head, config.n_positions, head_dim)
+        self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
+        self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
+        self.length = 0  # positions already stored
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.n_head = config.n_head
+        self.c_attn = Conv1D(config.n_embd, 3 * config.n_embd)
+        self.c_proj = Conv1D(config.n_embd, config.n_embd)
+        self.attn_dropout = nn.Dropout(config.attn_pdrop)
+        self.resid_dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x, cache=None, layer=0):
+        B, T, C = x.shape
+        H = self.n_head
+        D = C // H
+        q, k, v = self.c_attn(x).split(C, dim=2)              # each [B, T, C]
+        q = q.view(B, T, H, D).transpose(1, 2)                # [B, H, T, D]
+        k = k.view(B, T, H, D).transpose(1, 2)
+        v = v.view(B, T, H, D).transpose(1, 2)
+        start = 0
+        if cache is not None:
+            start = cache.length
+            cache.keys[layer][:, :, start:start + T] = k
+            cache.values[layer][:, :, start:start + T] = v
+            k = cache.keys[layer][:, :, :start + T]           # [B, H, start + T, D]
+            v = cache.values[layer][:, :, :start + T]
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D))  # [B, H, T, start + T]
+        if T > 1:
+            # Query i (absolute position start + i) sees keys 0 .. start + i.
+            key_pos = torch.arange(start + T, device=x.device)
+            query_pos = torch.arange(start, start + T, device=x.device)
+            mask = key_pos[None, :] > query_pos[:, None]      # [T, start + T], True = hidden
+            scores = scores.masked_fill(mask, float("-inf"))
+        weights = self.attn_dropout(F.softmax(scores, dim=-1))
+        y = (weights @ v).transpose(1, 2).reshape(B, T, C)    # heads back side by side: [B, T, C]
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = Conv1D(config.n_embd, config.d_ff)
+        self.c_proj = Conv1D(config.d_ff, config.n_embd)
+        self.dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(gelu_new(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cache=None, layer=0):
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+
+
+class GPT(nn.Module):
+    """Parameters are named exactly as in a GPT-2 checkpoint (transformer.wte.weight, ...); no lm_head (tied)."""
+
+    def __init__(self, config):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.transformer = Transformer(config)
+        self.init_weights()
+
+    def init_weights(self, generator=None):
+        """GPT-2's initialisation: weights and embeddings N(0, 0.02), residual output projections (attn.c_proj,
+        mlp.c_proj) N(0, 0.02 / sqrt(2 L)), biases 0, LayerNorm gain 1 and bias 0."""
+        std = 0.02
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if ".ln_" in name or name.startswith("transformer.ln_f"):
+                    p.fill_(1.0 if name.endswith("weight") else 0.0)
+                elif name.endswith("bias"):
+                    p.zero_()
+                elif name.endswith("c_proj.weight"):
+                    p.normal_(0.0, std / math.sqrt(2 * self.config.n_layer), generator=generator)
+                else:
+                    p.normal_(0.0, std, generator=generator)
+
+    def decay_parameter_names(self):
+        """AdamW decays matrices and both embeddings (every 2-D parameter), not biases or LayerNorm parameters."""
+        return [name for name, p in self.named_parameters() if p.dim() >= 2]
+
+    def forward(self, tokens, targets=None, cache=None):
+        """tokens [B, T] int64 -> logits [B, T, V]; with targets [B, T] (-100 = ignore) also the mean cross-entropy
+        over the non-ignored positions. With a KVCache, `tokens` continue the cached positions."""
+        B, T = tokens.shape
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.n_positions:
+            raise ValueError(f"sequence of {start + T} positions exceeds n_positions {self.config.n_positions}")
+        tr = self.transformer
+        positions = torch.arange(start, start + T, device=tokens.device)
+        x = tr.drop(tr.wte(tokens) + tr.wpe(positions))      # [B, T, C]
+        for layer, block in enumerate(tr.h):
+            x = block(x, cache, layer)
+        if cache is not None:
+            cache.length = start + T
+        logits = tr.ln_f(x) @ tr.wte.weight.t()              # [B, T, V]
+        if targets is None:
+            return logits
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        return logits, loss
+
+    def make_optimizer(self, learning_rate, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1):
+        decay = set(self.decay_parameter_names())
+        groups = [
+            {"params": [p for n, p in self.named_parameters() if n in decay], "weight_decay": weight_decay},
+            {"params": [p for n, p in self.named_parameters() if n not in decay], "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+
+    @torch.no_grad()
+    def generate(self, prompt, max_new_tokens, temperature=0.0, top_k=0, generator=None):
+        """Incremental decoding with a KV cache, batch 1. prompt: list of ints. temperature 0 (or top_k 1) is greedy.
+        Returns the new tokens as a list."""
+        cache = KVCache(self.config, 1, dtype=self.transformer.wte.weight.dtype)
+        tokens = torch.tensor([prompt], dtype=torch.long)
+        out = []
+        for _ in range(max_new_tokens):
+            logits = self.forward(tokens, cache=cache)[0, -1]  # [V]
+            if temperature <= 0.0 or top_k == 1:
+                next_token = int(torch.argmax(logits))
+            else:
+                logits = logits / temperature
+                if top_k > 0:
+                    kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = F.softmax(logits, dim=-1)
+                next_token = int(torch.multinomial(probs, 1, generator=generator))
+            out.append(next_token)
+            tokens = torch.tensor([[next_token]], dtype=torch.long)
+        return out
+
+
+def count_parameters(config, include_position_embeddings=True):
+    """Parameter count from the config alone (tied output projection counted once, inside wte)."""
+    C, L, V, F_ = config.n_embd, config.n_layer, config.vocab_size, config.d_ff
+    per_layer = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * F_ + F_) + (F_ * C + C)
+    total = V * C + L * per_layer + 2 * C
+    if include_position_embeddings:
+        total += config.n_positions * C
+    return total
