@@ -336,6 +336,44 @@ static void test_train_round_trip(void) {
                  "state.json: train.batch_size: expected a positive integer, got 0");
 }
 
+static long alloc_countdown = -1;
+static void *failing_alloc(void *user, void *pointer, size_t old_size, size_t size) {
+    (void)user;
+    (void)old_size;
+    if (size == 0) {
+        free(pointer);
+        return NULL;
+    }
+    if (alloc_countdown == 0) return NULL;
+    if (alloc_countdown > 0) alloc_countdown--;
+    return realloc(pointer, size);
+}
+
+/* Allocation failures while loading a config or writing config.json are reported, never crash or leak. */
+static void test_allocation_failures(void) {
+    const char *source = getenv("TFM_SOURCE");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/configs/gpt-small.json", source ? source : "../..");
+    int failures = 0, done = 0;
+    for (long n = 0; n < 100 && !done; n++) {
+        tfm_gpt_config m;
+        tfm_train_config t;
+        char *json = NULL;
+        alloc_countdown = n;
+        tfm_set_allocator(failing_alloc, NULL);
+        tfm_status s = tfm_config_load(path, &m, &t);
+        if (s == TFM_OK) s = tfm_gpt_config_to_json(&m, &json);
+        if (json) tfm_free(json, strlen(json) + 1);
+        tfm_set_allocator(NULL, NULL);
+        if (s == TFM_OK) done = 1;
+        else {
+            failures++;
+            CHECK(s == TFM_ERR_OUT_OF_MEMORY, "allocation %ld: %s", n, tfm_last_error());
+        }
+    }
+    CHECK(failures > 0 && done, "%d failures then success", failures);
+}
+
 int main(void) {
     mkdir(TMP_DIR, 0755);
     test_defaults();
@@ -346,5 +384,6 @@ int main(void) {
     test_hf_round_trip();
     test_hf_config_errors();
     test_train_round_trip();
+    test_allocation_failures();
     return test_summary();
 }

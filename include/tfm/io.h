@@ -24,14 +24,16 @@ typedef struct tfm_atomic_file {
     FILE *stream;
     char *path;          /* the target */
     char *temp_path;     /* "<path>.tmp.<pid>" */
+    char *directory;     /* the directory to fsync after the rename (allocated up front: nothing can fail late) */
     tfm_status status;   /* the first failure; later writes are no-ops */
     size_t written;      /* bytes accepted so far */
 } tfm_atomic_file;
 
 tfm_status tfm_atomic_file_open(tfm_atomic_file *file, const char *path);
 tfm_status tfm_atomic_file_write(tfm_atomic_file *file, const void *data, size_t size);
-/* Finish: on success `path` holds the new bytes; on failure the temporary is gone and the old file kept.
- * Always releases the handle (commit or abort exactly once per successful open). */
+/* Finish: on success `path` holds the new bytes; on failure the temporary is gone and the old file kept
+ * (except when only the final directory fsync fails: the new file is then in place but the error is still
+ * reported, since its durability is not assured). Always releases the handle. */
 tfm_status tfm_atomic_file_commit(tfm_atomic_file *file);
 void tfm_atomic_file_abort(tfm_atomic_file *file);
 /* One-shot form of the above. */

@@ -124,32 +124,28 @@ tfm_status tfm_file_read(const char *path, char **data, size_t *size) {
 
 /* ---- Atomic writing ---- */
 
-/* fsync the directory holding `path`, so the rename itself survives a power cut. */
-static tfm_status sync_parent_directory(const char *path) {
+/* The directory holding `path` ("." for a bare name), in fresh memory. */
+static char *parent_directory(const char *path) {
     const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = tfm_strdup(".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = tfm_malloc(n + 1);
-        if (dir) {
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
+    if (!slash) return tfm_strdup(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = tfm_malloc(n + 1);
+    if (dir) {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
     }
-    if (!dir) return TFM_ERR_OUT_OF_MEMORY;
+    return dir;
+}
+
+/* fsync a directory, so a rename inside it survives a power cut. */
+static tfm_status sync_directory(const char *dir) {
     int fd = open(dir, O_RDONLY);
+    if (fd < 0) return tfm_error(TFM_ERR_IO, "cannot open directory %s to sync it: %s", dir, strerror(errno));
     tfm_status status = TFM_OK;
-    if (fd < 0) {
-        status = tfm_error(TFM_ERR_IO, "cannot open directory %s to sync it: %s", dir, strerror(errno));
-    } else {
-        /* Some file systems refuse fsync on directories (EINVAL); the rename is still done. */
-        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-            status = tfm_error(TFM_ERR_IO, "cannot sync directory %s: %s", dir, strerror(errno));
-        close(fd);
-    }
-    free_string(dir);
+    /* Some file systems refuse fsync on directories (EINVAL); the rename is still done. */
+    if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+        status = tfm_error(TFM_ERR_IO, "cannot sync directory %s: %s", dir, strerror(errno));
+    close(fd);
     return status;
 }
 
@@ -162,7 +158,8 @@ static void release(tfm_atomic_file *file) {
     file->stream = NULL;
     free_string(file->path);
     free_string(file->temp_path);
-    file->path = file->temp_path = NULL;
+    free_string(file->directory);
+    file->path = file->temp_path = file->directory = NULL;
     if (faulty_file == file) {
         faulty_file = NULL;
         faulty_kind = TFM_FILE_FAULT_NONE;
@@ -176,12 +173,15 @@ tfm_status tfm_atomic_file_open(tfm_atomic_file *file, const char *path) {
     size_t n = strlen(path);
     file->path = tfm_strdup(path);
     file->temp_path = tfm_malloc(n + strlen(suffix) + 1);
-    if (!file->path || !file->temp_path) {
+    if (file->temp_path) {
+        memcpy(file->temp_path, path, n);
+        memcpy(file->temp_path + n, suffix, strlen(suffix) + 1);
+    }
+    file->directory = parent_directory(path);
+    if (!file->path || !file->temp_path || !file->directory) {
         release(file);
         return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "writing %s: ", path);
     }
-    memcpy(file->temp_path, path, n);
-    memcpy(file->temp_path + n, suffix, strlen(suffix) + 1);
     file->stream = fopen(file->temp_path, "wb");
     if (!file->stream) {
         tfm_status s = tfm_error(TFM_ERR_IO, "cannot create %s: %s", file->temp_path, strerror(errno));
@@ -245,7 +245,7 @@ tfm_status tfm_atomic_file_commit(tfm_atomic_file *file) {
         tfm_atomic_file_abort(file);
         return status;
     }
-    status = sync_parent_directory(file->path);
+    status = sync_directory(file->directory);
     release(file);
     return status;
 }

@@ -31,12 +31,21 @@ static void describe_position(const char *at, const char *end, char *buf, size_t
         snprintf(buf, size, "unexpected end of text");
         return;
     }
-    char quote[16];
-    size_t n = 0;
-    while (at + n < end && n < 12 && at[n] != '\n' && at[n] != '\r' && at[n] != '\0') n++;
-    for (size_t i = 0; i < n; i++) quote[i] = isprint((unsigned char)at[i]) ? at[i] : '?';
-    quote[n] = '\0';
-    snprintf(buf, size, "unexpected '%s'", quote);
+    /* Non-printable bytes as \xNN, so binary junk reads as what it is. */
+    char quote[12 * 4 + 1];
+    size_t used = 0;
+    for (size_t i = 0; at + i < end && i < 12 && at[i] != '\n' && at[i] != '\r'; i++) {
+        unsigned char c = (unsigned char)at[i];
+        if (isprint(c))
+            quote[used++] = (char)c;
+        else
+            used += (size_t)snprintf(quote + used, sizeof quote - used, "\\x%02x", c);
+    }
+    quote[used] = '\0';
+    if (used == 0)
+        snprintf(buf, size, "unexpected end of line");
+    else
+        snprintf(buf, size, "unexpected '%s'", quote);
 }
 
 /* Report the first duplicated key in any object of the tree. */

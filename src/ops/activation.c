@@ -51,8 +51,11 @@ void tfm_gelu_backward(float *dinp, const float *dout, const float *inp, size_t 
         float x = inp[i];
         float u = GELU_K * (x + GELU_A * x * x * x);
         float s = 1.0f / (1.0f + tfm_exp_fast(-2.0f * u));
-        float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-        float grad = s + 2.0f * x * s * (1.0f - s) * du;
+        /* s (1 - s) underflows long before |x| = 20; clamping keeps x^2 finite so that huge |x|
+         * gives 0 * finite rather than 0 * inf = NaN. */
+        float xc = x > 20.0f ? 20.0f : (x < -20.0f ? -20.0f : x);
+        float du = GELU_K * (1.0f + 3.0f * GELU_A * xc * xc);
+        float grad = s + 2.0f * xc * s * (1.0f - s) * du;
         dinp[i] += grad * dout[i];
     }
 }
@@ -66,12 +69,22 @@ void tfm_gelu_erf_forward_reference(float *out, const float *inp, size_t n) {
     }
 }
 
+/* 1 + erf(z), branch-free so that loops vectorise (libm's erff does not). Abramowitz & Stegun
+ * 7.1.26 on |z|: erfc(|z|) ~ t (a1 + t (a2 + ... + t a5)) exp(-z^2), t = 1 / (1 + p |z|), absolute
+ * error <= 1.5e-7. For z < 0 this is erfc(|z|) itself, so 1 + erf never cancels. */
+static inline float one_plus_erf_fast(float z) {
+    float a = fabsf(z);
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float erfc_abs = poly * tfm_exp_fast(-(a * a));
+    return z >= 0.0f ? 2.0f - erfc_abs : erfc_abs;
+}
+
 void tfm_gelu_erf_forward(float *out, const float *inp, size_t n) {
-    /* erff has no vectorised form in libm without -ffast-math; this version only adds threads. */
-    #pragma omp parallel for schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+        out[i] = 0.5f * x * one_plus_erf_fast(x * INV_SQRT2);
     }
 }
 
@@ -84,10 +97,10 @@ void tfm_gelu_erf_backward_reference(float *dinp, const float *dout, const float
 }
 
 void tfm_gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-    #pragma omp parallel for schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float grad = 0.5f * (1.0f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * tfm_exp_fast(-0.5f * x * x);
+        float grad = 0.5f * one_plus_erf_fast(x * INV_SQRT2) + x * INV_SQRT_2PI * tfm_exp_fast(-0.5f * x * x);
         dinp[i] += grad * dout[i];
     }
 }

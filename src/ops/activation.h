@@ -10,9 +10,10 @@
 /* exp(x) in float, branch-free so that GCC vectorises loops that call it (libm's expf does not
  * vectorise without -ffast-math). Cody-Waite range reduction x = k*ln2 + r, |r| <= ln2/2, then a
  * degree-7 polynomial for exp(r) (Cephes' expf coefficients); within ~2 ulp of expf on
- * [-87, 88]. Overflow gives +inf, underflow 0, NaN stays NaN. */
+ * [-87.3, 88.7]. Overflow gives +inf; results below 2^-126 (x < -87.3) are flushed to 0 (no
+ * denormals); NaN stays NaN. */
 static inline float tfm_exp_fast(float x) {
-    const float hi = 88.3762626647949f, lo = -87.3365447504019f;
+    const float hi = 88.7228391f, lo = -87.3365447504019f; /* ln(FLT_MAX), ln(2^-126) */
     float xc = x < hi ? x : hi; /* NaN -> hi, so the float->int conversion below is always defined */
     xc = xc > lo ? xc : lo;
     /* k = round(x / ln2) via the 1.5*2^23 trick (exact for |k| < 2^22, no libm call). */
@@ -49,7 +50,8 @@ void tfm_gelu_forward(float *out, const float *inp, size_t n);
 void tfm_gelu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
 void tfm_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 
-/* ---- GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's default nn.GELU) ---- */
+/* ---- GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's default nn.GELU, BERT's "gelu") ----
+ * The reference calls libm's erff; the fast version uses a vectorisable erf accurate to 1.5e-7. */
 void tfm_gelu_erf_forward_reference(float *out, const float *inp, size_t n);
 void tfm_gelu_erf_forward(float *out, const float *inp, size_t n);
 void tfm_gelu_erf_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);

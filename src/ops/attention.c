@@ -11,7 +11,10 @@
 
 /* Query rows per block in the fast kernels. A block of a causal pass only multiplies against the keys
  * its last row can see, which skips about half of the work at T = 256 and more beyond. */
-enum { QUERY_BLOCK = 64 };
+#ifndef TFM_ATTENTION_QUERY_BLOCK
+#define TFM_ATTENTION_QUERY_BLOCK 32
+#endif
+enum { QUERY_BLOCK = TFM_ATTENTION_QUERY_BLOCK };
 
 tfm_attention_config tfm_attention_config_default(int batch, int query_length, int key_length, int heads, int head_dim) {
     tfm_attention_config c;
@@ -173,13 +176,14 @@ tfm_status tfm_attention_backward_reference(float *dq, float *dk, float *dv, con
 
 /* ---------------------------------------------------------------- fast (blocked OpenBLAS GEMMs + OpenMP) */
 
-/* exp(x) for x <= 0 (softmax after subtracting the row maximum), in a form the compiler vectorises:
- * 2^n · e^r with |r| <= ln2/2 and Cephes' degree-6 polynomial; about 2 ulp. Inputs below -87.3 are
- * clamped, giving ~1e-38 instead of a denormal or 0, which no softmax can tell apart. */
+/* exp(x) for x <= 0 (softmax after subtracting the row maximum), in a form GCC vectorises (no floorf,
+ * no branches): 2^n · e^r with n = round(x / ln2) via the 1.5·2^23 trick, |r| <= ln2/2, and Cephes'
+ * degree-6 polynomial; within 2 ulp of expf. Inputs below -87.3 are clamped, giving ~1e-38 instead of
+ * a denormal or 0, which no softmax can tell apart. */
 static inline float exp_nonpositive(float x) {
     x = x < -87.3f ? -87.3f : x;
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest, in [-126, 0] */
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;                /* x - n·ln2 in two parts */
     float y = 1.9875691500e-4f;
     y = y * r + 1.3981999507e-3f;
     y = y * r + 8.3334519073e-3f;
@@ -187,7 +191,7 @@ static inline float exp_nonpositive(float x) {
     y = y * r + 1.6666665459e-1f;
     y = y * r + 5.0000001201e-1f;
     y = y * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n as a float: n is in [-126, 0] here */
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n as a float */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return y * scale;

@@ -117,6 +117,49 @@ static tfm_status load_gpt2_merges(tfm_bpe *tok, const char *path, const char *t
     return TFM_OK;
 }
 
+tfm_status tfm_bpe_load_gpt2_text(tfm_bpe **out, const char *json, size_t json_len, const char *json_name,
+                                  const char *merges, size_t merges_len, const char *merges_name) {
+    *out = NULL;
+    tfm_bpe *tok = NULL;
+    tfm_status st = TFM_OK;
+    cJSON *root = cJSON_ParseWithLength(json ? json : "", json_len);
+    if (!root || !cJSON_IsObject(root)) {
+        const char *at = cJSON_GetErrorPtr();
+        st = tfm_error(TFM_ERR_FORMAT, "%s: not a JSON object (error near byte %ld)", json_name,
+                       !root && at && at >= json && at <= json + json_len ? (long)(at - json) : -1L);
+        goto done;
+    }
+    if ((st = tfm_bpe_create_empty(&tok))) goto done;
+    char scratch[4096];
+    for (const cJSON *e = root->child; e; e = e->next) {
+        size_t klen = strlen(e->string);
+        if (!json_is_integer_id(e)) {
+            st = tfm_error(TFM_ERR_FORMAT, "%s: token \"%.200s\": id is not an integer in [0, 2^24)", json_name, e->string);
+            goto done;
+        }
+        long n = klen <= sizeof scratch ? tfm_bpe_spelling_to_bytes(e->string, klen, scratch) : -1;
+        if (n < 0) {
+            st = tfm_error(TFM_ERR_FORMAT, "%s: token \"%.200s\" is not spelled in GPT-2's byte-level alphabet",
+                           json_name, e->string);
+            goto done;
+        }
+        if ((st = tfm_bpe_set_token(tok, (uint32_t)e->valuedouble, scratch, (size_t)n))) {
+            tfm_error_prefix(st, "%s: ", json_name);
+            goto done;
+        }
+    }
+    if (tok->vocab_size == 0) { st = tfm_error(TFM_ERR_FORMAT, "%s: the vocabulary is empty", json_name); goto done; }
+    if ((st = load_gpt2_merges(tok, merges_name, merges ? merges : "", merges_len))) goto done;
+    int64_t eot = tfm_bpe_token_to_id(tok, "<|endoftext|>", 13);
+    if (eot >= 0 && (st = tfm_bpe_add_added(tok, (uint32_t)eot, 1))) goto done;
+    if ((st = tfm_bpe_finalize(tok))) { tfm_error_prefix(st, "%s: ", json_name); goto done; }
+done:
+    cJSON_Delete(root);
+    if (st) { tfm_bpe_free(tok); return st; }
+    *out = tok;
+    return TFM_OK;
+}
+
 tfm_status tfm_bpe_load_gpt2(tfm_bpe **out, const char *encoder_json_path, const char *vocab_bpe_path) {
     if (!out || !encoder_json_path || !vocab_bpe_path)
         return tfm_error(TFM_ERR_INVALID_ARGUMENT, "tfm_bpe_load_gpt2: NULL argument");
@@ -129,44 +172,10 @@ tfm_status tfm_bpe_load_gpt2(tfm_bpe **out, const char *encoder_json_path, const
         tfm_free(json, json_len + 1);
         return st;
     }
-    tfm_bpe *tok = NULL;
-    cJSON *root = cJSON_ParseWithLength(json, json_len);
-    if (!root || !cJSON_IsObject(root)) {
-        st = tfm_error(TFM_ERR_FORMAT, "%s: not a JSON object (parse error near byte %ld)", encoder_json_path,
-                       root ? 0L : (long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - json : -1));
-        goto done;
-    }
-    if ((st = tfm_bpe_create_empty(&tok))) goto done;
-    char scratch[4096];
-    for (const cJSON *e = root->child; e; e = e->next) {
-        size_t klen = strlen(e->string);
-        if (!json_is_integer_id(e)) {
-            st = tfm_error(TFM_ERR_FORMAT, "%s: token \"%.200s\": id is not an integer in [0, 2^24)", encoder_json_path, e->string);
-            goto done;
-        }
-        long n = klen <= sizeof scratch ? tfm_bpe_spelling_to_bytes(e->string, klen, scratch) : -1;
-        if (n < 0) {
-            st = tfm_error(TFM_ERR_FORMAT, "%s: token \"%.200s\" is not spelled in GPT-2's byte-level alphabet",
-                           encoder_json_path, e->string);
-            goto done;
-        }
-        if ((st = tfm_bpe_set_token(tok, (uint32_t)e->valuedouble, scratch, (size_t)n))) {
-            tfm_error_prefix(st, "%s: ", encoder_json_path);
-            goto done;
-        }
-    }
-    if (tok->vocab_size == 0) { st = tfm_error(TFM_ERR_FORMAT, "%s: the vocabulary is empty", encoder_json_path); goto done; }
-    if ((st = load_gpt2_merges(tok, vocab_bpe_path, merges, merges_len))) goto done;
-    int64_t eot = tfm_bpe_token_to_id(tok, "<|endoftext|>", 13);
-    if (eot >= 0 && (st = tfm_bpe_add_added(tok, (uint32_t)eot, 1))) goto done;
-    if ((st = tfm_bpe_finalize(tok))) { tfm_error_prefix(st, "%s: ", encoder_json_path); goto done; }
-done:
-    cJSON_Delete(root);
+    st = tfm_bpe_load_gpt2_text(out, json, json_len, encoder_json_path, merges, merges_len, vocab_bpe_path);
     tfm_free(json, json_len + 1);
     tfm_free(merges, merges_len + 1);
-    if (st) { tfm_bpe_free(tok); return st; }
-    *out = tok;
-    return TFM_OK;
+    return st;
 }
 
 /* ---- Hugging Face tokenizer.json ---- */

@@ -123,6 +123,10 @@ tfm_status tfm_bpe_encode_piece_reference(const tfm_bpe *tok, const uint8_t *pie
 /* The fast path for one piece (cache, small-word loop, heap for long words). */
 tfm_status tfm_bpe_encode_piece(tfm_bpe *tok, const uint8_t *piece, size_t len, tfm_tokens *out);
 
+/* GPT-2's files from memory (names are used in error messages); for tests and fuzzing. */
+tfm_status tfm_bpe_load_gpt2_text(tfm_bpe **out, const char *json, size_t json_len, const char *json_name,
+                                  const char *merges, size_t merges_len, const char *merges_name);
+
 /* GPT-2's byte <-> unicode alphabet: printable Latin-1 bytes map to themselves, the other 68 bytes to
  * U+0100.. in byte order. */
 uint32_t tfm_bpe_byte_to_unicode(uint8_t byte);

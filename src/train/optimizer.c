@@ -4,8 +4,9 @@
 #include <math.h>
 
 #define OPTIMIZER_PARALLEL_MIN (1 << 15)
-/* Note: GCC vectorises the AdamW loop only under -fno-math-errno (sqrtf may otherwise set errno);
- * without it the loop is still correct, just scalar per thread. */
+/* GCC vectorises the AdamW loop only under -fno-math-errno: otherwise sqrtf keeps a scalar call
+ * path that sets errno for v < 0 (which never happens here). Without it the loop is correct, just
+ * scalar per thread. */
 
 /* Scalars shared by both AdamW versions, computed in double like PyTorch's Python-side math. */
 typedef struct adamw_scalars {

@@ -1,4 +1,5 @@
 /* train/trainer.c: the training loop: micro-batches, gradient accumulation, clipping, schedule, optimizer, resume. */
+#define _DEFAULT_SOURCE /* realpath */
 #include "tfm/train.h"
 
 #include <cjson/cJSON.h>
@@ -33,7 +34,10 @@ static tfm_status trainer_allocate(tfm_trainer **out, struct tfm_gpt *model, con
     t->model = model;
     t->config = *config;
     t->tokens_per_step = (long)config->batch_size * config->seq_len * config->grad_accum_steps;
-    t->data_path = tfm_strdup(data_path);
+    /* Saved in the checkpoint: an absolute path lets --resume run from any directory. */
+    char *absolute = realpath(data_path, NULL);
+    t->data_path = tfm_strdup(absolute ? absolute : data_path);
+    free(absolute);
     t->graph = tfm_malloc(sizeof(tfm_graph));
     size_t bt = (size_t)config->batch_size * config->seq_len;
     t->inputs = tfm_malloc(sizeof(int32_t) * bt);

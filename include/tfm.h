@@ -1,0 +1,89 @@
+/* tfm.h: the whole public API of tfm, the Transformer in C. Start reading here.
+ *
+ * ============================================================================================
+ *  What tfm is
+ * ============================================================================================
+ * A small C11 library (libtfm) and a command-line tool (tfm) that train and run Transformer models
+ * on ordinary CPUs: GPT today; the encoder-decoder of "Attention Is All You Need" and BERT build on
+ * the same engine. Everything is fp32, every op has a plain reference implementation beside its fast
+ * one, and whole models are tested against PyTorch on identical weights.
+ *
+ * The pieces, in the order data flows through them (one header each):
+ *
+ *   tfm/base.h     status codes, tfm_last_error(), the injectable allocator
+ *   tfm/tensor.h   tfm_tensor (a view: data + grad + shape) and tfm_params, the three slabs that hold
+ *                  every weight, every gradient and the optimizer's moments
+ *   tfm/random.h   counter-based random numbers: results never depend on the thread count
+ *   tfm/graph.h    reverse-mode differentiation: a tape of coarse ops + a per-step arena
+ *   tfm/nn.h       differentiable functions (linear, layernorm, attention, ...) and layers
+ *   tfm/config.h   model and training configurations (JSON files, Hugging Face config.json)
+ *   tfm/gpt.h      GPT: the decoder-only Transformer, its KV cache and generation
+ *   tfm/decode.h   greedy / temperature / top-k / top-p sampling
+ *   tfm/train.h    data, learning-rate schedules, the training loop with exact resume
+ *   tfm/io.h       safetensors files and checkpoint directories, written atomically
+ *   tfm/bpe.h, tfm/wordpiece.h   GPT-2's byte-level BPE and BERT's WordPiece tokenizers
+ *
+ * ============================================================================================
+ *  A worked example: train a tiny GPT for 100 steps, then continue a prompt
+ * ============================================================================================
+ *
+ *   #include <stdio.h>
+ *   #include "tfm.h"
+ *
+ *   static int print_byte(int token, void *user) { (void)user; putchar(token); return 0; }
+ *
+ *   int main(void) {
+ *       tfm_gpt_config model_config;                 // vocab 256 (bytes), 4 layers, d_model 128, ...
+ *       tfm_train_config train_config;               // AdamW, warm-up + cosine, batch 32 x 128
+ *       tfm_gpt_config_default(&model_config);
+ *       tfm_train_config_default(&train_config);
+ *       train_config.max_steps = 100;
+ *
+ *       tfm_gpt *model;
+ *       if (tfm_gpt_create(&model, &model_config) != TFM_OK) { fprintf(stderr, "%s\n", tfm_last_error()); return 1; }
+ *       tfm_gpt_init_weights(model, 1337);           // GPT-2 initialisation
+ *
+ *       tfm_trainer *trainer;                        // loads the text as byte tokens, 5% held out
+ *       if (tfm_trainer_create(&trainer, model, &train_config, "corpus.txt") != TFM_OK) { ... }
+ *       while (trainer->step < train_config.max_steps) {
+ *           if (tfm_trainer_step(trainer) != TFM_OK) { ... }     // forward, backward, clip, AdamW
+ *           if (trainer->step % 10 == 0) printf("step %ld loss %.4f\n", trainer->step, trainer->last_loss);
+ *       }
+ *       tfm_trainer_save(trainer, "runs/gpt");       // model.safetensors + config.json + optimizer state
+ *       tfm_trainer_free(trainer);
+ *
+ *       tfm_sampler sampler;                         // temperature 0.8, top-k 40, top-p 0.95
+ *       tfm_sampler_config sampling = {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f};
+ *       tfm_sampler_init(&sampler, model_config.vocab_size, &sampling, 1);
+ *       int32_t prompt[] = {'I', 't', ' ', 'i', 's'};
+ *       tfm_gpt_generate(model, prompt, 5, 200, &sampler, 1, print_byte, NULL);   // 1 = use the KV cache
+ *       tfm_sampler_free(&sampler);
+ *       tfm_gpt_free(model);
+ *       return 0;
+ *   }
+ *
+ * ============================================================================================
+ *  How a training step runs (what tfm_trainer_step does)
+ * ============================================================================================
+ *   tfm_graph_begin(g, 1, 1)            recycle the arena; record a tape; dropout on
+ *   loss = tfm_gpt_loss(model, g, ...)  every op runs its fast kernel and appends its backward
+ *   tfm_graph_backward(g, loss, 1)      walk the tape in reverse; parameter grads accumulate in the slab
+ *   clip, schedule, AdamW               over the slabs, in place
+ * After the first step the arena is one block that every later step reuses: no allocation per step.
+ * A new model is composed from tfm_fn_* calls; its backward pass comes for free.
+ */
+#ifndef TFM_H
+#define TFM_H
+
+#include "tfm/base.h"
+#include "tfm/config.h"
+#include "tfm/decode.h"
+#include "tfm/gpt.h"
+#include "tfm/graph.h"
+#include "tfm/io.h"
+#include "tfm/nn.h"
+#include "tfm/random.h"
+#include "tfm/tensor.h"
+#include "tfm/train.h"
+
+#endif
