@@ -2,8 +2,9 @@
  *
  *   peak_rss REPORT_FILE COMMAND [ARG ...]
  *
- * Writes {"max_rss_kb":N,"exit_code":C,"signal":S} to REPORT_FILE and exits with the command's exit code
- * (128 + signal if it was killed). Why a separate program: Linux folds the RSS high-water mark of the address
+ * Writes {"max_rss_kb":N,"exit_code":C,"signal":S,"wall_seconds":W,"user_seconds":U,"system_seconds":Y} to
+ * REPORT_FILE and exits with the command's exit code (128 + signal if it was killed). The CPU times let the caller
+ * tell how much of the machine other processes used during the run (a busy machine makes timings meaningless). Why a separate program: Linux folds the RSS high-water mark of the address
  * space that calls exec() into the new program's ru_maxrss, so a child forked straight from a Python parent that
  * holds hundreds of MB would report at least the parent's size. This launcher is small, so the command's figure is
  * its own (plus at most this program's ~1 MB). */
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
@@ -21,6 +23,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: peak_rss REPORT_FILE COMMAND [ARG ...]\n");
         return 2;
     }
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "peak_rss: fork: %s\n", strerror(errno));
@@ -40,6 +44,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    double wall = (double)(end.tv_sec - start.tv_sec) + 1e-9 * (double)(end.tv_nsec - start.tv_nsec);
+    double user = (double)usage.ru_utime.tv_sec + 1e-6 * (double)usage.ru_utime.tv_usec;
+    double system = (double)usage.ru_stime.tv_sec + 1e-6 * (double)usage.ru_stime.tv_usec;
     int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     int signal_number = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     FILE *report = fopen(argv[1], "w");
@@ -47,7 +55,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "peak_rss: cannot write '%s': %s\n", argv[1], strerror(errno));
         return 2;
     }
-    fprintf(report, "{\"max_rss_kb\":%ld,\"exit_code\":%d,\"signal\":%d}\n", usage.ru_maxrss, exit_code, signal_number);
+    fprintf(report, "{\"max_rss_kb\":%ld,\"exit_code\":%d,\"signal\":%d,\"wall_seconds\":%.4f,\"user_seconds\":%.4f,"
+                    "\"system_seconds\":%.4f}\n",
+            usage.ru_maxrss, exit_code, signal_number, wall, user, system);
     if (fclose(report) != 0) {
         fprintf(stderr, "peak_rss: writing '%s' failed\n", argv[1]);
         return 2;

@@ -231,7 +231,7 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
             double err = fabs(numeric - grad[i]) / fmax(1.0, fabs(numeric));
             if (!(err <= worst)) worst = err;
         }
-        CHECK(worst < 2e-3, "%s: finite differences vs reference backward: %g", name, worst);
+        CHECK(worst < 5e-4, "%s: finite differences vs reference backward: %g", name, worst);
         tfm_free(lw, sizeof(float) * s.out_size);
         tfm_free(grad, sizeof(float) * s.x_size);
         tfm_free(o, sizeof(float) * s.out_size);
@@ -338,13 +338,17 @@ static void test_decode(int query_count, int padding) {
     CHECK_OK(tfm_attention_forward(out, probs, x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config, NULL, 0));
     /* Cache holds all T positions; q is the last query_count positions. */
     size_t cache_size = (size_t)B * max_length * C;
-    float *k_cache = random_floats(cache_size, 1, 100, 200), *v_cache = random_floats(cache_size, 2, 100, 200);
+    /* Unfilled cache positions hold NaN: the kernel must never read them (0 * NaN would leak). */
+    float *k_cache = random_floats(cache_size, 1, NAN, NAN), *v_cache = random_floats(cache_size, 2, NAN, NAN);
     float *qn = tfm_malloc(sizeof(float) * B * query_count * C);
     for (int b = 0; b < B; b++) {
         memcpy(k_cache + (size_t)b * max_length * C, x + s.k_offset + (size_t)b * T * C, sizeof(float) * T * C);
         memcpy(v_cache + (size_t)b * max_length * C, x + s.v_offset + (size_t)b * T * C, sizeof(float) * T * C);
         memcpy(qn + (size_t)b * query_count * C, x + s.q_offset + ((size_t)b * T + T - query_count) * C,
                sizeof(float) * query_count * C);
+        if (padding) /* padded key positions are garbage too */
+            for (size_t i = (size_t)lengths[b] * C; i < (size_t)T * C; i++)
+                k_cache[(size_t)b * max_length * C + i] = v_cache[(size_t)b * max_length * C + i] = NAN;
     }
     float *dec = tfm_malloc(sizeof(float) * B * query_count * C), *dec_probs = tfm_malloc(sizeof(float) * B * H * query_count * T);
     CHECK_OK(tfm_attention_decode(dec, dec_probs, qn, k_cache, v_cache, B, query_count, T, max_length, H, hd,
@@ -438,7 +442,7 @@ static void test_invalid_arguments(void) {
 }
 
 /* Printed, not asserted: causal self-attention forward+backward, fused QKV layout, fast vs reference. */
-static void report_speed(int B, int T, int C, int H) {
+static void report_speed(int B, int T, int C, int H, int with_reference) {
     setup s;
     setup_init(&s, B, T, T, H, C / H, 1, 0, 0.0f, LAYOUT_FUSED_QKV);
     float *x = random_floats(s.x_size, 1, -1, 1), *dout = random_floats(s.out_size, 2, -1, 1);
@@ -447,12 +451,15 @@ static void report_speed(int B, int T, int C, int H) {
     size_t scratch_floats;
     float *scratch = scratch_for(&s, &scratch_floats);
     const float *q = x + s.q_offset, *k = x + s.k_offset, *v = x + s.v_offset;
-    double t0 = seconds_now();
-    tfm_attention_forward_reference(out, probs, q, k, v, &s.config);
-    double t_ref_f = seconds_now() - t0;
-    t0 = seconds_now();
-    tfm_attention_backward_reference(g + s.q_offset, g + s.k_offset, g + s.v_offset, dout, probs, q, k, v, &s.config);
-    double t_ref_b = seconds_now() - t0;
+    double t0, t_ref_f = 0, t_ref_b = 0;
+    if (with_reference) {
+        t0 = seconds_now();
+        tfm_attention_forward_reference(out, probs, q, k, v, &s.config);
+        t_ref_f = seconds_now() - t0;
+        t0 = seconds_now();
+        tfm_attention_backward_reference(g + s.q_offset, g + s.k_offset, g + s.v_offset, dout, probs, q, k, v, &s.config);
+        t_ref_b = seconds_now() - t0;
+    }
     tfm_attention_forward(out, probs, q, k, v, &s.config, scratch, scratch_floats); /* warm up */
     /* Best of 5: the machine may be shared, and the minimum is the least disturbed run. */
     double t_f = 1e30, t_b = 1e30;
@@ -465,10 +472,12 @@ static void report_speed(int B, int T, int C, int H) {
                                scratch_floats);
         t_b = fmin(t_b, seconds_now() - t0);
     }
-    printf("attention B=%d T=%d C=%d H=%d causal (%d threads): reference fwd %.1f ms + bwd %.1f ms, "
-           "fast fwd %.2f ms + bwd %.2f ms = %.2f ms (%.0fx)\n",
-           B, T, C, H, tfm_threads_get(), 1e3 * t_ref_f, 1e3 * t_ref_b, 1e3 * t_f, 1e3 * t_b, 1e3 * (t_f + t_b),
-           (t_ref_f + t_ref_b) / (t_f + t_b));
+    printf("attention B=%d T=%d C=%d H=%d causal (%d threads): fast fwd %.2f ms + bwd %.2f ms = %.2f ms", B, T, C, H,
+           tfm_threads_get(), 1e3 * t_f, 1e3 * t_b, 1e3 * (t_f + t_b));
+    if (with_reference)
+        printf("; reference fwd %.1f ms + bwd %.1f ms (%.0fx slower)", 1e3 * t_ref_f, 1e3 * t_ref_b,
+               (t_ref_f + t_ref_b) / (t_f + t_b));
+    printf("\n");
     tfm_free(x, sizeof(float) * s.x_size);
     tfm_free(dout, sizeof(float) * s.out_size);
     tfm_free(out, sizeof(float) * s.out_size);
@@ -531,8 +540,8 @@ static int torch_io(const char *in_path, const char *out_path) {
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "--torch-io") == 0) return torch_io(argv[2], argv[3]);
     if (argc == 2 && strcmp(argv[1], "--speed") == 0) {
-        report_speed(32, 128, 128, 4);
-        report_speed(8, 256, 512, 8);
+        report_speed(32, 128, 128, 4, 0);
+        report_speed(8, 256, 512, 8, 0);
         return 0;
     }
     /*        B   Tq   Tk  H  hd causal pad dropout layout */
@@ -555,7 +564,7 @@ int main(int argc, char **argv) {
     test_decode(1, 1);
     test_thread_determinism();
     test_invalid_arguments();
-    report_speed(32, 128, 128, 4);
-    report_speed(8, 256, 512, 8);
+    report_speed(32, 128, 128, 4, 1);
+    report_speed(8, 256, 512, 8, 1);
     return test_summary();
 }

@@ -217,8 +217,26 @@ static void test_dtypes(void) {
                  "dtypes.safetensors: tensor \"ids\": unsupported dtype I64");
     EXPECT_ERROR(tfm_safetensors_read_f32(f, "d", 0, NULL, 0, x), TFM_ERR_UNSUPPORTED, "tensor \"d\": unsupported dtype F64");
     CHECK(strcmp(tfm_safetensors_find(f, "ids")->dtype_name, "I64") == 0, "dtype name kept");
+    int32_t ids_back[2] = {0, 0};
+    CHECK_OK(tfm_safetensors_read_i32(f, "ids", 1, (int[]){2}, ids_back));
+    CHECK(ids_back[0] == 7 && ids_back[1] == -1, "I64 read as int32");
+    EXPECT_ERROR(tfm_safetensors_read_i32(f, "h", 1, (int[]){5}, ids_back), TFM_ERR_UNSUPPORTED,
+                 "tensor \"h\": dtype F16 is not an integer type");
+    EXPECT_ERROR(tfm_safetensors_read_i32(f, "ids", 1, (int[]){3}, ids_back), TFM_ERR_FORMAT, "shape mismatch");
+    const unsigned char *raw = tfm_safetensors_raw(f, tfm_safetensors_find(f, "b"));
+    CHECK(raw[0] == 0x80 && raw[1] == 0x3f, "raw bytes of the BF16 tensor");
     CHECK(tfm_dtype_size(TFM_DTYPE_BF16) == 2 && strcmp(tfm_dtype_name(TFM_DTYPE_F8_E4M3), "F8_E4M3") == 0, "dtype table");
     tfm_safetensors_close(f);
+    /* Token ids beyond int32 are refused, not wrapped. */
+    int64_t wide[2] = {3, (int64_t)1 << 40};
+    write_raw(TMP_DIR "/wide.safetensors", "{\"w\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", wide, 16, 1);
+    CHECK_OK(tfm_safetensors_open(TMP_DIR "/wide.safetensors", &f));
+    if (f) {
+        int32_t w[2];
+        EXPECT_ERROR(tfm_safetensors_read_i32(f, "w", 1, (int[]){2}, w), TFM_ERR_FORMAT,
+                     "wide.safetensors: tensor \"w\": element 1 does not fit in 32 bits");
+        tfm_safetensors_close(f);
+    }
 }
 
 /* Open must fail with `want` and a message naming the file. */
@@ -426,6 +444,16 @@ static void test_atomic_writes(void) {
     size_t n = 0;
     CHECK_OK(tfm_file_read(TMP_DIR "/note.txt", &text, &n));
     CHECK(text && n == 6 && strcmp(text, "second") == 0, "atomic overwrite");
+    if (text) tfm_free(text, n + 1);
+    /* Files that report no size (procfs) grow the buffer; big files come back whole. */
+    CHECK_OK(tfm_file_read("/proc/self/maps", &text, &n));
+    CHECK(text && n > 0 && strlen(text) == n, "procfs file read: %zu bytes", n);
+    if (text) tfm_free(text, n + 1);
+    static char pattern[100003];
+    for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = (char)('a' + i % 26);
+    CHECK_OK(tfm_file_write_atomic(TMP_DIR "/big.txt", pattern, sizeof pattern));
+    CHECK_OK(tfm_file_read(TMP_DIR "/big.txt", &text, &n));
+    CHECK(text && n == sizeof pattern && memcmp(text, pattern, n) == 0 && text[n] == '\0', "big file read back");
     if (text) tfm_free(text, n + 1);
     EXPECT_ERROR(tfm_file_read(TMP_DIR "/missing.txt", &text, &n), TFM_ERR_IO,
                  "cannot open " TMP_DIR "/missing.txt: No such file or directory");

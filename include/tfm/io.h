@@ -98,6 +98,12 @@ const char *tfm_safetensors_path(const tfm_safetensors *file);
 tfm_status tfm_safetensors_read_f32(const tfm_safetensors *file, const char *name, int ndim, const int *shape,
                                     int transpose, float *out);
 
+/* Integer tensors (I8/I16/I32/I64/U8/U16/U32/U64) as int32, e.g. token ids; a value outside int32 is
+ * TFM_ERR_FORMAT, a floating-point dtype TFM_ERR_UNSUPPORTED. Shape checked as above (no transpose). */
+tfm_status tfm_safetensors_read_i32(const tfm_safetensors *file, const char *name, int ndim, const int *shape, int32_t *out);
+/* The tensor's raw little-endian bytes inside the mapping (data_end - data_begin of them; valid until close). */
+const void *tfm_safetensors_raw(const tfm_safetensors *file, const tfm_safetensors_tensor *tensor);
+
 /* Every parameter by name, stored_transposed entries transposed; metadata as for tfm_safetensors_write
  * ("format": "pt" is always added so Hugging Face transformers accepts the file). */
 tfm_status tfm_safetensors_save_params(const char *path, const tfm_params *params, const char *const *metadata);

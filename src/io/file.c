@@ -100,9 +100,10 @@ tfm_status tfm_file_read(const char *path, char **data, size_t *size) {
             buffer = b;
             capacity = grown;
         }
-        size_t n = fread(buffer + used, 1, capacity - 1 - used, f);
+        size_t wanted = capacity - 1 - used;
+        size_t n = fread(buffer + used, 1, wanted, f);
         used += n;
-        if (n == 0) break;
+        if (n < wanted) break; /* end of file or an error (checked below): no need to grow */
     }
     int failed = ferror(f);
     fclose(f);

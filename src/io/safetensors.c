@@ -445,9 +445,9 @@ static void file_shape_of(int ndim, const int *shape, int transpose, int64_t *ou
     }
 }
 
-/* Can this tensor be read into `ndim`/`shape` (transposed)? Leaves the error message if not. */
-static tfm_status check_readable(const tfm_safetensors *f, const tfm_safetensors_tensor *t, int ndim, const int *shape,
-                                 int transpose) {
+/* Does the stored shape match `ndim`/`shape` (transposed)? Leaves the error message if not. */
+static tfm_status check_shape(const tfm_safetensors *f, const tfm_safetensors_tensor *t, int ndim, const int *shape,
+                              int transpose) {
     if (transpose && ndim != 2)
         return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: tensor \"%s\": only 2-D tensors can be read transposed", f->path, t->name);
     int64_t want[TFM_MAX_DIMS];
@@ -471,6 +471,14 @@ static tfm_status check_readable(const tfm_safetensors *f, const tfm_safetensors
         return tfm_error(TFM_ERR_FORMAT, "%s: tensor \"%s\": shape mismatch: the file has %s, the model expects %s", f->path,
                          t->name, have_text, want_text);
     }
+    return TFM_OK;
+}
+
+/* Can this tensor be read as fp32 into `ndim`/`shape` (transposed)? */
+static tfm_status check_readable(const tfm_safetensors *f, const tfm_safetensors_tensor *t, int ndim, const int *shape,
+                                 int transpose) {
+    tfm_status s = check_shape(f, t, ndim, shape, transpose);
+    if (s != TFM_OK) return s;
     if (t->dtype != TFM_DTYPE_F32 && t->dtype != TFM_DTYPE_F16 && t->dtype != TFM_DTYPE_BF16)
         return tfm_error(TFM_ERR_UNSUPPORTED, "%s: tensor \"%s\": unsupported dtype %s (tfm reads F32, F16 and BF16)", f->path,
                          t->name, t->dtype_name);
@@ -509,6 +517,40 @@ tfm_status tfm_safetensors_read_f32(const tfm_safetensors *f, const char *name, 
     tfm_status s = check_readable(f, t, ndim, shape, transpose);
     if (s != TFM_OK) return s;
     if (out) copy_tensor(f, t, transpose, out);
+    return TFM_OK;
+}
+
+const void *tfm_safetensors_raw(const tfm_safetensors *f, const tfm_safetensors_tensor *t) { return f->data + t->data_begin; }
+
+tfm_status tfm_safetensors_read_i32(const tfm_safetensors *f, const char *name, int ndim, const int *shape, int32_t *out) {
+    const tfm_safetensors_tensor *t = tfm_safetensors_find(f, name);
+    if (!t) return tfm_error(TFM_ERR_FORMAT, "%s: missing tensor \"%s\"", f->path, name);
+    tfm_status s = check_shape(f, t, ndim, shape, 0);
+    if (s != TFM_OK) return s;
+    const unsigned char *p = f->data + t->data_begin;
+    for (size_t i = 0; i < t->elements; i++) {
+        int64_t v;
+        switch (t->dtype) {
+        case TFM_DTYPE_I32: v = (int32_t)load_u32_le(p + 4 * i); break;
+        case TFM_DTYPE_U32: v = (int64_t)load_u32_le(p + 4 * i); break;
+        case TFM_DTYPE_I64: v = (int64_t)load_u64_le(p + 8 * i); break;
+        case TFM_DTYPE_U64: {
+            uint64_t u = load_u64_le(p + 8 * i);
+            v = u > (uint64_t)INT32_MAX ? (int64_t)INT32_MAX + 1 : (int64_t)u;
+            break;
+        }
+        case TFM_DTYPE_I16: v = (int16_t)(uint16_t)(p[2 * i] | p[2 * i + 1] << 8); break;
+        case TFM_DTYPE_U16: v = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8); break;
+        case TFM_DTYPE_I8: v = (int8_t)p[i]; break;
+        case TFM_DTYPE_U8: v = p[i]; break;
+        default:
+            return tfm_error(TFM_ERR_UNSUPPORTED, "%s: tensor \"%s\": dtype %s is not an integer type", f->path, name,
+                             t->dtype_name);
+        }
+        if (v < INT32_MIN || v > INT32_MAX)
+            return tfm_error(TFM_ERR_FORMAT, "%s: tensor \"%s\": element %zu does not fit in 32 bits", f->path, name, i);
+        if (out) out[i] = (int32_t)v;
+    }
     return TFM_OK;
 }
 

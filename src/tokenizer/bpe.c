@@ -279,11 +279,7 @@ tfm_status tfm_bpe_finalize(tfm_bpe *tok) {
     sort_tok = tok;
     if (kept > 1) qsort(tok->added, kept, sizeof *tok->added, added_by_length_desc);
     sort_tok = NULL;
-    /* Word cache. */
-    tok->cache = tfm_calloc(TFM_BPE_CACHE_SLOTS, sizeof *tok->cache);
-    tok->cache_words = tfm_malloc(TFM_BPE_CACHE_WORDS_BYTES);
-    tok->cache_ids = tfm_malloc(TFM_BPE_CACHE_IDS * sizeof(uint32_t));
-    if (!tok->cache || !tok->cache_words || !tok->cache_ids) return TFM_ERR_OUT_OF_MEMORY;
+    /* The word cache is allocated by the first encode call. */
     return TFM_OK;
 }
 

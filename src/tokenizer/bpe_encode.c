@@ -14,6 +14,7 @@ static inline tfm_status push_id(tfm_tokens *out, uint32_t id) {
 }
 
 static tfm_status push_ids(tfm_tokens *out, const uint32_t *ids, size_t n) {
+    if (n == 0) return TFM_OK;
     if (out->count + n > out->capacity) {
         tfm_status st = tfm_tokens_reserve(out, out->count + n);
         if (st) return st;
@@ -163,10 +164,32 @@ static void cache_clear(tfm_bpe *tok) {
     tok->cache_used = tok->cache_words_used = tok->cache_ids_used = 0;
 }
 
+/* All three parts or none. */
+static tfm_status cache_create(tfm_bpe *tok) {
+    tfm_bpe_cache_slot *slots = tfm_calloc(TFM_BPE_CACHE_SLOTS, sizeof *slots);
+    uint8_t *words = tfm_malloc(TFM_BPE_CACHE_WORDS_BYTES);
+    uint32_t *ids = tfm_malloc(TFM_BPE_CACHE_IDS * sizeof(uint32_t));
+    if (!slots || !words || !ids) {
+        tfm_free(slots, slots ? TFM_BPE_CACHE_SLOTS * sizeof *slots : 0);
+        tfm_free(words, words ? TFM_BPE_CACHE_WORDS_BYTES : 0);
+        tfm_free(ids, ids ? TFM_BPE_CACHE_IDS * sizeof(uint32_t) : 0);
+        return TFM_ERR_OUT_OF_MEMORY;
+    }
+    tok->cache = slots;
+    tok->cache_words = words;
+    tok->cache_ids = ids;
+    tok->cache_used = tok->cache_words_used = tok->cache_ids_used = 0;
+    return TFM_OK;
+}
+
 tfm_status tfm_bpe_encode_piece(tfm_bpe *tok, const uint8_t *piece, size_t len, tfm_tokens *out) {
     if (len == 1 && tok->byte_id[piece[0]] != TFM_BPE_NONE) return push_id(out, tok->byte_id[piece[0]]);
     tfm_bpe_cache_slot *slot = NULL;
     uint64_t hash = 0;
+    if (len <= TFM_BPE_CACHE_MAX_WORD && !tok->cache) {
+        tfm_status st = cache_create(tok);
+        if (st) return st;
+    }
     if (len <= TFM_BPE_CACHE_MAX_WORD) {
         hash = tfm_bpe_hash_bytes(piece, len) | 1;
         size_t mask = TFM_BPE_CACHE_SLOTS - 1;

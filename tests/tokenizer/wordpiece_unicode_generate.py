@@ -82,8 +82,8 @@ def main():
     # Wrap long lines at commas for readability.
     lines = []
     for line in text.split('\n'):
-        while len(line) > 110:
-            cut = line.rfind('}, ', 0, 110) + 2
+        while len(line) > 110 and line.rfind('}, ', 4, 110) > 4:
+            cut = line.rfind('}, ', 4, 110) + 2
             lines.append(line[:cut])
             line = '    ' + line[cut + 1:]
         lines.append(line)

@@ -17,23 +17,6 @@ static int fail(const char *what) {
     return 1;
 }
 
-/* Read an I32 tensor's raw little-endian data (the library reads floating-point tensors only). */
-static int read_i32(const char *path, const tfm_safetensors_tensor *t, int32_t *out) {
-    if (t->dtype != TFM_DTYPE_I32 || t->data_end - t->data_begin != t->elements * 4) return 0;
-    FILE *f = fopen(path, "rb");
-    uint64_t header = 0;
-    unsigned char b[8];
-    int ok = f && fread(b, 1, 8, f) == 8;
-    for (int i = 7; ok && i >= 0; i--) header = (header << 8) | b[i];
-    ok = ok && fseek(f, (long)(8 + header + t->data_begin), SEEK_SET) == 0;
-    for (size_t i = 0; ok && i < t->elements; i++) {
-        ok = fread(b, 1, 4, f) == 4;
-        out[i] = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
-    }
-    if (f) fclose(f);
-    return ok;
-}
-
 static double json_number(const cJSON *o, const char *key, double fallback) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? v->valuedouble : fallback;
@@ -59,11 +42,8 @@ int main(int argc, char **argv) {
     if (!tok || tok->ndim != 2) { fprintf(stderr, "gpt_parity: inputs: need a 2-D \"tokens\" tensor\n"); return 1; }
     int B = (int)tok->shape[0], T = (int)tok->shape[1];
     int32_t *tokens = malloc(sizeof(int32_t) * (size_t)B * T), *targets = malloc(sizeof(int32_t) * (size_t)B * T);
-    const tfm_safetensors_tensor *tgt = tfm_safetensors_find(inputs, "targets");
-    if (!read_i32(path, tok, tokens) || !tgt || tgt->elements != tok->elements || !read_i32(path, tgt, targets)) {
-        fprintf(stderr, "gpt_parity: %s: \"tokens\" and \"targets\" must be I32 [B, T]\n", path);
-        return 1;
-    }
+    if (tfm_safetensors_read_i32(inputs, "tokens", 2, (int[]){B, T}, tokens)) return fail("tokens");
+    if (tfm_safetensors_read_i32(inputs, "targets", 2, (int[]){B, T}, targets)) return fail("targets");
     tfm_safetensors_close(inputs);
 
     snprintf(path, sizeof path, "%s/parity.json", dir);

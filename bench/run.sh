@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the whole tfm-vs-PyTorch benchmark in one command: builds tfm (Release) and the bench helpers if needed,
+# fetches the corpus if needed, then bench/bench_gpt.py (training tok/s, RSS, MFU, generation) with a Markdown table
+# on stdout and all measurements in runs/bench-<time>.json.
+#   bench/run.sh                       everything (tiny + small training, generation; 3 interleaved runs each)
+#   bench/run.sh --repeats 5 --configs tiny --no-generate     any bench_gpt.py option passes through
+# Environment: TFM_BENCH_BUILD (build directory, default build-bench-release), PYTHON (default /usr/bin/python3,
+# which must have torch and numpy: scripts/setup.sh --test).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${TFM_BENCH_BUILD:-$repo/build-bench-release}
+python=${PYTHON:-/usr/bin/python3}
+
+die() { echo "bench/run.sh: $*" >&2; exit 1; }
+
+"$python" -c 'import torch, numpy' 2>/dev/null || die "$python cannot import torch and numpy (run scripts/setup.sh --test)"
+
+echo "bench/run.sh: building tfm (Release) in $build" >&2
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build.configure.log" 2>&1 \
+  || { cat "$build.configure.log" >&2; die "cmake configure failed"; }
+cmake --build "$build" -j "$(nproc)" --target tfm_cli sgemm_peak peak_rss >"$build.build.log" 2>&1 \
+  || { tail -n 30 "$build.build.log" >&2; die "build failed (full log: $build.build.log)"; }
+rm -f "$build.configure.log"
+
+"$repo/scripts/get-corpus.sh"
+
+mkdir -p "$repo/runs"
+json="$repo/runs/bench-$(date +%Y%m%d-%H%M%S).json"
+echo "bench/run.sh: OpenBLAS environment: $(env | grep '^OPENBLAS' | tr '\n' ' ' || true)" >&2
+exec "$python" "$repo/bench/bench_gpt.py" --tfm "$build/tfm" --peak-rss "$build/bench/peak_rss" \
+  --sgemm-peak "$build/bench/sgemm_peak" --data "$repo/data/python-docs.txt" --json "$json" "$@"
