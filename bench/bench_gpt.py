@@ -349,7 +349,7 @@ def report(results):
     lines.append(f"Environment for both programs: {env_note if env_note else 'no OPENBLAS_* variables set'}; OMP_NUM_THREADS={results['threads']}.")
     if results.get("torch_check", {}).get("ok"):
         tc = results["torch_check"]
-        lines.append(f"PyTorch {tc['version']}: BLAS {', '.join(tc['blas_libraries']) or 'unknown'}, "
+        lines.append(f"PyTorch {tc['version']} (BLAS_INFO={tc['blas_info']}): loaded {', '.join(tc['blas_libraries']) or 'no BLAS library'}, "
                      f"1024^3 matmul {tc['matmul_gflops']:.0f} GFLOPS with {tc['threads']} threads.")
         for w in tc.get("warnings", []):
             lines.append(f"**WARNING: {w}**")
@@ -358,20 +358,21 @@ def report(results):
 
 def main_run(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--tfm", default=os.environ.get("TFM_BIN", os.path.join(REPO, "build-bench-release", "tfm")))
+    p.add_argument("--tfm", default=os.environ.get("TFM_BIN", os.path.join(REPO, "build-bench-release", "tfm")),
+                   help="the tfm CLI (default: $TFM_BIN, else build-bench-release/tfm)")
     p.add_argument("--peak-rss", required=True, help="bench/peak_rss.c, built")
     p.add_argument("--sgemm-peak", help="bench/sgemm_peak.c, built (MFU is n/a without it)")
-    p.add_argument("--data", default=os.path.join(REPO, "data", "python-docs.txt"))
+    p.add_argument("--data", default=os.path.join(REPO, "data", "python-docs.txt"), help="training text (scripts/get-corpus.sh)")
     p.add_argument("--configs", default="tiny,small", help="comma-separated: tiny, small (empty: none)")
     p.add_argument("--repeats", type=int, default=3, help="runs per program and config, interleaved")
-    p.add_argument("--steps-tiny", type=int, default=30)
-    p.add_argument("--steps-small", type=int, default=8)
-    p.add_argument("--gen-tokens", type=int, default=256)
+    p.add_argument("--steps-tiny", type=int, default=30, help="optimizer steps per tiny run (the first is warm-up)")
+    p.add_argument("--steps-small", type=int, default=8, help="optimizer steps per small run (the first is warm-up)")
+    p.add_argument("--gen-tokens", type=int, default=256, help="new tokens per generation run")
     p.add_argument("--gen-threads", default="1,2", help="PyTorch thread counts to try for generation (fastest reported)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--no-generate", action="store_true")
+    p.add_argument("--threads", type=int, default=2, help="threads for both programs (OMP_NUM_THREADS, --threads, torch)")
+    p.add_argument("--no-generate", action="store_true", help="skip the generation benchmark")
     p.add_argument("--skip-tfm", action="store_true", help="PyTorch only (to develop the harness)")
-    p.add_argument("--timeout", type=float, default=1800)
+    p.add_argument("--timeout", type=float, default=1800, help="seconds before a run is abandoned")
     p.add_argument("--json", help="also write all measurements here")
     p.add_argument("--workdir", help="scratch directory (default: a temporary one, removed at the end)")
     args = p.parse_args(argv)
@@ -410,7 +411,12 @@ def main_run(argv):
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    failed = [r for t in results["training"] for r in t["tfm"] + t["torch"] if not r["ok"]]
+    runs = [r for t in results["training"] for r in t["tfm"] + t["torch"]]
+    generation = results.get("generation") or {}
+    runs += generation.get("tfm", []) + generation.get("torch", [])
+    failed = [r for r in runs if not r["ok"]] or ([generation["error"]] if generation.get("error") else [])
+    if failed:
+        log(f"bench_gpt.py: {len(failed)} run(s) failed; see the messages above")
     return 1 if failed else 0
 
 

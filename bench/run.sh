@@ -16,11 +16,11 @@ die() { echo "bench/run.sh: $*" >&2; exit 1; }
 "$python" -c 'import torch, numpy' 2>/dev/null || die "$python cannot import torch and numpy (run scripts/setup.sh --test)"
 
 echo "bench/run.sh: building tfm (Release) in $build" >&2
-cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build.configure.log" 2>&1 \
-  || { cat "$build.configure.log" >&2; die "cmake configure failed"; }
-cmake --build "$build" -j "$(nproc)" --target tfm_cli sgemm_peak peak_rss >"$build.build.log" 2>&1 \
-  || { tail -n 30 "$build.build.log" >&2; die "build failed (full log: $build.build.log)"; }
-rm -f "$build.configure.log"
+mkdir -p "$build"
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build/bench-configure.log" 2>&1 \
+  || { cat "$build/bench-configure.log" >&2; die "cmake configure failed"; }
+cmake --build "$build" -j "$(nproc)" --target tfm_cli sgemm_peak peak_rss >"$build/bench-build.log" 2>&1 \
+  || { tail -n 30 "$build/bench-build.log" >&2; die "build failed (full log: $build/bench-build.log)"; }
 
 "$repo/scripts/get-corpus.sh"
 

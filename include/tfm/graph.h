@@ -20,7 +20,9 @@ extern "C" {
  *   tfm_graph_free(&g);
  *
  * The arena grows during the first step(s) and is then a single block re-used by every later step, so
- * a training or decode step in steady state calls no allocator at all. */
+ * a training or decode step in steady state calls no allocator at all. During backward, the gradient of
+ * an activation is dead once the op that produced it has run its backward; its buffer is then reused
+ * for the next gradient of the same size, so gradients need a few buffers, not one per activation. */
 
 struct tfm_graph;
 struct tfm_node;
@@ -40,8 +42,15 @@ typedef struct tfm_node {
 
 typedef struct tfm_arena_chunk {
     struct tfm_arena_chunk *next;
-    size_t capacity;
+    size_t capacity, used;       /* bytes, including this header */
 } tfm_arena_chunk;
+
+/* A gradient buffer whose tensor's producer has run its backward: free for reuse by a gradient of
+ * exactly the same size (most activations of a Transformer share a handful of shapes). */
+typedef struct tfm_free_buffer {
+    struct tfm_free_buffer *next;
+    size_t bytes;
+} tfm_free_buffer;
 
 typedef struct tfm_graph {
     /* arena: one block, plus overflow chunks during the steps before it knows its size */
@@ -50,6 +59,7 @@ typedef struct tfm_graph {
     tfm_arena_chunk *overflow;
     size_t overflow_bytes;       /* in use in overflow chunks this step */
     size_t peak_bytes;           /* largest total use seen (block + overflow) */
+    tfm_free_buffer *free_grads; /* released activation gradients, reused during this backward */
     /* tape */
     tfm_node *nodes;
     int node_count, node_capacity;

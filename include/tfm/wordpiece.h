@@ -46,8 +46,8 @@ enum {
 tfm_status tfm_wordpiece_encode(tfm_wordpiece *tok, const char *text, size_t len, unsigned flags, tfm_tokens *out);
 
 /* BERT model input for one sentence (b == NULL) or a pair: "[CLS] A [SEP]" or "[CLS] A [SEP] B [SEP]",
- * truncated longest-first to max_length (the longer side loses tokens; the first keeps the extra one
- * when they tie), then padded with [PAD] to exactly max_length. Writes max_length entries to each
+ * truncated longest-first to max_length (the shorter side keeps min(its length, budget / 2) and the
+ * longer the rest; on a tie the second keeps the odd token), then padded with [PAD] to exactly max_length. Writes max_length entries to each
  * output array (token_type_ids and attention_mask may be NULL); *length (may be NULL) receives the
  * unpadded length. Needs [CLS], [SEP] and [PAD] in the vocabulary and max_length >= 3 (2 for one
  * sentence). */

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #define TFM_ARENA_ALIGN 64
-#define TFM_ARENA_MIN_CHUNK (1u << 20)
+/* Overflow chunks are at least 32 MiB: glibc serves such sizes with mmap, so freeing them returns the
+ * memory to the system (smaller ones could stay in the heap and inflate the resident size). */
+#define TFM_ARENA_MIN_CHUNK ((size_t)32 << 20)
 
 static size_t align_up(size_t n) { return (n + TFM_ARENA_ALIGN - 1) & ~(size_t)(TFM_ARENA_ALIGN - 1); }
 
@@ -51,6 +53,7 @@ tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {
     }
     g->block_used = 0;
     g->node_count = 0;
+    g->free_grads = NULL;
     g->recording = recording;
     g->training = training;
     return TFM_OK;
@@ -63,16 +66,24 @@ void *tfm_graph_alloc(tfm_graph *g, size_t bytes) {
         g->block_used += bytes;
         return p;
     }
-    /* Overflow: a chunk of its own (header padded to the alignment); consolidated at the next begin. */
+    /* Overflow (only while the arena learns its size): bump-allocate in chunks, consolidated into one
+     * block by the next tfm_graph_begin. */
     size_t header = align_up(sizeof(tfm_arena_chunk));
-    size_t capacity = header + bytes;
-    tfm_arena_chunk *c = tfm_malloc(capacity);
-    if (!c) return NULL;
-    c->capacity = capacity;
-    c->next = g->overflow;
-    g->overflow = c;
+    tfm_arena_chunk *c = g->overflow;
+    if (!c || c->used + bytes > c->capacity) {
+        size_t capacity = header + bytes;
+        if (capacity < TFM_ARENA_MIN_CHUNK) capacity = TFM_ARENA_MIN_CHUNK;
+        c = tfm_malloc(capacity);
+        if (!c) return NULL;
+        c->capacity = capacity;
+        c->used = header;
+        c->next = g->overflow;
+        g->overflow = c;
+    }
+    void *p = (char *)c + c->used;
+    c->used += bytes;
     g->overflow_bytes += bytes;
-    return (char *)c + header;
+    return p;
 }
 
 void *tfm_graph_alloc_zero(tfm_graph *g, size_t bytes) {
@@ -94,6 +105,7 @@ tfm_tensor *tfm_graph_tensor(tfm_graph *g, int ndim, const int *shape) {
     memcpy(t->shape, shape, sizeof(int) * (size_t)ndim);
     t->size = size;
     t->data = tfm_graph_alloc(g, sizeof(float) * size);
+    t->in_graph = 1;
     return t->data ? t : NULL;
 }
 
@@ -121,8 +133,28 @@ tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *o
 }
 
 float *tfm_graph_grad(tfm_graph *g, tfm_tensor *t) {
-    if (!t->grad) t->grad = tfm_graph_alloc_zero(g, sizeof(float) * t->size);
+    if (t->grad) return t->grad;
+    size_t bytes = align_up(sizeof(float) * t->size);
+    for (tfm_free_buffer **link = &g->free_grads; *link; link = &(*link)->next)
+        if ((*link)->bytes == bytes) {
+            tfm_free_buffer *reuse = *link;
+            *link = reuse->next;
+            t->grad = (float *)(void *)reuse;
+            memset(t->grad, 0, sizeof(float) * t->size);
+            return t->grad;
+        }
+    t->grad = tfm_graph_alloc_zero(g, bytes);
     return t->grad;
+}
+
+/* The gradient of an activation is read only by the backward of the op that produced it. */
+static void release_grad(tfm_graph *g, tfm_tensor *t) {
+    if (!t->in_graph || !t->grad) return;
+    tfm_free_buffer *b = (tfm_free_buffer *)(void *)t->grad;
+    b->bytes = align_up(sizeof(float) * t->size);
+    b->next = g->free_grads;
+    g->free_grads = b;
+    t->grad = NULL;
 }
 
 tfm_status tfm_graph_backward(tfm_graph *g, tfm_tensor *loss, float seed) {
@@ -140,6 +172,7 @@ tfm_status tfm_graph_backward(tfm_graph *g, tfm_tensor *loss, float seed) {
             if (in && in->requires_grad && !tfm_graph_grad(g, in)) return TFM_ERR_OUT_OF_MEMORY;
         }
         node->backward(g, node);
+        release_grad(g, node->out);
     }
     return TFM_OK;
 }

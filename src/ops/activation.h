@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "tfm/config.h"
 
 /* exp(x) in float, branch-free so that GCC vectorises loops that call it (libm's expf does not
  * vectorise without -ffast-math). Cody-Waite range reduction x = k*ln2 + r, |r| <= ln2/2, then a
@@ -63,9 +64,8 @@ void tfm_relu_forward(float *out, const float *inp, size_t n);
 void tfm_relu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
 void tfm_relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 
-/* Dispatch on tfm/config.h's TFM_ACTIVATION_GELU (tanh) / TFM_ACTIVATION_RELU, plus
- * TFM_ACTIVATION_GELU_ERF below. Forward may run in place (out == inp). */
-enum { TFM_ACTIVATION_GELU_ERF = 2 };
+/* Dispatch on tfm/config.h's TFM_ACTIVATION_GELU (tanh) / TFM_ACTIVATION_RELU / TFM_ACTIVATION_GELU_ERF.
+ * Forward may run in place (out == inp). */
 void tfm_activation_forward(int kind, float *out, const float *inp, size_t n);
 void tfm_activation_backward(int kind, float *dinp, const float *dout, const float *inp, size_t n);
 

@@ -401,26 +401,30 @@ tfm_status tfm_wordpiece_encode_pair(tfm_wordpiece *tok, const char *a, size_t a
         if (!pair) {
             n1 = budget;
         } else {
-            /* Longest first: the shorter side keeps min(its length, budget / 2); the longer takes the rest
-             * (so on a tie the first sequence keeps the odd token). */
-            int swap = n1 < n2;
-            size_t longer = swap ? n2 : n1, shorter = swap ? n1 : n2;
-            if (shorter > budget / 2) shorter = budget / 2;
-            longer = budget - shorter;
-            n1 = swap ? shorter : longer;
-            n2 = swap ? longer : shorter;
+            /* Longest first: the shorter side keeps min(its length, budget / 2) and the longer one the rest;
+             * on a tie the second sequence counts as the longer (so it keeps the odd token), as the
+             * reference does. */
+            if (n1 > n2) {
+                size_t kept = n2 < budget / 2 ? n2 : budget / 2;
+                n1 = budget - kept;
+                n2 = kept;
+            } else {
+                size_t kept = n1 < budget / 2 ? n1 : budget / 2;
+                n2 = budget - kept;
+                n1 = kept;
+            }
         }
     }
     uint32_t cls = (uint32_t)tok->special[TFM_WORDPIECE_CLS], sep = (uint32_t)tok->special[TFM_WORDPIECE_SEP];
     uint32_t pad = (uint32_t)tok->special[TFM_WORDPIECE_PAD];
     size_t at = 0;
     input_ids[at++] = cls;
-    memcpy(input_ids + at, tok->scratch_a.ids, n1 * sizeof(uint32_t));
+    if (n1) memcpy(input_ids + at, tok->scratch_a.ids, n1 * sizeof(uint32_t));
     at += n1;
     input_ids[at++] = sep;
     size_t first_end = at;
     if (pair) {
-        memcpy(input_ids + at, tok->scratch_b.ids, n2 * sizeof(uint32_t));
+        if (n2) memcpy(input_ids + at, tok->scratch_b.ids, n2 * sizeof(uint32_t));
         at += n2;
         input_ids[at++] = sep;
     }

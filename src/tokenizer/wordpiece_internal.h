@@ -39,5 +39,15 @@ int64_t tfm_wordpiece_lookup(const tfm_wordpiece *tok, const char *s, size_t n, 
 tfm_status tfm_wordpiece_tokens_grow(tfm_tokens *tokens, size_t needed);
 /* Whole file into a tfm_malloc'ed buffer of exactly *size bytes (at least 1 allocated). */
 tfm_status tfm_wordpiece_read_file(const char *path, char **data, size_t *size);
+/* The plain reference encoder (wordpiece_reference.c): same result as tfm_wordpiece_encode without flags. */
+tfm_status tfm_wordpiece_encode_reference(const tfm_wordpiece *tok, const char *text, size_t len, tfm_tokens *out);
+/* Train and write the pieces one per line, without building a tokenizer (so no [UNK] is required):
+ * lets tests compare with the reference trainer, which adds no special tokens. */
+tfm_status tfm_wordpiece_trainer_save_pieces(tfm_wordpiece_trainer *trainer, const tfm_wordpiece_train_options *options,
+                                             const char *path);
+/* Test hook: start from these pieces (special tokens, alphabet, "##" alphabet) with these ids instead of
+ * computing them, so that a run can be compared merge for merge with the reference, whose "##" ids
+ * vary from run to run. The strings must outlive the trainer. */
+void tfm_wordpiece_trainer_seed(tfm_wordpiece_trainer *trainer, const char *const *pieces, size_t count);
 
 #endif

@@ -4,13 +4,15 @@
  *   wordpiece_tool encode VOCAB FILE [--cased] [--special]   one line of ids per input line
  *   wordpiece_tool pair VOCAB FILE MAX_LENGTH         input lines "A<TAB>B": ids|type ids|mask per line
  *   wordpiece_tool decode VOCAB FILE                  input lines of ids: decoded text (skip special) per line
- *   wordpiece_tool train FILE VOCAB_SIZE OUT [--cased]  train on FILE's lines, write vocab.txt */
+ *   wordpiece_tool train FILE VOCAB_SIZE OUT [--cased] [--special]   train on FILE's lines, write the
+ *                                                     pieces (--special: none of the special tokens, as the reference) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tfm/wordpiece.h"
 #include "tokenizer/basic_tokenizer.h"
+#include "tokenizer/wordpiece_internal.h"
 
 static void print_list(const int32_t *cps, size_t n) {
     putchar(' ');
@@ -201,14 +203,31 @@ int main(int argc, char **argv) {
             options.special_tokens = none;
             options.special_count = 0;
         }
-        tfm_wordpiece *tok;
-        if (tfm_wordpiece_trainer_finish(trainer, &options, &tok) != TFM_OK ||
-            tfm_wordpiece_save(tok, argv[4]) != TFM_OK) {
+        /* --seed FILE: take the initial pieces (up to the first merged one) from a reference vocabulary. */
+        char *seed_text = NULL;
+        const char **seed = NULL;
+        size_t seed_count = 0;
+        for (int i = 5; i + 1 < argc; i++) {
+            if (strcmp(argv[i], "--seed")) continue;
+            size_t seed_size;
+            seed_text = slurp(argv[i + 1], &seed_size);
+            seed = malloc((seed_size + 1) * sizeof *seed);
+            for (char *line = strtok(seed_text, "\n"); line; line = strtok(NULL, "\n")) {
+                const char *core = strncmp(line, "##", 2) == 0 && line[2] ? line + 2 : line;
+                size_t at = 0;
+                tfm_utf8_decode((const unsigned char *)core, strlen(core), &at);
+                if (core[at] != '\0' && core[0] != '[') break; /* the first merged piece */
+                seed[seed_count++] = line;
+            }
+            tfm_wordpiece_trainer_seed(trainer, seed, seed_count);
+        }
+        if (tfm_wordpiece_trainer_save_pieces(trainer, &options, argv[4]) != TFM_OK) {
             fprintf(stderr, "%s\n", tfm_last_error());
             return 1;
         }
         tfm_wordpiece_trainer_free(trainer);
-        tfm_wordpiece_free(tok);
+        free(seed);
+        free(seed_text);
         free(text);
         return 0;
     }

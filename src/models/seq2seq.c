@@ -1,0 +1,325 @@
+/* models/seq2seq.c: the encoder-decoder Transformer: parameters with torch.nn.Transformer names, teacher-forced forward, loss. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "models/seq2seq_internal.h"
+#include "ops/positional.h"
+
+/* ---- Parameters ---- */
+
+static tfm_status declare_attention(tfm_params *p, const char *prefix, int C, tfm_seq2seq_attention *a) {
+    char name[256];
+    snprintf(name, sizeof name, "%s.in_proj_weight", prefix);
+    tfm_status st = tfm_params_declare(p, name, 2, (int[]){3 * C, C}, &a->in_proj_weight, 1);
+    snprintf(name, sizeof name, "%s.in_proj_bias", prefix);
+    if (!st) st = tfm_params_declare(p, name, 1, (int[]){3 * C}, &a->in_proj_bias, 0);
+    snprintf(name, sizeof name, "%s.out_proj", prefix);
+    if (!st) st = tfm_linear_declare(&a->out_proj, p, name, C, C, 1, 0);
+    return st;
+}
+
+static tfm_status declare_ffn_and_norm(tfm_params *p, const char *prefix, const tfm_seq2seq_config *c, tfm_linear_layer *linear1,
+                                       tfm_linear_layer *linear2, tfm_layernorm_layer **norms, int n_norms) {
+    char name[256];
+    snprintf(name, sizeof name, "%s.linear1", prefix);
+    tfm_status st = tfm_linear_declare(linear1, p, name, c->d_model, c->d_ff, 1, 0);
+    snprintf(name, sizeof name, "%s.linear2", prefix);
+    if (!st) st = tfm_linear_declare(linear2, p, name, c->d_ff, c->d_model, 1, 0);
+    for (int i = 0; i < n_norms && !st; i++) {
+        snprintf(name, sizeof name, "%s.norm%d", prefix, i + 1);
+        st = tfm_layernorm_declare(norms[i], p, name, c->d_model, c->layernorm_eps);
+    }
+    return st;
+}
+
+static tfm_status declare_all(tfm_seq2seq *m) {
+    const tfm_seq2seq_config *c = &m->config;
+    tfm_params *p = &m->params;
+    int C = c->d_model, V = c->vocab_size;
+    char prefix[128];
+    tfm_status st = TFM_OK;
+    for (int l = 0; l < c->n_encoder_layers && !st; l++) {
+        tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
+        snprintf(prefix, sizeof prefix, "encoder.layers.%d.self_attn", l);
+        st = declare_attention(p, prefix, C, &e->self_attn);
+        snprintf(prefix, sizeof prefix, "encoder.layers.%d", l);
+        if (!st) st = declare_ffn_and_norm(p, prefix, c, &e->linear1, &e->linear2, (tfm_layernorm_layer *[]){&e->norm1, &e->norm2}, 2);
+    }
+    if (!st) st = tfm_layernorm_declare(&m->encoder_norm, p, "encoder.norm", C, c->layernorm_eps);
+    for (int l = 0; l < c->n_decoder_layers && !st; l++) {
+        tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
+        snprintf(prefix, sizeof prefix, "decoder.layers.%d.self_attn", l);
+        st = declare_attention(p, prefix, C, &d->self_attn);
+        snprintf(prefix, sizeof prefix, "decoder.layers.%d.multihead_attn", l);
+        if (!st) st = declare_attention(p, prefix, C, &d->cross_attn);
+        snprintf(prefix, sizeof prefix, "decoder.layers.%d", l);
+        if (!st)
+            st = declare_ffn_and_norm(p, prefix, c, &d->linear1, &d->linear2,
+                                      (tfm_layernorm_layer *[]){&d->norm1, &d->norm2, &d->norm3}, 3);
+    }
+    if (!st) st = tfm_layernorm_declare(&m->decoder_norm, p, "decoder.norm", C, c->layernorm_eps);
+    if (!st && c->share_embeddings) {
+        st = tfm_params_declare(p, "embedding.weight", 2, (int[]){V, C}, &m->source_embedding, 1);
+    } else if (!st) {
+        st = tfm_params_declare(p, "source_embedding.weight", 2, (int[]){V, C}, &m->source_embedding, 1);
+        if (!st) st = tfm_params_declare(p, "target_embedding.weight", 2, (int[]){V, C}, &m->target_embedding, 1);
+        if (!st) st = tfm_params_declare(p, "output_projection.weight", 2, (int[]){V, C}, &m->output_projection, 1);
+    }
+    if (!st && c->positions == TFM_POSITIONS_LEARNED) {
+        st = tfm_params_declare(p, "source_position_embedding.weight", 2, (int[]){c->max_source_length, C}, &m->source_positions, 1);
+        if (!st)
+            st = tfm_params_declare(p, "target_position_embedding.weight", 2, (int[]){c->max_target_length, C}, &m->target_positions, 1);
+    }
+    return st;
+}
+
+/* A tensor that shares `rows` rows starting at row `first` of a 2-D (or 1-D when width == 0) parameter. */
+static tfm_tensor view_rows(const tfm_tensor *t, int first, int rows, int width) {
+    tfm_tensor v = {0};
+    size_t row_size = width ? (size_t)width : 1;
+    v.data = t->data + (size_t)first * row_size;
+    v.grad = t->grad ? t->grad + (size_t)first * row_size : NULL;
+    v.ndim = width ? 2 : 1;
+    v.shape[0] = rows;
+    v.shape[1] = width;
+    v.size = (size_t)rows * row_size;
+    v.requires_grad = t->requires_grad;
+    return v;
+}
+
+static void set_attention_views(tfm_seq2seq_attention *a, int C) {
+    a->q_weight = view_rows(&a->in_proj_weight, 0, C, C);
+    a->q_bias = view_rows(&a->in_proj_bias, 0, C, 0);
+    a->kv_weight = view_rows(&a->in_proj_weight, C, 2 * C, C);
+    a->kv_bias = view_rows(&a->in_proj_bias, C, 2 * C, 0);
+}
+
+static int sinusoid_rows(const tfm_seq2seq_config *c) {
+    return c->max_source_length > c->max_target_length ? c->max_source_length : c->max_target_length;
+}
+
+tfm_status tfm_seq2seq_create(tfm_seq2seq **out, const tfm_seq2seq_config *config) {
+    *out = NULL;
+    tfm_status st = tfm_seq2seq_config_validate(config);
+    if (st) return st;
+    tfm_seq2seq *m = tfm_calloc(1, sizeof *m);
+    if (!m) return TFM_ERR_OUT_OF_MEMORY;
+    m->config = *config;
+    tfm_params_init(&m->params);
+    m->encoder_layers = tfm_calloc((size_t)config->n_encoder_layers, sizeof(tfm_seq2seq_encoder_layer));
+    m->decoder_layers = tfm_calloc((size_t)config->n_decoder_layers, sizeof(tfm_seq2seq_decoder_layer));
+    if (!m->encoder_layers || !m->decoder_layers) { tfm_seq2seq_free(m); return TFM_ERR_OUT_OF_MEMORY; }
+    st = declare_all(m);
+    if (!st) st = tfm_params_allocate(&m->params);
+    if (st) { tfm_seq2seq_free(m); return st; }
+    int C = config->d_model;
+    for (int l = 0; l < config->n_encoder_layers; l++) set_attention_views(&m->encoder_layers[l].self_attn, C);
+    for (int l = 0; l < config->n_decoder_layers; l++) {
+        set_attention_views(&m->decoder_layers[l].self_attn, C);
+        set_attention_views(&m->decoder_layers[l].cross_attn, C);
+    }
+    if (config->share_embeddings) {
+        /* Same slab memory under three roles; gradients of all three uses add up in embedding.weight's grad. */
+        m->target_embedding = m->source_embedding;
+        m->output_projection = m->source_embedding;
+    }
+    if (config->positions == TFM_POSITIONS_SINUSOIDAL) {
+        int rows = sinusoid_rows(config);
+        m->sinusoid_table = tfm_malloc(sizeof(float) * (size_t)rows * C);
+        if (!m->sinusoid_table) { tfm_seq2seq_free(m); return TFM_ERR_OUT_OF_MEMORY; }
+        tfm_positional_sinusoidal(m->sinusoid_table, rows, C);
+        /* Constant tables: no gradient, so the position lookup records nothing on the tape. */
+        m->source_positions = (tfm_tensor){.data = m->sinusoid_table, .ndim = 2, .shape = {config->max_source_length, C},
+                                           .size = (size_t)config->max_source_length * C};
+        m->target_positions = (tfm_tensor){.data = m->sinusoid_table, .ndim = 2, .shape = {config->max_target_length, C},
+                                           .size = (size_t)config->max_target_length * C};
+    }
+    /* Usable before tfm_seq2seq_init_weights: LayerNorm gains of 1. */
+    for (int i = 0; i < m->params.count; i++) {
+        tfm_param *e = &m->params.entries[i];
+        if (e->ndim == 1 && strstr(e->name, "norm") && strstr(e->name, ".weight")) tfm_init_constant(e->tensor, 1.0f);
+    }
+    *out = m;
+    return TFM_OK;
+}
+
+void tfm_seq2seq_init_weights(tfm_seq2seq *m, uint64_t seed) {
+    tfm_rng rng;
+    tfm_rng_init(&rng, seed);
+    const tfm_seq2seq_config *c = &m->config;
+    float embedding_std = 1.0f / sqrtf((float)c->d_model);
+    for (int i = 0; i < m->params.count; i++) {
+        tfm_param *e = &m->params.entries[i];
+        tfm_tensor *t = e->tensor;
+        if (e->ndim == 1) {
+            int is_norm_gain = strstr(e->name, "norm") && strstr(e->name, ".weight");
+            tfm_init_constant(t, is_norm_gain ? 1.0f : 0.0f);
+        } else if (strstr(e->name, "embedding")) {
+            /* fairseq: normal(0, d_model^-0.5), so that sqrt(d_model) scaling gives unit variance. */
+            tfm_init_normal(t, embedding_std, &rng);
+            if (!strstr(e->name, "position")) memset(t->data + (size_t)c->pad_id * c->d_model, 0, sizeof(float) * c->d_model);
+        } else {
+            /* nn.Transformer._reset_parameters: xavier_uniform_ on every matrix (fan_in = columns, fan_out = rows). */
+            float bound = sqrtf(6.0f / (float)(e->shape[0] + e->shape[1]));
+            for (size_t k = 0; k < t->size; k++) t->data[k] = bound * (2.0f * tfm_rng_uniform(&rng) - 1.0f);
+        }
+    }
+}
+
+void tfm_seq2seq_free(tfm_seq2seq *m) {
+    if (!m) return;
+    tfm_params_free(&m->params);
+    tfm_free(m->encoder_layers, sizeof(tfm_seq2seq_encoder_layer) * (size_t)m->config.n_encoder_layers);
+    tfm_free(m->decoder_layers, sizeof(tfm_seq2seq_decoder_layer) * (size_t)m->config.n_decoder_layers);
+    if (m->sinusoid_table) tfm_free(m->sinusoid_table, sizeof(float) * (size_t)sinusoid_rows(&m->config) * m->config.d_model);
+    tfm_free(m, sizeof *m);
+}
+
+/* ---- Input checks ---- */
+
+tfm_status tfm_seq2seq_check_ids(const tfm_seq2seq *m, const int32_t *ids, int B, int T, const char *what) {
+    int V = m->config.vocab_size;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int32_t id = ids[(size_t)b * T + t];
+            if (id < 0 || id >= V)
+                return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s id %d at [%d, %d] is outside the vocabulary [0, %d)", what, id, b, t, V);
+        }
+    return TFM_OK;
+}
+
+tfm_status tfm_seq2seq_check_lengths(const int *lengths, int B, int T, const char *what) {
+    if (!lengths) return TFM_OK;
+    for (int b = 0; b < B; b++)
+        if (lengths[b] < 1 || lengths[b] > T)
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s length %d of sentence %d is outside [1, %d]", what, lengths[b], b, T);
+    return TFM_OK;
+}
+
+static tfm_status check_shapes(const tfm_seq2seq *m, int B, int S, int T) {
+    const tfm_seq2seq_config *c = &m->config;
+    if (B < 1 || S < 1 || T < 1)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq: empty batch (B=%d, S=%d, T=%d)", B, S, T);
+    if (S > c->max_source_length)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "source of %d tokens is longer than the model's max_source_length %d", S,
+                         c->max_source_length);
+    if (T > c->max_target_length)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "target of %d tokens is longer than the model's max_target_length %d", T,
+                         c->max_target_length);
+    return TFM_OK;
+}
+
+/* ---- Forward ---- */
+
+tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, tfm_tensor *positions, const int32_t *ids, int B,
+                              int T, int start) {
+    const tfm_seq2seq_config *c = &m->config;
+    int32_t *position_ids = tfm_graph_alloc(g, sizeof(int32_t) * (size_t)B * T);
+    if (!position_ids) return NULL;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) position_ids[(size_t)b * T + t] = start + t;
+    tfm_tensor *x = tfm_fn_embedding(g, table, ids, 2, (int[]){B, T});
+    if (c->scale_embeddings) x = tfm_seq2seq_fn_scale(g, x, sqrtf((float)c->d_model));
+    x = tfm_fn_add(g, x, tfm_fn_embedding(g, positions, position_ids, 2, (int[]){B, T}));
+    return tfm_fn_dropout(g, x, c->dropout);
+}
+
+/* linear2(activation_dropout(activation(linear1(x)))) */
+tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2, tfm_tensor *x) {
+    const tfm_seq2seq_config *c = &m->config;
+    tfm_tensor *h = tfm_linear_forward_graph(g, linear1, x);
+    h = c->activation == TFM_ACTIVATION_RELU ? tfm_fn_relu(g, h) : tfm_fn_gelu(g, h);
+    h = tfm_fn_dropout(g, h, c->activation_dropout);
+    return tfm_linear_forward_graph(g, linear2, h);
+}
+
+/* Self-attention without a cache over x [B, T, C]: one [3C, C] projection, heads read in place. -> [B, T, C] */
+static tfm_tensor *self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, int B, int T, int causal,
+                                  const int *lengths) {
+    const tfm_seq2seq_config *c = &m->config;
+    int C = c->d_model;
+    tfm_tensor *qkv = tfm_fn_linear(g, x, &a->in_proj_weight, &a->in_proj_bias);   /* [B, T, 3C] */
+    tfm_attention_args args = {.q = qkv, .k = qkv, .v = qkv, .q_column = 0, .k_column = C, .v_column = 2 * C, .batch = B,
+                               .query_length = T, .key_length = T, .heads = c->n_heads, .head_dim = C / c->n_heads,
+                               .causal = causal, .key_lengths = lengths, .dropout_p = c->attention_dropout};
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
+}
+
+/* Cross-attention of decoder states x [B, T, C] to key|value rows kv [B, S, 2C] (already projected). -> [B, T, C] */
+tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, tfm_tensor *kv,
+                                        const int *source_lengths, int B, int T, int S) {
+    const tfm_seq2seq_config *c = &m->config;
+    int C = c->d_model;
+    tfm_tensor *q = tfm_fn_linear(g, x, &a->q_weight, &a->q_bias);   /* [B, T, C] */
+    tfm_attention_args args = {.q = q, .k = kv, .v = kv, .q_column = 0, .k_column = 0, .v_column = C, .batch = B,
+                               .query_length = T, .key_length = S, .heads = c->n_heads, .head_dim = C / c->n_heads,
+                               .causal = 0, .key_lengths = source_lengths, .dropout_p = c->attention_dropout};
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
+}
+
+/* One residual sub-layer around f, whose input is x (post-LN) or norm(x) (pre-LN): the caller computes
+ * f(input_of(x)) and passes the branch; this adds the residual and applies the norm where it belongs. */
+tfm_tensor *tfm_seq2seq_sublayer_input(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x) {
+    return m->config.pre_layernorm ? tfm_layernorm_forward_graph(g, norm, x) : x;
+}
+
+tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x, tfm_tensor *branch) {
+    tfm_tensor *sum = tfm_fn_add(g, x, tfm_fn_dropout(g, branch, m->config.dropout));
+    return m->config.pre_layernorm ? sum : tfm_layernorm_forward_graph(g, norm, sum);
+}
+
+tfm_tensor *tfm_seq2seq_encode(tfm_seq2seq *m, tfm_graph *g, const int32_t *source, const int *source_lengths, int B, int S) {
+    if (check_shapes(m, B, S, 1) || tfm_seq2seq_check_ids(m, source, B, S, "source") ||
+        tfm_seq2seq_check_lengths(source_lengths, B, S, "source"))
+        return NULL;
+    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->source_embedding, &m->source_positions, source, B, S, 0);
+    for (int l = 0; l < m->config.n_encoder_layers; l++) {
+        tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
+        tfm_tensor *h = self_attention(m, g, &e->self_attn, tfm_seq2seq_sublayer_input(m, g, &e->norm1, x), B, S, 0, source_lengths);
+        x = tfm_seq2seq_sublayer_output(m, g, &e->norm1, x, h);
+        h = tfm_seq2seq_feed_forward(m, g, &e->linear1, &e->linear2, tfm_seq2seq_sublayer_input(m, g, &e->norm2, x));
+        x = tfm_seq2seq_sublayer_output(m, g, &e->norm2, x, h);
+    }
+    return tfm_layernorm_forward_graph(g, &m->encoder_norm, x);
+}
+
+tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory, const int *source_lengths, const int32_t *target,
+                               const int *target_lengths, int B, int S, int T) {
+    if (!memory) return NULL;
+    int C = m->config.d_model;
+    if (check_shapes(m, B, S, T) || tfm_seq2seq_check_ids(m, target, B, T, "target") ||
+        tfm_seq2seq_check_lengths(source_lengths, B, S, "source") || tfm_seq2seq_check_lengths(target_lengths, B, T, "target"))
+        return NULL;
+    if (memory->size != (size_t)B * S * C) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq decode: memory has %zu values, expected B*S*C = %d*%d*%d", memory->size, B, S, C);
+        return NULL;
+    }
+    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, target, B, T, 0);
+    for (int l = 0; l < m->config.n_decoder_layers; l++) {
+        tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
+        tfm_tensor *h = self_attention(m, g, &d->self_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x), B, T, 1, target_lengths);
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h);
+        tfm_tensor *kv = tfm_fn_linear(g, memory, &d->cross_attn.kv_weight, &d->cross_attn.kv_bias);   /* [B, S, 2C] */
+        h = tfm_seq2seq_cross_attention(m, g, &d->cross_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x), kv, source_lengths, B, T, S);
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h);
+        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x));
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h);
+    }
+    x = tfm_layernorm_forward_graph(g, &m->decoder_norm, x);
+    return tfm_fn_linear(g, x, &m->output_projection, NULL);
+}
+
+tfm_tensor *tfm_seq2seq_forward(tfm_seq2seq *m, tfm_graph *g, const int32_t *source, const int *source_lengths, const int32_t *target,
+                                const int *target_lengths, int B, int S, int T) {
+    tfm_tensor *memory = tfm_seq2seq_encode(m, g, source, source_lengths, B, S);
+    return tfm_seq2seq_decode(m, g, memory, source_lengths, target, target_lengths, B, S, T);
+}
+
+tfm_tensor *tfm_seq2seq_loss(tfm_seq2seq *m, tfm_graph *g, const int32_t *source, const int *source_lengths,
+                             const int32_t *target_input, const int32_t *target_output, const int *target_lengths, int B, int S,
+                             int T, float label_smoothing, int *counted) {
+    if (B < 1 || T < 1 || tfm_seq2seq_check_ids(m, target_output, B, T, "target output")) return NULL;
+    tfm_tensor *logits = tfm_seq2seq_forward(m, g, source, source_lengths, target_input, target_lengths, B, S, T);
+    return tfm_fn_cross_entropy(g, logits, target_output, m->config.pad_id, label_smoothing, counted);
+}

@@ -1,0 +1,304 @@
+/* models/seq2seq_decode.c: incremental decoding for the encoder-decoder: the per-layer K/V cache, one decoder step, greedy search. */
+#include <math.h>
+#include <string.h>
+
+#include "models/seq2seq_internal.h"
+
+/* ---- Cache ---- */
+
+static size_t self_floats(const tfm_seq2seq_cache *c) {
+    return (size_t)c->layers * c->batch_capacity * c->target_capacity * c->channels;
+}
+static size_t cross_floats(const tfm_seq2seq_cache *c) {
+    return (size_t)c->layers * c->batch_capacity * c->source_capacity * 2 * c->channels;
+}
+
+tfm_status tfm_seq2seq_cache_create(tfm_seq2seq_cache *cache, const tfm_seq2seq *m, int batch_capacity, int source_capacity) {
+    memset(cache, 0, sizeof *cache);
+    if (batch_capacity < 1) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache: batch capacity must be >= 1, got %d", batch_capacity);
+    if (source_capacity < 1 || source_capacity > m->config.max_source_length)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache: source capacity %d is outside [1, max_source_length = %d]",
+                         source_capacity, m->config.max_source_length);
+    cache->batch_capacity = batch_capacity;
+    cache->source_capacity = source_capacity;
+    cache->target_capacity = m->config.max_target_length;
+    cache->layers = m->config.n_decoder_layers;
+    cache->channels = m->config.d_model;
+    size_t sf = self_floats(cache), cf = cross_floats(cache);
+    cache->self_keys = tfm_malloc(sizeof(float) * sf);
+    cache->self_values = tfm_malloc(sizeof(float) * sf);
+    cache->cross_kv = tfm_malloc(sizeof(float) * cf);
+    cache->spare_self_keys = tfm_malloc(sizeof(float) * sf);
+    cache->spare_self_values = tfm_malloc(sizeof(float) * sf);
+    cache->spare_cross_kv = tfm_malloc(sizeof(float) * cf);
+    cache->source_lengths = tfm_calloc((size_t)batch_capacity, sizeof(int));
+    cache->spare_source_lengths = tfm_calloc((size_t)batch_capacity, sizeof(int));
+    if (!cache->self_keys || !cache->self_values || !cache->cross_kv || !cache->spare_self_keys || !cache->spare_self_values ||
+        !cache->spare_cross_kv || !cache->source_lengths || !cache->spare_source_lengths) {
+        tfm_seq2seq_cache_free(cache);
+        return TFM_ERR_OUT_OF_MEMORY;
+    }
+    return TFM_OK;
+}
+
+void tfm_seq2seq_cache_free(tfm_seq2seq_cache *cache) {
+    size_t sf = self_floats(cache), cf = cross_floats(cache);
+    tfm_free(cache->self_keys, sizeof(float) * sf);
+    tfm_free(cache->self_values, sizeof(float) * sf);
+    tfm_free(cache->cross_kv, sizeof(float) * cf);
+    tfm_free(cache->spare_self_keys, sizeof(float) * sf);
+    tfm_free(cache->spare_self_values, sizeof(float) * sf);
+    tfm_free(cache->spare_cross_kv, sizeof(float) * cf);
+    tfm_free(cache->source_lengths, sizeof(int) * (size_t)cache->batch_capacity);
+    tfm_free(cache->spare_source_lengths, sizeof(int) * (size_t)cache->batch_capacity);
+    memset(cache, 0, sizeof *cache);
+}
+
+/* Layer l's self-attention keys (or values): [batch_capacity, target_capacity, C]. */
+static float *self_layer(const tfm_seq2seq_cache *c, float *base, int l) {
+    return base + (size_t)l * c->batch_capacity * c->target_capacity * c->channels;
+}
+/* Layer l's cross-attention key|value rows: [batch_capacity, S, 2C] for the current S. */
+static float *cross_layer(const tfm_seq2seq_cache *c, float *base, int l) {
+    return base + (size_t)l * c->batch_capacity * c->source_length * 2 * c->channels;
+}
+
+tfm_status tfm_seq2seq_cache_start(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, const tfm_tensor *memory,
+                                   const int *source_lengths, int B, int S) {
+    int C = m->config.d_model;
+    if (!memory) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache start: no encoder output");
+    if (B < 1 || B > cache->batch_capacity || S < 1 || S > cache->source_capacity)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache start: batch %d x source %d exceeds the cache's %d x %d", B, S,
+                         cache->batch_capacity, cache->source_capacity);
+    if (memory->size != (size_t)B * S * C)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache start: memory has %zu values, expected B*S*C = %d*%d*%d",
+                         memory->size, B, S, C);
+    tfm_status st = tfm_seq2seq_check_lengths(source_lengths, B, S, "source");
+    if (st) return st;
+    cache->batch = B;
+    cache->source_length = S;
+    cache->length = 0;
+    for (int b = 0; b < B; b++) cache->source_lengths[b] = source_lengths ? source_lengths[b] : S;
+    /* A constant view of the memory, so the projection records nothing even on a recording graph. */
+    tfm_tensor input = {.data = memory->data, .ndim = 3, .shape = {B, S, C}, .size = memory->size};
+    for (int l = 0; l < cache->layers; l++) {
+        tfm_seq2seq_attention *a = &m->decoder_layers[l].cross_attn;
+        tfm_tensor *kv = tfm_fn_linear(g, &input, &a->kv_weight, &a->kv_bias);   /* [B, S, 2C] */
+        if (!kv) return tfm_error_prefix(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache start: ");
+        memcpy(cross_layer(cache, cache->cross_kv, l), kv->data, sizeof(float) * kv->size);
+    }
+    return TFM_OK;
+}
+
+tfm_status tfm_seq2seq_cache_select(tfm_seq2seq_cache *cache, const int *rows, int count) {
+    if (count < 1 || count > cache->batch_capacity)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache select: %d sentences, capacity %d", count, cache->batch_capacity);
+    for (int i = 0; i < count; i++)
+        if (rows[i] < 0 || rows[i] >= cache->batch)
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache select: row %d is outside [0, %d)", rows[i], cache->batch);
+    size_t C = (size_t)cache->channels, T = (size_t)cache->target_capacity, S = (size_t)cache->source_length;
+    size_t self_item = T * C, cross_item = S * 2 * C, used = (size_t)cache->length * C;
+    for (int l = 0; l < cache->layers; l++) {
+        float *keys = self_layer(cache, cache->self_keys, l), *values = self_layer(cache, cache->self_values, l);
+        float *new_keys = self_layer(cache, cache->spare_self_keys, l), *new_values = self_layer(cache, cache->spare_self_values, l);
+        float *cross = cross_layer(cache, cache->cross_kv, l), *new_cross = cross_layer(cache, cache->spare_cross_kv, l);
+        for (int i = 0; i < count; i++) {
+            size_t from = (size_t)rows[i];
+            memcpy(new_keys + i * self_item, keys + from * self_item, sizeof(float) * used);
+            memcpy(new_values + i * self_item, values + from * self_item, sizeof(float) * used);
+            memcpy(new_cross + i * cross_item, cross + from * cross_item, sizeof(float) * cross_item);
+        }
+    }
+    for (int i = 0; i < count; i++) cache->spare_source_lengths[i] = cache->source_lengths[rows[i]];
+    /* Swap the buffers: the old ones become the next select's target. */
+    float *t;
+    t = cache->self_keys; cache->self_keys = cache->spare_self_keys; cache->spare_self_keys = t;
+    t = cache->self_values; cache->self_values = cache->spare_self_values; cache->spare_self_values = t;
+    t = cache->cross_kv; cache->cross_kv = cache->spare_cross_kv; cache->spare_cross_kv = t;
+    int *lengths = cache->source_lengths;
+    cache->source_lengths = cache->spare_source_lengths;
+    cache->spare_source_lengths = lengths;
+    cache->batch = count;
+    return TFM_OK;
+}
+
+/* ---- One decoder step against the cache ---- */
+
+/* Decoder self-attention of new positions x [B, T, C]: their keys/values are appended at cache->length ..,
+ * then the queries attend causally to every cached position. -> [B, T, C] */
+static tfm_tensor *cached_self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, int l, tfm_tensor *x, int T) {
+    int C = m->config.d_model, B = cache->batch, start = cache->length;
+    tfm_seq2seq_attention *a = &m->decoder_layers[l].self_attn;
+    tfm_tensor *qkv = tfm_fn_linear(g, x, &a->in_proj_weight, &a->in_proj_bias);   /* [B, T, 3C] */
+    if (!qkv) return NULL;
+    float *keys = self_layer(cache, cache->self_keys, l), *values = self_layer(cache, cache->self_values, l);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const float *row = qkv->data + ((size_t)b * T + t) * 3 * C;
+            size_t at = ((size_t)b * cache->target_capacity + start + t) * C;
+            memcpy(keys + at, row + C, sizeof(float) * C);
+            memcpy(values + at, row + 2 * C, sizeof(float) * C);
+        }
+    size_t floats = (size_t)B * cache->target_capacity * C;
+    tfm_tensor k = {.data = keys, .ndim = 2, .shape = {B * cache->target_capacity, C}, .size = floats};
+    tfm_tensor v = {.data = values, .ndim = 2, .shape = {B * cache->target_capacity, C}, .size = floats};
+    tfm_attention_args args = {.q = qkv, .k = &k, .v = &v, .q_column = 0, .k_column = 0, .v_column = 0, .batch = B,
+                               .query_length = T, .key_length = start + T, .heads = m->config.n_heads,
+                               .head_dim = C / m->config.n_heads, .causal = 1,
+                               .kv_batch_stride = (size_t)cache->target_capacity * C};
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
+}
+
+tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, const int32_t *tokens, int T, int last_only) {
+    const tfm_seq2seq_config *c = &m->config;
+    int B = cache->batch, C = c->d_model, S = cache->source_length;
+    if (g->recording) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq decode step: the cache is for inference (graph must not be recording)");
+        return NULL;
+    }
+    if (B < 1 || T < 1) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq decode step: empty batch (B=%d, T=%d; was tfm_seq2seq_cache_start called?)", B, T);
+        return NULL;
+    }
+    if (cache->length + T > cache->target_capacity) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq decode step: %d target positions exceed max_target_length %d",
+                  cache->length + T, cache->target_capacity);
+        return NULL;
+    }
+    if (tfm_seq2seq_check_ids(m, tokens, B, T, "target")) return NULL;
+    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, tokens, B, T, cache->length);
+    for (int l = 0; l < c->n_decoder_layers && x; l++) {
+        tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
+        tfm_tensor *h = cached_self_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x), T);
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h);
+        float *cross = cross_layer(cache, cache->cross_kv, l);
+        tfm_tensor kv = {.data = cross, .ndim = 3, .shape = {B, S, 2 * C}, .size = (size_t)B * S * 2 * C};
+        h = tfm_seq2seq_cross_attention(m, g, &d->cross_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x), &kv,
+                                        cache->source_lengths, B, T, S);
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h);
+        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x));
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h);
+    }
+    if (!x) return NULL;
+    cache->length += T;
+    if (last_only && T > 1) {
+        /* [B, T, C] -> [B, 1, C]: only the newest position's logits are needed to choose the next token. */
+        tfm_tensor *last = tfm_graph_tensor(g, 3, (int[]){B, 1, C});
+        if (!last) return NULL;
+        for (int b = 0; b < B; b++) memcpy(last->data + (size_t)b * C, x->data + ((size_t)b * T + T - 1) * C, sizeof(float) * C);
+        x = last;
+    }
+    x = tfm_layernorm_forward_graph(g, &m->decoder_norm, x);
+    return tfm_fn_linear(g, x, &m->output_projection, NULL);
+}
+
+/* ---- Greedy search ---- */
+
+/* Arg-max of logits[V] with pad (and bos unless it doubles as eos) excluded; ties go to the lowest id. */
+static int32_t choose_token(const tfm_seq2seq_config *c, const float *logits) {
+    int32_t best = -1;
+    for (int v = 0; v < c->vocab_size; v++) {
+        if (v == c->pad_id || (v == c->bos_id && c->bos_id != c->eos_id)) continue;
+        if (best < 0 || logits[v] > logits[best]) best = v;
+    }
+    return best;
+}
+
+tfm_status tfm_seq2seq_greedy(tfm_seq2seq *m, const tfm_seq2seq_greedy_args *a) {
+    const tfm_seq2seq_config *c = &m->config;
+    int B = a->batch, S = a->source_length, C = c->d_model, V = c->vocab_size;
+    if (B < 1 || S < 1 || !a->source || !a->output || !a->output_lengths || a->max_output < 0)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq greedy: empty batch or missing buffers");
+    if (!(isfinite(a->max_length_a) && a->max_length_a >= 0))
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq greedy: max_length_a must be a non-negative number");
+    tfm_status st = tfm_seq2seq_check_lengths(a->source_lengths, B, S, "source");
+    if (st) return st;
+    /* Per sentence: at most `limit` tokens besides EOS (fairseq's max_len_a * src_len + max_len_b), within the
+     * target positions (BOS takes position 0). */
+    int *limit = tfm_malloc(sizeof(int) * (size_t)B);
+    int *finished = tfm_calloc((size_t)B, sizeof(int));
+    int32_t *history = tfm_malloc(sizeof(int32_t) * (size_t)B * c->max_target_length);   /* [B, max_target_length] */
+    int32_t *step_tokens = tfm_malloc(sizeof(int32_t) * (size_t)B);
+    float *memory_copy = NULL;
+    size_t memory_floats = (size_t)B * S * C;
+    tfm_graph graph;
+    int graph_ready = 0, cache_ready = 0;
+    tfm_seq2seq_cache cache;
+    memset(&cache, 0, sizeof cache);
+    if (!limit || !finished || !history || !step_tokens) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+    int longest = 0;
+    for (int b = 0; b < B; b++) {
+        int source_length = a->source_lengths ? a->source_lengths[b] : S;
+        double l = floor((double)a->max_length_a * source_length + a->max_length_b);
+        if (l > c->max_target_length - 1) l = c->max_target_length - 1;
+        limit[b] = l < 0 ? 0 : (int)l;
+        if (limit[b] > longest) longest = limit[b];
+        a->output_lengths[b] = 0;
+        finished[b] = limit[b] == 0;
+        history[(size_t)b * c->max_target_length] = c->bos_id;
+    }
+    if ((st = tfm_graph_init(&graph, 0))) goto done;
+    graph_ready = 1;
+    if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
+    tfm_tensor *memory = tfm_seq2seq_encode(m, &graph, a->source, a->source_lengths, B, S);
+    if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+    if (a->use_cache) {
+        if ((st = tfm_seq2seq_cache_create(&cache, m, B, S))) goto done;
+        cache_ready = 1;
+        if ((st = tfm_seq2seq_cache_start(m, &graph, &cache, memory, a->source_lengths, B, S))) goto done;
+    } else {
+        /* The arena is recycled every step: keep the encoder output outside it. */
+        memory_copy = tfm_malloc(sizeof(float) * memory_floats);
+        if (!memory_copy) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+        memcpy(memory_copy, memory->data, sizeof(float) * memory_floats);
+    }
+    for (int t = 0; t < longest; t++) {
+        int active = 0;
+        for (int b = 0; b < B; b++) active += !finished[b];
+        if (!active) break;
+        if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
+        tfm_tensor *logits;   /* rows of V: [B, 1, V] (cached) or [B, t+1, V] (uncached) */
+        size_t row_of_last, rows_per_item;
+        if (a->use_cache) {
+            for (int b = 0; b < B; b++) step_tokens[b] = history[(size_t)b * c->max_target_length + t];
+            logits = tfm_seq2seq_decode_step(m, &graph, &cache, step_tokens, 1, 1);
+            row_of_last = 0;
+            rows_per_item = 1;
+        } else {
+            /* The whole prefix [B, t+1] again, decoder self- and cross-attention recomputed from scratch. */
+            int32_t *prefix = tfm_graph_alloc(&graph, sizeof(int32_t) * (size_t)B * (t + 1));
+            if (!prefix) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+            for (int b = 0; b < B; b++) memcpy(prefix + (size_t)b * (t + 1), history + (size_t)b * c->max_target_length, sizeof(int32_t) * (t + 1));
+            tfm_tensor memory_view = {.data = memory_copy, .ndim = 3, .shape = {B, S, C}, .size = memory_floats};
+            logits = tfm_seq2seq_decode(m, &graph, &memory_view, a->source_lengths, prefix, NULL, B, S, t + 1);
+            row_of_last = (size_t)t;
+            rows_per_item = (size_t)t + 1;
+        }
+        if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+        for (int b = 0; b < B; b++) {
+            int32_t next = c->pad_id;   /* finished sentences keep feeding padding; their rows are ignored */
+            if (!finished[b]) {
+                next = choose_token(c, logits->data + ((size_t)b * rows_per_item + row_of_last) * V);
+                if (next == c->eos_id) {
+                    finished[b] = 1;
+                } else {
+                    if (a->output_lengths[b] < a->max_output) a->output[(size_t)b * a->max_output + a->output_lengths[b]] = next;
+                    a->output_lengths[b]++;
+                    if (a->output_lengths[b] >= limit[b]) finished[b] = 1;
+                }
+            }
+            history[(size_t)b * c->max_target_length + t + 1] = next;
+        }
+    }
+    for (int b = 0; b < B; b++)
+        if (a->output_lengths[b] > a->max_output) a->output_lengths[b] = a->max_output;
+done:
+    if (cache_ready) tfm_seq2seq_cache_free(&cache);
+    if (graph_ready) tfm_graph_free(&graph);
+    tfm_free(memory_copy, sizeof(float) * memory_floats);
+    tfm_free(limit, sizeof(int) * (size_t)B);
+    tfm_free(finished, sizeof(int) * (size_t)B);
+    tfm_free(history, sizeof(int32_t) * (size_t)B * c->max_target_length);
+    tfm_free(step_tokens, sizeof(int32_t) * (size_t)B);
+    return st;
+}

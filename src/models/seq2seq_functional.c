@@ -1,0 +1,22 @@
+/* models/seq2seq_functional.c: the one differentiable function the encoder-decoder needs beyond tfm/nn.h: scaling by a constant. */
+#include "models/seq2seq_internal.h"
+
+static void scale_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *x = n->in[0];
+    if (!x->requires_grad) return;
+    float s = n->floats[0];
+    const float *dout = n->out->grad;
+    for (size_t i = 0; i < x->size; i++) x->grad[i] += s * dout[i];
+}
+
+tfm_tensor *tfm_seq2seq_fn_scale(tfm_graph *g, tfm_tensor *x, float scale) {
+    if (!x) return NULL;
+    if (scale == 1.0f) return x;
+    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
+    if (!out) return NULL;
+    for (size_t i = 0; i < x->size; i++) out->data[i] = scale * x->data[i];
+    tfm_node *n = tfm_graph_record(g, scale_backward, out, 1, &x);
+    if (n) n->floats[0] = scale;
+    return out;
+}

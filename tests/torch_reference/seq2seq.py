@@ -1,0 +1,177 @@
+"""The reference encoder-decoder in PyTorch: torch.nn.Transformer plus the embeddings, positions and output layer tfm uses.
+
+The encoder and decoder ARE nn.Transformer's (taken from an nn.Transformer instance), so their state_dict names
+("encoder.layers.0.self_attn.in_proj_weight", "decoder.layers.0.multihead_attn.in_proj_weight", "encoder.norm.weight",
+...) are exactly torch's and exactly tfm's parameter names (include/tfm/seq2seq.h). Around them:
+
+  share_embeddings:  embedding.weight [V, C] is the source embedding, the target embedding and the output projection
+  otherwise:         source_embedding.weight, target_embedding.weight, output_projection.weight (no bias) [V, C]
+  positions:         "sinusoidal": the paper's table, sin on even / cos on odd dims, computed in float64 here
+                     "learned": source_position_embedding.weight [max_source_length, C], target_position_embedding.weight
+  input:             x = dropout(sqrt(C) * E[token] + P[position])   (sqrt(C) only with scale_embeddings)
+
+Masks: source padding (right) -> src_key_padding_mask and memory_key_padding_mask; target padding -> tgt_key_padding_mask;
+causal -> tgt_mask. Note nn.Transformer applies its final encoder.norm / decoder.norm with norm_first=False too.
+The "gelu" activation is the tanh approximation (tfm's), passed to nn.Transformer as a callable.
+"""
+import json
+import math
+import os
+from dataclasses import dataclass, asdict
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import safetensors_io
+
+
+@dataclass
+class Seq2SeqConfig:
+    vocab_size: int = 8000
+    max_source_length: int = 256
+    max_target_length: int = 256
+    d_model: int = 512
+    n_encoder_layers: int = 6
+    n_decoder_layers: int = 6
+    n_heads: int = 8
+    d_ff: int = 2048
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    activation: str = "relu"
+    pre_layernorm: bool = False
+    positions: str = "sinusoidal"
+    scale_embeddings: bool = True
+    share_embeddings: bool = True
+    layernorm_eps: float = 1e-5
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    def to_json(self):
+        d = {"model_type": "seq2seq"}
+        d.update(asdict(self))
+        return json.dumps(d, indent=2) + "\n"
+
+
+def sinusoid_table(rows, C, dtype=torch.float64):
+    """table[pos, 2i] = sin(pos / 10000^(2i/C)), table[pos, 2i+1] = cos(same), in float64."""
+    pos = np.arange(rows, dtype=np.float64)[:, None]
+    pair = np.arange(C)[None, :] // 2
+    angle = pos * np.power(10000.0, -2.0 * pair / C)
+    table = np.where(np.arange(C)[None, :] % 2 == 0, np.sin(angle), np.cos(angle))
+    return torch.from_numpy(table).to(dtype)
+
+
+def gelu_tanh(x):
+    return F.gelu(x, approximate="tanh")
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        if config.dropout != config.attention_dropout or config.dropout != config.activation_dropout:
+            # nn.Transformer has a single dropout rate for all three places.
+            raise ValueError("the reference needs dropout == attention_dropout == activation_dropout")
+        self.config = config
+        c = config
+        activation = {"relu": F.relu, "gelu": gelu_tanh}[c.activation]
+        transformer = nn.Transformer(d_model=c.d_model, nhead=c.n_heads, num_encoder_layers=c.n_encoder_layers,
+                                     num_decoder_layers=c.n_decoder_layers, dim_feedforward=c.d_ff, dropout=c.dropout,
+                                     activation=activation, layer_norm_eps=c.layernorm_eps, batch_first=True,
+                                     norm_first=bool(c.pre_layernorm))
+        self.encoder = transformer.encoder
+        self.decoder = transformer.decoder
+        V, C = c.vocab_size, c.d_model
+        if c.share_embeddings:
+            self.embedding = nn.Embedding(V, C)
+        else:
+            self.source_embedding = nn.Embedding(V, C)
+            self.target_embedding = nn.Embedding(V, C)
+            self.output_projection = nn.Linear(C, V, bias=False)
+        if c.positions == "learned":
+            self.source_position_embedding = nn.Embedding(c.max_source_length, C)
+            self.target_position_embedding = nn.Embedding(c.max_target_length, C)
+        else:
+            self.register_buffer("sinusoid", sinusoid_table(max(c.max_source_length, c.max_target_length), C),
+                                 persistent=False)
+        self.drop = nn.Dropout(c.dropout)
+
+    def _embed(self, ids, table, positions):
+        c = self.config
+        x = table(ids)
+        if c.scale_embeddings:
+            x = x * math.sqrt(c.d_model)
+        T = ids.shape[1]
+        if positions is None:
+            x = x + self.sinusoid[:T].to(x.dtype)
+        else:
+            x = x + positions(torch.arange(T))
+        return self.drop(x)
+
+    def encode(self, source, source_lengths):
+        c = self.config
+        S = source.shape[1]
+        src_pad = torch.arange(S)[None, :] >= source_lengths[:, None]
+        table = self.embedding if c.share_embeddings else self.source_embedding
+        positions = self.source_position_embedding if c.positions == "learned" else None
+        return self.encoder(self._embed(source, table, positions), src_key_padding_mask=src_pad), src_pad
+
+    def decode(self, memory, src_pad, target, target_lengths=None):
+        c = self.config
+        T = target.shape[1]
+        causal = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+        tgt_pad = None if target_lengths is None else torch.arange(T)[None, :] >= target_lengths[:, None]
+        table = self.embedding if c.share_embeddings else self.target_embedding
+        positions = self.target_position_embedding if c.positions == "learned" else None
+        y = self.decoder(self._embed(target, table, positions), memory, tgt_mask=causal, tgt_key_padding_mask=tgt_pad,
+                         memory_key_padding_mask=src_pad)
+        weight = self.embedding.weight if c.share_embeddings else self.output_projection.weight
+        return F.linear(y, weight)
+
+    def forward(self, source, source_lengths, target_input, target_lengths, target_output=None, label_smoothing=0.0):
+        """-> logits [B, T, V] and (if target_output is given) the label-smoothed loss ignoring pad_id."""
+        memory, src_pad = self.encode(source, source_lengths)
+        logits = self.decode(memory, src_pad, target_input, target_lengths)
+        if target_output is None:
+            return logits, None
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target_output.reshape(-1),
+                               ignore_index=self.config.pad_id, label_smoothing=label_smoothing)
+        return logits, loss
+
+    @torch.no_grad()
+    def greedy(self, source, source_lengths, max_length_a=0.0, max_length_b=200):
+        """Straightforward greedy decoding (no cache): recompute the decoder over the whole prefix each step.
+        Same rules as tfm_seq2seq_greedy: pad (and bos unless == eos) never chosen; stop at EOS or at
+        min(floor(a * src_len + b), max_target_length - 1) tokens. -> list of token lists (no BOS/EOS)."""
+        c = self.config
+        results = []
+        for b in range(source.shape[0]):
+            n = int(source_lengths[b])
+            memory, src_pad = self.encode(source[b:b + 1, :n], source_lengths[b:b + 1])
+            limit = min(int(math.floor(max_length_a * n + max_length_b)), c.max_target_length - 1)
+            tokens = [c.bos_id]
+            out = []
+            while len(out) < limit:
+                logits = self.decode(memory, src_pad, torch.tensor([tokens]))[0, -1].clone()
+                logits[c.pad_id] = -math.inf
+                if c.bos_id != c.eos_id:
+                    logits[c.bos_id] = -math.inf
+                token = int(torch.argmax(logits))
+                if token == c.eos_id:
+                    break
+                out.append(token)
+                tokens.append(token)
+            results.append(out)
+        return results
+
+
+def save_checkpoint(directory, model):
+    """DIR/model.safetensors (F32, the state_dict's names) + DIR/config.json (tfm's seq2seq config)."""
+    os.makedirs(directory, exist_ok=True)
+    tensors = {name: p.detach().to(torch.float32).cpu().numpy() for name, p in model.named_parameters()}
+    safetensors_io.save(os.path.join(directory, "model.safetensors"), tensors, {"format": "pt"})
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        f.write(model.config.to_json())
