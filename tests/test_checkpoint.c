@@ -225,8 +225,10 @@ static void test_errors(void) {
     EXPECT_ERROR(tfm_checkpoint_load_params(TMP_DIR "/plain_file", &a.params), TFM_ERR_IO, TMP_DIR "/plain_file: not a directory");
     EXPECT_ERROR(tfm_checkpoint_save(TMP_DIR "/plain_file", &a.params, config, NULL), TFM_ERR_IO,
                  TMP_DIR "/plain_file: exists but is not a directory");
-    EXPECT_ERROR(tfm_checkpoint_save(TMP_DIR "/no/such/parent", &a.params, config, NULL), TFM_ERR_IO,
-                 "cannot create directory " TMP_DIR "/no/such/parent: No such file or directory");
+    /* Missing parents are created (like mkdir -p); a file in the way of a parent is an error. */
+    EXPECT_ERROR(tfm_checkpoint_save(TMP_DIR "/plain_file/child", &a.params, config, NULL), TFM_ERR_IO,
+                 TMP_DIR "/plain_file: exists but is not a directory");
+    CHECK(tfm_checkpoint_save(TMP_DIR "/new/nested/run", &a.params, config, NULL) == TFM_OK, "nested save: %s", tfm_last_error());
     mkdir(TMP_DIR "/empty", 0755);
     EXPECT_ERROR(tfm_checkpoint_load_params(TMP_DIR "/empty", &a.params), TFM_ERR_IO,
                  "cannot open " TMP_DIR "/empty/model.safetensors: No such file or directory");

@@ -55,6 +55,20 @@ tfm_status tfm_file_make_directory(const char *dir) {
         if (!S_ISDIR(st.st_mode)) return tfm_error(TFM_ERR_IO, "%s: exists but is not a directory", dir);
         return TFM_OK;
     }
+    /* Create missing parents first, like mkdir -p: "--out runs/gpt" works in a fresh clone. */
+    size_t n = strlen(dir);
+    char *parent = tfm_malloc(n + 1);
+    if (!parent) return TFM_ERR_OUT_OF_MEMORY;
+    memcpy(parent, dir, n + 1);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    tfm_status status = TFM_OK;
+    if (slash && slash != parent) {
+        *slash = '\0';
+        status = tfm_file_make_directory(parent);
+    }
+    tfm_free(parent, strlen(dir) + 1);
+    if (status) return status;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return tfm_error(TFM_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
     return TFM_OK;
