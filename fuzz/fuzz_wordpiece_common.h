@@ -45,6 +45,32 @@ static void wp_fuzz_check(tfm_wordpiece *tok, const char *text, size_t size) {
                 slow.count);
         abort();
     }
+    /* Streaming in pieces (cut points from the data itself) gives the same ids, with and without specials. */
+    for (unsigned flags = 0; flags <= TFM_WORDPIECE_ALLOW_SPECIAL; flags += TFM_WORDPIECE_ALLOW_SPECIAL) {
+        static tfm_tokens whole, streamed;
+        whole.count = streamed.count = 0;
+        WP_FUZZ_REQUIRE(tfm_wordpiece_encode(tok, text, size, flags, &whole) == TFM_OK, "encode whole");
+        size_t at = 0, step = 1 + (size ? (unsigned char)text[size - 1] % 13 : 0);
+        while (at < size) {
+            size_t end = at + step < size ? at + step : size, consumed = 0;
+            WP_FUZZ_REQUIRE(tfm_wordpiece_encode_chunk(tok, text + at, end - at, flags, end == size, &streamed,
+                                                       &consumed) == TFM_OK,
+                            "encode chunk");
+            WP_FUZZ_REQUIRE(consumed <= end - at && (end < size || consumed == end - at), "consumed");
+            if (consumed == 0 && end < size) { /* held back: give it more text */
+                step *= 2;
+                continue;
+            }
+            at += consumed;
+            step = 1 + (size ? (unsigned char)text[at % size] % 13 : 0);
+        }
+        if (whole.count != streamed.count ||
+            (whole.count && memcmp(whole.ids, streamed.ids, whole.count * sizeof(uint32_t)))) {
+            fprintf(stderr, "fuzz_wordpiece: streamed encoding differs (%zu vs %zu ids, flags %u)\n", streamed.count,
+                    whole.count, flags);
+            abort();
+        }
+    }
     size_t before = fast.count;
     WP_FUZZ_REQUIRE(tfm_wordpiece_encode(tok, text, size, TFM_WORDPIECE_ALLOW_SPECIAL, &fast) == TFM_OK,
                     "encode special");

@@ -18,9 +18,11 @@
  *   tfm/nn.h       differentiable functions (linear, layernorm, attention, ...) and layers
  *   tfm/config.h   model and training configurations (JSON files, Hugging Face config.json)
  *   tfm/gpt.h      GPT: the decoder-only Transformer, its KV cache and generation
+ *   tfm/seq2seq.h  the encoder-decoder Transformer of "Attention Is All You Need" (model, cached greedy decoding)
  *   tfm/decode.h   greedy / temperature / top-k / top-p sampling
  *   tfm/train.h    data, learning-rate schedules, the training loop with exact resume
  *   tfm/io.h       safetensors files and checkpoint directories, written atomically
+ *   tfm/metrics.h  BLEU and chrF exactly as sacreBLEU computes them
  *   tfm/bpe.h, tfm/wordpiece.h   GPT-2's byte-level BPE and BERT's WordPiece tokenizers
  *
  * ============================================================================================
@@ -81,8 +83,10 @@
 #include "tfm/gpt.h"
 #include "tfm/graph.h"
 #include "tfm/io.h"
+#include "tfm/metrics.h"
 #include "tfm/nn.h"
 #include "tfm/random.h"
+#include "tfm/seq2seq.h"
 #include "tfm/tensor.h"
 #include "tfm/train.h"
 

@@ -11,6 +11,8 @@
 #   MANIFEST     package versions, section sizes and md5 of each output.
 # Usage: scripts/tokenizer-corpus.sh [OUTPUT_DIR]   (default data/tokenizer-corpus)
 # Env:   TFM_DEB_CACHE = where .deb files are kept (default OUTPUT_DIR/debs)
+#        TFM_CORPUS_IF_MISSING=1: do nothing if the corpus is already there (what the tests use)
+# Concurrent runs (tests in parallel) are serialized with a lock file in OUTPUT_DIR.
 set -euo pipefail
 export LC_ALL=C
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +23,11 @@ packages=(debian-reference-en debian-reference-de debian-reference-fr debian-ref
           manpages-es manpages-ja manpages-zh fortunes fortunes-de fortunes-es fortunes-zh python3.11-doc)
 
 mkdir -p "$out" "$debs"
+exec 9> "$out/.lock"
+flock 9
+if [ "${TFM_CORPUS_IF_MISSING:-0}" = 1 ] && [ -s "$out/corpus.txt" ] && [ -s "$out/english.txt" ]; then
+    exit 0
+fi
 cd "$debs"
 missing=()
 for p in "${packages[@]}"; do

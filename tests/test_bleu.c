@@ -435,6 +435,50 @@ static void test_brute_force(void) {
     }
 }
 
+/* Random byte strings (valid and invalid UTF-8, entities, punctuation, exotic spaces): nothing crashes
+ * (the suite also runs under ASan/UBSan) and a text scored against itself gets 100 whenever it has
+ * enough tokens / characters. */
+static void test_random_text(void) {
+    static const char *pieces[] = {"a", "Z", "7", ".", ",", "-", " ", "  ", "&amp;", "&quot;", "<skipped>", "\n", "\xff", "\xc3",
+                                   "\xc3\xa4", "\xe2\x80\x94", "\xc2\xa0", "\xe3\x80\x80", "\xce\xa3", "\xc4\xb0", "\xf0\x9f\x98\x80", "'", "(", "$"};
+    for (int trial = 0; trial < 400; trial++) {
+        char text[400] = "";
+        int n = (int)(next_random() % 40);
+        for (int i = 0; i < n; i++) strcat(text, pieces[next_random() % (sizeof pieces / sizeof pieces[0])]);
+        const char *hyp[] = {text}, *ref[] = {text};
+        const char *const *refs[] = {ref};
+        tfm_bleu_options o;
+        tfm_bleu_options_default(&o);
+        o.lowercase = (int)(next_random() % 2);
+        o.tokenizer = (tfm_bleu_tokenizer)(next_random() % 4);
+        char *tokens = NULL;
+        CHECK_OK(tfm_bleu_tokenize(text, o.tokenizer, o.lowercase, &tokens));
+        int count = 0;
+        if (tokens && tokens[0]) {
+            count = 1;
+            for (const char *c = tokens; *c; c++) count += *c == ' ';
+        }
+        if (tokens) tfm_free(tokens, strlen(tokens) + 1);
+        int has_reference = text[0] != '\0'; /* sacreBLEU drops "" references */
+        tfm_bleu_score s;
+        tfm_status st = tfm_bleu_corpus(hyp, 1, refs, 1, &o, &s);
+        if (!has_reference) {
+            CHECK(st == TFM_ERR_INVALID_ARGUMENT, "empty text is an empty reference");
+            continue;
+        }
+        CHECK(st == TFM_OK, "%s", tfm_last_error());
+        if (st == TFM_OK && count >= 4) CHECK(NEAR(s.score, 100.0, 1e-9), "trial %d: self-BLEU %g of '%s'", trial, s.score, text);
+        if (st == TFM_OK) CHECK(s.stats.hyp_len == count && s.stats.ref_len == count, "trial %d: lengths %lld vs %d tokens", trial,
+                                (long long)s.stats.hyp_len, count);
+        tfm_chrf_options co;
+        tfm_chrf_options_default(&co);
+        co.word_order = (int)(next_random() % 3);
+        tfm_chrf_score c;
+        CHECK_OK(tfm_chrf_corpus(hyp, 1, refs, 1, &co, &c));
+        CHECK(c.counts[0][0] == 0 || NEAR(c.score, 100.0, 1e-9), "trial %d: self-chrF %g", trial, c.score);
+    }
+}
+
 int main(void) {
     test_readme();
     test_corpus_cases();
@@ -444,5 +488,6 @@ int main(void) {
     test_tokenizers();
     test_edge_cases();
     test_brute_force();
+    test_random_text();
     return test_summary();
 }

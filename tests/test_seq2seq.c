@@ -2,6 +2,8 @@
 /* tests/test_seq2seq.c: the encoder-decoder in C: position table, config JSON, torch-compatible parameter names, gradients
  * by finite differences, padding invariance, cached decoding = teacher forcing, cache reordering, greedy search (cached =
  * uncached, independent of the batch), dropout, and input validation. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/positional.h"
@@ -497,7 +499,7 @@ static void test_dropout(void) {
     train2 = tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL)->data[0];
     tfm_graph_begin(&g, 0, 0);
     eval2 = tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL)->data[0];
-    CHECK(eval1 == eval2, "evaluation is deterministic");
+    CHECK(eval1 == eval2, "evaluation is deterministic (%.9g vs %.9g)", eval1, eval2);
     CHECK(train1 != eval1 && train2 != train1, "dropout changes training losses (%g, %g vs %g)", train1, train2, eval1);
     c.dropout = c.attention_dropout = c.activation_dropout = 0.0f;
     tfm_seq2seq *plain = NULL;
@@ -509,6 +511,40 @@ static void test_dropout(void) {
     CHECK(eval_plain == eval1, "dropout is off at inference (%g vs %g)", eval_plain, eval1);
     tfm_seq2seq_free(plain);
     tfm_graph_free(&g);
+    tfm_seq2seq_free(m);
+}
+
+/* ---- save + load gives the same model; a directory of another kind is refused with its file named ---- */
+static void test_checkpoint(void) {
+    tfm_seq2seq_config c = small_config(1, 0, 1);
+    tfm_seq2seq *m = NULL, *back = NULL;
+    CHECK_OK(tfm_seq2seq_create(&m, &c));
+    if (!m) return;
+    tfm_seq2seq_init_weights(m, 71);
+    char dir[] = "/tmp/tfm_test_seq2seq_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    CHECK_OK(tfm_seq2seq_save(m, dir));
+    CHECK_OK(tfm_seq2seq_load(&back, dir));
+    if (back) {
+        CHECK(memcmp(&back->config, &m->config, sizeof c) == 0, "config survives the round trip");
+        CHECK(back->params.total == m->params.total &&
+                  memcmp(back->params.data, m->params.data, sizeof(float) * m->params.total) == 0,
+              "parameters survive the round trip");
+        tfm_seq2seq_free(back);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) { fputs("{\"model_type\": \"gpt2\", \"n_embd\": 16}\n", f); fclose(f); }
+    back = NULL;
+    CHECK(tfm_seq2seq_load(&back, dir) != TFM_OK && back == NULL && strstr(tfm_last_error(), "config.json") &&
+              strstr(tfm_last_error(), "model_type"),
+          "loading a GPT config: %s", tfm_last_error());
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    remove(path);
+    remove(dir);
     tfm_seq2seq_free(m);
 }
 
@@ -575,6 +611,7 @@ int main(void) {
     test_cached_decoding(1, 1);
     test_greedy();
     test_dropout();
+    test_checkpoint();
     test_errors();
     return test_summary();
 }

@@ -121,6 +121,11 @@ typedef struct tfm_seq2seq {
 tfm_status tfm_seq2seq_create(tfm_seq2seq **model, const tfm_seq2seq_config *config);
 void tfm_seq2seq_init_weights(tfm_seq2seq *model, uint64_t seed);
 void tfm_seq2seq_free(tfm_seq2seq *model);
+/* A checkpoint directory: model.safetensors (the names above) + config.json (tfm_seq2seq_config_to_json), written
+ * atomically by tfm_checkpoint_save (a model-only save). Load creates the model from config.json and fills every
+ * parameter; errors name the directory and the file (e.g. a GPT checkpoint: "model_type: expected \"seq2seq\""). */
+tfm_status tfm_seq2seq_save(const tfm_seq2seq *model, const char *dir);
+tfm_status tfm_seq2seq_load(tfm_seq2seq **model, const char *dir);
 
 /* ---- Teacher forcing (training and scoring) ----
  * Sequences are right-padded: source [B, S] with source_lengths [B] (each in [1, S]; positions >= length

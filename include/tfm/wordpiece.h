@@ -44,6 +44,13 @@ enum {
  * "ab\xFFcd" encodes like "abcd"; this is what the reference does after a lossy decode). Memory use is
  * bounded whatever the input (a word is kept only up to its 101st character). */
 tfm_status tfm_wordpiece_encode(tfm_wordpiece *tok, const char *text, size_t len, unsigned flags, tfm_tokens *out);
+/* Streaming: encode a long text in pieces with bounded memory; the ids are those of one
+ * tfm_wordpiece_encode over the whole text. Each call consumes *consumed bytes (all of them when
+ * `last`): the rest (an incomplete UTF-8 character, or what may be the start of a special token) must
+ * be passed again at the front of the next piece. The word in progress is kept in the handle, so do not
+ * interleave other encodes on the same handle until a call with `last` set. */
+tfm_status tfm_wordpiece_encode_chunk(tfm_wordpiece *tok, const char *text, size_t len, unsigned flags, int last,
+                                      tfm_tokens *out, size_t *consumed);
 
 /* BERT model input for one sentence (b == NULL) or a pair: "[CLS] A [SEP]" or "[CLS] A [SEP] B [SEP]",
  * truncated longest-first to max_length (the shorter side keeps min(its length, budget / 2) and the

@@ -18,5 +18,6 @@ void cli_format_duration(double seconds, char *buf, int size);
 int cli_train(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_init(int argc, char **argv);
+int cli_bleu(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static void usage(FILE *out) {
             "  generate    continue a prompt with a trained model\n"
             "  init        write a freshly initialised model\n"
             "  tokenizer   train, apply and inspect BPE / WordPiece tokenizers\n"
+            "  bleu        BLEU / chrF of translations against references (as sacreBLEU computes them)\n"
             "  version     print the version\n");
 }
 
@@ -26,6 +27,7 @@ int main(int argc, char **argv) {
     if (strcmp(command, "train") == 0) return cli_train(argc - 1, argv + 1);
     if (strcmp(command, "generate") == 0) return cli_generate(argc - 1, argv + 1);
     if (strcmp(command, "init") == 0) return cli_init(argc - 1, argv + 1);
+    if (strcmp(command, "bleu") == 0) return cli_bleu(argc - 1, argv + 1);
 #ifdef TFM_HAVE_TOKENIZER_CLI
     if (strcmp(command, "tokenizer") == 0) return tfm_cli_tokenizer(argc - 1, argv + 1);
 #endif

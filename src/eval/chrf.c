@@ -75,7 +75,7 @@ static tfm_status words_without_punctuation(chrf_work *w) {
         } else st = eval_tokens_push(t, s.start, s.length);
         if (st) return st;
     }
-    memmove(t->span, t->span + words, (t->count - words) * sizeof *t->span);
+    if (t->count > words) memmove(t->span, t->span + words, (t->count - words) * sizeof *t->span);
     t->count -= words;
     return TFM_OK;
 }
@@ -86,7 +86,7 @@ static tfm_status segment_ngrams(chrf_work *w, const char *line, const tfm_chrf_
     if (o->lowercase && (st = eval_text_lower(&w->text)) != TFM_OK) return st;
     w->chars.count = 0;
     if ((st = eval_text_reserve(&w->chars, w->text.count)) != TFM_OK) return st;
-    memcpy(w->chars.cp, w->text.cp, w->text.count * sizeof *w->text.cp);
+    if (w->text.count) memcpy(w->chars.cp, w->text.cp, w->text.count * sizeof *w->text.cp);
     w->chars.count = w->text.count;
     if (!o->whitespace) eval_text_remove_spaces(&w->chars);
     if ((st = eval_ngram_table_build(&out->chars, w->chars.cp, w->chars.count, 1, o->char_order)) != TFM_OK) return st;

@@ -245,7 +245,7 @@ tfm_status eval_interner_id(eval_interner *in, const uint32_t *cp, size_t length
     size_t mask = in->slots_count - 1, s = (size_t)hash_code_points(cp, length) & mask;
     while (in->slots[s]) {
         uint32_t k = in->slots[s] - 1;
-        if (in->span[k].length == length && memcmp(in->keys + in->span[k].start, cp, length * sizeof *cp) == 0) {
+        if (in->span[k].length == length && (length == 0 || memcmp(in->keys + in->span[k].start, cp, length * sizeof *cp) == 0)) {
             *id = k;
             return TFM_OK;
         }

@@ -5,6 +5,7 @@
 
 #include "models/seq2seq_internal.h"
 #include "ops/positional.h"
+#include "tfm/io.h"
 
 /* ---- Parameters ---- */
 
@@ -174,6 +175,36 @@ void tfm_seq2seq_free(tfm_seq2seq *m) {
     tfm_free(m->decoder_layers, sizeof(tfm_seq2seq_decoder_layer) * (size_t)m->config.n_decoder_layers);
     if (m->sinusoid_table) tfm_free(m->sinusoid_table, sizeof(float) * (size_t)sinusoid_rows(&m->config) * m->config.d_model);
     tfm_free(m, sizeof *m);
+}
+
+/* ---- Checkpoints ---- */
+
+tfm_status tfm_seq2seq_save(const tfm_seq2seq *m, const char *dir) {
+    char *json = NULL;
+    tfm_status st = tfm_seq2seq_config_to_json(&m->config, &json);
+    if (st) return st;
+    st = tfm_checkpoint_save(dir, &m->params, json, NULL);
+    tfm_free(json, strlen(json) + 1);
+    return st;
+}
+
+tfm_status tfm_seq2seq_load(tfm_seq2seq **out, const char *dir) {
+    *out = NULL;
+    char *json = NULL;
+    tfm_status st = tfm_checkpoint_load_config(dir, &json);
+    if (st) return st;
+    char source[1024];
+    snprintf(source, sizeof source, "%s/config.json", dir);
+    tfm_seq2seq_config config;
+    st = tfm_seq2seq_config_from_json(json, source, &config);
+    tfm_free(json, strlen(json) + 1);
+    if (st) return st;
+    tfm_seq2seq *m = NULL;
+    st = tfm_seq2seq_create(&m, &config);
+    if (!st) st = tfm_checkpoint_load_params(dir, &m->params);
+    if (st) { tfm_seq2seq_free(m); return st; }
+    *out = m;
+    return TFM_OK;
 }
 
 /* ---- Input checks ---- */

@@ -102,7 +102,6 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
         return tfm_error(TFM_ERR_CONFIG, "%s: %s: expected an object, got %s", ctx->source,
                          ctx->section ? ctx->section : "the top level", got);
     }
-    TRY(tfm_json_check_keys(o, ctx, keys, NULL));
     const cJSON *type = tfm_json_field(o, "model_type");
     if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "seq2seq") == 0)) {
         char got[64];
@@ -110,6 +109,8 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
         return tfm_error(TFM_ERR_CONFIG, "%s: %s%smodel_type: expected \"seq2seq\", got %s (not an encoder-decoder config)",
                          ctx->source, ctx->section ? ctx->section : "", ctx->section ? "." : "", got);
     }
+    /* after the model_type check, so a GPT or BERT config is reported as such rather than by its first key */
+    TRY(tfm_json_check_keys(o, ctx, keys, NULL));
     TRY(read_int(o, "vocab_size", ctx, 1, SEQ2SEQ_MAX_DIM, &c->vocab_size));
     TRY(read_int(o, "max_source_length", ctx, 1, SEQ2SEQ_MAX_DIM, &c->max_source_length));
     TRY(read_int(o, "max_target_length", ctx, 1, SEQ2SEQ_MAX_DIM, &c->max_target_length));

@@ -315,17 +315,37 @@ static void feed(tfm_basic_splitter *sp, int32_t cp) {
     normalize(sp, cp);
 }
 
-int tfm_basic_split(tfm_basic_splitter *sp, const char *text, size_t len, tfm_basic_word_fn on_word, void *user) {
+/* Bytes at the end of text[0..len) that are the valid beginning of a multi-byte character (0 if none). */
+static size_t incomplete_tail(const unsigned char *s, size_t len) {
+    size_t back = 0;
+    while (back < 3 && back < len && (s[len - 1 - back] & 0xC0) == 0x80) back++;
+    if (back == len) return 0;
+    size_t lead = len - 1 - back;
+    unsigned b = s[lead];
+    size_t need = b >= 0xC2 && b <= 0xDF ? 1 : b >= 0xE0 && b <= 0xEF ? 2 : b >= 0xF0 && b <= 0xF4 ? 3 : 0;
+    if (need == 0 || back >= need) return 0; /* ASCII, invalid, or complete */
+    size_t pos = lead;
+    int32_t cp = tfm_utf8_decode(s, len, &pos);
+    /* A truncated but so far valid sequence decodes to U+FFFD covering exactly the available bytes. */
+    return cp == 0xFFFD && pos == len ? back + 1 : 0;
+}
+
+size_t tfm_basic_split_chunk(tfm_basic_splitter *sp, const char *text, size_t len, int last, tfm_basic_word_fn on_word,
+                             void *user) {
     const unsigned char *s = (const unsigned char *)text;
     const int lower = (sp->flags & TFM_BASIC_LOWERCASE) != 0;
     sp->on_word = on_word;
     sp->user = user;
-    sp->stopped = 0;
-    sp->word_len = 0;
-    sp->word_chars = 0;
-    sp->mark_count = 0;
+    if (!sp->in_stream) {
+        sp->stopped = 0;
+        sp->word_len = 0;
+        sp->word_chars = 0;
+        sp->mark_count = 0;
+        sp->in_stream = 1;
+    }
+    size_t end = last ? len : len - incomplete_tail(s, len);
     size_t i = 0;
-    while (i < len && !sp->stopped) {
+    while (i < end && !sp->stopped) {
         unsigned b = s[i];
         if (b < 0x80) {
             if (ascii_alnum[b] && sp->mark_count == 0) {
@@ -337,13 +357,27 @@ int tfm_basic_split(tfm_basic_splitter *sp, const char *text, size_t len, tfm_ba
                 i++;
                 continue;
             }
+            if ((b == ' ' || b == '\n') && sp->mark_count == 0) { /* fast path: whitespace ends a word */
+                end_word(sp);
+                i++;
+                continue;
+            }
             i++;
             feed(sp, (int32_t)b);
             continue;
         }
-        feed(sp, tfm_utf8_decode(s, len, &i));
+        feed(sp, tfm_utf8_decode(s, end, &i));
     }
-    flush_marks(sp);
-    end_word(sp);
+    if (last) {
+        flush_marks(sp);
+        end_word(sp);
+        sp->in_stream = 0;
+    }
+    return end;
+}
+
+int tfm_basic_split(tfm_basic_splitter *sp, const char *text, size_t len, tfm_basic_word_fn on_word, void *user) {
+    sp->in_stream = 0;
+    tfm_basic_split_chunk(sp, text, len, 1, on_word, user);
     return sp->stopped;
 }

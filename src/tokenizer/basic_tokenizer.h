@@ -64,6 +64,7 @@ typedef struct tfm_basic_splitter {
     tfm_basic_word_fn on_word;
     void *user;
     int stopped;
+    int in_stream; /* a chunked split is under way */
 } tfm_basic_splitter;
 
 /* `flags` from the TFM_BASIC_* switches. Allocates the word buffer. */
@@ -73,5 +74,10 @@ void tfm_basic_splitter_release(tfm_basic_splitter *splitter);
  * Returns nonzero if on_word asked to stop. */
 int tfm_basic_split(tfm_basic_splitter *splitter, const char *text, size_t len, tfm_basic_word_fn on_word,
                     void *user);
+/* Streaming: the same words as one tfm_basic_split over the concatenation of the chunks. Returns the
+ * bytes consumed: all of them when `last`, otherwise all but an incomplete UTF-8 character at the end,
+ * which the caller passes again in front of the next chunk. The word in progress stays in the splitter. */
+size_t tfm_basic_split_chunk(tfm_basic_splitter *splitter, const char *text, size_t len, int last,
+                             tfm_basic_word_fn on_word, void *user);
 
 #endif

@@ -59,22 +59,29 @@ static tfm_status spelled_to_id(const tfm_bpe *tok, const char *spelled, size_t 
 /* Record merge (left, right) whose parts are spelled tokens; the concatenation must be a token. */
 static tfm_status add_spelled_merge(tfm_bpe *tok, const char *a, size_t alen, const char *b, size_t blen,
                                     const char *where) {
-    char scratch[512];
-    if (alen + blen > sizeof scratch / 2)
-        return tfm_error(TFM_ERR_FORMAT, "%s: merge parts too long (%zu bytes)", where, alen + blen);
+    char small[512];
+    size_t need = alen + blen + 1; /* raw bytes are never longer than their spelling */
+    char *scratch = need <= sizeof small ? small : tfm_malloc(need);
+    if (!scratch) return TFM_ERR_OUT_OF_MEMORY;
+    tfm_status st = TFM_OK;
     uint32_t left, right;
-    if (spelled_to_id(tok, a, alen, scratch, &left))
-        return tfm_error(TFM_ERR_FORMAT, "%s: merge part \"%.*s\" is not in the vocabulary", where, (int)alen, a);
-    if (spelled_to_id(tok, b, blen, scratch, &right))
-        return tfm_error(TFM_ERR_FORMAT, "%s: merge part \"%.*s\" is not in the vocabulary", where, (int)blen, b);
-    size_t la = tok->token_length[left], lb = tok->token_length[right];
-    memcpy(scratch, tok->token_bytes + tok->token_offset[left], la);
-    memcpy(scratch + la, tok->token_bytes + tok->token_offset[right], lb);
-    int64_t result = tfm_bpe_token_to_id(tok, scratch, la + lb);
-    if (result < 0)
-        return tfm_error(TFM_ERR_FORMAT, "%s: merge result \"%.*s%.*s\" is not in the vocabulary", where, (int)alen, a,
-                         (int)blen, b);
-    return tfm_bpe_add_merge(tok, left, right, (uint32_t)result);
+    if (spelled_to_id(tok, a, alen, scratch, &left)) {
+        st = tfm_error(TFM_ERR_FORMAT, "%s: merge part \"%.*s\" is not in the vocabulary", where, (int)(alen < 200 ? alen : 200), a);
+    } else if (spelled_to_id(tok, b, blen, scratch, &right)) {
+        st = tfm_error(TFM_ERR_FORMAT, "%s: merge part \"%.*s\" is not in the vocabulary", where, (int)(blen < 200 ? blen : 200), b);
+    } else {
+        size_t la = tok->token_length[left], lb = tok->token_length[right];
+        memcpy(scratch, tok->token_bytes + tok->token_offset[left], la);
+        memcpy(scratch + la, tok->token_bytes + tok->token_offset[right], lb);
+        int64_t result = tfm_bpe_token_to_id(tok, scratch, la + lb);
+        if (result < 0)
+            st = tfm_error(TFM_ERR_FORMAT, "%s: merge result \"%.*s%.*s\" is not in the vocabulary", where,
+                           (int)(alen < 200 ? alen : 200), a, (int)(blen < 200 ? blen : 200), b);
+        else
+            st = tfm_bpe_add_merge(tok, left, right, (uint32_t)result);
+    }
+    if (scratch != small) tfm_free(scratch, need);
+    return st;
 }
 
 static int json_is_integer_id(const cJSON *v) {
@@ -137,13 +144,17 @@ tfm_status tfm_bpe_load_gpt2_text(tfm_bpe **out, const char *json, size_t json_l
             st = tfm_error(TFM_ERR_FORMAT, "%s: token \"%.200s\": id is not an integer in [0, 2^24)", json_name, e->string);
             goto done;
         }
-        long n = klen <= sizeof scratch ? tfm_bpe_spelling_to_bytes(e->string, klen, scratch) : -1;
+        char *buf = klen <= sizeof scratch ? scratch : tfm_malloc(klen);
+        if (!buf) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+        long n = tfm_bpe_spelling_to_bytes(e->string, klen, buf);
+        if (n >= 0) st = tfm_bpe_set_token(tok, (uint32_t)e->valuedouble, buf, (size_t)n);
+        if (buf != scratch) tfm_free(buf, klen);
         if (n < 0) {
             st = tfm_error(TFM_ERR_FORMAT, "%s: token \"%.200s\" is not spelled in GPT-2's byte-level alphabet",
                            json_name, e->string);
             goto done;
         }
-        if ((st = tfm_bpe_set_token(tok, (uint32_t)e->valuedouble, scratch, (size_t)n))) {
+        if (st) {
             tfm_error_prefix(st, "%s: ", json_name);
             goto done;
         }
@@ -285,10 +296,16 @@ static tfm_status load_hf_tree(tfm_bpe *tok, const cJSON *root, const char *name
             if (tok->token_length[id] == klen && memcmp(tok->token_bytes + tok->token_offset[id], e->string, klen) == 0)
                 continue;
         }
-        long n = klen <= sizeof scratch ? tfm_bpe_spelling_to_bytes(e->string, klen, scratch) : -1;
-        if (n < 0)
+        char *buf = klen <= sizeof scratch ? scratch : tfm_malloc(klen);
+        if (!buf) return TFM_ERR_OUT_OF_MEMORY;
+        long n = tfm_bpe_spelling_to_bytes(e->string, klen, buf);
+        if (n < 0) {
+            if (buf != scratch) tfm_free(buf, klen);
             return tfm_error(TFM_ERR_FORMAT, "%s: model.vocab token \"%.200s\" is not in the byte-level alphabet", name, e->string);
-        if ((st = tfm_bpe_set_token(tok, id, scratch, (size_t)n))) return tfm_error_prefix(st, "%s: model.vocab: ", name);
+        }
+        st = tfm_bpe_set_token(tok, id, buf, (size_t)n);
+        if (buf != scratch) tfm_free(buf, klen);
+        if (st) return tfm_error_prefix(st, "%s: model.vocab: ", name);
     }
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     if (cJSON_IsString(unk)) {

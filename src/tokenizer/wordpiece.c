@@ -104,8 +104,8 @@ static tfm_status build_index(tfm_wordpiece *tok) {
 void tfm_wordpiece_free(tfm_wordpiece *tok) {
     if (!tok) return;
     tfm_free(tok->pool, tok->pool_size);
-    tfm_free(tok->offsets, tok->count * sizeof(uint32_t));
-    tfm_free(tok->lengths, tok->count * sizeof(uint32_t));
+    tfm_free(tok->offsets, (tok->count ? tok->count : 1) * sizeof(uint32_t));
+    tfm_free(tok->lengths, (tok->count ? tok->count : 1) * sizeof(uint32_t));
     tfm_free(tok->slot_ids, tok->slot_count * sizeof(uint32_t));
     tfm_free(tok->slot_hashes, tok->slot_count * sizeof(uint32_t));
     tfm_free(tok->scratch_a.ids, tok->scratch_a.capacity * sizeof(uint32_t));
@@ -325,52 +325,91 @@ static int encode_word(void *user, const char *w, size_t n, size_t chars) {
     return 0;
 }
 
-static tfm_status encode_plain(tfm_wordpiece *tok, const char *text, size_t len, tfm_tokens *out) {
+/* Encode a piece of a stream; returns the bytes consumed (see tfm_basic_split_chunk). */
+static tfm_status encode_plain(tfm_wordpiece *tok, const char *text, size_t len, int last, tfm_tokens *out,
+                               size_t *consumed) {
     tok->out = out;
     tok->status = TFM_OK;
-    tfm_basic_split(&tok->splitter, text, len, encode_word, tok);
+    size_t used = tfm_basic_split_chunk(&tok->splitter, text, len, last, encode_word, tok);
     tok->out = NULL;
-    if (tok->status != TFM_OK) return tfm_error(tok->status, "tfm_wordpiece_encode: out of memory");
+    if (consumed) *consumed = used;
+    if (tok->status != TFM_OK) {
+        tok->splitter.in_stream = 0;
+        return tfm_error(tok->status, "tfm_wordpiece_encode: out of memory");
+    }
     return TFM_OK;
+}
+
+/* The special token (longest) that text[i..len) starts with: its id and length, or -1. When `partial`
+ * is set, also reports (as -2) text that is a proper prefix of a special token and so may become one. */
+static int64_t special_at(const tfm_wordpiece *tok, const char *text, size_t len, size_t i, size_t *match_len) {
+    int64_t best = -1;
+    size_t best_len = 0;
+    int prefix = 0;
+    for (int k = 0; k < TFM_WORDPIECE_SPECIAL_KINDS; k++) {
+        int64_t id = tok->special[k];
+        if (id < 0) continue;
+        size_t n = tok->lengths[id];
+        const char *p = tok->pool + tok->offsets[id];
+        if (n <= len - i) {
+            if (n > best_len && memcmp(text + i, p, n) == 0) {
+                best = id;
+                best_len = n;
+            }
+        } else if (memcmp(text + i, p, len - i) == 0) {
+            prefix = 1;
+        }
+    }
+    *match_len = best_len;
+    if (best < 0 && prefix) return -2;
+    return best;
 }
 
 /* With TFM_WORDPIECE_ALLOW_SPECIAL: the text is cut at each literal special token (leftmost, longest
  * first), each piece between them encoded on its own, as the reference's added-token split does. */
-static tfm_status encode_with_specials(tfm_wordpiece *tok, const char *text, size_t len, tfm_tokens *out) {
+static tfm_status encode_with_specials(tfm_wordpiece *tok, const char *text, size_t len, int last, tfm_tokens *out,
+                                       size_t *consumed) {
     size_t start = 0, i = 0;
     while (i < len) {
         const char *open = memchr(text + i, '[', len - i);
         if (!open) break;
         i = (size_t)(open - text);
-        int64_t best = -1;
-        size_t best_len = 0;
-        for (int k = 0; k < TFM_WORDPIECE_SPECIAL_KINDS; k++) {
-            int64_t id = tok->special[k];
-            if (id < 0) continue;
-            size_t n = tok->lengths[id];
-            if (n > best_len && n <= len - i && memcmp(text + i, tok->pool + tok->offsets[id], n) == 0) {
-                best = id;
-                best_len = n;
-            }
+        size_t n;
+        int64_t id = special_at(tok, text, len, i, &n);
+        if (id == -2 && !last) { /* may be a special token cut by the chunk's end: wait for more text */
+            size_t used;
+            tfm_status status = encode_plain(tok, text + start, i - start, 0, out, &used);
+            if (consumed) *consumed = start + used;
+            return status;
         }
-        if (best < 0) {
+        if (id < 0) {
             i++;
             continue;
         }
-        tfm_status status = encode_plain(tok, text + start, i - start, out);
-        if (status == TFM_OK) status = push_id(out, (uint32_t)best);
+        tfm_status status = encode_plain(tok, text + start, i - start, 1, out, NULL);
+        if (status == TFM_OK) status = push_id(out, (uint32_t)id);
         if (status != TFM_OK) return status;
-        i += best_len;
+        i += n;
         start = i;
     }
-    return encode_plain(tok, text + start, len - start, out);
+    size_t used;
+    tfm_status status = encode_plain(tok, text + start, len - start, last, out, &used);
+    if (consumed) *consumed = start + used;
+    return status;
+}
+
+tfm_status tfm_wordpiece_encode_chunk(tfm_wordpiece *tok, const char *text, size_t len, unsigned flags, int last,
+                                      tfm_tokens *out, size_t *consumed) {
+    if (!tok || !out || (!text && len))
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "tfm_wordpiece_encode: NULL argument");
+    if (!text) text = "";
+    if (flags & TFM_WORDPIECE_ALLOW_SPECIAL) return encode_with_specials(tok, text, len, last, out, consumed);
+    return encode_plain(tok, text, len, last, out, consumed);
 }
 
 tfm_status tfm_wordpiece_encode(tfm_wordpiece *tok, const char *text, size_t len, unsigned flags, tfm_tokens *out) {
-    if (!tok || !out || (!text && len)) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "tfm_wordpiece_encode: NULL argument");
-    if (len == 0) return TFM_OK;
-    if (flags & TFM_WORDPIECE_ALLOW_SPECIAL) return encode_with_specials(tok, text, len, out);
-    return encode_plain(tok, text, len, out);
+    if (tok) tok->splitter.in_stream = 0; /* a plain call never continues an unfinished stream */
+    return tfm_wordpiece_encode_chunk(tok, text, len, flags, 1, out, NULL);
 }
 
 tfm_status tfm_wordpiece_encode_pair(tfm_wordpiece *tok, const char *a, size_t a_len, const char *b, size_t b_len,

@@ -327,12 +327,17 @@ static int flush_sightings(sighting_list *l, const pair_table *counts, merge_que
         int64_t count = pair_table_get(counts, l->items[i].pair);
         if (count > 0) {
             merge_entry e = {.pair = l->items[i].pair, .count = count};
-            e.words = tfm_malloc((j - i) * sizeof(uint32_t));
+            size_t unique = 0;
+            for (size_t k = i; k < j; k++) unique += k == i || l->items[k].word != l->items[k - 1].word;
+            e.words = tfm_malloc(unique * sizeof(uint32_t)); /* freed with word_count == unique */
             if (!e.words) return 0;
             for (size_t k = i; k < j; k++) {
-                if (e.word_count == 0 || e.words[e.word_count - 1] != l->items[k].word) e.words[e.word_count++] = l->items[k].word;
+                if (k == i || l->items[k].word != l->items[k - 1].word) e.words[e.word_count++] = l->items[k].word;
             }
-            if (!queue_push(q, e)) return 0;
+            if (!queue_push(q, e)) {
+                tfm_free(e.words, unique * sizeof(uint32_t));
+                return 0;
+            }
         }
         i = j;
     }
@@ -357,8 +362,8 @@ typedef struct train_state {
 static void train_state_free(train_state *s) {
     string_table_free(&s->vocab);
     tfm_free(s->symbols, s->symbols_size * sizeof(uint32_t));
-    tfm_free(s->word_start, s->word_count * sizeof(uint32_t));
-    tfm_free(s->word_length, s->word_count * sizeof(uint32_t));
+    tfm_free(s->word_start, (s->word_count ? s->word_count : 1) * sizeof(uint32_t));
+    tfm_free(s->word_length, (s->word_count ? s->word_count : 1) * sizeof(uint32_t));
     pair_table_free(&s->pairs);
     for (size_t i = 0; i < s->queue.count; i++) tfm_free(s->queue.items[i].words, s->queue.items[i].word_count * sizeof(uint32_t));
     tfm_free(s->queue.items, s->queue.capacity * sizeof(merge_entry));

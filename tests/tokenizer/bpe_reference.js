@@ -3,6 +3,7 @@
 //     ENGINE: tiktoken | gpt-tokenizer | gpt-3-encoder | hf. Reads INPUT as UTF-8 (invalid bytes become
 //     U+FFFD, as in any JS string), writes the ids as little-endian uint32; --sanitized also writes the
 //     decoded text back as UTF-8, i.e. exactly the text the reference saw.
+//     --drop-js-space-differences: delete U+FEFF and U+0085 first (see below).
 //   node bpe_reference.js bench ENGINE INPUT [--tokenizer tokenizer.json] [--repeat N]
 //     Prints "ENGINE MB/s tokens" for single-threaded encoding of INPUT (best of N runs).
 "use strict";
@@ -47,7 +48,10 @@ async function main() {
   const [verb, engine, input, output] = process.argv.slice(2);
   const args = process.argv.slice(2);
   const encode = makeEncoder(engine, args);
-  const text = fs.readFileSync(input, "utf8");
+  let text = fs.readFileSync(input, "utf8");
+  // --drop-js-space-differences: remove U+FEFF and U+0085, the two characters on which JavaScript's \s
+  // (used by gpt-tokenizer and gpt-3-encoder) differs from Unicode White_Space (tiktoken, Hugging Face, tfm).
+  if (args.includes("--drop-js-space-differences")) text = text.replace(/[\uFEFF\u0085]/g, "");
   if (verb === "encode") {
     const ids = await encode(text);
     const out = Buffer.alloc(ids.length * 4);

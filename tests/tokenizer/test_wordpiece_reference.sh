@@ -25,7 +25,7 @@ vocab="$work/vocab.txt"
 "$source_dir/scripts/bert-vocab.sh" "$vocab" >/dev/null
 corpus="$source_dir/data/tokenizer-corpus/corpus.txt"
 if [ ! -f "$corpus" ]; then
-    "$source_dir/scripts/tokenizer-corpus.sh" >/dev/null || missing "cannot build the corpus (scripts/tokenizer-corpus.sh)"
+    TFM_CORPUS_IF_MISSING=1 "$source_dir/scripts/tokenizer-corpus.sh" >/dev/null || missing "cannot build the corpus (scripts/tokenizer-corpus.sh)"
 fi
 [ "$(wc -c < "$corpus")" -ge 5000000 ] || { echo "corpus smaller than 5 MB" >&2; exit 1; }
 
@@ -43,13 +43,14 @@ compare() { # name reference_output tfm_output
 }
 reference() { node "$here/wordpiece_reference.js" "$@"; }
 
-# 1. Every line of the corpus, uncased (bert-base-uncased as released) and cased normalization.
+# 1. Every line of the corpus, uncased (bert-base-uncased as released); a third of them with cased normalization.
 reference encode "$vocab" "$corpus" > "$work/ref-uncased.txt"
 "$tool" encode "$vocab" "$corpus" > "$work/tfm-uncased.txt"
 compare "encode uncased ($(wc -c < "$corpus") bytes)" "$work/ref-uncased.txt" "$work/tfm-uncased.txt"
-reference encode "$vocab" "$corpus" --cased > "$work/ref-cased.txt"
-"$tool" encode "$vocab" "$corpus" --cased > "$work/tfm-cased.txt"
-compare "encode cased" "$work/ref-cased.txt" "$work/tfm-cased.txt"
+awk 'NR % 3 == 0' "$corpus" > "$work/cased-sample.txt" # a third of the lines: the stages differ, not the data
+reference encode "$vocab" "$work/cased-sample.txt" --cased > "$work/ref-cased.txt"
+"$tool" encode "$vocab" "$work/cased-sample.txt" --cased > "$work/tfm-cased.txt"
+compare "encode cased ($(wc -c < "$work/cased-sample.txt") bytes)" "$work/ref-cased.txt" "$work/tfm-cased.txt"
 
 # 2. Special tokens written in the text, recognised on request.
 {

@@ -21,7 +21,7 @@ command -v node >/dev/null || missing "node not found"
 [ -d "$here/node_modules/@anush008/tokenizers" ] || missing "reference not installed (run scripts/setup-npm.sh)"
 corpus="$source_dir/data/tokenizer-corpus/corpus.txt"
 if [ ! -f "$corpus" ]; then
-    "$source_dir/scripts/tokenizer-corpus.sh" >/dev/null || missing "cannot build the corpus (scripts/tokenizer-corpus.sh)"
+    TFM_CORPUS_IF_MISSING=1 "$source_dir/scripts/tokenizer-corpus.sh" >/dev/null || missing "cannot build the corpus (scripts/tokenizer-corpus.sh)"
 fi
 
 # The reference trainer refuses invalid UTF-8, so train on the corpus up to its invalid-UTF-8 section:

@@ -53,13 +53,9 @@ int main(int argc, char **argv) {
     const char *dir = argv[1];
     char path[1024];
 
-    char *config_json = NULL;
-    if (tfm_checkpoint_load_config(dir, &config_json)) return fail("config");
-    tfm_seq2seq_config config;
-    if (tfm_seq2seq_config_from_json(config_json, "config.json", &config)) return fail("config");
-    tfm_free(config_json, strlen(config_json) + 1);
     tfm_seq2seq *model = NULL;
-    if (tfm_seq2seq_create(&model, &config) || tfm_checkpoint_load_params(dir, &model->params)) return fail("model");
+    if (tfm_seq2seq_load(&model, dir)) return fail("model");
+    tfm_seq2seq_config config = model->config;
 
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
     tfm_safetensors *inputs = NULL;

@@ -4,15 +4,24 @@
  *   wordpiece_tool encode VOCAB FILE [--cased] [--special]   one line of ids per input line
  *   wordpiece_tool pair VOCAB FILE MAX_LENGTH         input lines "A<TAB>B": ids|type ids|mask per line
  *   wordpiece_tool decode VOCAB FILE                  input lines of ids: decoded text (skip special) per line
+ *   wordpiece_tool bench VOCAB FILE                   MB/s of encoding FILE (1 thread, then all threads)
  *   wordpiece_tool train FILE VOCAB_SIZE OUT [--cased] [--special]   train on FILE's lines, write the
  *                                                     pieces (--special: none of the special tokens, as the reference) */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tfm/wordpiece.h"
 #include "tokenizer/basic_tokenizer.h"
 #include "tokenizer/wordpiece_internal.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void print_list(const int32_t *cps, size_t n) {
     putchar(' ');
@@ -229,6 +238,64 @@ int main(int argc, char **argv) {
         free(seed);
         free(seed_text);
         free(text);
+        return 0;
+    }
+    if (!strcmp(argv[1], "bench") && argc >= 4) {
+        /* Encode FILE in ~4 KB pieces cut after a newline (as the reference bench does), best of 3 rounds,
+         * single-threaded; then the same pieces spread over all OpenMP threads, one handle per thread. */
+        tfm_wordpiece *tok = load(argv[2], 1);
+        size_t size;
+        char *text = slurp(argv[3], &size);
+        size_t piece_count = 0, *starts = malloc((size / 4096 + 2) * sizeof *starts);
+        for (size_t at = 0; at < size;) {
+            starts[piece_count++] = at;
+            char *nl = at + 4096 < size ? memchr(text + at + 4096, '\n', size - at - 4096) : NULL;
+            at = nl ? (size_t)(nl - text) + 1 : size;
+        }
+        starts[piece_count] = size;
+        tfm_tokens ids = {0};
+        double best = 1e30;
+        size_t tokens = 0;
+        for (int round = 0; round < 3; round++) {
+            double t0 = now_seconds();
+            tokens = 0;
+            for (size_t p = 0; p < piece_count; p++) {
+                ids.count = 0;
+                tfm_wordpiece_encode(tok, text + starts[p], starts[p + 1] - starts[p], 0, &ids);
+                tokens += ids.count;
+            }
+            double t = now_seconds() - t0;
+            if (t < best) best = t;
+        }
+        int threads = omp_get_max_threads();
+        tfm_wordpiece **clones = malloc((size_t)threads * sizeof *clones);
+        for (int t = 0; t < threads; t++) tfm_wordpiece_clone(&clones[t], tok);
+        double best_parallel = 1e30;
+        for (int round = 0; round < 3; round++) {
+            double t0 = now_seconds();
+#pragma omp parallel
+            {
+                tfm_tokens local = {0};
+                tfm_wordpiece *mine = clones[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 4)
+                for (long p = 0; p < (long)piece_count; p++) {
+                    local.count = 0;
+                    tfm_wordpiece_encode(mine, text + starts[p], starts[p + 1] - starts[p], 0, &local);
+                }
+                tfm_free(local.ids, local.capacity * sizeof(uint32_t));
+            }
+            double t = now_seconds() - t0;
+            if (t < best_parallel) best_parallel = t;
+        }
+        printf("{\"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, \"mb_per_s\": %.2f, \"threads\": %d, "
+               "\"mb_per_s_all_threads\": %.2f}\n", size, tokens, best, size / 1e6 / best, threads,
+               size / 1e6 / best_parallel);
+        for (int t = 0; t < threads; t++) tfm_wordpiece_free(clones[t]);
+        free(clones);
+        tfm_free(ids.ids, ids.capacity * sizeof(uint32_t));
+        free(starts);
+        free(text);
+        tfm_wordpiece_free(tok);
         return 0;
     }
     fprintf(stderr, "wordpiece_tool: unknown or incomplete command %s\n", argv[1]);
