@@ -13,16 +13,6 @@
 
 #define TMP_DIR "test_checkpoint_tmp"
 
-static void expect_error_at(int line, tfm_status got, tfm_status want, ...) {
-    const char *message = tfm_last_error();
-    CHECK(got == want, "line %d: status %s, want %s (message: %s)", line, tfm_status_name(got), tfm_status_name(want), message);
-    va_list args;
-    va_start(args, want);
-    for (const char *s = va_arg(args, const char *); s; s = va_arg(args, const char *))
-        CHECK(strstr(message, s) != NULL, "line %d: message \"%s\" lacks \"%s\"", line, message, s);
-    va_end(args);
-}
-#define EXPECT_ERROR(call, want, ...) expect_error_at(__LINE__, (call), (want), __VA_ARGS__, (const char *)NULL)
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");

@@ -21,17 +21,6 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-/* The status must be `want` and the message must contain every given substring (NULL-terminated). */
-static void expect_error_at(int line, tfm_status got, tfm_status want, ...) {
-    const char *message = tfm_last_error();
-    CHECK(got == want, "line %d: status %s, want %s (message: %s)", line, tfm_status_name(got), tfm_status_name(want), message);
-    va_list args;
-    va_start(args, want);
-    for (const char *s = va_arg(args, const char *); s; s = va_arg(args, const char *))
-        CHECK(strstr(message, s) != NULL, "line %d: message \"%s\" lacks \"%s\"", line, message, s);
-    va_end(args);
-}
-#define EXPECT_ERROR(call, want, ...) expect_error_at(__LINE__, (call), (want), __VA_ARGS__, (const char *)NULL)
 
 /* Load a config file made of `text`; returns the status. */
 static tfm_status load_text(const char *name, const char *text, tfm_gpt_config *m, tfm_train_config *t) {

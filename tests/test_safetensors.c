@@ -13,16 +13,6 @@
 
 #define TMP_DIR "test_safetensors_tmp"
 
-static void expect_error_at(int line, tfm_status got, tfm_status want, ...) {
-    const char *message = tfm_last_error();
-    CHECK(got == want, "line %d: status %s, want %s (message: %s)", line, tfm_status_name(got), tfm_status_name(want), message);
-    va_list args;
-    va_start(args, want);
-    for (const char *s = va_arg(args, const char *); s; s = va_arg(args, const char *))
-        CHECK(strstr(message, s) != NULL, "line %d: message \"%s\" lacks \"%s\"", line, message, s);
-    va_end(args);
-}
-#define EXPECT_ERROR(call, want, ...) expect_error_at(__LINE__, (call), (want), __VA_ARGS__, (const char *)NULL)
 
 /* A string literal's bytes without the terminating NUL. */
 #define LITERAL(s) s, sizeof(s) - 1
@@ -243,7 +233,7 @@ static void test_dtypes(void) {
 static void expect_open_error(int line, const char *path, tfm_status want, const char *part) {
     tfm_safetensors *f = NULL;
     tfm_status s = tfm_safetensors_open(path, &f);
-    expect_error_at(line, s, want, path, part, (const char *)NULL);
+    test_expect_error_at(line, s, want, path, part, (const char *)NULL);
     CHECK(f == NULL, "line %d: no handle on failure", line);
     if (f) tfm_safetensors_close(f);
 }

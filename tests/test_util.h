@@ -3,8 +3,12 @@
 #define TFM_TEST_UTIL_H
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "tfm/base.h"
 
 static int test_passed = 0, test_failed = 0;
 
@@ -46,6 +50,19 @@ static inline double test_max_rel_diff(const float *a, const float *b, size_t n,
     }
     return m;
 }
+
+/* EXPECT_ERROR(call, status, "substring", ...): the call must fail with `status` and leave a message
+ * in tfm_last_error() that contains every given substring. */
+static inline void test_expect_error_at(int line, tfm_status got, tfm_status want, ...) {
+    const char *message = tfm_last_error();
+    CHECK(got == want, "line %d: status %s, want %s (message: %s)", line, tfm_status_name(got), tfm_status_name(want), message);
+    va_list args;
+    va_start(args, want);
+    for (const char *s = va_arg(args, const char *); s; s = va_arg(args, const char *))
+        CHECK(strstr(message, s) != NULL, "line %d: message \"%s\" lacks \"%s\"", line, message, s);
+    va_end(args);
+}
+#define EXPECT_ERROR(call, want, ...) test_expect_error_at(__LINE__, (call), (want), __VA_ARGS__, (const char *)NULL)
 
 static inline int test_summary(void) {
     printf("%d passed, %d failed\n", test_passed, test_failed);
