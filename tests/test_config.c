@@ -156,7 +156,7 @@ static void test_malformed_configs(void) {
     EXPECT_ERROR(load_text("sched.json", "{\"train\": {\"schedule\": 2}}", &m, &t), TFM_ERR_CONFIG,
                  "train.schedule: expected one of \"constant\", \"cosine\", or \"noam\", got 2");
     EXPECT_ERROR(load_text("act.json", "{\"model\": {\"activation\": [\"gelu\"]}}", &m, &t), TFM_ERR_CONFIG,
-                 "model.activation: expected \"gelu\" or \"relu\", got an array");
+                 "model.activation: expected one of \"gelu\", \"relu\", or \"gelu_erf\", got an array");
     EXPECT_ERROR(load_text("obj.json", "{\"model\": 3}", &m, &t), TFM_ERR_CONFIG, "obj.json: model: expected an object, got 3");
     EXPECT_ERROR(load_text("top.json", "[1, 2]", &m, &t), TFM_ERR_CONFIG, "top.json: the top level: expected an object, got an array");
     EXPECT_ERROR(load_text("seed.json", "{\"train\": {\"seed\": -1}}", &m, &t), TFM_ERR_CONFIG,
@@ -279,9 +279,16 @@ static void test_hf_config_errors(void) {
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_CONFIG, "n_ctx (32) differs from n_positions (64)");
     snprintf(text, sizeof text, "%s, \"attn_pdrop\": 0.2}", base);
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_UNSUPPORTED, "attn_pdrop (0.2)", "one dropout");
-    snprintf(text, sizeof text, "%s, \"activation_function\": \"gelu\"}", base);
+    snprintf(text, sizeof text, "%s, \"activation_function\": \"swish\"}", base);
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_CONFIG,
-                 "activation_function: expected one of \"gelu_new\", \"relu\", or \"gelu_pytorch_tanh\", got \"gelu\"");
+                 "activation_function: expected one of \"gelu_new\", \"relu\", \"gelu_pytorch_tanh\", or \"gelu\", got \"swish\"");
+    /* transformers' "gelu" is the exact erf form, and round-trips as such */
+    snprintf(text, sizeof text, "%s, \"activation_function\": \"gelu\"}", base);
+    CHECK(tfm_gpt_config_from_json(text, "ck/config.json", &c) == TFM_OK && c.activation == TFM_ACTIVATION_GELU_ERF, "%s", tfm_last_error());
+    char *erf_json = NULL;
+    CHECK(tfm_gpt_config_to_json(&c, &erf_json) == TFM_OK && strstr(erf_json, "\"activation_function\":\t\"gelu\""), "gelu_erf written as %s",
+          erf_json ? erf_json : "(null)");
+    if (erf_json) tfm_free(erf_json, strlen(erf_json) + 1);
     snprintf(text, sizeof text, "%s, \"n_embd\": 30}", "{\"model_type\": \"gpt2\", \"vocab_size\": 256, \"n_positions\": 64, "
                                                       "\"n_layer\": 2, \"n_head\": 4");
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_CONFIG,

@@ -24,6 +24,8 @@ tfm_tensor *tfm_fn_linear(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_t
 tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias, float eps);
 tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x);   /* tanh approximation (GPT-2) */
 tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x);
+/* kind: TFM_ACTIVATION_GELU (tanh approximation), TFM_ACTIVATION_GELU_ERF (exact, BERT's) or TFM_ACTIVATION_RELU */
+tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind);
 /* Inverted dropout with probability p; the identity (x itself) when not training or p == 0. */
 tfm_tensor *tfm_fn_dropout(tfm_graph *g, tfm_tensor *x, float p);
 

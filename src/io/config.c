@@ -16,7 +16,8 @@
 /* Integers a double (and so cJSON) holds exactly. */
 #define TFM_CONFIG_MAX_EXACT 9007199254740992.0
 
-static const char *const activation_names[] = {"gelu", "relu", NULL};
+/* indices = TFM_ACTIVATION_*: "gelu" is the tanh approximation (GPT-2), "gelu_erf" the exact one (BERT) */
+static const char *const activation_names[] = {"gelu", "relu", "gelu_erf", NULL};
 static const char *const optimizer_names[] = {"adamw", "sgd", NULL};
 static const char *const schedule_names[] = {"constant", "cosine", "noam", NULL};
 
@@ -94,8 +95,8 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
         return tfm_error(TFM_ERR_CONFIG, "model.pre_layernorm: expected 0 or 1, got %d", c->pre_layernorm);
     if (c->tie_embeddings != 0 && c->tie_embeddings != 1)
         return tfm_error(TFM_ERR_CONFIG, "model.tie_embeddings: expected 0 or 1, got %d", c->tie_embeddings);
-    if (c->activation != TFM_ACTIVATION_GELU && c->activation != TFM_ACTIVATION_RELU)
-        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected TFM_ACTIVATION_GELU or _RELU, got %d", c->activation);
+    if (c->activation != TFM_ACTIVATION_GELU && c->activation != TFM_ACTIVATION_RELU && c->activation != TFM_ACTIVATION_GELU_ERF)
+        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected TFM_ACTIVATION_GELU, _RELU or _GELU_ERF, got %d", c->activation);
     return TFM_OK;
 }
 
@@ -308,7 +309,9 @@ tfm_status tfm_gpt_config_to_json(const tfm_gpt_config *c, char **json_text) {
          add_int(o, "n_ctx", c->context_length) && add_int(o, "n_embd", c->d_model) &&
          add_int(o, "n_layer", c->n_layers) && add_int(o, "n_head", c->n_heads) && add_int(o, "n_inner", c->d_ff);
     ok = ok && cJSON_AddStringToObject(o, "activation_function",
-                                       c->activation == TFM_ACTIVATION_RELU ? "relu" : "gelu_new");
+                                       c->activation == TFM_ACTIVATION_RELU       ? "relu"
+                                       : c->activation == TFM_ACTIVATION_GELU_ERF ? "gelu"
+                                                                                  : "gelu_new");
     ok = ok && add_float(o, "resid_pdrop", c->dropout) && add_float(o, "embd_pdrop", c->dropout) &&
          add_float(o, "attn_pdrop", c->dropout) && add_float(o, "layer_norm_epsilon", c->layernorm_eps);
     ok = ok && cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_embeddings);
@@ -359,7 +362,8 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
                                        "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "add_cross_attention",
                                        "tfm", NULL};
     static const char *const extra_keys[] = {"pre_layernorm", "tie_embeddings", NULL};
-    static const char *const activations[] = {"gelu_new", "relu", "gelu_pytorch_tanh", NULL};
+    /* transformers' names: "gelu" is the exact erf form, the other two GELUs the tanh approximation */
+    static const char *const activations[] = {"gelu_new", "relu", "gelu_pytorch_tanh", "gelu", NULL};
     tfm_status s = expect_object(o, source, "the top level");
 #define STEP(call)                                                                                                     \
     if (s == TFM_OK) s = (call)
@@ -401,7 +405,7 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
     if (s == TFM_OK && inner && !cJSON_IsNull(inner)) s = read_int_field(o, "n_inner", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.d_ff);
     int activation = 0;
     STEP(tfm_json_read_choice(o, "activation_function", &ctx, activations, &activation));
-    c.activation = activation == 1 ? TFM_ACTIVATION_RELU : TFM_ACTIVATION_GELU;
+    c.activation = activation == 1 ? TFM_ACTIVATION_RELU : activation == 3 ? TFM_ACTIVATION_GELU_ERF : TFM_ACTIVATION_GELU;
     /* tfm has one dropout rate; transformers defaults each to 0.1. */
     float resid = 0.1f, embd = 0.1f, attn = 0.1f;
     STEP(tfm_json_read_float(o, "resid_pdrop", &ctx, 0, 1, 1, 0, &resid));

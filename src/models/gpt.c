@@ -169,7 +169,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
             x = tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout));
             h = tfm_linear_forward_graph(g, &b->mlp_fc, tfm_layernorm_forward_graph(g, &b->ln_2, x));
-            h = c->activation == TFM_ACTIVATION_RELU ? tfm_fn_relu(g, h) : tfm_fn_gelu(g, h);
+            h = tfm_fn_activation(g, h, c->activation);
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
             x = tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout));
         } else {
@@ -177,7 +177,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
             x = tfm_layernorm_forward_graph(g, &b->ln_1, tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout)));
             h = tfm_linear_forward_graph(g, &b->mlp_fc, x);
-            h = c->activation == TFM_ACTIVATION_RELU ? tfm_fn_relu(g, h) : tfm_fn_gelu(g, h);
+            h = tfm_fn_activation(g, h, c->activation);
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
             x = tfm_layernorm_forward_graph(g, &b->ln_2, tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout)));
         }

@@ -260,7 +260,7 @@ tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, t
 tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2, tfm_tensor *x) {
     const tfm_seq2seq_config *c = &m->config;
     tfm_tensor *h = tfm_linear_forward_graph(g, linear1, x);
-    h = c->activation == TFM_ACTIVATION_RELU ? tfm_fn_relu(g, h) : tfm_fn_gelu(g, h);
+    h = tfm_fn_activation(g, h, c->activation);
     h = tfm_fn_dropout(g, h, c->activation_dropout);
     return tfm_linear_forward_graph(g, linear2, h);
 }

@@ -8,7 +8,8 @@
 /* Largest accepted dimension, as for GPT configs: keeps shape products far from overflow. */
 #define SEQ2SEQ_MAX_DIM (1 << 24)
 
-static const char *const activation_names[] = {"gelu", "relu", NULL};   /* indices = TFM_ACTIVATION_* */
+/* indices = TFM_ACTIVATION_*: "gelu" is the tanh approximation, "gelu_erf" torch's exact activation="gelu" */
+static const char *const activation_names[] = {"gelu", "relu", "gelu_erf", NULL};
 static const char *const position_names[] = {"sinusoidal", "learned", NULL};
 
 void tfm_seq2seq_config_default(tfm_seq2seq_config *c) {
@@ -55,8 +56,8 @@ tfm_status tfm_seq2seq_config_validate(const tfm_seq2seq_config *c) {
         if (!probability_ok(probabilities[i].value))
             return tfm_error(TFM_ERR_CONFIG, "model.%s: expected a number in [0, 1), got %g", probabilities[i].name,
                              (double)probabilities[i].value);
-    if (c->activation != TFM_ACTIVATION_RELU && c->activation != TFM_ACTIVATION_GELU)
-        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected TFM_ACTIVATION_RELU or _GELU, got %d", c->activation);
+    if (c->activation != TFM_ACTIVATION_RELU && c->activation != TFM_ACTIVATION_GELU && c->activation != TFM_ACTIVATION_GELU_ERF)
+        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected TFM_ACTIVATION_RELU, _GELU or _GELU_ERF, got %d", c->activation);
     if (c->positions != TFM_POSITIONS_SINUSOIDAL && c->positions != TFM_POSITIONS_LEARNED)
         return tfm_error(TFM_ERR_CONFIG, "model.positions: expected TFM_POSITIONS_SINUSOIDAL or _LEARNED, got %d", c->positions);
     const struct { const char *name; int value; } flags[] = {

@@ -112,33 +112,28 @@ tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tf
     return out;
 }
 
-/* ---- activations ---- */
-static void gelu_backward(tfm_graph *g, tfm_node *n) {
+/* ---- activations (kind: TFM_ACTIVATION_GELU (tanh), _GELU_ERF or _RELU from tfm/config.h) ---- */
+static void activation_backward(tfm_graph *g, tfm_node *n) {
     (void)g;
-    tfm_gelu_backward(grad_of(n->in[0]), n->out->grad, n->in[0]->data, n->out->size);
-}
-static void relu_backward(tfm_graph *g, tfm_node *n) {
-    (void)g;
-    tfm_relu_backward(grad_of(n->in[0]), n->out->grad, n->in[0]->data, n->out->size);
+    tfm_activation_backward(n->ints[0], grad_of(n->in[0]), n->out->grad, n->in[0]->data, n->out->size);
 }
 
-tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x) {
+tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind) {
     if (!x) return NULL;
+    if (kind != TFM_ACTIVATION_GELU && kind != TFM_ACTIVATION_GELU_ERF && kind != TFM_ACTIVATION_RELU) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "activation: unknown kind %d", kind);
+        return NULL;
+    }
     tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
     if (!out) return NULL;
-    tfm_gelu_forward(out->data, x->data, x->size);
-    tfm_graph_record(g, gelu_backward, out, 1, &x);
+    tfm_activation_forward(kind, out->data, x->data, x->size);
+    tfm_node *n = tfm_graph_record(g, activation_backward, out, 1, &x);
+    if (n) n->ints[0] = kind;
     return out;
 }
 
-tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x) {
-    if (!x) return NULL;
-    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
-    if (!out) return NULL;
-    tfm_relu_forward(out->data, x->data, x->size);
-    tfm_graph_record(g, relu_backward, out, 1, &x);
-    return out;
-}
+tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x) { return tfm_fn_activation(g, x, TFM_ACTIVATION_GELU); }
+tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x) { return tfm_fn_activation(g, x, TFM_ACTIVATION_RELU); }
 
 /* ---- dropout: the mask is recomputed from (seed, offset) in backward, never stored ---- */
 static void dropout_backward(tfm_graph *g, tfm_node *n) {
