@@ -82,6 +82,12 @@ static void wp_fuzz_check(tfm_wordpiece *tok, const char *text, size_t size) {
     tfm_free(out, out_capacity);
     uint32_t ids[24], types[24], mask[24];
     size_t max_length = 3 + (size ? (unsigned char)text[0] % 21 : 0), used = 0, half = size / 2;
+    if (tfm_wordpiece_cls_id(tok) < 0 || tfm_wordpiece_sep_id(tok) < 0 || tfm_wordpiece_pad_id(tok) < 0) {
+        WP_FUZZ_REQUIRE(tfm_wordpiece_encode_pair(tok, text, half, text + half, size - half, 0, max_length, ids, types,
+                                                  mask, &used) == TFM_ERR_UNSUPPORTED,
+                        "encode_pair refuses a vocabulary without [CLS]/[SEP]/[PAD]");
+        return;
+    }
     WP_FUZZ_REQUIRE(tfm_wordpiece_encode_pair(tok, text, half, text + half, size - half, 0, max_length, ids, types,
                                               mask, &used) == TFM_OK,
                     "encode_pair");

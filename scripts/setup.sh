@@ -7,7 +7,8 @@ want_test=0
 for a in "$@"; do case "$a" in --test) want_test=1 ;; *) echo "setup.sh: unknown option '$a'" >&2; exit 2 ;; esac; done
 
 packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev)
-[ "$want_test" = 1 ] && packages+=(python3 python3-torch python3-numpy libopenblas0-openmp)
+# Tests: the PyTorch reference, clang + libFuzzer for the fuzz targets (Node.js: scripts/setup-npm.sh).
+[ "$want_test" = 1 ] && packages+=(python3 python3-torch python3-numpy libopenblas0-openmp clang libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -53,11 +53,11 @@ tfm_status tfm_wordpiece_encode_chunk(tfm_wordpiece *tok, const char *text, size
                                       tfm_tokens *out, size_t *consumed);
 
 /* BERT model input for one sentence (b == NULL) or a pair: "[CLS] A [SEP]" or "[CLS] A [SEP] B [SEP]",
- * truncated longest-first to max_length (the shorter side keeps min(its length, budget / 2) and the
- * longer the rest; on a tie the second keeps the odd token), then padded with [PAD] to exactly max_length. Writes max_length entries to each
- * output array (token_type_ids and attention_mask may be NULL); *length (may be NULL) receives the
- * unpadded length. Needs [CLS], [SEP] and [PAD] in the vocabulary and max_length >= 3 (2 for one
- * sentence). */
+ * truncated longest-first to max_length (with budget = max_length - 3, the shorter side keeps
+ * min(its length, budget / 2) and the longer the rest; on a tie the second keeps the odd token), then
+ * padded with [PAD] to exactly max_length. Writes max_length entries to each output array
+ * (token_type_ids and attention_mask may be NULL); *length (may be NULL) receives the unpadded length.
+ * Needs [CLS], [SEP] and [PAD] in the vocabulary and max_length >= 3 (2 for one sentence). */
 tfm_status tfm_wordpiece_encode_pair(tfm_wordpiece *tok, const char *a, size_t a_len, const char *b, size_t b_len,
                                      unsigned flags, size_t max_length, uint32_t *input_ids,
                                      uint32_t *token_type_ids, uint32_t *attention_mask, size_t *length);
@@ -84,16 +84,18 @@ int64_t tfm_wordpiece_pad_id(const tfm_wordpiece *tok);
 int64_t tfm_wordpiece_mask_id(const tfm_wordpiece *tok);
 int tfm_wordpiece_lowercase(const tfm_wordpiece *tok);
 
-/* Training, as Hugging Face's WordPieceTrainer: the corpus is normalized and pre-tokenized like encoding
- * (BERT rules, `lowercase` as above); words are counted; the alphabet is every character seen (or the
- * `limit_alphabet` most frequent ones; ties by code point), the first character of a word spelled
- * bare and the others with "##"; then BPE merges: the pair with the highest count wins, ties to the
- * pair whose (left id, right id) is smallest; the merged piece drops the right part's "##". Stops at
- * vocab_size pieces or when the best count is below min_frequency. The vocabulary is: special tokens
- * (in the given order), the alphabet (sorted by code point), then the merged pieces in merge order. */
+/* Training, as Hugging Face's WordPieceTrainer (BPE merges with the "##" continuing-subword prefix), made
+ * deterministic. The corpus is normalized and pre-tokenized like encoding (BERT rules, `lowercase` as
+ * above) and its words counted. The vocabulary is: the special tokens (in the given order); the alphabet
+ * (every character seen, or the `limit_alphabet` most frequent ones, ties to the smaller code point) in
+ * code point order; "##c" for each alphabet character that occurs after the start of a word, in code
+ * point order (the reference uses its hash map's order, which varies between runs); then merged pieces:
+ * the adjacent pair with the highest count wins, ties to the smallest (left id, right id) pair, and the
+ * merged piece is left + right without its "##". Stops at vocab_size pieces, or when the best count is
+ * below min_frequency. Words over 2^20 characters are not counted. See docs/tokenizers.md. */
 typedef struct tfm_wordpiece_train_options {
     size_t vocab_size;              /* e.g. 30000 */
-    uint64_t min_frequency;         /* 0 or 1: no limit */
+    uint64_t min_frequency;         /* 0 or 1: no limit (the CLI defaults to 2, as BertWordPieceTokenizer) */
     const char *const *special_tokens; /* NULL: [PAD] [UNK] [CLS] [SEP] [MASK] */
     size_t special_count;
     size_t limit_alphabet;          /* 0: no limit */

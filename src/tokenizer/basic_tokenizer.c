@@ -293,7 +293,16 @@ static void normalize(tfm_basic_splitter *sp, int32_t cp) {
             flush_marks(sp);
             strip_and_continue(sp, parts[i]);
         } else {
-            if (sp->mark_count == TFM_BASIC_MARK_CAP) flush_marks(sp);
+            if (sp->mark_count == TFM_BASIC_MARK_CAP) {
+                /* Full: the marks that stripping drops can go now (their order cannot matter); only a run
+                 * of more than TFM_BASIC_MARK_CAP kept non-starters is ordered piecewise. */
+                size_t kept = 0;
+                for (size_t k = 0; k < sp->mark_count; k++) {
+                    if (!(tfm_basic_char_class(sp->marks[k]) & TFM_BASIC_MARK)) sp->marks[kept++] = sp->marks[k];
+                }
+                sp->mark_count = kept;
+                if (kept == TFM_BASIC_MARK_CAP) flush_marks(sp);
+            }
             sp->marks[sp->mark_count++] = parts[i];
         }
     }
@@ -334,6 +343,7 @@ size_t tfm_basic_split_chunk(tfm_basic_splitter *sp, const char *text, size_t le
                              void *user) {
     const unsigned char *s = (const unsigned char *)text;
     const int lower = (sp->flags & TFM_BASIC_LOWERCASE) != 0;
+    const int clean = (sp->flags & TFM_BASIC_CLEAN_TEXT) != 0;
     sp->on_word = on_word;
     sp->user = user;
     if (!sp->in_stream) {
@@ -357,8 +367,20 @@ size_t tfm_basic_split_chunk(tfm_basic_splitter *sp, const char *text, size_t le
                 i++;
                 continue;
             }
-            if ((b == ' ' || b == '\n') && sp->mark_count == 0) { /* fast path: whitespace ends a word */
-                end_word(sp);
+            if (clean && sp->mark_count == 0) {
+                /* Fast path for the rest of ASCII (with cleaning on, which is what encoders use):
+                 * control characters vanish, whitespace ends a word, punctuation is a word. */
+                if (b == ' ' || b == '\n' || b == '\t' || b == '\r') {
+                    end_word(sp);
+                } else if (b < 0x20 || b == 0x7F) {
+                    /* removed */
+                } else { /* every other printable ASCII character is BERT punctuation */
+                    end_word(sp);
+                    sp->word[0] = (char)b;
+                    sp->word_len = 1;
+                    sp->word_chars = 1;
+                    end_word(sp);
+                }
                 i++;
                 continue;
             }

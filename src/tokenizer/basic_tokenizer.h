@@ -50,7 +50,8 @@ typedef int (*tfm_basic_word_fn)(void *user, const char *bytes, size_t byte_coun
 
 /* The splitter's working state. It keeps a bounded buffer (no allocation per call): a word longer than
  * max_chars is reported with its length only, and a run of more than TFM_BASIC_MARK_CAP consecutive
- * combining marks is put in canonical order in pieces of that size. */
+ * combining characters that accent stripping keeps (not Mn) is put in canonical order in pieces of that
+ * size (a full NFD would sort the whole run; no real text has such runs). */
 enum { TFM_BASIC_MARK_CAP = 64 };
 typedef struct tfm_basic_splitter {
     unsigned flags;

@@ -147,7 +147,7 @@ tfm_status tfm_bpe_set_token(tfm_bpe *tok, uint32_t id, const char *bytes, size_
     uint32_t other = token_lookup(tok, bytes, len);
     if (other != TFM_BPE_NONE)
         return tfm_error(TFM_ERR_FORMAT, "tokens %u and %u have the same text", other, id);
-    if (tok->token_bytes_length + len > tok->token_bytes_capacity) {
+    if (!tok->token_bytes || tok->token_bytes_length + len > tok->token_bytes_capacity) {
         size_t n = tok->token_bytes_capacity ? tok->token_bytes_capacity : 4096;
         while (n < tok->token_bytes_length + len) n *= 2;
         if (n > UINT32_MAX) return tfm_error(TFM_ERR_FORMAT, "vocabulary text exceeds 4 GiB");

@@ -567,15 +567,16 @@ const char *tfm_wordpiece_id_to_token(const tfm_wordpiece *tok, uint32_t id, siz
 }
 
 int tfm_wordpiece_is_special(const tfm_wordpiece *tok, uint32_t id) {
+    if (!tok) return 0;
     for (int k = 0; k < TFM_WORDPIECE_SPECIAL_KINDS; k++) {
         if (tok->special[k] == (int64_t)id) return 1;
     }
     return 0;
 }
 
-int64_t tfm_wordpiece_unk_id(const tfm_wordpiece *tok) { return tok->special[TFM_WORDPIECE_UNK]; }
-int64_t tfm_wordpiece_cls_id(const tfm_wordpiece *tok) { return tok->special[TFM_WORDPIECE_CLS]; }
-int64_t tfm_wordpiece_sep_id(const tfm_wordpiece *tok) { return tok->special[TFM_WORDPIECE_SEP]; }
-int64_t tfm_wordpiece_pad_id(const tfm_wordpiece *tok) { return tok->special[TFM_WORDPIECE_PAD]; }
-int64_t tfm_wordpiece_mask_id(const tfm_wordpiece *tok) { return tok->special[TFM_WORDPIECE_MASK]; }
-int tfm_wordpiece_lowercase(const tfm_wordpiece *tok) { return tok->lowercase; }
+int64_t tfm_wordpiece_unk_id(const tfm_wordpiece *tok) { return tok ? tok->special[TFM_WORDPIECE_UNK] : -1; }
+int64_t tfm_wordpiece_cls_id(const tfm_wordpiece *tok) { return tok ? tok->special[TFM_WORDPIECE_CLS] : -1; }
+int64_t tfm_wordpiece_sep_id(const tfm_wordpiece *tok) { return tok ? tok->special[TFM_WORDPIECE_SEP] : -1; }
+int64_t tfm_wordpiece_pad_id(const tfm_wordpiece *tok) { return tok ? tok->special[TFM_WORDPIECE_PAD] : -1; }
+int64_t tfm_wordpiece_mask_id(const tfm_wordpiece *tok) { return tok ? tok->special[TFM_WORDPIECE_MASK] : -1; }
+int tfm_wordpiece_lowercase(const tfm_wordpiece *tok) { return tok ? tok->lowercase : 0; }

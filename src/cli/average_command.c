@@ -1,0 +1,91 @@
+/* cli/average_command.c: "tfm average": the element-wise mean of the parameters of several encoder-decoder checkpoints. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/common.h"
+#include "cli/options.h"
+#include "cli/translate_commands.h"
+#include "io/file.h"
+#include "tfm/io.h"
+#include "tfm/seq2seq.h"
+
+/* The configs must agree on everything that shapes the parameters (dropout etc. may differ: the first wins). */
+static int same_shapes(const tfm_seq2seq *a, const tfm_seq2seq *b) {
+    if (a->params.count != b->params.count || a->params.total != b->params.total) return 0;
+    for (int i = 0; i < a->params.count; i++)
+        if (strcmp(a->params.entries[i].name, b->params.entries[i].name) != 0 || a->params.entries[i].size != b->params.entries[i].size)
+            return 0;
+    return 1;
+}
+
+int cli_average(int argc, char **argv) {
+    const char *out_dir = NULL;
+    int help = 0;
+    /* Options first, then the checkpoint directories. */
+    int first_dir = 1;
+    while (first_dir < argc && strncmp(argv[first_dir], "--", 2) == 0) first_dir += strcmp(argv[first_dir], "--help") == 0 ? 1 : 2;
+    if (first_dir > argc) first_dir = argc;
+    cli_option options[] = {
+        {"out", CLI_STRING, &out_dir, 0, 0, "directory to write the averaged model into", 0},
+        {"help", CLI_FLAG, &help, 0, 0, "show this help", 0},
+        {0},
+    };
+    if (!cli_options_parse("average", options, first_dir, argv, 1)) return 2;
+    if (help) {
+        cli_options_print_help("usage: tfm average --out DIR CHECKPOINT_DIR1 CHECKPOINT_DIR2 ...\n"
+                               "Averages the parameters of encoder-decoder checkpoints (e.g. the last k of a run); the first\n"
+                               "directory's config.json and tokenizer.json are copied.",
+                               options);
+        return 0;
+    }
+    int k = argc - first_dir;
+    if (!out_dir || k < 1) {
+        fprintf(stderr, "tfm average: needs --out DIR and at least one checkpoint directory\n");
+        return 2;
+    }
+    tfm_seq2seq *sum = NULL, *next = NULL;
+    double *acc = NULL;
+    int exit_code = 0;
+    tfm_status st = tfm_seq2seq_load(&sum, argv[first_dir]);
+    if (st) return cli_fail("average");
+    size_t n = sum->params.total;
+    acc = tfm_malloc(sizeof(double) * n);
+    if (!acc) { tfm_seq2seq_free(sum); return cli_fail("average"); }
+    /* Accumulate in double so the mean does not depend on the order more than rounding once. */
+    for (size_t i = 0; i < n; i++) acc[i] = sum->params.data[i];
+    for (int d = 1; d < k && !exit_code; d++) {
+        if ((st = tfm_seq2seq_load(&next, argv[first_dir + d]))) { exit_code = cli_fail("average"); break; }
+        if (!same_shapes(sum, next)) {
+            fprintf(stderr, "tfm average: %s has different parameters than %s (another model configuration)\n", argv[first_dir + d],
+                    argv[first_dir]);
+            exit_code = 1;
+        } else {
+            for (size_t i = 0; i < n; i++) acc[i] += next->params.data[i];
+        }
+        tfm_seq2seq_free(next);
+        next = NULL;
+    }
+    if (!exit_code) {
+        for (size_t i = 0; i < n; i++) sum->params.data[i] = (float)(acc[i] / k);
+        if ((st = tfm_seq2seq_save(sum, out_dir))) exit_code = cli_fail("average");
+    }
+    if (!exit_code) {
+        char *from = tfm_file_join(argv[first_dir], "tokenizer.json"), *to = tfm_file_join(out_dir, "tokenizer.json");
+        if (from && to && tfm_file_exists(from)) {
+            char *data = NULL;
+            size_t size = 0;
+            st = tfm_file_read(from, &data, &size);
+            if (!st) {
+                st = tfm_file_write_atomic(to, data, size);
+                tfm_free(data, size + 1);
+            }
+            if (st) exit_code = cli_fail("average");
+        }
+        if (from) tfm_free(from, strlen(from) + 1);
+        if (to) tfm_free(to, strlen(to) + 1);
+    }
+    if (!exit_code) fprintf(stderr, "tfm average: wrote the mean of %d checkpoints (%zu parameters) to %s\n", k, n, out_dir);
+    tfm_free(acc, sizeof(double) * n);
+    tfm_seq2seq_free(sum);
+    return exit_code;
+}

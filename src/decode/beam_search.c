@@ -1,0 +1,341 @@
+/* decode/beam_search.c: fairseq-style beam search and per-sentence sampling over the incremental seq2seq decoder. */
+#include "decode/beam_search.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "tfm/graph.h"
+
+void tfm_beam_result_free(tfm_beam_result *r) {
+    if (!r || !r->hypotheses) return;
+    for (int i = 0; i < r->count; i++) tfm_free(r->hypotheses[i].tokens, sizeof(int32_t) * (size_t)(r->hypotheses[i].length ? r->hypotheses[i].length : 1));
+    tfm_free(r->hypotheses, sizeof(tfm_beam_hypothesis) * (size_t)(r->count ? r->count : 1));
+    r->hypotheses = NULL;
+    r->count = 0;
+}
+
+/* log_softmax of row[V] into out[V], in double. */
+static void log_softmax(const float *row, int V, double *out) {
+    double max = row[0];
+    for (int v = 1; v < V; v++)
+        if (row[v] > max) max = row[v];
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += exp((double)row[v] - max);
+    double log_sum = max + log(sum);
+    for (int v = 0; v < V; v++) out[v] = (double)row[v] - log_sum;
+}
+
+static int token_allowed(const tfm_seq2seq_config *c, int v) {
+    return v != c->pad_id && !(v == c->bos_id && c->bos_id != c->eos_id);
+}
+
+static int length_limit(const tfm_seq2seq_config *c, float a, int b, int source_length) {
+    double l = floor((double)a * source_length + b);
+    if (l > c->max_target_length - 1) l = c->max_target_length - 1;
+    return l < 0 ? 0 : (int)l;
+}
+
+static double length_penalty(float alpha, int length) { return alpha == 0 ? 1.0 : pow((5.0 + length) / 6.0, (double)alpha); }
+
+typedef struct candidate {
+    double score;
+    int beam, token;
+} candidate;
+
+/* a ranks before b: higher score, then lower beam, then lower token. */
+static int candidate_before(const candidate *a, const candidate *b) {
+    if (a->score != b->score) return a->score > b->score;
+    if (a->beam != b->beam) return a->beam < b->beam;
+    return a->token < b->token;
+}
+
+/* Insert into the sorted top list (capacity n, *count filled). */
+static void candidate_insert(candidate *top, int *count, int n, candidate c) {
+    if (*count == n && !candidate_before(&c, &top[n - 1])) return;
+    int i = *count < n ? (*count)++ : n - 1;
+    while (i > 0 && candidate_before(&c, &top[i - 1])) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i] = c;
+}
+
+/* Per-sentence search state. */
+typedef struct sentence_state {
+    int active;
+    int limit;
+    int alive;                /* live beams (K normally) */
+    double *scores;           /* [K] cumulative log-probabilities of the live beams */
+    int32_t *history;         /* [K, max_target_length]: BOS then tokens */
+    tfm_beam_hypothesis *finished;  /* [K] */
+    int finished_count;
+} sentence_state;
+
+static tfm_status finalize(sentence_state *s, const int32_t *history, int length, double log_prob, float alpha) {
+    tfm_beam_hypothesis *h = &s->finished[s->finished_count];
+    h->tokens = tfm_malloc(sizeof(int32_t) * (size_t)(length ? length : 1));
+    if (!h->tokens) return TFM_ERR_OUT_OF_MEMORY;
+    memcpy(h->tokens, history + 1, sizeof(int32_t) * (size_t)length);
+    h->length = length;
+    h->log_prob = (float)log_prob;
+    h->score = (float)(log_prob / length_penalty(alpha, length + 1));
+    s->finished_count++;
+    return TFM_OK;
+}
+
+tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *source_lengths, int B, int S,
+                           const tfm_beam_search_options *o, tfm_beam_result *results) {
+    const tfm_seq2seq_config *c = &m->config;
+    int K = o->beam_size, V = c->vocab_size, Tmax = c->max_target_length;
+    if (B < 1 || S < 1 || !source || !source_lengths || !results) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "beam search: empty batch");
+    if (K < 1 || o->nbest < 1 || o->nbest > K)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "beam search: beam size %d and nbest %d: need 1 <= nbest <= beam size", K, o->nbest);
+    if (!(isfinite(o->max_length_a) && o->max_length_a >= 0) || !isfinite(o->length_penalty))
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "beam search: max_length_a and the length penalty must be finite (a >= 0)");
+    for (int b = 0; b < B; b++) {
+        results[b].count = 0;
+        results[b].hypotheses = NULL;
+        if (source_lengths[b] < 1 || source_lengths[b] > S)
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "beam search: source_lengths[%d] = %d is outside [1, %d]", b, source_lengths[b], S);
+    }
+    tfm_status st = TFM_OK;
+    size_t R = (size_t)B * K;
+    sentence_state *states = tfm_calloc((size_t)B, sizeof(sentence_state));
+    double *scores = tfm_malloc(sizeof(double) * R);
+    int32_t *history = tfm_malloc(sizeof(int32_t) * R * Tmax), *new_history = tfm_malloc(sizeof(int32_t) * R * Tmax);
+    tfm_beam_hypothesis *finished = tfm_calloc(R, sizeof(tfm_beam_hypothesis));
+    double *lp = tfm_malloc(sizeof(double) * V);
+    candidate *top = tfm_malloc(sizeof(candidate) * 2 * (size_t)K);
+    int32_t *tokens = tfm_malloc(sizeof(int32_t) * R);
+    int *rows = tfm_malloc(sizeof(int) * R), *sentence_of_slot = tfm_malloc(sizeof(int) * (size_t)B);
+    double *new_scores = tfm_malloc(sizeof(double) * (size_t)K);
+    int *parents = tfm_malloc(sizeof(int) * (size_t)K);
+    tfm_graph graph;
+    tfm_seq2seq_cache cache;
+    int graph_ready = 0, cache_ready = 0;
+    memset(&cache, 0, sizeof cache);
+    if (!states || !scores || !history || !new_history || !finished || !lp || !top || !tokens || !rows || !sentence_of_slot ||
+        !new_scores || !parents) {
+        st = TFM_ERR_OUT_OF_MEMORY;
+        goto done;
+    }
+    for (int b = 0; b < B; b++) {
+        sentence_state *s = &states[b];
+        s->active = 1;
+        s->limit = length_limit(c, o->max_length_a, o->max_length_b, source_lengths[b]);
+        s->alive = 1;   /* step 0 expands only beam 0 */
+        s->scores = scores + (size_t)b * K;
+        s->history = history + (size_t)b * K * Tmax;
+        s->finished = finished + (size_t)b * K;
+        for (int k = 0; k < K; k++) {
+            s->scores[k] = 0;
+            s->history[(size_t)k * Tmax] = c->bos_id;
+        }
+        sentence_of_slot[b] = b;
+    }
+    if ((st = tfm_graph_init(&graph, 0))) goto done;
+    graph_ready = 1;
+    if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
+    tfm_tensor *memory = tfm_seq2seq_encode(m, &graph, source, source_lengths, B, S);
+    if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+    if ((st = tfm_seq2seq_cache_create(&cache, m, (int)R, S))) goto done;
+    cache_ready = 1;
+    if ((st = tfm_seq2seq_cache_start(m, &graph, &cache, memory, source_lengths, B, S))) goto done;
+    /* Each sentence's cross-attention keys/values, repeated for its K beams: row b*K + k. */
+    for (size_t r = 0; r < R; r++) rows[r] = (int)(r / K);
+    if ((st = tfm_seq2seq_cache_select(&cache, rows, (int)R))) goto done;
+    int slots = B;   /* active sentences in the cache, in sentence_of_slot order, K rows each */
+    for (int t = 0; slots > 0; t++) {
+        for (int i = 0; i < slots; i++) {
+            sentence_state *s = &states[sentence_of_slot[i]];
+            for (int k = 0; k < K; k++) tokens[(size_t)i * K + k] = k < s->alive ? s->history[(size_t)k * Tmax + t] : c->pad_id;
+        }
+        if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
+        tfm_tensor *logits = tfm_seq2seq_decode_step(m, &graph, &cache, tokens, 1, 1);   /* [slots*K, 1, V] */
+        if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+        int next_slots = 0;
+        for (int i = 0; i < slots; i++) {
+            int b = sentence_of_slot[i];
+            sentence_state *s = &states[b];
+            int count = 0, forced = t >= s->limit;
+            for (int k = 0; k < s->alive; k++) {
+                log_softmax(logits->data + ((size_t)i * K + k) * V, V, lp);
+                if (forced) {
+                    candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + lp[c->eos_id], k, c->eos_id});
+                    continue;
+                }
+                for (int v = 0; v < V; v++)
+                    if (token_allowed(c, v)) candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + lp[v], k, v});
+            }
+            int kept = 0;
+            for (int j = 0; j < count; j++) {
+                const candidate *cand = &top[j];
+                if (cand->token == c->eos_id) {
+                    if (j < K && s->finished_count < K)
+                        if ((st = finalize(s, s->history + (size_t)cand->beam * Tmax, t, cand->score, o->length_penalty))) goto done;
+                } else if (kept < K) {
+                    new_scores[kept] = cand->score;
+                    parents[kept] = cand->beam;
+                    int32_t *h = new_history + (size_t)kept * Tmax;
+                    memcpy(h, s->history + (size_t)cand->beam * Tmax, sizeof(int32_t) * (size_t)(t + 1));
+                    h[t + 1] = cand->token;
+                    kept++;
+                }
+            }
+            if (s->finished_count >= K || kept == 0) {
+                s->active = 0;
+                continue;
+            }
+            s->alive = kept;
+            for (int k = 0; k < kept; k++) {
+                s->scores[k] = new_scores[k];
+                memcpy(s->history + (size_t)k * Tmax, new_history + (size_t)k * Tmax, sizeof(int32_t) * (size_t)(t + 2));
+            }
+            /* The next cache rows of this sentence: its beams' parents (dead beams repeat beam 0). */
+            for (int k = 0; k < K; k++) rows[(size_t)next_slots * K + k] = i * K + (k < kept ? parents[k] : parents[0]);
+            sentence_of_slot[next_slots++] = b;
+        }
+        if (next_slots > 0 && (st = tfm_seq2seq_cache_select(&cache, rows, next_slots * K))) goto done;
+        slots = next_slots;
+    }
+    /* Rank each sentence's finished hypotheses (stable: earlier-finished first on equal scores) and keep nbest. */
+    for (int b = 0; b < B; b++) {
+        sentence_state *s = &states[b];
+        for (int i = 1; i < s->finished_count; i++) {
+            tfm_beam_hypothesis h = s->finished[i];
+            int j = i;
+            while (j > 0 && s->finished[j - 1].score < h.score) {
+                s->finished[j] = s->finished[j - 1];
+                j--;
+            }
+            s->finished[j] = h;
+        }
+        int n = s->finished_count < o->nbest ? s->finished_count : o->nbest;
+        results[b].hypotheses = tfm_calloc((size_t)(n ? n : 1), sizeof(tfm_beam_hypothesis));
+        if (!results[b].hypotheses) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+        results[b].count = n;
+        for (int i = 0; i < n; i++) {
+            results[b].hypotheses[i] = s->finished[i];
+            s->finished[i].tokens = NULL;
+        }
+    }
+done:
+    if (finished)
+        for (size_t r = 0; r < R; r++)
+            if (finished[r].tokens) tfm_free(finished[r].tokens, sizeof(int32_t) * (size_t)(finished[r].length ? finished[r].length : 1));
+    if (st)
+        for (int b = 0; b < B; b++) tfm_beam_result_free(&results[b]);
+    if (cache_ready) tfm_seq2seq_cache_free(&cache);
+    if (graph_ready) tfm_graph_free(&graph);
+    tfm_free(states, sizeof(sentence_state) * (size_t)B);
+    tfm_free(scores, sizeof(double) * R);
+    tfm_free(history, sizeof(int32_t) * R * Tmax);
+    tfm_free(new_history, sizeof(int32_t) * R * Tmax);
+    tfm_free(finished, sizeof(tfm_beam_hypothesis) * R);
+    tfm_free(lp, sizeof(double) * V);
+    tfm_free(top, sizeof(candidate) * 2 * (size_t)K);
+    tfm_free(tokens, sizeof(int32_t) * R);
+    tfm_free(rows, sizeof(int) * R);
+    tfm_free(sentence_of_slot, sizeof(int) * (size_t)B);
+    tfm_free(new_scores, sizeof(double) * (size_t)K);
+    tfm_free(parents, sizeof(int) * (size_t)K);
+    return st;
+}
+
+tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *source_lengths, int B, int S,
+                              const tfm_sampler_config *sampler_config, const uint64_t *seeds, float max_length_a, int max_length_b,
+                              tfm_beam_result *results) {
+    const tfm_seq2seq_config *c = &m->config;
+    int V = c->vocab_size, Tmax = c->max_target_length;
+    if (B < 1 || S < 1 || !source || !source_lengths || !results || !seeds)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "sampling: empty batch or missing buffers");
+    tfm_status st = tfm_sampler_config_validate(sampler_config);
+    if (st) return st;
+    for (int b = 0; b < B; b++) {
+        results[b].count = 0;
+        results[b].hypotheses = NULL;
+        if (source_lengths[b] < 1 || source_lengths[b] > S)
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "sampling: source_lengths[%d] = %d is outside [1, %d]", b, source_lengths[b], S);
+    }
+    tfm_sampler *samplers = tfm_calloc((size_t)B, sizeof(tfm_sampler));
+    int32_t *history = tfm_malloc(sizeof(int32_t) * (size_t)B * Tmax);
+    int *done_flags = tfm_calloc((size_t)B, sizeof(int)), *lengths = tfm_calloc((size_t)B, sizeof(int));
+    double *log_probs = tfm_calloc((size_t)B, sizeof(double)), *lp = tfm_malloc(sizeof(double) * V);
+    float *masked = tfm_malloc(sizeof(float) * V);
+    int32_t *tokens = tfm_malloc(sizeof(int32_t) * (size_t)B);
+    int samplers_ready = 0, graph_ready = 0, cache_ready = 0, longest = 0;
+    tfm_graph graph;
+    tfm_seq2seq_cache cache;
+    memset(&cache, 0, sizeof cache);
+    if (!samplers || !history || !done_flags || !lengths || !log_probs || !lp || !masked || !tokens) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+    for (int b = 0; b < B; b++) {
+        if ((st = tfm_sampler_init(&samplers[b], V, sampler_config, seeds[b]))) goto done;
+        samplers_ready = b + 1;
+        history[(size_t)b * Tmax] = c->bos_id;
+        int l = length_limit(c, max_length_a, max_length_b, source_lengths[b]);
+        if (l + 1 > longest) longest = l + 1;
+    }
+    if ((st = tfm_graph_init(&graph, 0))) goto done;
+    graph_ready = 1;
+    if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
+    tfm_tensor *memory = tfm_seq2seq_encode(m, &graph, source, source_lengths, B, S);
+    if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+    if ((st = tfm_seq2seq_cache_create(&cache, m, B, S))) goto done;
+    cache_ready = 1;
+    if ((st = tfm_seq2seq_cache_start(m, &graph, &cache, memory, source_lengths, B, S))) goto done;
+    for (int t = 0; t < longest; t++) {
+        int active = 0;
+        for (int b = 0; b < B; b++) active += !done_flags[b];
+        if (!active) break;
+        for (int b = 0; b < B; b++) tokens[b] = done_flags[b] ? c->pad_id : history[(size_t)b * Tmax + t];
+        if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
+        tfm_tensor *logits = tfm_seq2seq_decode_step(m, &graph, &cache, tokens, 1, 1);
+        if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+        for (int b = 0; b < B; b++) {
+            if (done_flags[b]) continue;
+            const float *row = logits->data + (size_t)b * V;
+            log_softmax(row, V, lp);
+            int next;
+            if (t >= length_limit(c, max_length_a, max_length_b, source_lengths[b])) {
+                next = c->eos_id;
+            } else {
+                /* Never sample padding (or a BOS that is not EOS). */
+                for (int v = 0; v < V; v++) masked[v] = token_allowed(c, v) ? row[v] : -INFINITY;
+                next = tfm_sampler_next(&samplers[b], masked);
+            }
+            log_probs[b] += lp[next];
+            if (next == c->eos_id) {
+                done_flags[b] = 1;
+            } else {
+                history[(size_t)b * Tmax + t + 1] = next;
+                lengths[b]++;
+            }
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        results[b].hypotheses = tfm_calloc(1, sizeof(tfm_beam_hypothesis));
+        if (!results[b].hypotheses) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+        results[b].count = 1;
+        tfm_beam_hypothesis *h = results[b].hypotheses;
+        h->tokens = tfm_malloc(sizeof(int32_t) * (size_t)(lengths[b] ? lengths[b] : 1));
+        if (!h->tokens) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+        memcpy(h->tokens, history + (size_t)b * Tmax + 1, sizeof(int32_t) * (size_t)lengths[b]);
+        h->length = lengths[b];
+        h->log_prob = h->score = (float)log_probs[b];
+    }
+done:
+    if (st)
+        for (int b = 0; b < B; b++) tfm_beam_result_free(&results[b]);
+    for (int b = 0; b < samplers_ready; b++) tfm_sampler_free(&samplers[b]);
+    if (cache_ready) tfm_seq2seq_cache_free(&cache);
+    if (graph_ready) tfm_graph_free(&graph);
+    tfm_free(samplers, sizeof(tfm_sampler) * (size_t)B);
+    tfm_free(history, sizeof(int32_t) * (size_t)B * Tmax);
+    tfm_free(done_flags, sizeof(int) * (size_t)B);
+    tfm_free(lengths, sizeof(int) * (size_t)B);
+    tfm_free(log_probs, sizeof(double) * (size_t)B);
+    tfm_free(lp, sizeof(double) * V);
+    tfm_free(masked, sizeof(float) * V);
+    tfm_free(tokens, sizeof(int32_t) * (size_t)B);
+    return st;
+}
