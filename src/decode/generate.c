@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "core/threads.h"
+
 tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length, int max_new_tokens, tfm_sampler *sampler,
                             int use_cache, tfm_token_callback on_token, void *user_data) {
     int context = m->config.context_length;
@@ -18,6 +20,7 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
             return tfm_error(TFM_ERR_INVALID_ARGUMENT, "prompt token %d at position %d is outside the vocabulary [0, %d)", prompt[i], i,
                              m->config.vocab_size);
 
+    int threads = tfm_threads_get(); /* restored on the way out */
     size_t capacity = (size_t)prompt_length + (size_t)max_new_tokens;
     int32_t *sequence = tfm_malloc(sizeof(int32_t) * capacity); /* [prompt + new] */
     tfm_graph graph;
@@ -27,6 +30,9 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
     if (use_cache && (st = tfm_gpt_cache_create(&cache, m, 1)) != TFM_OK) goto done;
     memcpy(sequence, prompt, sizeof(int32_t) * (size_t)prompt_length);
 
+    /* A one-token step of one sequence is a fraction of a millisecond of work: less than it costs to wake
+     * and join a second thread (and far less on a busy machine). Prompts and recomputed windows are real
+     * matrices and keep every thread. */
     int length = prompt_length, window_start = 0, fed = 0; /* fed: tokens of the window already in the cache */
     for (int produced = 0; produced < max_new_tokens; produced++) {
         if (length - window_start > context) {
@@ -39,6 +45,7 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
         tfm_tensor *logits;
         if (use_cache) {
             int start = window_start + fed;
+            tfm_threads_set(length - start > 1 ? threads : 1);
             logits = tfm_gpt_forward(m, &graph, sequence + start, 1, length - start, &cache, 1);
             fed = length - window_start;
         } else {
@@ -50,6 +57,7 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
         if (on_token && on_token(token, user_data)) break;
     }
 done:
+    tfm_threads_set(threads);
     if (use_cache) tfm_gpt_cache_free(&cache);
     tfm_graph_free(&graph);
     tfm_free(sequence, sizeof(int32_t) * capacity);
