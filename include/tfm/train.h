@@ -20,7 +20,7 @@ float tfm_schedule_learning_rate(const tfm_train_config *t, int d_model, long st
  * batches are windows of T+1 tokens at positions drawn from a counter-based stream, so the data
  * position is just (seed, counter) and a resumed run sees exactly the batches it would have seen. */
 typedef struct tfm_dataset {
-    int32_t *tokens;         /* [count] token ids */
+    uint16_t *tokens;        /* [count] token ids (16 bits: vocabularies up to 65,536) */
     size_t count;
     size_t train_count;      /* tokens[0 .. train_count) train, the rest validation */
     tfm_rng position_rng;    /* where the next training window starts */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/common.h"
+#include "cli/translate_commands.h"
 #if __has_include("cli/tokenizer_commands.h")
 #include "cli/tokenizer_commands.h"
 #define TFM_HAVE_TOKENIZER_CLI 1
@@ -13,7 +14,10 @@ static void usage(FILE *out) {
             "tfm: the Transformer, in C\n\n"
             "usage: tfm <command> [options]   (tfm <command> --help for its options)\n\n"
             "commands:\n"
-            "  train       train a GPT on a text file (or --resume a run)\n"
+            "  train       train a GPT on a text file, or an encoder-decoder on a parallel corpus\n"
+            "              (config model.model_type \"seq2seq\"); --resume continues a run\n"
+            "  translate   translate stdin line by line with an encoder-decoder (beam, greedy, sampling)\n"
+            "  average     average the parameters of encoder-decoder checkpoints\n"
             "  generate    continue a prompt with a trained model\n"
             "  init        write a freshly initialised model\n"
             "  tokenizer   train, apply and inspect BPE / WordPiece tokenizers\n"
@@ -24,7 +28,10 @@ static void usage(FILE *out) {
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *command = argv[1];
-    if (strcmp(command, "train") == 0) return cli_train(argc - 1, argv + 1);
+    if (strcmp(command, "train") == 0)
+        return cli_train_is_seq2seq(argc - 1, argv + 1) ? cli_train_seq2seq(argc - 1, argv + 1) : cli_train(argc - 1, argv + 1);
+    if (strcmp(command, "translate") == 0) return cli_translate(argc - 1, argv + 1);
+    if (strcmp(command, "average") == 0) return cli_average(argc - 1, argv + 1);
     if (strcmp(command, "generate") == 0) return cli_generate(argc - 1, argv + 1);
     if (strcmp(command, "init") == 0) return cli_init(argc - 1, argv + 1);
     if (strcmp(command, "bleu") == 0) return cli_bleu(argc - 1, argv + 1);

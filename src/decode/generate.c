@@ -45,7 +45,8 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
         tfm_tensor *logits;
         if (use_cache) {
             int start = window_start + fed;
-            tfm_threads_set(length - start > 1 ? threads : 1);
+            int want = length - start > 1 ? threads : 1;
+            if (want != tfm_threads_get()) tfm_threads_set(want);
             logits = tfm_gpt_forward(m, &graph, sequence + start, 1, length - start, &cache, 1);
             fed = length - window_start;
         } else {

@@ -58,7 +58,7 @@ tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, 
         return tfm_error(TFM_ERR_FORMAT, "data file %s has %zu tokens: too small for a %zu-token training window%s", path,
                          count, window, valid_fraction > 0 ? " and a validation window" : "");
     }
-    d->tokens = tfm_malloc(sizeof(int32_t) * count);
+    d->tokens = tfm_malloc(sizeof(uint16_t) * count);
     if (!d->tokens) { tfm_free(bytes, (size_t)size); return TFM_ERR_OUT_OF_MEMORY; }
     for (size_t i = 0; i < count; i++) d->tokens[i] = bytes[i];
     tfm_free(bytes, (size_t)size);
@@ -68,8 +68,13 @@ tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, 
     return TFM_OK;
 }
 
+/* Stored tokens are 16-bit (half the memory of int32; any vocabulary up to 65,536, GPT-2's included). */
+static void widen(int32_t *out, const uint16_t *in, int n) {
+    for (int i = 0; i < n; i++) out[i] = in[i];
+}
+
 void tfm_dataset_free(tfm_dataset *d) {
-    tfm_free(d->tokens, sizeof(int32_t) * d->count);
+    tfm_free(d->tokens, sizeof(uint16_t) * d->count);
     memset(d, 0, sizeof *d);
 }
 
@@ -77,8 +82,8 @@ void tfm_dataset_next_train_batch(tfm_dataset *d, int32_t *inputs, int32_t *targ
     size_t starts = d->train_count - (size_t)T; /* window [s, s+T] must fit: s + T < train_count */
     for (int b = 0; b < B; b++) {
         size_t s = (size_t)(tfm_rng_bits(&d->position_rng) % starts);
-        memcpy(inputs + (size_t)b * T, d->tokens + s, sizeof(int32_t) * (size_t)T);
-        memcpy(targets + (size_t)b * T, d->tokens + s + 1, sizeof(int32_t) * (size_t)T);
+        widen(inputs + (size_t)b * T, d->tokens + s, T);
+        widen(targets + (size_t)b * T, d->tokens + s + 1, T);
     }
 }
 
@@ -89,7 +94,7 @@ void tfm_dataset_valid_batch(const tfm_dataset *d, long index, int32_t *inputs, 
     for (int b = 0; b < B; b++) {
         size_t w = ((size_t)index * (size_t)B + (size_t)b) % windows;
         size_t s = d->train_count + w * (size_t)T;
-        memcpy(inputs + (size_t)b * T, d->tokens + s, sizeof(int32_t) * (size_t)T);
-        memcpy(targets + (size_t)b * T, d->tokens + s + 1, sizeof(int32_t) * (size_t)T);
+        widen(inputs + (size_t)b * T, d->tokens + s, T);
+        widen(targets + (size_t)b * T, d->tokens + s + 1, T);
     }
 }

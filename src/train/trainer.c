@@ -16,10 +16,10 @@
 #include "train/optimizer.h"
 
 /* FNV-1a over the token stream: cheap identity check of the data a checkpoint was trained on. */
-static uint64_t checksum_tokens(const int32_t *tokens, size_t n) {
+static uint64_t checksum_tokens(const uint16_t *tokens, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++) {
-        h ^= (uint64_t)(uint32_t)tokens[i];
+        h ^= (uint64_t)tokens[i];
         h *= 0x100000001b3ull;
     }
     return h;
