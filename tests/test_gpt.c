@@ -243,7 +243,47 @@ static void test_input_validation(void) {
     tfm_gpt_free(m);
 }
 
+/* The cross-entropy backward writes the logits' gradient over the logits when it is their only reader,
+ * and must give the same parameter gradients as with a separate buffer (a second reader forces one). */
+static void test_cross_entropy_in_place(void) {
+    tfm_gpt_config c = small_config();
+    tfm_gpt *m = NULL;
+    CHECK_OK(tfm_gpt_create(&m, &c));
+    tfm_gpt_init_weights(m, 11);
+    enum { B = 2, T = 7 };
+    int32_t x[B * T], y[B * T];
+    tfm_rng rng;
+    tfm_rng_init(&rng, 5);
+    random_tokens(x, B * T, c.vocab_size, &rng);
+    random_tokens(y, B * T, c.vocab_size, &rng);
+    y[3] = TFM_IGNORE_INDEX;
+    tfm_graph g;
+    CHECK_OK(tfm_graph_init(&g, 0));
+    float *grads[2];
+    for (int second_reader = 0; second_reader < 2; second_reader++) {
+        tfm_graph_begin(&g, 1, 0);
+        tfm_params_zero_grad(&m->params);
+        tfm_tensor *logits = tfm_gpt_forward(m, &g, x, B, T, NULL, 0);
+        if (second_reader) CHECK(tfm_fn_add(&g, logits, logits) != NULL, "second reader");
+        tfm_tensor *loss = tfm_fn_cross_entropy(&g, logits, y, TFM_IGNORE_INDEX, 0.1f, NULL);
+        CHECK(loss != NULL, "%s", tfm_last_error());
+        float *before = malloc(sizeof(float) * logits->size);
+        memcpy(before, logits->data, sizeof(float) * logits->size);
+        CHECK_OK(tfm_graph_backward(&g, loss, 1.0f));
+        int overwritten = memcmp(before, logits->data, sizeof(float) * logits->size) != 0;
+        CHECK(overwritten == !second_reader, "in place only when the loss is the sole reader (second reader %d)", second_reader);
+        free(before);
+        grads[second_reader] = malloc(sizeof(float) * m->params.total);
+        memcpy(grads[second_reader], m->params.grad, sizeof(float) * m->params.total);
+    }
+    CHECK(memcmp(grads[0], grads[1], sizeof(float) * m->params.total) == 0, "in-place cross-entropy changed the gradients");
+    free(grads[0]); free(grads[1]);
+    tfm_graph_free(&g);
+    tfm_gpt_free(m);
+}
+
 int main(void) {
+    test_cross_entropy_in_place();
     test_gradients(1);
     test_gradients(0);
     test_kv_cache();

@@ -687,6 +687,16 @@ static void test_cross_entropy(void) {
                 for (int v = 0; v < V; v++) untouched &= grad[(size_t)V + v] == 0.0f;
                 CHECK(untouched, "cross-entropy backward touched an ignored row");
             }
+            /* in place: the gradient written over the logits equals the gradient added to zeros */
+            float *zeros_grad = new_floats(n), *in_ref = copy_floats(logits, n), *in_fast = copy_floats(logits, n);
+            memset(zeros_grad, 0, sizeof(float) * n);
+            tfm_cross_entropy_backward_reference(zeros_grad, logits, lse_ref, targets, N, V, ignore_index, eps, scale);
+            tfm_cross_entropy_backward_in_place_reference(in_ref, lse_ref, targets, N, V, ignore_index, eps, scale);
+            tfm_cross_entropy_backward_in_place(in_fast, lse_fast, targets, N, V, ignore_index, eps, scale);
+            double in_place = fmax(test_max_rel_diff(zeros_grad, in_ref, n, 1.0), test_max_rel_diff(in_ref, in_fast, n, 1.0));
+            CHECK(in_place < TOL_FAST, "cross-entropy in-place backward N=%d V=%d eps=%g: %g", N, V, eps, in_place);
+            if (N > 3) CHECK(in_fast[V] == 0.0f && in_ref[(size_t)(N - 1) * V] == 0.0f, "in place: ignored rows become 0");
+            free(zeros_grad); free(in_ref); free(in_fast);
             cross_entropy_ctx ctx = {logits, targets, N, V, ignore_index, eps};
             double fd = n <= 100000 ? fd_max_error(logits, n, grad, cross_entropy_loss, &ctx, 1e-2f, 32) : -1;
             CHECK(fd < TOL_FD, "cross-entropy gradient N=%d V=%d eps=%g vs finite differences: %g", N, V, eps, fd);

@@ -38,6 +38,11 @@ typedef struct tfm_node {
     float floats[4];
     uint64_t words[2];       /* e.g. dropout seed and counter offset */
     const void *object;      /* op-specific constant data (e.g. token ids), not owned */
+    /* Set by the op: its backward can write in[0]'s gradient over in[0]'s own data. Set by the graph
+     * before that backward runs: 1 when it did so (in[0]->grad == in[0]->data, to be overwritten, not
+     * accumulated), which it allows only when this op is in[0]'s sole reader. */
+    int can_overwrite_input;
+    int overwrites_input;
 } tfm_node;
 
 typedef struct tfm_arena_chunk {

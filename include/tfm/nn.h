@@ -49,7 +49,10 @@ tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *args);
 
 /* Mean cross-entropy of logits [N, V] against targets [N] (rows whose target is ignore_index do not
  * count), with label smoothing eps as PyTorch defines it. -> scalar [1]. *counted (if not NULL) receives
- * the number of rows that counted. */
+ * the number of rows that counted.
+ * When this is the only op that reads `logits`, backward writes their gradient over their values
+ * (the largest buffer of a language model, [N, V], is then needed once, not twice): copy the logits
+ * before tfm_graph_backward if you need them afterwards. */
 tfm_tensor *tfm_fn_cross_entropy(tfm_graph *g, tfm_tensor *logits, const int32_t *targets, int ignore_index,
                                  float label_smoothing, int *counted);
 

@@ -20,6 +20,7 @@ typedef struct tfm_tensor {
     size_t size;                 /* product of shape */
     int requires_grad;           /* 1: backward accumulates into grad */
     int in_graph;                /* 1: an activation in a graph's arena (its grad is freed once consumed) */
+    int readers;                 /* recorded ops that take it as an input (graph tensors only) */
 } tfm_tensor;
 
 /* Number of elements for a shape; 0 for an empty or invalid shape. */

@@ -127,7 +127,10 @@ tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *o
     memset(node, 0, sizeof *node);
     node->backward = backward;
     node->out = out;
-    for (int i = 0; i < n_inputs && i < 4; i++) node->in[i] = inputs[i];
+    for (int i = 0; i < n_inputs && i < 4; i++) {
+        node->in[i] = inputs[i];
+        if (inputs[i]) inputs[i]->readers++;
+    }
     out->requires_grad = 1;
     return node;
 }
@@ -167,6 +170,14 @@ tfm_status tfm_graph_backward(tfm_graph *g, tfm_tensor *loss, float seed) {
     for (int i = g->node_count - 1; i >= 0; i--) {
         tfm_node *node = &g->nodes[i];
         if (!node->out->grad) continue; /* nothing downstream needed this output */
+        tfm_tensor *first = node->in[0];
+        node->overwrites_input = 0;
+        if (node->can_overwrite_input && first && first->in_graph && first->requires_grad && !first->grad &&
+            first->readers == 1) {
+            /* Sole reader, first to need the gradient: the input's values are dead after this backward. */
+            first->grad = first->data;
+            node->overwrites_input = 1;
+        }
         for (int k = 0; k < 4; k++) {
             tfm_tensor *in = node->in[k];
             if (in && in->requires_grad && !tfm_graph_grad(g, in)) return TFM_ERR_OUT_OF_MEMORY;

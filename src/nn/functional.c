@@ -223,9 +223,12 @@ static void cross_entropy_backward(tfm_graph *g, tfm_node *n) {
     (void)g;
     tfm_tensor *logits = n->in[0];
     int N = n->ints[0], V = n->ints[1], counted = n->ints[3];
-    if (counted == 0 || !grad_of(logits)) return;
-    float scale = n->out->grad[0] / (float)counted;
-    tfm_cross_entropy_backward(grad_of(logits), logits->data, n->saved[0], (const int32_t *)n->object, N, V, n->ints[2], n->floats[0], scale);
+    if (!grad_of(logits)) return;
+    float scale = counted ? n->out->grad[0] / (float)counted : 0.0f;
+    if (n->overwrites_input) /* logits->grad is logits->data: no second [N, V] buffer */
+        tfm_cross_entropy_backward_in_place(logits->data, n->saved[0], (const int32_t *)n->object, N, V, n->ints[2], n->floats[0], scale);
+    else if (counted)
+        tfm_cross_entropy_backward(grad_of(logits), logits->data, n->saved[0], (const int32_t *)n->object, N, V, n->ints[2], n->floats[0], scale);
 }
 
 tfm_tensor *tfm_fn_cross_entropy(tfm_graph *g, tfm_tensor *logits, const int32_t *targets, int ignore_index, float label_smoothing,
@@ -245,6 +248,7 @@ tfm_tensor *tfm_fn_cross_entropy(tfm_graph *g, tfm_tensor *logits, const int32_t
         n->object = targets;
         n->ints[0] = N; n->ints[1] = V; n->ints[2] = ignore_index; n->ints[3] = count;
         n->floats[0] = label_smoothing;
+        n->can_overwrite_input = 1;
     }
     return out;
 }

@@ -107,3 +107,40 @@ void tfm_cross_entropy_backward(float *dlogits, const float *logits, const float
         dx[t] -= scale * (1.0f - eps);
     }
 }
+
+/* In place: logits[N, V] is replaced by its gradient. Rows that do not count (ignored or invalid
+ * targets) become 0, since nothing else will write them. */
+void tfm_cross_entropy_backward_in_place_reference(float *logits, const float *logsumexp, const int32_t *targets, int N,
+                                                  int V, int ignore_index, float eps, float scale) {
+    for (int n = 0; n < N; n++) {
+        int t = targets[n];
+        float *x = logits + (size_t)n * V;
+        if (t == ignore_index || t < 0 || t >= V) {
+            for (int v = 0; v < V; v++) x[v] = 0.0f;
+            continue;
+        }
+        for (int v = 0; v < V; v++) {
+            double p = exp((double)x[v] - logsumexp[n]);
+            double target = (v == t ? 1.0 - eps : 0.0) + (double)eps / V;
+            x[v] = (float)(scale * (p - target));
+        }
+    }
+}
+
+void tfm_cross_entropy_backward_in_place(float *logits, const float *logsumexp, const int32_t *targets, int N, int V,
+                                        int ignore_index, float eps, float scale) {
+    const float smooth = eps / (float)V;
+    #pragma omp parallel for schedule(static) if ((size_t)N * V >= CROSS_ENTROPY_PARALLEL_MIN)
+    for (int n = 0; n < N; n++) {
+        int t = targets[n];
+        float *restrict x = logits + (size_t)n * V;
+        if (t == ignore_index || t < 0 || t >= V) {
+            for (int v = 0; v < V; v++) x[v] = 0.0f;
+            continue;
+        }
+        float lse = logsumexp[n];
+        #pragma omp simd
+        for (int v = 0; v < V; v++) x[v] = scale * (tfm_exp_fast(x[v] - lse) - smooth);
+        x[t] -= scale * (1.0f - eps);
+    }
+}

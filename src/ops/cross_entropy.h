@@ -29,4 +29,12 @@ void tfm_cross_entropy_backward_reference(float *dlogits, const float *logits, c
 void tfm_cross_entropy_backward(float *dlogits, const float *logits, const float *logsumexp, const int32_t *targets,
                                 int N, int V, int ignore_index, float eps, float scale);
 
+/* The same gradient written over the logits themselves (dlogits = logits, overwrite instead of +=;
+ * rows that do not count become 0). Saves the [N, V] gradient buffer, the largest activation of a
+ * language model, when nothing else reads the logits afterwards (the graph checks that). */
+void tfm_cross_entropy_backward_in_place_reference(float *logits, const float *logsumexp, const int32_t *targets, int N,
+                                                  int V, int ignore_index, float eps, float scale);
+void tfm_cross_entropy_backward_in_place(float *logits, const float *logsumexp, const int32_t *targets, int N, int V,
+                                        int ignore_index, float eps, float scale);
+
 #endif

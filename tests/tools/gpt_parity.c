@@ -68,6 +68,9 @@ int main(int argc, char **argv) {
     tfm_tensor *logits = tfm_gpt_forward(model, &graph, tokens, B, T, NULL, 0);
     tfm_tensor *loss = tfm_fn_cross_entropy(&graph, logits, targets, TFM_IGNORE_INDEX, 0.0f, NULL);
     if (!loss) return fail("forward");
+    /* keep the logits: the backward writes their gradient over them, and the arena is reused below */
+    float *logits_copy = malloc(sizeof(float) * logits->size);
+    memcpy(logits_copy, logits->data, sizeof(float) * logits->size);
     tfm_params_zero_grad(p);
     if (tfm_graph_backward(&graph, loss, 1.0f)) return fail("backward");
 
@@ -77,7 +80,7 @@ int main(int argc, char **argv) {
     float *grads = malloc(sizeof(float) * p->total);
     memcpy(grads, p->grad, sizeof(float) * p->total);
     float loss_value = loss->data[0];
-    entries[0] = (tfm_safetensors_entry){.name = "logits", .data = logits->data, .ndim = 3, .shape = {B, T, config.vocab_size}};
+    entries[0] = (tfm_safetensors_entry){.name = "logits", .data = logits_copy, .ndim = 3, .shape = {B, T, config.vocab_size}};
     entries[1] = (tfm_safetensors_entry){.name = "loss", .data = &loss_value, .ndim = 1, .shape = {1}};
     for (int i = 0; i < p->count; i++) {
         tfm_param *e = &p->entries[i];
@@ -86,10 +89,6 @@ int main(int argc, char **argv) {
         entries[2 + i] = (tfm_safetensors_entry){.name = names[i], .data = grads + e->offset, .ndim = e->ndim, .transpose = e->stored_transposed};
         memcpy(entries[2 + i].shape, e->shape, sizeof e->shape);
     }
-    /* keep the logits: the arena is reused by the steps below */
-    float *logits_copy = malloc(sizeof(float) * logits->size);
-    memcpy(logits_copy, logits->data, sizeof(float) * logits->size);
-    entries[0].data = logits_copy;
 
     /* 2. N AdamW steps on the same batch; record the loss before each */
     float *step_losses = malloc(sizeof(float) * (size_t)(steps > 0 ? steps : 1));

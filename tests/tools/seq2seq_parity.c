@@ -103,6 +103,9 @@ int main(int argc, char **argv) {
     tfm_tensor *logits = tfm_seq2seq_forward(model, &graph, source, source_lengths, target_input, target_lengths, B, S, T);
     tfm_tensor *loss = tfm_fn_cross_entropy(&graph, logits, target_output, config.pad_id, smoothing, NULL);
     if (!loss) return fail("forward");
+    /* keep the logits: the backward writes their gradient over them, and the arena is reused below */
+    float *logits_copy = malloc(sizeof(float) * logits->size);
+    memcpy(logits_copy, logits->data, sizeof(float) * logits->size);
     tfm_params_zero_grad(p);
     if (tfm_graph_backward(&graph, loss, 1.0f)) return fail("backward");
 
@@ -112,8 +115,6 @@ int main(int argc, char **argv) {
     float *grads = malloc(sizeof(float) * p->total);
     memcpy(grads, p->grad, sizeof(float) * p->total);
     float loss_value = loss->data[0];
-    float *logits_copy = malloc(sizeof(float) * logits->size);   /* the arena is reused below */
-    memcpy(logits_copy, logits->data, sizeof(float) * logits->size);
     entries[0] = (tfm_safetensors_entry){.name = "logits", .data = logits_copy, .ndim = 3, .shape = {B, T, config.vocab_size}};
     entries[1] = (tfm_safetensors_entry){.name = "loss", .data = &loss_value, .ndim = 1, .shape = {1}};
     for (int i = 0; i < p->count; i++) {
