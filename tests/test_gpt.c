@@ -164,6 +164,41 @@ static void test_sampling(void) {
     /* p(1) = 0.43, p(3) = 0.39 of the full softmax: top-p 0.5 keeps exactly tokens 1 and 3 */
     CHECK(counts[1] + counts[3] == 2000 && counts[1] > 900 && counts[3] > 800, "top-p counts %d %d", counts[1], counts[3]);
     tfm_sampler_free(&s);
+    /* top-k over a larger vocabulary with ties: samples stay within the k most likely (ties to the lower
+     * id) and follow their renormalised probabilities */
+    enum { V = 300, K = 17, DRAWS = 40000 };
+    float big[V];
+    tfm_rng rng;
+    tfm_rng_init(&rng, 4);
+    for (int i = 0; i < V; i++) big[i] = (float)(tfm_rng_bits(&rng) % 64) / 16.0f; /* many ties */
+    int rank[V]; /* the K most likely by a plain selection: largest value, lowest id first */
+    int in_top[V] = {0};
+    for (int r = 0; r < K; r++) {
+        int best = -1;
+        for (int i = 0; i < V; i++)
+            if (!in_top[i] && (best < 0 || big[i] > big[best])) best = i;
+        in_top[best] = 1;
+        rank[r] = best;
+    }
+    double z = 0, expect[V] = {0};
+    for (int r = 0; r < K; r++) z += exp((big[rank[r]] - big[rank[0]]) / 0.7);
+    for (int r = 0; r < K; r++) expect[rank[r]] = exp((big[rank[r]] - big[rank[0]]) / 0.7) / z;
+    tfm_sampler_config topk = {.temperature = 0.7f, .top_k = K, .top_p = 1};
+    CHECK_OK(tfm_sampler_init(&s, V, &topk, 3));
+    int draws[V] = {0}, outside = 0;
+    for (int i = 0; i < DRAWS; i++) {
+        int t = tfm_sampler_next(&s, big);
+        draws[t]++;
+        outside += !in_top[t];
+    }
+    double worst_sigma = 0;
+    for (int i = 0; i < V; i++)
+        if (in_top[i]) {
+            double mean = DRAWS * expect[i], sd = sqrt(DRAWS * expect[i] * (1 - expect[i]));
+            worst_sigma = fmax(worst_sigma, fabs(draws[i] - mean) / sd);
+        }
+    CHECK(outside == 0 && worst_sigma < 5, "top-k: %d draws outside the top %d, worst deviation %.1f sigma", outside, K, worst_sigma);
+    tfm_sampler_free(&s);
     tfm_sampler_config bad = {.temperature = -1, .top_k = 0, .top_p = 1};
     CHECK(tfm_sampler_init(&s, 6, &bad, 1) == TFM_ERR_INVALID_ARGUMENT, "negative temperature accepted");
 }

@@ -84,6 +84,13 @@ check "early stopping on validation BLEU after 'patience' validations without ga
   sh -c "grep -q 'stopping early' '$work/frozen.err' && grep -q '\"steps\":10,.*\"stopped_early\":true' '$work/frozen.out'"
 check "early stopping saves a resumable checkpoint" test -f "$work/frozen/trainer_state.json"
 
+# A time limit ends the run like max_steps: validation, checkpoint, summary.
+"$TFM" train --config "$work/config.json" --data "$work/data" --out "$work/timed" --max-steps 1000000 --time-limit 0.01 \
+  >"$work/timed.out" 2>"$work/timed.err"
+check "--time-limit stops the run, validates and saves ($(tail -1 "$work/timed.err"))" \
+  sh -c "grep -q 'time limit of 0.01 minutes reached' '$work/timed.err' && grep -q 'valid loss' '$work/timed.err' && \
+         grep -q '\"wall_seconds\"' '$work/timed.out' && test -f '$work/timed/trainer_state.json'"
+
 # ---- translate: one output line per input line ----
 long=$(for i in $(seq 1 60); do printf 'the red house '; done)
 printf 'the house is small\n\nwe see a dog\n   \n%s\nthe cat \xff\xfe is old\nnew green cat\r\nthe dog' "$long" >"$work/in.en"

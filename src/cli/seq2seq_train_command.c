@@ -76,6 +76,7 @@ int cli_train_seq2seq(int argc, char **argv) {
     const char *config_path = NULL, *data_dir = NULL, *out_dir = NULL, *resume_dir = NULL, *tokenizer_arg = NULL;
     long max_steps = 0, stop_after = 0, seed = -1;
     int threads = 0, eval_every = -1, save_every = -1, log_every = -1, patience = -1, bleu_sentences = -2, help = 0;
+    float time_limit = 0;
     cli_option options[] = {
         {"config", CLI_STRING, &config_path, 0, 0, "training config (JSON) whose model has \"model_type\": \"seq2seq\"", 0},
         {"data", CLI_STRING, &data_dir, 0, 0, "directory with train.<src>/train.<tgt>/valid.<src>/valid.<tgt> (and tokenizer.json)", 0},
@@ -84,6 +85,7 @@ int cli_train_seq2seq(int argc, char **argv) {
         {"resume", CLI_STRING, &resume_dir, 0, 0, "continue the run saved in this directory", 0},
         {"max-steps", CLI_LONG, &max_steps, 1, 1e12, "optimizer steps in total (overrides the config)", 0},
         {"stop-after", CLI_LONG, &stop_after, 1, 1e12, "save and stop at this step, keeping the schedule of --max-steps", 0},
+        {"time-limit", CLI_FLOAT, &time_limit, 0, 1e7, "stop after this many minutes of this run (then validate and save)", 0},
         {"threads", CLI_INT, &threads, 0, 1024, "compute threads (0 = all cores)", 0},
         {"seed", CLI_LONG, &seed, 0, 9.2e18, "random seed (overrides the config)", 0},
         {"eval-every", CLI_INT, &eval_every, 0, 1e9, "steps between validations (0 = only at the end)", 0},
@@ -186,6 +188,9 @@ int cli_train_seq2seq(int argc, char **argv) {
     float valid_loss = NAN, bleu = -1;
     int stopped_early = 0;
     long stop = stop_after && stop_after < c->max_steps ? stop_after : c->max_steps;
+    /* --time-limit: the run ends like at max_steps (validation, checkpoint) once the clock says so. */
+    const double run_start = cli_now(), deadline = time_limit > 0 ? run_start + 60.0 * time_limit : INFINITY;
+    int out_of_time = 0;
     while (trainer->step < stop) {
         double t0 = cli_now();
         if ((st = tfm_seq2seq_trainer_step(trainer)) != TFM_OK) { exit_code = cli_fail("train"); break; }
@@ -194,11 +199,14 @@ int cli_train_seq2seq(int argc, char **argv) {
         steps_since_log++;
         tokens_since_log += trainer->last_target_tokens;
         seconds_since_log += dt;
-        int last = trainer->step == stop;
+        out_of_time = cli_now() >= deadline;
+        int last = trainer->step == stop || out_of_time;
         if (trainer->step % c->log_every == 0 || last) {
             double tok_s = seconds_since_log > 0 ? tokens_since_log / seconds_since_log : 0;
             char eta[32];
-            cli_format_duration(seconds_since_log / (double)steps_since_log * (double)(c->max_steps - trainer->step), eta, sizeof eta);
+            double remaining = seconds_since_log / (double)steps_since_log * (double)(c->max_steps - trainer->step);
+            if (deadline - cli_now() < remaining) remaining = deadline - cli_now();
+            cli_format_duration(remaining, eta, sizeof eta);
             fprintf(stderr, "step %6ld/%ld | epoch %ld | loss %.4f | lr %.2e | norm %.3f | %.1fk tgt tok/s | ETA %s\n", trainer->step,
                     c->max_steps, trainer->epoch_of_step + 1, trainer->last_loss, trainer->last_learning_rate, trainer->last_grad_norm,
                     tok_s / 1000, eta);
@@ -209,7 +217,7 @@ int cli_train_seq2seq(int argc, char **argv) {
                  trainer->epoch_of_step + 1, trainer->last_loss, trainer->last_learning_rate, trainer->last_grad_norm,
                  trainer->last_target_tokens);
         /* Not at a --stop-after pause: an extra validation would change the early-stopping state of the run. */
-        int evaluate = (c->eval_every > 0 && trainer->step % c->eval_every == 0) || trainer->step == c->max_steps;
+        int evaluate = (c->eval_every > 0 && trainer->step % c->eval_every == 0) || trainer->step == c->max_steps || out_of_time;
         if (evaluate) {
             float previous_best = trainer->best_bleu;
             double e0 = cli_now();
@@ -231,15 +239,20 @@ int cli_train_seq2seq(int argc, char **argv) {
             if ((st = tfm_seq2seq_trainer_save(trainer, out_dir)) != TFM_OK) { exit_code = cli_fail("train"); break; }
         }
         if (stopped_early) break;
+        if (out_of_time) {
+            fprintf(stderr, "tfm train: time limit of %g minutes reached at step %ld\n", (double)time_limit, trainer->step);
+            break;
+        }
     }
     if (log) fclose(log);
     if (exit_code == 0) {
         fprintf(stderr, "tfm train: saved %s (step %ld)\n", out_dir, trainer->step);
         printf("summary {\"steps\":%ld,\"target_tokens\":%ld,\"seconds\":%.3f,\"target_tokens_per_second\":%.1f,\"final_train_loss\":%.6f,"
-               "\"final_valid_loss\":%.6f,\"final_valid_bleu\":%.4f,\"best_valid_bleu\":%.4f,\"best_step\":%ld,\"stopped_early\":%s}\n",
+               "\"final_valid_loss\":%.6f,\"final_valid_bleu\":%.4f,\"best_valid_bleu\":%.4f,\"best_step\":%ld,\"stopped_early\":%s,"
+               "\"wall_seconds\":%.3f}\n",
                trainer->step - first_step, timed_tokens, train_seconds, train_seconds > 0 ? timed_tokens / train_seconds : 0.0,
                trainer->last_loss, isnan(valid_loss) ? -1.0 : (double)valid_loss, (double)bleu, (double)trainer->best_bleu,
-               trainer->best_step, stopped_early ? "true" : "false");
+               trainer->best_step, stopped_early ? "true" : "false", cli_now() - run_start);
     }
 done:
     tfm_seq2seq_trainer_free(trainer);

@@ -49,10 +49,28 @@ static int by_probability_descending(const void *a, const void *b) {
     return (i > j) - (i < j);
 }
 
+/* Rearranges order[0, n) so that its k first entries are the k largest (in any order): quickselect. */
+static void select_largest(int *order, int n, int k, const float *keys) {
+    sort_keys = keys;
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int pivot = order[lo + (hi - lo) / 2], i = lo, j = hi;
+        while (i <= j) {
+            while (by_probability_descending(&order[i], &pivot) < 0) i++;
+            while (by_probability_descending(&order[j], &pivot) > 0) j--;
+            if (i <= j) { int t = order[i]; order[i] = order[j]; order[j] = t; i++; j--; }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
 int tfm_sampler_next(tfm_sampler *s, const float *logits) {
     int V = s->vocab_size;
     const tfm_sampler_config *c = &s->config;
-    if (c->temperature == 0) return tfm_argmax(logits, V);
+    /* top-k 1 keeps only the most likely token (ties to the lowest id, as the sort below): no softmax needed */
+    if (c->temperature == 0 || c->top_k == 1) return tfm_argmax(logits, V);
 
     /* softmax(logits / temperature), in double for the normaliser */
     float max = logits[tfm_argmax(logits, V)];
@@ -67,9 +85,13 @@ int tfm_sampler_next(tfm_sampler *s, const float *logits) {
     int n = V;
     if ((c->top_k > 0 && c->top_k < V) || c->top_p < 1) {
         for (int i = 0; i < V; i++) s->order[i] = i;
+        if (c->top_k > 0 && c->top_k < n) {
+            /* only the k largest need sorting: O(V + k log k), not O(V log V) */
+            n = c->top_k;
+            select_largest(s->order, V, n, s->probabilities);
+        }
         sort_keys = s->probabilities;
-        qsort(s->order, (size_t)V, sizeof(int), by_probability_descending);
-        if (c->top_k > 0 && c->top_k < n) n = c->top_k;
+        qsort(s->order, (size_t)n, sizeof(int), by_probability_descending);
         if (c->top_p < 1) {
             /* Smallest prefix whose mass reaches top_p (at least one token), renormalised within top-k. */
             double kept = 0, total = 0;

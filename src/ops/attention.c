@@ -270,9 +270,13 @@ static void forward_block(float *out, float *probs, const float *q, const float 
         for (int r = 0; r < rows; r++) memset(O + (size_t)r * C, 0, sizeof(float) * hd);
         return;
     }
-    /* P[:, :kmax] = scale · Q · K[:kmax]ᵀ */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kmax, hd, c->scale, Q, (int)c->q_row_stride, K,
-                (int)c->k_row_stride, 0.0f, P, Tk);
+    /* P[:, :kmax] = scale · Q · K[:kmax]ᵀ. One query row (a decode step) is a matrix-vector product, which
+     * reads K in place where GEMM would first pack it. */
+    if (rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, kmax, hd, c->scale, K, (int)c->k_row_stride, Q, 1, 0.0f, P, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kmax, hd, c->scale, Q, (int)c->q_row_stride, K,
+                    (int)c->k_row_stride, 0.0f, P, Tk);
     for (int r = 0; r < rows; r++) softmax_row(P + (size_t)r * Tk, visible_keys(c, b, i0 + r), Tk);
     const float *A = P; /* the weights that multiply V: probs, or probs after dropout */
     int lda = Tk;
@@ -283,6 +287,10 @@ static void forward_block(float *out, float *probs, const float *q, const float 
         lda = kmax;
     }
     /* O = A[:, :kmax] · V[:kmax] */
+    if (rows == 1) {
+        cblas_sgemv(CblasRowMajor, CblasTrans, kmax, hd, 1.0f, V, (int)c->v_row_stride, A, 1, 0.0f, O, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, kmax, 1.0f, A, lda, V, (int)c->v_row_stride,
                 0.0f, O, C);
 }

@@ -3,6 +3,8 @@
 
 #include <cblas.h>
 
+#define LINEAR_PARALLEL_MIN (1 << 14) /* N * OC below this fills the bias on the calling thread */
+
 /* ---------------------------------------------------------------- reference (plain loops) */
 
 void tfm_linear_forward_reference(float *out, const float *inp, const float *weight, const float *bias,
@@ -77,7 +79,7 @@ void tfm_linear_forward(float *out, const float *inp, const float *weight, const
     float beta = 0.0f;
     if (bias) {
         /* Pre-fill with the bias and let the GEMM accumulate on top: one pass over out instead of two. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * OC >= LINEAR_PARALLEL_MIN)
         for (int n = 0; n < N; n++) {
             float *row = out + (size_t)n * OC; /* [OC] */
             for (int o = 0; o < OC; o++) row[o] = bias[o];
@@ -87,6 +89,12 @@ void tfm_linear_forward(float *out, const float *inp, const float *weight, const
     if (C <= 0) {
         if (!bias)
             for (size_t i = 0; i < (size_t)N * OC; i++) out[i] = 0.0f;
+        return;
+    }
+    /* One row (a decode step): a matrix-vector product reads the weights in place, where GEMM would
+     * first pack (copy) all of them for a single row. out[OC] (+)= weight[OC,C] · inp[C] */
+    if (N == 1) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, weight, C, inp, 1, beta, out, 1);
         return;
     }
     /* out[N,OC] (+)= inp[N,C] · weight[OC,C]ᵀ */
