@@ -317,7 +317,41 @@ static void test_cross_entropy_in_place(void) {
     tfm_gpt_free(m);
 }
 
+/* Inference reuses the arena layer by layer (tfm_graph_keep): same logits as a recording pass, in the
+ * first pass (overflow chunk) and later ones (one block), with a fraction of the memory. */
+static void test_inference_arena_reuse(void) {
+    tfm_gpt_config c = small_config();
+    c.n_layers = 4;
+    tfm_gpt *m = NULL;
+    CHECK_OK(tfm_gpt_create(&m, &c));
+    tfm_gpt_init_weights(m, 12);
+    enum { B = 3, T = 20 };
+    int32_t x[B * T];
+    tfm_rng rng;
+    tfm_rng_init(&rng, 6);
+    random_tokens(x, B * T, c.vocab_size, &rng);
+    tfm_graph recording, inference;
+    CHECK_OK(tfm_graph_init(&recording, 0));
+    CHECK_OK(tfm_graph_init(&inference, 0));
+    tfm_graph_begin(&recording, 1, 0);
+    tfm_tensor *expected = tfm_gpt_forward(m, &recording, x, B, T, NULL, 0);
+    CHECK(expected != NULL, "%s", tfm_last_error());
+    size_t recording_bytes = recording.block_used + recording.overflow_bytes;
+    for (int pass = 0; pass < 2; pass++) {
+        tfm_graph_begin(&inference, 0, 0);
+        tfm_tensor *logits = tfm_gpt_forward(m, &inference, x, B, T, NULL, 0);
+        CHECK(logits && memcmp(logits->data, expected->data, sizeof(float) * expected->size) == 0,
+              "pass %d: inference logits differ from the recording pass", pass);
+        size_t bytes = inference.block_used + inference.overflow_bytes;
+        CHECK(bytes * 2 < recording_bytes, "pass %d: inference used %zu arena bytes, recording %zu", pass, bytes, recording_bytes);
+    }
+    tfm_graph_free(&recording);
+    tfm_graph_free(&inference);
+    tfm_gpt_free(m);
+}
+
 int main(void) {
+    test_inference_arena_reuse();
     test_cross_entropy_in_place();
     test_gradients(1);
     test_gradients(0);

@@ -84,6 +84,20 @@ void *tfm_graph_alloc(tfm_graph *g, size_t bytes);
 void *tfm_graph_alloc_zero(tfm_graph *g, size_t bytes);
 /* A fresh activation tensor of this shape in the arena (data uninitialised, grad NULL). */
 tfm_tensor *tfm_graph_tensor(tfm_graph *g, int ndim, const int *shape);
+
+/* Inference (not recording): reuse the arena within a forward pass. Everything allocated after `mark`
+ * except tensor t is dead once t is computed (a layer's intermediates, once the layer's output exists):
+ * tfm_graph_keep moves t down to the mark and frees the rest, so the next layer reuses the same memory
+ * (fewer fresh pages, a smaller arena). Returns the moved tensor; t itself when nothing can be freed
+ * (recording, or allocations since the mark spilled into an overflow chunk). t must be a tensor from
+ * tfm_graph_tensor allocated after the mark, and nothing else allocated after it may be used again. */
+typedef struct tfm_graph_mark {
+    size_t block_used, overflow_bytes;
+    tfm_arena_chunk *chunk;  /* the overflow chunk in use at the mark, and its use */
+    size_t chunk_used;
+} tfm_graph_mark;
+tfm_graph_mark tfm_graph_mark_now(const tfm_graph *g);
+tfm_tensor *tfm_graph_keep(tfm_graph *g, tfm_graph_mark mark, tfm_tensor *t);
 /* Append a node for an op whose output `out` depends on inputs; returns NULL if nothing needs a gradient
  * (then the op need not save anything). Sets out->requires_grad accordingly. */
 tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *out, int n_inputs, tfm_tensor *const *inputs);

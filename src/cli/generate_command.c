@@ -1,15 +1,23 @@
 /* cli/generate_command.c: "tfm generate": continue a prompt with a trained GPT, streaming bytes to stdout. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/common.h"
 #include "cli/options.h"
 #include "tfm/decode.h"
 
+typedef struct generate_progress {
+    int interactive;       /* stdout is a terminal: show each token as it comes */
+    int tokens;            /* produced so far */
+    double first_token_at; /* clock when the first new token arrived (the prompt's forward pass ends there) */
+} generate_progress;
+
 static int write_token(int token, void *user_data) {
-    (void)user_data;
+    generate_progress *progress = user_data;
+    if (progress->tokens++ == 0) progress->first_token_at = cli_now();
     fputc(token & 0xFF, stdout); /* byte-level vocabulary: a token is a byte */
-    fflush(stdout);
+    if (progress->interactive) fflush(stdout); /* into a file or pipe: buffered, not a system call per byte */
     return 0;
 }
 
@@ -60,15 +68,23 @@ int cli_generate(int argc, char **argv) {
         return cli_fail("generate");
     }
     fputs(prompt, stdout);
+    generate_progress progress = {.interactive = isatty(fileno(stdout))};
     double t0 = cli_now();
-    tfm_status st = tfm_gpt_generate(model, prompt_tokens, n, max_tokens, &sampler, !no_cache, write_token, NULL);
-    double seconds = cli_now() - t0;
+    tfm_status st = tfm_gpt_generate(model, prompt_tokens, n, max_tokens, &sampler, !no_cache, write_token, &progress);
+    double end = cli_now(), seconds = end - t0;
     fputc('\n', stdout);
     int code = 0;
     if (st) code = cli_fail("generate");
     else if (stats)
-        fprintf(stderr, "summary {\"prompt_tokens\":%d,\"new_tokens\":%d,\"seconds\":%.4f,\"tokens_per_second\":%.1f}\n", n, max_tokens,
-                seconds, seconds > 0 ? max_tokens / seconds : 0);
+    {
+        /* Like llama.cpp: the prompt's pass (up to the first new token) and the one-token steps after it, apart. */
+        double prompt_seconds = progress.tokens ? progress.first_token_at - t0 : seconds, step_seconds = end - progress.first_token_at;
+        fprintf(stderr,
+                "summary {\"prompt_tokens\":%d,\"new_tokens\":%d,\"seconds\":%.4f,\"tokens_per_second\":%.1f,"
+                "\"prompt_seconds\":%.4f,\"step_tokens_per_second\":%.1f}\n",
+                n, progress.tokens, seconds, seconds > 0 ? progress.tokens / seconds : 0, prompt_seconds,
+                progress.tokens > 1 && step_seconds > 0 ? (progress.tokens - 1) / step_seconds : 0);
+    }
     tfm_sampler_free(&sampler);
     tfm_gpt_free(model);
     return code;

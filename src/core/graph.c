@@ -43,13 +43,27 @@ tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {
     size_t used = g->block_used + g->overflow_bytes;
     if (used > g->peak_bytes) g->peak_bytes = used;
     if (g->overflow) {
-        /* Last step did not fit: replace everything by one block of the peak size (+1/8 headroom). */
+        /* Last step did not fit: replace everything by one block of the peak size (+1/8 headroom).
+         * When one overflow chunk is already that large it becomes the block: its pages are already
+         * mapped, where a fresh block would take every page fault again (a millisecond per few MB). */
+        size_t capacity = align_up(g->peak_bytes + g->peak_bytes / 8);
+        tfm_arena_chunk *largest = g->overflow;
+        for (tfm_arena_chunk *c = g->overflow; c; c = c->next)
+            if (c->capacity > largest->capacity) largest = c;
+        tfm_arena_chunk **link = &g->overflow;
+        while (*link != largest) link = &(*link)->next;
+        if (largest->capacity >= capacity) *link = largest->next; /* keep it out of the chunks freed below */
+        else largest = NULL;
         free_overflow(g);
         tfm_free(g->block, g->block_capacity);
-        size_t capacity = align_up(g->peak_bytes + g->peak_bytes / 8);
-        g->block = tfm_malloc(capacity);
-        g->block_capacity = g->block ? capacity : 0;
-        if (!g->block) return TFM_ERR_OUT_OF_MEMORY;
+        if (largest) {
+            g->block = (char *)largest; /* the whole allocation, header included, is the block now */
+            g->block_capacity = largest->capacity;
+        } else {
+            g->block = tfm_malloc(capacity);
+            g->block_capacity = g->block ? capacity : 0;
+            if (!g->block) return TFM_ERR_OUT_OF_MEMORY;
+        }
     }
     g->block_used = 0;
     g->node_count = 0;
@@ -107,6 +121,44 @@ tfm_tensor *tfm_graph_tensor(tfm_graph *g, int ndim, const int *shape) {
     t->data = tfm_graph_alloc(g, sizeof(float) * size);
     t->in_graph = 1;
     return t->data ? t : NULL;
+}
+
+tfm_graph_mark tfm_graph_mark_now(const tfm_graph *g) {
+    return (tfm_graph_mark){g->block_used, g->overflow_bytes, g->overflow, g->overflow ? g->overflow->used : 0};
+}
+
+tfm_tensor *tfm_graph_keep(tfm_graph *g, tfm_graph_mark mark, tfm_tensor *t) {
+    if (!t || g->recording) return t;
+    /* Where everything since the mark went: the block, or (while the arena learns its size) the
+     * overflow chunk that was current at the mark. Anything else (a new chunk since): leave it. */
+    char *base, *end;
+    size_t *used, mark_used;
+    if (g->overflow_bytes == mark.overflow_bytes && g->block) {
+        base = g->block + mark.block_used;
+        end = g->block + g->block_used;
+        used = &g->block_used;
+        mark_used = mark.block_used;
+    } else if (g->overflow && g->overflow == mark.chunk && g->block_used == mark.block_used) {
+        base = (char *)g->overflow + mark.chunk_used;
+        end = (char *)g->overflow + g->overflow->used;
+        used = &g->overflow->used;
+        mark_used = mark.chunk_used;
+    } else {
+        return t;
+    }
+    if ((char *)t < base || (char *)t->data < base || (char *)(t->data + t->size) > end) return t;
+    /* The new place (struct, then data) starts at the mark, at or below the old one: copy the struct
+     * aside, slide the data down, put the struct back. */
+    tfm_tensor kept = *t;
+    size_t header = align_up(sizeof kept), bytes = align_up(sizeof(float) * kept.size);
+    float *data = (float *)(void *)(base + header);
+    memmove(data, kept.data, sizeof(float) * kept.size);
+    kept.data = data;
+    memcpy(base, &kept, sizeof kept);
+    size_t now_used = mark_used + header + bytes;
+    if (used != &g->block_used) g->overflow_bytes -= *used - now_used;
+    *used = now_used;
+    return (tfm_tensor *)(void *)base;
 }
 
 tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *out, int n_inputs, tfm_tensor *const *inputs) {

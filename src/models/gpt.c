@@ -164,6 +164,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
     x = tfm_fn_dropout(g, x, c->dropout);
     for (int l = 0; l < c->n_layers; l++) {
         tfm_gpt_block *b = &m->blocks[l];
+        tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
         if (c->pre_layernorm) {
             tfm_tensor *h = tfm_linear_forward_graph(g, &b->attn_qkv, tfm_layernorm_forward_graph(g, &b->ln_1, x));
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
@@ -181,6 +182,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
             x = tfm_layernorm_forward_graph(g, &b->ln_2, tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout)));
         }
+        x = tfm_graph_keep(g, layer_start, x);
     }
     if (!x) return NULL;
     if (cache) cache->length += T;

@@ -307,10 +307,12 @@ tfm_tensor *tfm_seq2seq_encode(tfm_seq2seq *m, tfm_graph *g, const int32_t *sour
     tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->source_embedding, &m->source_positions, source, B, S, 0);
     for (int l = 0; l < m->config.n_encoder_layers; l++) {
         tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
+        tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
         tfm_tensor *h = self_attention(m, g, &e->self_attn, tfm_seq2seq_sublayer_input(m, g, &e->norm1, x), B, S, 0, source_lengths);
         x = tfm_seq2seq_sublayer_output(m, g, &e->norm1, x, h);
         h = tfm_seq2seq_feed_forward(m, g, &e->linear1, &e->linear2, tfm_seq2seq_sublayer_input(m, g, &e->norm2, x));
         x = tfm_seq2seq_sublayer_output(m, g, &e->norm2, x, h);
+        x = tfm_graph_keep(g, layer_start, x);
     }
     return tfm_layernorm_forward_graph(g, &m->encoder_norm, x);
 }
@@ -329,6 +331,7 @@ tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory,
     tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, target, B, T, 0);
     for (int l = 0; l < m->config.n_decoder_layers; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
+        tfm_graph_mark layer_start = tfm_graph_mark_now(g);
         tfm_tensor *h = self_attention(m, g, &d->self_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x), B, T, 1, target_lengths);
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h);
         tfm_tensor *kv = tfm_fn_linear(g, memory, &d->cross_attn.kv_weight, &d->cross_attn.kv_bias);   /* [B, S, 2C] */
@@ -336,6 +339,7 @@ tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory,
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h);
         h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x));
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h);
+        x = tfm_graph_keep(g, layer_start, x);
     }
     x = tfm_layernorm_forward_graph(g, &m->decoder_norm, x);
     return tfm_fn_linear(g, x, &m->output_projection, NULL);

@@ -169,6 +169,7 @@ tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_ca
     tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, tokens, B, T, cache->length);
     for (int l = 0; l < c->n_decoder_layers && x; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
+        tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* the layer's intermediates die with it */
         tfm_tensor *h = cached_self_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x), T);
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h);
         float *cross = cross_layer(cache, cache->cross_kv, l);
@@ -178,6 +179,7 @@ tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_ca
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h);
         h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x));
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h);
+        x = tfm_graph_keep(g, layer_start, x);
     }
     if (!x) return NULL;
     cache->length += T;
