@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "ops/parallel.h"
 #include "tfm/config.h"
 
 /* Below this many elements the OpenMP fork/join costs more than the work. */
@@ -23,14 +24,18 @@ void tfm_gelu_forward_reference(float *out, const float *inp, size_t n) {
     }
 }
 
-void tfm_gelu_forward(float *out, const float *inp, size_t n) {
+static void gelu_forward_range(float *restrict out, const float *restrict inp, size_t begin, size_t end) {
     /* 0.5 (1 + tanh u) == sigmoid(2u) == 1 / (1 + exp(-2u)) */
-    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) {
+    #pragma omp simd
+    for (size_t i = begin; i < end; i++) {
         float x = inp[i];
         float u = GELU_K * (x + GELU_A * x * x * x);
         out[i] = x / (1.0f + tfm_exp_fast(-2.0f * u));
     }
+}
+
+void tfm_gelu_forward(float *out, const float *inp, size_t n) {
+    TFM_PARALLEL_RANGES(n, ACTIVATION_PARALLEL_MIN, gelu_forward_range(out, inp, begin, end));
 }
 
 void tfm_gelu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n) {
@@ -80,12 +85,16 @@ static inline float one_plus_erf_fast(float z) {
     return z >= 0.0f ? 2.0f - erfc_abs : erfc_abs;
 }
 
-void tfm_gelu_erf_forward(float *out, const float *inp, size_t n) {
-    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) {
+static void gelu_erf_forward_range(float *restrict out, const float *restrict inp, size_t begin, size_t end) {
+    #pragma omp simd
+    for (size_t i = begin; i < end; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * one_plus_erf_fast(x * INV_SQRT2);
     }
+}
+
+void tfm_gelu_erf_forward(float *out, const float *inp, size_t n) {
+    TFM_PARALLEL_RANGES(n, ACTIVATION_PARALLEL_MIN, gelu_erf_forward_range(out, inp, begin, end));
 }
 
 void tfm_gelu_erf_backward_reference(float *dinp, const float *dout, const float *inp, size_t n) {
@@ -111,9 +120,13 @@ void tfm_relu_forward_reference(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
+static void relu_forward_range(float *restrict out, const float *restrict inp, size_t begin, size_t end) {
+    #pragma omp simd
+    for (size_t i = begin; i < end; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
 void tfm_relu_forward(float *out, const float *inp, size_t n) {
-    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+    TFM_PARALLEL_RANGES(n, ACTIVATION_PARALLEL_MIN, relu_forward_range(out, inp, begin, end));
 }
 
 void tfm_relu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n) {

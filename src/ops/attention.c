@@ -309,7 +309,15 @@ tfm_status tfm_attention_forward(float *out, float *probs, const float *q, const
     const size_t per = scratch_per_thread(c);
     /* Tasks write disjoint parts of out and probs and each is computed the same way by whichever
      * thread runs it, so dynamic scheduling (causal blocks differ in cost) keeps results deterministic. */
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    if (threads == 1) { /* e.g. a decode step: no parallel region at all */
+        for (int t = 0; t < tasks; t++) {
+            int blk = t % blocks, bh = t / blocks;
+            forward_block(out, probs, q, k, v, c, bh / H, bh % H, blk * QUERY_BLOCK, min_int(blk * QUERY_BLOCK + QUERY_BLOCK, Tq),
+                          dropout ? scratch : NULL);
+        }
+        return TFM_OK;
+    }
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int t = 0; t < tasks; t++) {
         int blk = t % blocks, bh = t / blocks;
         int i0 = blk * QUERY_BLOCK, i1 = min_int(i0 + QUERY_BLOCK, Tq);

@@ -4,6 +4,8 @@
 #include <omp.h>
 #include <string.h>
 
+#include "ops/parallel.h"
+
 /* Channel blocks handed to threads in the backward are multiples of 16 floats (one 64-byte cache
  * line), so when C is a multiple of 16 no two threads write the same line of dtable. */
 #define EMBEDDING_CHANNEL_ALIGN 16
@@ -14,10 +16,13 @@ void tfm_embedding_forward_reference(float *out, const float *table, const int32
         for (int c = 0; c < C; c++) out[(size_t)n * C + c] = table[(size_t)ids[n] * C + c];
 }
 
+static void embedding_forward_rows(float *out, const float *table, const int32_t *ids, int C, size_t begin, size_t end) {
+    for (size_t n = begin; n < end; n++) memcpy(out + n * C, table + (size_t)ids[n] * C, (size_t)C * sizeof(float));
+}
+
 void tfm_embedding_forward(float *out, const float *table, const int32_t *ids, int N, int C) {
-    #pragma omp parallel for schedule(static) if ((size_t)N * C >= EMBEDDING_PARALLEL_MIN)
-    for (int n = 0; n < N; n++)
-        memcpy(out + (size_t)n * C, table + (size_t)ids[n] * C, (size_t)C * sizeof(float));
+    if (N <= 0) return;
+    TFM_PARALLEL_RANGES((size_t)N, EMBEDDING_PARALLEL_MIN / (C > 0 ? C : 1), embedding_forward_rows(out, table, ids, C, begin, end));
 }
 
 void tfm_embedding_backward_reference(float *dtable, const float *dout, const int32_t *ids, int N, int C) {

@@ -5,6 +5,8 @@
 #include <omp.h>
 #include <stddef.h>
 
+#include "ops/parallel.h"
+
 #define LAYERNORM_PARALLEL_MIN (1 << 14) /* N * C below this runs single-threaded */
 #define LAYERNORM_CHANNEL_ALIGN 16        /* channel blocks of whole 64-byte lines */
 
@@ -30,10 +32,9 @@ void tfm_layernorm_forward_reference(float *out, float *mean, float *rstd, const
     }
 }
 
-void tfm_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                           const float *bias, int N, int C, float eps) {
-    #pragma omp parallel for schedule(static) if ((size_t)N * C >= LAYERNORM_PARALLEL_MIN)
-    for (int n = 0; n < N; n++) {
+static void layernorm_forward_rows(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                                   const float *bias, int C, float eps, size_t begin, size_t end) {
+    for (size_t n = begin; n < end; n++) {
         const float *restrict x = inp + (size_t)n * C;
         float *restrict y = out + (size_t)n * C;
         float sum = 0.0f;
@@ -56,6 +57,13 @@ void tfm_layernorm_forward(float *out, float *mean, float *rstd, const float *in
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = s;
     }
+}
+
+void tfm_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                           const float *bias, int N, int C, float eps) {
+    if (N <= 0) return;
+    TFM_PARALLEL_RANGES((size_t)N, LAYERNORM_PARALLEL_MIN / (C > 0 ? C : 1),
+                        layernorm_forward_rows(out, mean, rstd, inp, weight, bias, C, eps, begin, end));
 }
 
 /* dL/dx for one row: with g = dout * weight and norm = (x - mean) * rstd,

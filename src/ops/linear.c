@@ -77,7 +77,10 @@ void tfm_linear_forward(float *out, const float *inp, const float *weight, const
                         int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     float beta = 0.0f;
-    if (bias) {
+    if (bias && N == 1) { /* a decode step: no parallel region for one row */
+        for (int o = 0; o < OC; o++) out[o] = bias[o];
+        beta = 1.0f;
+    } else if (bias) {
         /* Pre-fill with the bias and let the GEMM accumulate on top: one pass over out instead of two. */
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= LINEAR_PARALLEL_MIN)
         for (int n = 0; n < N; n++) {

@@ -3,15 +3,21 @@
 
 #include <string.h>
 
+#include "ops/parallel.h"
+
 #define RESIDUAL_PARALLEL_MIN (1 << 16)
 
 void tfm_residual_forward_reference(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+static void residual_forward_range(float *out, const float *a, const float *b, size_t begin, size_t end) {
+    #pragma omp simd
+    for (size_t i = begin; i < end; i++) out[i] = a[i] + b[i];
+}
+
 void tfm_residual_forward(float *out, const float *a, const float *b, size_t n) {
-    #pragma omp parallel for simd schedule(static) if (n >= RESIDUAL_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    TFM_PARALLEL_RANGES(n, RESIDUAL_PARALLEL_MIN, residual_forward_range(out, a, b, begin, end));
 }
 
 void tfm_residual_backward_reference(float *da, float *db, const float *dout, size_t n) {
