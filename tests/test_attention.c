@@ -372,6 +372,44 @@ static void test_decode(int query_count, int padding) {
     tfm_free(dec_probs, sizeof(float) * B * H * query_count * T);
 }
 
+/* kv_index: query items reading shared k/v items (beams of one sentence) equal query items with their own copies. */
+static void test_kv_index(int Tq) {
+    enum { B = 6, ITEMS = 2, Tk = 9, H = 2, hd = 5, C = H * hd };
+    const int kv_index[B] = {1, 0, 1, 1, 0, 0}, lengths[B] = {9, 7, 9, 4, 7, 7};
+    float *q = random_floats((size_t)B * Tq * C, 71, -2, 2);
+    float *k = random_floats((size_t)ITEMS * Tk * C, 72, -2, 2), *v = random_floats((size_t)ITEMS * Tk * C, 73, -2, 2);
+    float *k_copies = tfm_malloc(sizeof(float) * B * Tk * C), *v_copies = tfm_malloc(sizeof(float) * B * Tk * C);
+    for (int b = 0; b < B; b++) {
+        memcpy(k_copies + (size_t)b * Tk * C, k + (size_t)kv_index[b] * Tk * C, sizeof(float) * Tk * C);
+        memcpy(v_copies + (size_t)b * Tk * C, v + (size_t)kv_index[b] * Tk * C, sizeof(float) * Tk * C);
+    }
+    tfm_attention_config shared = tfm_attention_config_default(B, Tq, Tk, H, hd), copies = shared;
+    shared.kv_index = kv_index;
+    shared.key_lengths = copies.key_lengths = lengths;
+    shared.causal = copies.causal = 1;
+    size_t out_n = (size_t)B * Tq * C, probs_n = (size_t)B * H * Tq * Tk;
+    float *out[4], *probs[4];
+    for (int i = 0; i < 4; i++) { out[i] = tfm_malloc(sizeof(float) * out_n); probs[i] = tfm_malloc(sizeof(float) * probs_n); }
+    CHECK_OK(tfm_attention_forward(out[0], probs[0], q, k, v, &shared, NULL, 0));
+    CHECK_OK(tfm_attention_forward(out[1], probs[1], q, k_copies, v_copies, &copies, NULL, 0));
+    CHECK_OK(tfm_attention_forward_reference(out[2], probs[2], q, k, v, &shared));
+    CHECK_OK(tfm_attention_forward_reference(out[3], probs[3], q, k_copies, v_copies, &copies));
+    CHECK(memcmp(out[0], out[1], sizeof(float) * out_n) == 0 && memcmp(probs[0], probs[1], sizeof(float) * probs_n) == 0,
+          "kv_index (Tq %d): fast kernel differs from explicit copies", Tq);
+    CHECK(memcmp(out[2], out[3], sizeof(float) * out_n) == 0, "kv_index (Tq %d): reference differs from explicit copies", Tq);
+    CHECK(scaled_diff(out[2], out[0], out_n) < 2e-6, "kv_index (Tq %d): fast vs reference %g", Tq, scaled_diff(out[2], out[0], out_n));
+    float *dq = tfm_calloc(out_n, sizeof(float));
+    CHECK(tfm_attention_backward(dq, NULL, NULL, out[0], probs[0], q, k, v, &shared, dq, out_n) == TFM_ERR_INVALID_ARGUMENT,
+          "kv_index must be refused by the backward");
+    tfm_free(dq, sizeof(float) * out_n);
+    for (int i = 0; i < 4; i++) { tfm_free(out[i], sizeof(float) * out_n); tfm_free(probs[i], sizeof(float) * probs_n); }
+    tfm_free(q, sizeof(float) * B * Tq * C);
+    tfm_free(k, sizeof(float) * ITEMS * Tk * C);
+    tfm_free(v, sizeof(float) * ITEMS * Tk * C);
+    tfm_free(k_copies, sizeof(float) * B * Tk * C);
+    tfm_free(v_copies, sizeof(float) * B * Tk * C);
+}
+
 /* The fast kernels give bit-identical results with 1 and 2 threads (with dropout and masks on). */
 static void test_thread_determinism(void) {
     setup s;
@@ -562,6 +600,8 @@ int main(int argc, char **argv) {
     test_decode(1, 0);
     test_decode(3, 0);
     test_decode(1, 1);
+    test_kv_index(1);
+    test_kv_index(3);
     test_thread_determinism();
     test_invalid_arguments();
     report_speed(32, 128, 128, 4, 1);

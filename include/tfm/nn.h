@@ -44,6 +44,8 @@ typedef struct tfm_attention_args {
     const int *key_lengths;
     float dropout_p;
     size_t kv_batch_stride;  /* floats between batch items of k and v; 0: contiguous (Tk rows) */
+    const int *kv_index;     /* [B] or NULL (inference only): query item b reads k/v item kv_index[b], so
+                              * beams share their sentence's keys without copies */
 } tfm_attention_args;
 tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *args);
 

@@ -185,7 +185,14 @@ tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *a) {
     config.v_batch_stride = a->kv_batch_stride ? a->kv_batch_stride : config.v_row_stride * Tk;
     config.causal = a->causal;
     config.key_lengths = a->key_lengths;
-    size_t k_rows_needed = (size_t)(B - 1) * config.k_batch_stride / config.k_row_stride + (size_t)Tk;
+    config.kv_index = a->kv_index;
+    int kv_items = B; /* k/v batch items read */
+    if (a->kv_index) {
+        if (g->recording) { tfm_error(TFM_ERR_INVALID_ARGUMENT, "attention: kv_index is for inference (graph recording)"); return NULL; }
+        kv_items = 0;
+        for (int b = 0; b < B; b++) kv_items = a->kv_index[b] + 1 > kv_items ? a->kv_index[b] + 1 : kv_items;
+    }
+    size_t k_rows_needed = (size_t)(kv_items - 1) * config.k_batch_stride / config.k_row_stride + (size_t)Tk;
     if (a->q_column + (size_t)H * hd > config.q_row_stride || a->k_column + (size_t)H * hd > config.k_row_stride ||
         a->v_column + (size_t)H * hd > config.v_row_stride || q->size / config.q_row_stride != (size_t)B * Tq ||
         k->size / config.k_row_stride < k_rows_needed || v->size / config.v_row_stride < k_rows_needed) {

@@ -58,6 +58,9 @@ static tfm_status check_config(const tfm_attention_config *c, const char *who) {
     if (!(c->dropout_p >= 0.0f && c->dropout_p < 1.0f))
         return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: dropout_p %g must be in [0, 1)", who, (double)c->dropout_p);
     if (!isfinite(c->scale)) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: scale is not finite", who);
+    if (c->kv_index)
+        for (int b = 0; b < c->batch; b++)
+            if (c->kv_index[b] < 0) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: kv_index[%d] = %d is negative", who, b, c->kv_index[b]);
     if (c->key_lengths)
         for (int b = 0; b < c->batch; b++)
             if (c->key_lengths[b] < 0 || c->key_lengths[b] > c->key_length)
@@ -93,13 +96,14 @@ tfm_status tfm_attention_forward_reference(float *out, float *probs, const float
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < Tq; i++) {
+                const size_t kb = c->kv_index ? (size_t)c->kv_index[b] : (size_t)b;                /* k/v item */
                 const float *qi = q + b * c->q_batch_stride + i * c->q_row_stride + (size_t)h * hd; /* [hd] */
                 float *prow = probs + (((size_t)b * H + h) * Tq + i) * Tk;                          /* [Tk] */
                 float *orow = out + ((size_t)b * Tq + i) * C + (size_t)h * hd;                      /* [hd] */
                 int n = visible_keys(c, b, i);
                 double maxv = -INFINITY;
                 for (int j = 0; j < n; j++) {
-                    const float *kj = k + b * c->k_batch_stride + j * c->k_row_stride + (size_t)h * hd;
+                    const float *kj = k + kb * c->k_batch_stride + j * c->k_row_stride + (size_t)h * hd;
                     double s = 0.0;
                     for (int d = 0; d < hd; d++) s += (double)qi[d] * kj[d];
                     s *= c->scale;
@@ -116,7 +120,7 @@ tfm_status tfm_attention_forward_reference(float *out, float *probs, const float
                     for (int j = 0; j < n; j++) {
                         double w = prow[j];
                         if (p > 0.0f) w = tfm_random_uniform_at(c->dropout_seed, row_counter + j) >= p ? w * keep_scale : 0.0;
-                        acc += w * v[b * c->v_batch_stride + j * c->v_row_stride + (size_t)h * hd + d];
+                        acc += w * v[kb * c->v_batch_stride + j * c->v_row_stride + (size_t)h * hd + d];
                     }
                     orow[d] = (float)acc;
                 }
@@ -260,8 +264,9 @@ static void forward_block(float *out, float *probs, const float *q, const float 
     const int Tq = c->query_length, Tk = c->key_length, H = c->heads, hd = c->head_dim;
     const int C = H * hd, rows = i1 - i0;
     const float *Q = q + b * c->q_batch_stride + i0 * c->q_row_stride + (size_t)h * hd; /* [rows, hd] stride q_row_stride */
-    const float *K = k + b * c->k_batch_stride + (size_t)h * hd;                        /* [Tk, hd]  stride k_row_stride */
-    const float *V = v + b * c->v_batch_stride + (size_t)h * hd;                        /* [Tk, hd]  stride v_row_stride */
+    const size_t kb = c->kv_index ? (size_t)c->kv_index[b] : (size_t)b;                  /* the k/v item it reads */
+    const float *K = k + kb * c->k_batch_stride + (size_t)h * hd;                       /* [Tk, hd]  stride k_row_stride */
+    const float *V = v + kb * c->v_batch_stride + (size_t)h * hd;                       /* [Tk, hd]  stride v_row_stride */
     float *P = probs + (((size_t)b * H + h) * Tq + i0) * Tk;                            /* [rows, Tk] */
     float *O = out + ((size_t)b * Tq + i0) * C + (size_t)h * hd;                        /* [rows, hd] stride C */
     int kmax = visible_keys(c, b, i1 - 1); /* the block's last row sees the most keys */
@@ -395,6 +400,7 @@ tfm_status tfm_attention_backward(float *dq, float *dk, float *dv, const float *
                                   const tfm_attention_config *c, float *scratch, size_t scratch_floats) {
     tfm_status status = check_config(c, "attention backward");
     if (status != TFM_OK) return status;
+    if (c->kv_index) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "attention backward: kv_index is for inference only");
     const int tasks = c->batch * c->heads;
     int threads = 1;
     status = pick_threads(c, tasks, 1, scratch_floats, scratch, "attention backward", &threads);

@@ -42,6 +42,8 @@ typedef struct tfm_attention_config {
     float scale;            /* multiplies q·kᵀ; usually 1/sqrt(hd) */
     float dropout_p;        /* in [0, 1) */
     uint64_t dropout_seed, dropout_offset;
+    const int *kv_index;    /* [B] or NULL: query item b reads k/v item kv_index[b] (forward only; key_lengths
+                             * stay per query item). Beam search: a sentence's beams share one copy. */
 } tfm_attention_config;
 
 /* Defaults for contiguous q, k, v of shape [B, T, H*hd]: row stride H*hd, batch stride T*H*hd,
