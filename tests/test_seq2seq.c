@@ -374,17 +374,26 @@ static void test_cached_decoding(int pre_layernorm, int learned) {
     tfm_graph_begin(&h, 0, 0);
     CHECK(tfm_seq2seq_decode_step(m, &h, &cache, tokens, 4, 1) != NULL, "%s", tfm_last_error());
     CHECK_OK(tfm_seq2seq_cache_select(&cache, rows, 3));
+    /* at position 6 a second select over the selected rows: {1, 2, 1, 0} -> original rows {0, 0, 0, 2} */
+    int origin[4] = {rows[0], rows[1], rows[2], 0}, count = 3;
     worst = 0;
     for (int t = 4; t < T && reference; t++) {
-        for (int i = 0; i < 3; i++) tokens[i] = x.target_input[rows[i] * T + t];
+        if (t == 6) {
+            int again[4] = {1, 2, 1, 0};
+            int next[4] = {origin[1], origin[2], origin[1], origin[0]};
+            CHECK_OK(tfm_seq2seq_cache_select(&cache, again, 4));
+            memcpy(origin, next, sizeof next);
+            count = 4;
+        }
+        for (int i = 0; i < count; i++) tokens[i] = x.target_input[origin[i] * T + t];
         tfm_graph_begin(&h, 0, 0);
         tfm_tensor *logits = tfm_seq2seq_decode_step(m, &h, &cache, tokens, 1, 1);
         if (!logits) { CHECK(0, "%s", tfm_last_error()); break; }
-        for (int i = 0; i < 3; i++)
-            worst = fmax(worst, test_max_abs_diff(logits->data + (size_t)i * V, reference->data + ((size_t)rows[i] * T + t) * V, V));
+        for (int i = 0; i < count; i++)
+            worst = fmax(worst, test_max_abs_diff(logits->data + (size_t)i * V, reference->data + ((size_t)origin[i] * T + t) * V, V));
     }
-    CHECK(worst < 1e-5, "after cache_select: %g", worst);
-    CHECK(tfm_seq2seq_cache_select(&cache, (int[]){3}, 1) != TFM_OK, "selecting a row beyond the batch is an error");
+    CHECK(worst < 1e-5, "after cache_select (twice, with repeated rows): %g", worst);
+    CHECK(tfm_seq2seq_cache_select(&cache, (int[]){4}, 1) != TFM_OK, "selecting a row beyond the batch is an error");
     tfm_seq2seq_cache_free(&cache);
     tfm_graph_free(&g);
     tfm_graph_free(&h);

@@ -90,7 +90,8 @@ tfm_tensor *tfm_graph_tensor(tfm_graph *g, int ndim, const int *shape);
  * tfm_graph_keep moves t down to the mark and frees the rest, so the next layer reuses the same memory
  * (fewer fresh pages, a smaller arena). Returns the moved tensor; t itself when nothing can be freed
  * (recording, or allocations since the mark spilled into an overflow chunk). t must be a tensor from
- * tfm_graph_tensor allocated after the mark, and nothing else allocated after it may be used again. */
+ * tfm_graph_tensor allocated after the mark, and nothing else allocated after it may be used again.
+ * t = NULL releases everything since the mark (and returns NULL). */
 typedef struct tfm_graph_mark {
     size_t block_used, overflow_bytes;
     tfm_arena_chunk *chunk;  /* the overflow chunk in use at the mark, and its use */

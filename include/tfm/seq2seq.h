@@ -151,23 +151,28 @@ tfm_tensor *tfm_seq2seq_loss(tfm_seq2seq *model, tfm_graph *g, const int32_t *so
                              int B, int S, int T, float label_smoothing, int *counted);
 
 /* ---- Incremental decoding ----
- * The cache keeps, for up to batch_capacity sentences, every decoder layer's self-attention keys and values
- * of the positions decoded so far ([L, B, max_target_length, C] each) and the cross-attention keys|values of
- * the encoder output ([L, B, S, 2C], computed once per batch of sentences by tfm_seq2seq_cache_start). A
- * decoding step then costs one position per sentence. Sentences advance in lockstep: item b of every call is
- * the same sentence until tfm_seq2seq_cache_select reorders or drops sentences (for beam search, or to stop
- * decoding finished sentences). Nothing is allocated after tfm_seq2seq_cache_create. */
+ * The cache keeps, for up to batch_capacity rows (sentences, or sentences x beams), every decoder layer's
+ * self-attention keys and values of the positions decoded so far and the cross-attention keys|values of the
+ * encoder output (computed once per batch of sentences by tfm_seq2seq_cache_start). A decoding step then costs
+ * one position per row. Rows advance in lockstep: row r of every call is the same hypothesis until
+ * tfm_seq2seq_cache_select reorders, repeats or drops rows (beam search, or dropping finished sentences).
+ * Rows reach their storage through two indexes, so that select copies almost nothing: cross_item[r] names the
+ * sentence whose encoder keys row r reads (a sentence's beams share one copy), self_slot[r] the slot holding
+ * row r's own keys (a surviving hypothesis keeps its slot; only a hypothesis continued by several beams is
+ * copied, once per extra beam). Nothing is allocated after tfm_seq2seq_cache_create. */
 typedef struct tfm_seq2seq_cache {
     int batch_capacity, source_capacity, target_capacity;
     int layers, channels;
-    int batch;               /* sentences in the cache now */
-    int source_length;       /* S of the current batch */
+    int batch;               /* rows in the cache now */
+    int source_length;       /* S of the current batch of sentences */
+    int sentences;           /* sentences given to tfm_seq2seq_cache_start */
     int length;              /* decoder positions filled */
-    int *source_lengths;     /* [batch_capacity] */
-    float *self_keys, *self_values;      /* [L, batch_capacity, target_capacity, C] */
-    float *cross_kv;                     /* [L, batch_capacity, S, 2C] (S = the current source_length) */
-    float *spare_self_keys, *spare_self_values, *spare_cross_kv; /* same sizes: target of select */
-    int *spare_source_lengths;
+    int *source_lengths;     /* [batch_capacity]: row r's source length */
+    int *cross_item;         /* [batch_capacity]: row r reads sentence cross_item[r]'s cross keys|values */
+    int *self_slot;          /* [batch_capacity]: row r's self-attention keys/values live in slot self_slot[r] */
+    float *self_keys, *self_values;      /* [L, batch_capacity slots, target_capacity, C] */
+    float *cross_kv;                     /* [L, sentences, S, 2C] (S = the current source_length) */
+    int *scratch;                        /* [3 * batch_capacity]: select's bookkeeping */
 } tfm_seq2seq_cache;
 
 tfm_status tfm_seq2seq_cache_create(tfm_seq2seq_cache *cache, const tfm_seq2seq *model, int batch_capacity,

@@ -128,7 +128,7 @@ tfm_graph_mark tfm_graph_mark_now(const tfm_graph *g) {
 }
 
 tfm_tensor *tfm_graph_keep(tfm_graph *g, tfm_graph_mark mark, tfm_tensor *t) {
-    if (!t || g->recording) return t;
+    if (g->recording) return t;
     /* Where everything since the mark went: the block, or (while the arena learns its size) the
      * overflow chunk that was current at the mark. Anything else (a new chunk since): leave it. */
     char *base, *end;
@@ -145,6 +145,11 @@ tfm_tensor *tfm_graph_keep(tfm_graph *g, tfm_graph_mark mark, tfm_tensor *t) {
         mark_used = mark.chunk_used;
     } else {
         return t;
+    }
+    if (!t) { /* nothing to keep: release everything since the mark */
+        if (used != &g->block_used) g->overflow_bytes -= *used - mark_used;
+        *used = mark_used;
+        return NULL;
     }
     if ((char *)t < base || (char *)t->data < base || (char *)(t->data + t->size) > end) return t;
     /* The new place (struct, then data) starts at the mark, at or below the old one: copy the struct

@@ -24,17 +24,17 @@ tfm_status tfm_seq2seq_cache_create(tfm_seq2seq_cache *cache, const tfm_seq2seq 
     cache->target_capacity = m->config.max_target_length;
     cache->layers = m->config.n_decoder_layers;
     cache->channels = m->config.d_model;
-    size_t sf = self_floats(cache), cf = cross_floats(cache);
+    size_t sf = self_floats(cache), cf = cross_floats(cache), n = (size_t)batch_capacity;
+    /* Only the pages a batch touches become resident: capacity beyond the sentences' lengths costs address space. */
     cache->self_keys = tfm_malloc(sizeof(float) * sf);
     cache->self_values = tfm_malloc(sizeof(float) * sf);
     cache->cross_kv = tfm_malloc(sizeof(float) * cf);
-    cache->spare_self_keys = tfm_malloc(sizeof(float) * sf);
-    cache->spare_self_values = tfm_malloc(sizeof(float) * sf);
-    cache->spare_cross_kv = tfm_malloc(sizeof(float) * cf);
-    cache->source_lengths = tfm_calloc((size_t)batch_capacity, sizeof(int));
-    cache->spare_source_lengths = tfm_calloc((size_t)batch_capacity, sizeof(int));
-    if (!cache->self_keys || !cache->self_values || !cache->cross_kv || !cache->spare_self_keys || !cache->spare_self_values ||
-        !cache->spare_cross_kv || !cache->source_lengths || !cache->spare_source_lengths) {
+    cache->source_lengths = tfm_calloc(n, sizeof(int));
+    cache->cross_item = tfm_calloc(n, sizeof(int));
+    cache->self_slot = tfm_calloc(n, sizeof(int));
+    cache->scratch = tfm_calloc(3 * n, sizeof(int));
+    if (!cache->self_keys || !cache->self_values || !cache->cross_kv || !cache->source_lengths || !cache->cross_item ||
+        !cache->self_slot || !cache->scratch) {
         tfm_seq2seq_cache_free(cache);
         return TFM_ERR_OUT_OF_MEMORY;
     }
@@ -42,25 +42,24 @@ tfm_status tfm_seq2seq_cache_create(tfm_seq2seq_cache *cache, const tfm_seq2seq 
 }
 
 void tfm_seq2seq_cache_free(tfm_seq2seq_cache *cache) {
-    size_t sf = self_floats(cache), cf = cross_floats(cache);
+    size_t sf = self_floats(cache), cf = cross_floats(cache), n = (size_t)cache->batch_capacity;
     tfm_free(cache->self_keys, sizeof(float) * sf);
     tfm_free(cache->self_values, sizeof(float) * sf);
     tfm_free(cache->cross_kv, sizeof(float) * cf);
-    tfm_free(cache->spare_self_keys, sizeof(float) * sf);
-    tfm_free(cache->spare_self_values, sizeof(float) * sf);
-    tfm_free(cache->spare_cross_kv, sizeof(float) * cf);
-    tfm_free(cache->source_lengths, sizeof(int) * (size_t)cache->batch_capacity);
-    tfm_free(cache->spare_source_lengths, sizeof(int) * (size_t)cache->batch_capacity);
+    tfm_free(cache->source_lengths, sizeof(int) * n);
+    tfm_free(cache->cross_item, sizeof(int) * n);
+    tfm_free(cache->self_slot, sizeof(int) * n);
+    tfm_free(cache->scratch, sizeof(int) * 3 * n);
     memset(cache, 0, sizeof *cache);
 }
 
-/* Layer l's self-attention keys (or values): [batch_capacity, target_capacity, C]. */
+/* Layer l's self-attention keys (or values): [batch_capacity slots, target_capacity, C]. */
 static float *self_layer(const tfm_seq2seq_cache *c, float *base, int l) {
     return base + (size_t)l * c->batch_capacity * c->target_capacity * c->channels;
 }
-/* Layer l's cross-attention key|value rows: [batch_capacity, S, 2C] for the current S. */
+/* Layer l's cross-attention key|value rows: [sentences, S, 2C] for the current batch. */
 static float *cross_layer(const tfm_seq2seq_cache *c, float *base, int l) {
-    return base + (size_t)l * c->batch_capacity * c->source_length * 2 * c->channels;
+    return base + (size_t)l * c->sentences * c->source_length * 2 * c->channels;
 }
 
 tfm_status tfm_seq2seq_cache_start(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, const tfm_tensor *memory,
@@ -75,57 +74,71 @@ tfm_status tfm_seq2seq_cache_start(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cac
                          memory->size, B, S, C);
     tfm_status st = tfm_seq2seq_check_lengths(source_lengths, B, S, "source");
     if (st) return st;
-    cache->batch = B;
+    cache->batch = cache->sentences = B;
     cache->source_length = S;
     cache->length = 0;
-    for (int b = 0; b < B; b++) cache->source_lengths[b] = source_lengths ? source_lengths[b] : S;
+    for (int b = 0; b < B; b++) {
+        cache->source_lengths[b] = source_lengths ? source_lengths[b] : S;
+        cache->cross_item[b] = cache->self_slot[b] = b;
+    }
     /* A constant view of the memory, so the projection records nothing even on a recording graph. */
     tfm_tensor input = {.data = memory->data, .ndim = 3, .shape = {B, S, C}, .size = memory->size};
     for (int l = 0; l < cache->layers; l++) {
         tfm_seq2seq_attention *a = &m->decoder_layers[l].cross_attn;
+        tfm_graph_mark mark = tfm_graph_mark_now(g);
         tfm_tensor *kv = tfm_fn_linear(g, &input, &a->kv_weight, &a->kv_bias);   /* [B, S, 2C] */
         if (!kv) return tfm_error_prefix(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache start: ");
         memcpy(cross_layer(cache, cache->cross_kv, l), kv->data, sizeof(float) * kv->size);
+        tfm_graph_keep(g, mark, NULL); /* the product is copied: its arena space is free again */
     }
     return TFM_OK;
 }
 
 tfm_status tfm_seq2seq_cache_select(tfm_seq2seq_cache *cache, const int *rows, int count) {
     if (count < 1 || count > cache->batch_capacity)
-        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache select: %d sentences, capacity %d", count, cache->batch_capacity);
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache select: %d rows, capacity %d", count, cache->batch_capacity);
     for (int i = 0; i < count; i++)
         if (rows[i] < 0 || rows[i] >= cache->batch)
             return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq cache select: row %d is outside [0, %d)", rows[i], cache->batch);
-    size_t C = (size_t)cache->channels, T = (size_t)cache->target_capacity, S = (size_t)cache->source_length;
-    size_t self_item = T * C, cross_item = S * 2 * C, used = (size_t)cache->length * C;
-    for (int l = 0; l < cache->layers; l++) {
-        float *keys = self_layer(cache, cache->self_keys, l), *values = self_layer(cache, cache->self_values, l);
-        float *new_keys = self_layer(cache, cache->spare_self_keys, l), *new_values = self_layer(cache, cache->spare_self_values, l);
-        float *cross = cross_layer(cache, cache->cross_kv, l), *new_cross = cross_layer(cache, cache->spare_cross_kv, l);
-        for (int i = 0; i < count; i++) {
-            size_t from = (size_t)rows[i];
-            memcpy(new_keys + i * self_item, keys + from * self_item, sizeof(float) * used);
-            memcpy(new_values + i * self_item, values + from * self_item, sizeof(float) * used);
-            memcpy(new_cross + i * cross_item, cross + from * cross_item, sizeof(float) * cross_item);
-        }
+    const int capacity = cache->batch_capacity;
+    int *claimed = cache->scratch;                  /* [capacity slots]: 1 once a new row owns the slot */
+    int *new_slot = cache->scratch + capacity;      /* [count] */
+    int *new_values = cache->scratch + 2 * capacity; /* [count]: cross items, then source lengths */
+    memset(claimed, 0, sizeof(int) * (size_t)capacity);
+    /* First pass: the first new row descending from an old row keeps that row's slot. */
+    for (int i = 0; i < count; i++) {
+        int slot = cache->self_slot[rows[i]];
+        new_slot[i] = claimed[slot] ? -1 : slot;
+        claimed[slot] = 1;
     }
-    for (int i = 0; i < count; i++) cache->spare_source_lengths[i] = cache->source_lengths[rows[i]];
-    /* Swap the buffers: the old ones become the next select's target. */
-    float *t;
-    t = cache->self_keys; cache->self_keys = cache->spare_self_keys; cache->spare_self_keys = t;
-    t = cache->self_values; cache->self_values = cache->spare_self_values; cache->spare_self_values = t;
-    t = cache->cross_kv; cache->cross_kv = cache->spare_cross_kv; cache->spare_cross_kv = t;
-    int *lengths = cache->source_lengths;
-    cache->source_lengths = cache->spare_source_lengths;
-    cache->spare_source_lengths = lengths;
+    /* Second pass: every further descendant gets a free slot and a copy of the positions decoded so far. */
+    size_t C = (size_t)cache->channels, item = (size_t)cache->target_capacity * C, used = (size_t)cache->length * C;
+    int free_slot = 0;
+    for (int i = 0; i < count; i++) {
+        if (new_slot[i] >= 0) continue;
+        while (claimed[free_slot]) free_slot++;  /* count <= capacity, so a free slot exists */
+        claimed[free_slot] = 1;
+        int from = cache->self_slot[rows[i]];
+        for (int l = 0; l < cache->layers && used > 0; l++) {
+            float *keys = self_layer(cache, cache->self_keys, l), *values = self_layer(cache, cache->self_values, l);
+            memcpy(keys + (size_t)free_slot * item, keys + (size_t)from * item, sizeof(float) * used);
+            memcpy(values + (size_t)free_slot * item, values + (size_t)from * item, sizeof(float) * used);
+        }
+        new_slot[i] = free_slot;
+    }
+    memcpy(cache->self_slot, new_slot, sizeof(int) * (size_t)count);
+    for (int i = 0; i < count; i++) new_values[i] = cache->cross_item[rows[i]];
+    memcpy(cache->cross_item, new_values, sizeof(int) * (size_t)count);
+    for (int i = 0; i < count; i++) new_values[i] = cache->source_lengths[rows[i]];
+    memcpy(cache->source_lengths, new_values, sizeof(int) * (size_t)count);
     cache->batch = count;
     return TFM_OK;
 }
 
 /* ---- One decoder step against the cache ---- */
 
-/* Decoder self-attention of new positions x [B, T, C]: their keys/values are appended at cache->length ..,
- * then the queries attend causally to every cached position. -> [B, T, C] */
+/* Decoder self-attention of new positions x [B, T, C]: their keys/values are appended at cache->length ..
+ * of each row's slot, then the queries attend causally to every cached position. -> [B, T, C] */
 static tfm_tensor *cached_self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, int l, tfm_tensor *x, int T) {
     int C = m->config.d_model, B = cache->batch, start = cache->length;
     tfm_seq2seq_attention *a = &m->decoder_layers[l].self_attn;
@@ -135,23 +148,37 @@ static tfm_tensor *cached_self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2s
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             const float *row = qkv->data + ((size_t)b * T + t) * 3 * C;
-            size_t at = ((size_t)b * cache->target_capacity + start + t) * C;
+            size_t at = ((size_t)cache->self_slot[b] * cache->target_capacity + start + t) * C;
             memcpy(keys + at, row + C, sizeof(float) * C);
             memcpy(values + at, row + 2 * C, sizeof(float) * C);
         }
-    size_t floats = (size_t)B * cache->target_capacity * C;
-    tfm_tensor k = {.data = keys, .ndim = 2, .shape = {B * cache->target_capacity, C}, .size = floats};
-    tfm_tensor v = {.data = values, .ndim = 2, .shape = {B * cache->target_capacity, C}, .size = floats};
+    size_t floats = (size_t)cache->batch_capacity * cache->target_capacity * C;
+    tfm_tensor k = {.data = keys, .ndim = 2, .shape = {cache->batch_capacity * cache->target_capacity, C}, .size = floats};
+    tfm_tensor v = {.data = values, .ndim = 2, .shape = {cache->batch_capacity * cache->target_capacity, C}, .size = floats};
     tfm_attention_args args = {.q = qkv, .k = &k, .v = &v, .q_column = 0, .k_column = 0, .v_column = 0, .batch = B,
                                .query_length = T, .key_length = start + T, .heads = m->config.n_heads,
                                .head_dim = C / m->config.n_heads, .causal = 1,
-                               .kv_batch_stride = (size_t)cache->target_capacity * C};
+                               .kv_batch_stride = (size_t)cache->target_capacity * C, .kv_index = cache->self_slot};
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
+}
+
+/* Cross-attention of new positions x [B, T, C] to the encoder output: row b reads the keys|values its sentence
+ * (cross_item[b]) got in tfm_seq2seq_cache_start, shared by the sentence's beams. -> [B, T, C] */
+static tfm_tensor *cached_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, int l, tfm_tensor *x, int T) {
+    int C = m->config.d_model, S = cache->source_length;
+    tfm_seq2seq_attention *a = &m->decoder_layers[l].cross_attn;
+    tfm_tensor kv = {.data = cross_layer(cache, cache->cross_kv, l), .ndim = 3, .shape = {cache->sentences, S, 2 * C},
+                     .size = (size_t)cache->sentences * S * 2 * C};
+    tfm_attention_args args = {.q = tfm_fn_linear(g, x, &a->q_weight, &a->q_bias), .k = &kv, .v = &kv, .q_column = 0,
+                               .k_column = 0, .v_column = C, .batch = cache->batch, .query_length = T, .key_length = S,
+                               .heads = m->config.n_heads, .head_dim = C / m->config.n_heads, .causal = 0,
+                               .key_lengths = cache->source_lengths, .kv_index = cache->cross_item};
     return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
 }
 
 tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, const int32_t *tokens, int T, int last_only) {
     const tfm_seq2seq_config *c = &m->config;
-    int B = cache->batch, C = c->d_model, S = cache->source_length;
+    int B = cache->batch, C = c->d_model;
     if (g->recording) {
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq decode step: the cache is for inference (graph must not be recording)");
         return NULL;
@@ -172,10 +199,7 @@ tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_ca
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* the layer's intermediates die with it */
         tfm_tensor *h = cached_self_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x), T);
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h);
-        float *cross = cross_layer(cache, cache->cross_kv, l);
-        tfm_tensor kv = {.data = cross, .ndim = 3, .shape = {B, S, 2 * C}, .size = (size_t)B * S * 2 * C};
-        h = tfm_seq2seq_cross_attention(m, g, &d->cross_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x), &kv,
-                                        cache->source_lengths, B, T, S);
+        h = cached_cross_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x), T);
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h);
         h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x));
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h);
