@@ -180,7 +180,7 @@ static void test_against_reference(tfm_seq2seq *m, int K, float alpha, float a, 
     int32_t src[NS * S_MAX];
     int len[NS];
     make_sources(src, len, 100 + (uint64_t)K);
-    tfm_beam_search_options o = {K, K, alpha, a, b_len};
+    tfm_beam_search_options o = {K, K, alpha, a, b_len, NULL};
     tfm_beam_result results[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, results));
     int differing_orders = 0;
@@ -213,7 +213,7 @@ static void test_beam_one_is_greedy(tfm_seq2seq *m) {
     int out_len[NS];
     tfm_seq2seq_greedy_args ga = {src, len, NS, S_MAX, 1.0f, 2, 1, out, out_len, TARGET_CAP};
     CHECK_OK(tfm_seq2seq_greedy(m, &ga));
-    tfm_beam_search_options o = {1, 1, 0.6f, 1.0f, 2};
+    tfm_beam_search_options o = {1, 1, 0.6f, 1.0f, 2, NULL};
     tfm_beam_result results[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, results));
     int correct = 0;
@@ -234,13 +234,17 @@ static void test_batch_independence(tfm_seq2seq *m) {
     int32_t src[NS * S_MAX];
     int len[NS];
     make_sources(src, len, 77);
-    tfm_beam_search_options o = {4, 3, 0.6f, 1.2f, 3};
+    tfm_beam_search_options o = {4, 3, 0.6f, 1.2f, 3, NULL};
     tfm_beam_result together[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, together));
+    /* The sentences alone share one workspace: memory kept from call to call must not leak into results. */
+    tfm_seq2seq_workspace workspace = {0};
+    tfm_beam_search_options reused = o;
+    reused.workspace = &workspace;
     for (int s = 0; s < NS; s++) {
         /* Alone and trimmed to its own length: no padding at all. */
         tfm_beam_result alone;
-        CHECK_OK(tfm_beam_search(m, src + s * S_MAX, &len[s], 1, len[s], &o, &alone));
+        CHECK_OK(tfm_beam_search(m, src + s * S_MAX, &len[s], 1, len[s], &reused, &alone));
         CHECK(alone.count == together[s].count, "sentence %d: %d vs %d hypotheses", s, alone.count, together[s].count);
         for (int i = 0; i < alone.count && i < together[s].count; i++) {
             const tfm_beam_hypothesis *x = &alone.hypotheses[i], *y = &together[s].hypotheses[i];
@@ -251,13 +255,14 @@ static void test_batch_independence(tfm_seq2seq *m) {
         tfm_beam_result_free(&alone);
         tfm_beam_result_free(&together[s]);
     }
+    tfm_seq2seq_workspace_free(&workspace);
 }
 
 static void test_limits_and_errors(tfm_seq2seq *m) {
     int32_t src[NS * S_MAX];
     int len[NS];
     make_sources(src, len, 9);
-    tfm_beam_search_options o = {3, 2, 0.0f, 0.0f, 2};
+    tfm_beam_search_options o = {3, 2, 0.0f, 0.0f, 2, NULL};
     tfm_beam_result r[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, r));
     for (int s = 0; s < NS; s++) {
@@ -265,11 +270,11 @@ static void test_limits_and_errors(tfm_seq2seq *m) {
         for (int i = 0; i < r[s].count; i++) CHECK(r[s].hypotheses[i].length <= 2, "max length b=2: got %d", r[s].hypotheses[i].length);
         tfm_beam_result_free(&r[s]);
     }
-    tfm_beam_search_options zero = {2, 1, 0.0f, 0.0f, 0};
+    tfm_beam_search_options zero = {2, 1, 0.0f, 0.0f, 0, NULL};
     CHECK_OK(tfm_beam_search(m, src, len, 1, S_MAX, &zero, r));
     CHECK(r[0].count == 1 && r[0].hypotheses[0].length == 0, "max length 0: one empty hypothesis");
     tfm_beam_result_free(&r[0]);
-    tfm_beam_search_options bad = {2, 3, 0.0f, 1.0f, 5};
+    tfm_beam_search_options bad = {2, 3, 0.0f, 1.0f, 5, NULL};
     CHECK(tfm_beam_search(m, src, len, 1, S_MAX, &bad, r) == TFM_ERR_INVALID_ARGUMENT && strstr(tfm_last_error(), "nbest"),
           "nbest > beam is an error: %s", tfm_last_error());
 }
@@ -283,7 +288,7 @@ static void test_sampling(tfm_seq2seq *m) {
     /* top-k 1 is greedy. */
     tfm_sampler_config top1 = {1.0f, 1, 1.0f};
     tfm_beam_result r[NS];
-    CHECK_OK(tfm_seq2seq_sample(m, src, len, NS, S_MAX, &top1, seeds, 1.0f, 2, r));
+    CHECK_OK(tfm_seq2seq_sample(m, src, len, NS, S_MAX, &top1, seeds, 1.0f, 2, NULL, r));
     int32_t out[NS * TARGET_CAP];
     int out_len[NS];
     tfm_seq2seq_greedy_args ga = {src, len, NS, S_MAX, 1.0f, 2, 1, out, out_len, TARGET_CAP};
@@ -293,14 +298,15 @@ static void test_sampling(tfm_seq2seq *m) {
               "top-k 1 sampling equals greedy (sentence %d)", s);
         tfm_beam_result_free(&r[s]);
     }
-    /* Hot sampling: each sentence's draw depends only on its source and seed. */
+    /* Hot sampling: each sentence's draw depends only on its source and seed (alone: with a reused workspace). */
     tfm_sampler_config hot = {1.5f, 0, 0.95f};
+    tfm_seq2seq_workspace workspace = {0};
     tfm_beam_result together[NS];
-    CHECK_OK(tfm_seq2seq_sample(m, src, len, NS, S_MAX, &hot, seeds, 1.0f, 2, together));
+    CHECK_OK(tfm_seq2seq_sample(m, src, len, NS, S_MAX, &hot, seeds, 1.0f, 2, NULL, together));
     int differs_from_greedy = 0;
     for (int s = 0; s < NS; s++) {
         tfm_beam_result alone;
-        CHECK_OK(tfm_seq2seq_sample(m, src + s * S_MAX, &len[s], 1, len[s], &hot, &seeds[s], 1.0f, 2, &alone));
+        CHECK_OK(tfm_seq2seq_sample(m, src + s * S_MAX, &len[s], 1, len[s], &hot, &seeds[s], 1.0f, 2, &workspace, &alone));
         const tfm_beam_hypothesis *x = &alone.hypotheses[0], *y = &together[s].hypotheses[0];
         CHECK(x->length == y->length && memcmp(x->tokens, y->tokens, sizeof(int32_t) * (size_t)x->length) == 0,
               "sampling: sentence %d differs between batch and alone", s);
@@ -309,6 +315,7 @@ static void test_sampling(tfm_seq2seq *m) {
         tfm_beam_result_free(&together[s]);
     }
     CHECK(differs_from_greedy > 0, "temperature 1.5 sampling should differ from greedy somewhere");
+    tfm_seq2seq_workspace_free(&workspace);
 }
 
 int main(void) {

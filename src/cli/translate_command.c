@@ -245,6 +245,7 @@ int cli_translate(int argc, char **argv) {
     tfm_beam_result *results = NULL;
     size_t source_capacity = 0;
     int row_capacity = 0;
+    tfm_seq2seq_workspace workspace = {0}; /* arena and decoder cache, reused by every batch */
     for (int first = 0; first < todo && !exit_code;) {
         int B = 0, S = 0;
         while (first + B < todo) {
@@ -286,9 +287,9 @@ int cli_translate(int argc, char **argv) {
         }
         if (sampling) {
             tfm_sampler_config sc = {temperature, top_k, top_p};
-            st = tfm_seq2seq_sample(model, source, source_lengths, B, S, &sc, seeds, max_length_a, max_length_b, results);
+            st = tfm_seq2seq_sample(model, source, source_lengths, B, S, &sc, seeds, max_length_a, max_length_b, &workspace, results);
         } else {
-            tfm_beam_search_options bo = {beam, nbest, alpha, max_length_a, max_length_b};
+            tfm_beam_search_options bo = {beam, nbest, alpha, max_length_a, max_length_b, &workspace};
             st = tfm_beam_search(model, source, source_lengths, B, S, &bo, results);
         }
         if (st) { exit_code = cli_fail("translate"); break; }
@@ -302,6 +303,7 @@ int cli_translate(int argc, char **argv) {
     tfm_free(source_lengths, sizeof(int) * (size_t)row_capacity);
     tfm_free(seeds, sizeof(uint64_t) * (size_t)row_capacity);
     tfm_free(results, sizeof(tfm_beam_result) * (size_t)row_capacity);
+    tfm_seq2seq_workspace_free(&workspace);
     if (exit_code) goto done;
     double seconds = cli_now() - t0;
     /* Output in input order. */

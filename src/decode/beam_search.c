@@ -83,6 +83,28 @@ static tfm_status finalize(sentence_state *s, const int32_t *history, int length
     return TFM_OK;
 }
 
+void tfm_seq2seq_workspace_free(tfm_seq2seq_workspace *w) {
+    if (w->graph_ready) tfm_graph_free(&w->graph);
+    tfm_seq2seq_cache_free(&w->cache);
+    memset(w, 0, sizeof *w);
+}
+
+/* Ready the workspace for `rows` decoder rows over sources of S tokens, growing (never shrinking) the cache. */
+static tfm_status workspace_prepare(tfm_seq2seq *m, tfm_seq2seq_workspace *w, int rows, int S) {
+    tfm_status st;
+    if (!w->graph_ready) {
+        if ((st = tfm_graph_init(&w->graph, 0))) return st;
+        w->graph_ready = 1;
+    }
+    if (w->cache.batch_capacity >= rows && w->cache.source_capacity >= S) return TFM_OK;
+    int capacity = rows > w->cache.batch_capacity ? rows : w->cache.batch_capacity;
+    /* The longest source the model takes: address space only (a batch touches S positions), and batches
+     * sorted by length then never regrow it. */
+    (void)S;
+    tfm_seq2seq_cache_free(&w->cache);
+    return tfm_seq2seq_cache_create(&w->cache, m, capacity, m->config.max_source_length);
+}
+
 tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *source_lengths, int B, int S,
                            const tfm_beam_search_options *o, tfm_beam_result *results) {
     const tfm_seq2seq_config *c = &m->config;
@@ -110,10 +132,9 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
     int *rows = tfm_malloc(sizeof(int) * R), *sentence_of_slot = tfm_malloc(sizeof(int) * (size_t)B);
     double *new_scores = tfm_malloc(sizeof(double) * (size_t)K);
     int *parents = tfm_malloc(sizeof(int) * (size_t)K);
-    tfm_graph graph;
-    tfm_seq2seq_cache cache;
-    int graph_ready = 0, cache_ready = 0;
-    memset(&cache, 0, sizeof cache);
+    tfm_seq2seq_workspace local = {0}, *w = o->workspace ? o->workspace : &local;
+    tfm_graph *graph = &w->graph;
+    tfm_seq2seq_cache *cache = &w->cache;
     if (!states || !scores || !history || !new_history || !finished || !lp || !top || !tokens || !rows || !sentence_of_slot ||
         !new_scores || !parents) {
         st = TFM_ERR_OUT_OF_MEMORY;
@@ -133,25 +154,22 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
         }
         sentence_of_slot[b] = b;
     }
-    if ((st = tfm_graph_init(&graph, 0))) goto done;
-    graph_ready = 1;
-    if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
-    tfm_tensor *memory = tfm_seq2seq_encode(m, &graph, source, source_lengths, B, S);
+    if ((st = workspace_prepare(m, w, (int)R, S))) goto done;
+    if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
+    tfm_tensor *memory = tfm_seq2seq_encode(m, graph, source, source_lengths, B, S);
     if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
-    if ((st = tfm_seq2seq_cache_create(&cache, m, (int)R, S))) goto done;
-    cache_ready = 1;
-    if ((st = tfm_seq2seq_cache_start(m, &graph, &cache, memory, source_lengths, B, S))) goto done;
+    if ((st = tfm_seq2seq_cache_start(m, graph, cache, memory, source_lengths, B, S))) goto done;
     /* Each sentence's cross-attention keys/values, repeated for its K beams: row b*K + k. */
     for (size_t r = 0; r < R; r++) rows[r] = (int)(r / K);
-    if ((st = tfm_seq2seq_cache_select(&cache, rows, (int)R))) goto done;
+    if ((st = tfm_seq2seq_cache_select(cache, rows, (int)R))) goto done;
     int slots = B;   /* active sentences in the cache, in sentence_of_slot order, K rows each */
     for (int t = 0; slots > 0; t++) {
         for (int i = 0; i < slots; i++) {
             sentence_state *s = &states[sentence_of_slot[i]];
             for (int k = 0; k < K; k++) tokens[(size_t)i * K + k] = k < s->alive ? s->history[(size_t)k * Tmax + t] : c->pad_id;
         }
-        if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
-        tfm_tensor *logits = tfm_seq2seq_decode_step(m, &graph, &cache, tokens, 1, 1);   /* [slots*K, 1, V] */
+        if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
+        tfm_tensor *logits = tfm_seq2seq_decode_step(m, graph, cache, tokens, 1, 1);   /* [slots*K, 1, V] */
         if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
         int next_slots = 0;
         for (int i = 0; i < slots; i++) {
@@ -195,7 +213,7 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
             for (int k = 0; k < K; k++) rows[(size_t)next_slots * K + k] = i * K + (k < kept ? parents[k] : parents[0]);
             sentence_of_slot[next_slots++] = b;
         }
-        if (next_slots > 0 && (st = tfm_seq2seq_cache_select(&cache, rows, next_slots * K))) goto done;
+        if (next_slots > 0 && (st = tfm_seq2seq_cache_select(cache, rows, next_slots * K))) goto done;
         slots = next_slots;
     }
     /* Rank each sentence's finished hypotheses (stable: earlier-finished first on equal scores) and keep nbest. */
@@ -225,8 +243,7 @@ done:
             if (finished[r].tokens) tfm_free(finished[r].tokens, sizeof(int32_t) * (size_t)(finished[r].length ? finished[r].length : 1));
     if (st)
         for (int b = 0; b < B; b++) tfm_beam_result_free(&results[b]);
-    if (cache_ready) tfm_seq2seq_cache_free(&cache);
-    if (graph_ready) tfm_graph_free(&graph);
+    if (w == &local) tfm_seq2seq_workspace_free(&local);
     tfm_free(states, sizeof(sentence_state) * (size_t)B);
     tfm_free(scores, sizeof(double) * R);
     tfm_free(history, sizeof(int32_t) * R * Tmax);
@@ -244,7 +261,7 @@ done:
 
 tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *source_lengths, int B, int S,
                               const tfm_sampler_config *sampler_config, const uint64_t *seeds, float max_length_a, int max_length_b,
-                              tfm_beam_result *results) {
+                              tfm_seq2seq_workspace *workspace, tfm_beam_result *results) {
     const tfm_seq2seq_config *c = &m->config;
     int V = c->vocab_size, Tmax = c->max_target_length;
     if (B < 1 || S < 1 || !source || !source_lengths || !results || !seeds)
@@ -263,10 +280,10 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
     double *log_probs = tfm_calloc((size_t)B, sizeof(double)), *lp = tfm_malloc(sizeof(double) * V);
     float *masked = tfm_malloc(sizeof(float) * V);
     int32_t *tokens = tfm_malloc(sizeof(int32_t) * (size_t)B);
-    int samplers_ready = 0, graph_ready = 0, cache_ready = 0, longest = 0;
-    tfm_graph graph;
-    tfm_seq2seq_cache cache;
-    memset(&cache, 0, sizeof cache);
+    int samplers_ready = 0, longest = 0;
+    tfm_seq2seq_workspace local = {0}, *w = workspace ? workspace : &local;
+    tfm_graph *graph = &w->graph;
+    tfm_seq2seq_cache *cache = &w->cache;
     if (!samplers || !history || !done_flags || !lengths || !log_probs || !lp || !masked || !tokens) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
     for (int b = 0; b < B; b++) {
         if ((st = tfm_sampler_init(&samplers[b], V, sampler_config, seeds[b]))) goto done;
@@ -275,21 +292,18 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
         int l = length_limit(c, max_length_a, max_length_b, source_lengths[b]);
         if (l + 1 > longest) longest = l + 1;
     }
-    if ((st = tfm_graph_init(&graph, 0))) goto done;
-    graph_ready = 1;
-    if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
-    tfm_tensor *memory = tfm_seq2seq_encode(m, &graph, source, source_lengths, B, S);
+    if ((st = workspace_prepare(m, w, B, S))) goto done;
+    if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
+    tfm_tensor *memory = tfm_seq2seq_encode(m, graph, source, source_lengths, B, S);
     if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
-    if ((st = tfm_seq2seq_cache_create(&cache, m, B, S))) goto done;
-    cache_ready = 1;
-    if ((st = tfm_seq2seq_cache_start(m, &graph, &cache, memory, source_lengths, B, S))) goto done;
+    if ((st = tfm_seq2seq_cache_start(m, graph, cache, memory, source_lengths, B, S))) goto done;
     for (int t = 0; t < longest; t++) {
         int active = 0;
         for (int b = 0; b < B; b++) active += !done_flags[b];
         if (!active) break;
         for (int b = 0; b < B; b++) tokens[b] = done_flags[b] ? c->pad_id : history[(size_t)b * Tmax + t];
-        if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
-        tfm_tensor *logits = tfm_seq2seq_decode_step(m, &graph, &cache, tokens, 1, 1);
+        if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
+        tfm_tensor *logits = tfm_seq2seq_decode_step(m, graph, cache, tokens, 1, 1);
         if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
         for (int b = 0; b < B; b++) {
             if (done_flags[b]) continue;
@@ -327,8 +341,7 @@ done:
     if (st)
         for (int b = 0; b < B; b++) tfm_beam_result_free(&results[b]);
     for (int b = 0; b < samplers_ready; b++) tfm_sampler_free(&samplers[b]);
-    if (cache_ready) tfm_seq2seq_cache_free(&cache);
-    if (graph_ready) tfm_graph_free(&graph);
+    if (w == &local) tfm_seq2seq_workspace_free(&local);
     tfm_free(samplers, sizeof(tfm_sampler) * (size_t)B);
     tfm_free(history, sizeof(int32_t) * (size_t)B * Tmax);
     tfm_free(done_flags, sizeof(int) * (size_t)B);

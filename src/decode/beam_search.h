@@ -5,12 +5,24 @@
 #include "tfm/decode.h"
 #include "tfm/seq2seq.h"
 
+/* Memory a search keeps from one call to the next: the graph's arena and the decoder cache, grown to the
+ * largest batch seen. A translation run passes the same workspace to every batch, so neither is allocated
+ * again (nor its fresh pages faulted in, which costs more than decoding a short batch). Start from
+ * {0}; free with tfm_seq2seq_workspace_free. One workspace serves one search at a time. */
+typedef struct tfm_seq2seq_workspace {
+    tfm_graph graph;
+    tfm_seq2seq_cache cache;
+    int graph_ready;
+} tfm_seq2seq_workspace;
+void tfm_seq2seq_workspace_free(tfm_seq2seq_workspace *workspace);
+
 typedef struct tfm_beam_search_options {
     int beam_size;           /* K >= 1; K = 1 gives exactly tfm_seq2seq_greedy's tokens */
     int nbest;               /* hypotheses returned per sentence, 1..K */
     float length_penalty;    /* GNMT alpha: score = log P / ((5 + length) / 6)^alpha, length counting EOS; 0: raw log P */
     float max_length_a;      /* at most floor(a * source_length + b) tokens besides EOS (source_length counts EOS), */
     int max_length_b;        /* and never more than max_target_length - 1; EOS is then forced */
+    tfm_seq2seq_workspace *workspace;  /* or NULL: allocate and free everything within the call */
 } tfm_beam_search_options;
 
 /* One finished hypothesis. */
@@ -44,6 +56,6 @@ void tfm_beam_result_free(tfm_beam_result *result);
  * results [B] get one hypothesis each (score = log_prob of the sampled tokens under the unfiltered model). */
 tfm_status tfm_seq2seq_sample(tfm_seq2seq *model, const int32_t *source, const int *source_lengths, int B, int S,
                               const tfm_sampler_config *sampler, const uint64_t *seeds, float max_length_a, int max_length_b,
-                              tfm_beam_result *results);
+                              tfm_seq2seq_workspace *workspace, tfm_beam_result *results);
 
 #endif
