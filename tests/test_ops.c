@@ -385,6 +385,46 @@ static void test_activation(const char *name, unary_forward fwd_ref, unary_forwa
           torch_point, inplace[0], torch_value);
 }
 
+/* ReLU's backward from its output, in one buffer: the bits of tfm_relu_backward accumulating into zeros
+ * (which reads the input), including a -0 incoming gradient and outputs of exactly 0. */
+static void test_relu_backward_in_place(void) {
+    size_t sizes[] = {1, 1001, 1 << 20};
+    for (size_t s = 0; s < 3; s++) {
+        size_t n = sizes[s];
+        float *inp = new_floats(n), *out = new_floats(n), *dout = new_floats(n), *want = new_floats(n);
+        fill_normal(inp, n, 3000 + s, 0.0f, 1.0f);
+        fill_normal(dout, n, 3100 + s, 0.0f, 1.0f);
+        if (n > 8) { inp[3] = 0.0f; inp[4] = -0.0f; dout[5] = -0.0f; inp[5] = 1.0f; dout[6] = -0.0f; inp[6] = -1.0f; }
+        tfm_relu_forward(out, inp, n);
+        tfm_relu_backward_reference(want, dout, inp, n); /* want was zeroed */
+        float *from_output = new_floats(n), *ref = copy_floats(dout, n), *fast = copy_floats(dout, n);
+        tfm_relu_backward(from_output, dout, out, n);
+        tfm_relu_backward_in_place_reference(ref, out, n);
+        tfm_relu_backward_in_place(fast, out, n);
+        CHECK(same_bits(from_output, want, n), "relu backward from the output differs from the input's, n=%zu", n);
+        CHECK(same_bits(ref, want, n), "relu in-place backward (reference) differs from accumulating into zeros, n=%zu", n);
+        CHECK(same_bits(fast, want, n), "relu in-place backward (fast) differs from the reference, n=%zu", n);
+        double ref_s = 0, fast_s = 0;
+        if (n >= (1 << 20)) {
+            float *one = copy_floats(dout, n), *two = copy_floats(dout, n);
+            int threads = omp_get_max_threads();
+            omp_set_num_threads(1);
+            tfm_relu_backward_in_place(one, out, n);
+            omp_set_num_threads(2);
+            tfm_relu_backward_in_place(two, out, n);
+            omp_set_num_threads(threads);
+            CHECK(same_bits(one, two, n), "relu in-place backward differs between 1 and 2 threads");
+            free(one); free(two);
+            TIME_SECONDS(ref_s, tfm_relu_backward_in_place_reference(ref, out, n));
+            TIME_FAST(fast_s, tfm_relu_backward_in_place(fast, out, n));
+        }
+        char shape[64];
+        snprintf(shape, sizeof shape, "n%zu", n);
+        report("relu bwd inpl", shape, -1, 0, -1, ref_s, fast_s);
+        free(inp); free(out); free(dout); free(want); free(from_output); free(ref); free(fast);
+    }
+}
+
 static void test_exp_fast(void) {
     /* against libm expf over [-100, 100] and specials: within a few ulp */
     double worst = 0;
@@ -559,6 +599,72 @@ static void test_softmax(void) {
     /* in place */
     tfm_softmax_forward(x, x, 4, 2);
     CHECK(same_bits(x, y, 8), "softmax in place differs");
+}
+
+/* ---------------- residual + dropout ---------------- */
+
+typedef struct dropout_add_ctx {
+    float *out, *a, *b, *w, p;
+    size_t n;
+} dropout_add_ctx;
+static double dropout_add_loss(void *q) {
+    dropout_add_ctx *c = q;
+    tfm_dropout_add_forward_reference(c->out, c->a, c->b, c->n, c->p, 42, 1000);
+    return weighted_sum(c->out, c->w, c->n);
+}
+
+/* a + dropout(b) in one pass: the bits of the two ops it replaces, in place over a or b too; its
+ * gradient (residual + dropout backward) against finite differences. */
+static void test_dropout_add(void) {
+    float ps[] = {0.0f, 0.1f, 0.5f};
+    size_t sizes[] = {1, 1001, 1 << 20};
+    for (size_t pi = 0; pi < 3; pi++)
+        for (size_t s = 0; s < 3; s++) {
+            float p = ps[pi];
+            size_t n = sizes[s];
+            float *a = new_floats(n), *b = new_floats(n), *dropped = new_floats(n), *want = new_floats(n);
+            float *ref = new_floats(n), *fast = new_floats(n);
+            fill_normal(a, n, 3200 + s, 0, 1);
+            fill_normal(b, n, 3300 + s, 0, 1);
+            tfm_dropout_forward(dropped, b, n, p, 42, 1000);
+            tfm_residual_forward(want, a, dropped, n);
+            tfm_dropout_add_forward_reference(ref, a, b, n, p, 42, 1000);
+            tfm_dropout_add_forward(fast, a, b, n, p, 42, 1000);
+            CHECK(same_bits(ref, want, n), "dropout_add p=%g n=%zu: reference differs from dropout then add", p, n);
+            CHECK(same_bits(fast, want, n), "dropout_add p=%g n=%zu: fast differs from the reference", p, n);
+            float *over_a = copy_floats(a, n), *over_b = copy_floats(b, n);
+            tfm_dropout_add_forward(over_a, over_a, b, n, p, 42, 1000);
+            tfm_dropout_add_forward(over_b, a, over_b, n, p, 42, 1000);
+            CHECK(same_bits(over_a, want, n) && same_bits(over_b, want, n), "dropout_add p=%g n=%zu: in place differs", p, n);
+            /* the gradient its graph op uses: da += dout, db += dropout backward */
+            float *dout = new_floats(n), *da = new_floats(n), *db = new_floats(n);
+            fill_normal(dout, n, 3400 + s, 0, 1);
+            tfm_residual_backward(da, NULL, dout, n);
+            tfm_dropout_backward(db, dout, n, p, 42, 1000);
+            dropout_add_ctx ctx = {ref, a, b, dout, p, n};
+            double fd = fmax(fd_max_error(a, n, da, dropout_add_loss, &ctx, 1e-2f, 32),
+                             fd_max_error(b, n, db, dropout_add_loss, &ctx, 1e-2f, 32));
+            CHECK(fd < TOL_FD, "dropout_add p=%g gradient vs finite differences: %g", p, fd);
+            double ref_s = 0, fast_s = 0;
+            if (n >= (1 << 20)) {
+                float *one = new_floats(n), *two = new_floats(n);
+                int threads = omp_get_max_threads();
+                omp_set_num_threads(1);
+                tfm_dropout_add_forward(one, a, b, n, p, 42, 1000);
+                omp_set_num_threads(2);
+                tfm_dropout_add_forward(two, a, b, n, p, 42, 1000);
+                omp_set_num_threads(threads);
+                CHECK(same_bits(one, two, n), "dropout_add p=%g differs between 1 and 2 threads", p);
+                free(one); free(two);
+                TIME_SECONDS(ref_s, tfm_dropout_add_forward_reference(ref, a, b, n, p, 42, 1000));
+                TIME_FAST(fast_s, tfm_dropout_add_forward(fast, a, b, n, p, 42, 1000));
+            }
+            char shape[64];
+            snprintf(shape, sizeof shape, "p%.1f n%zu", p, n);
+            report("dropout_add", shape, 0, -1, fd, ref_s, fast_s);
+            free(a); free(b); free(dropped); free(want); free(ref); free(fast); free(over_a); free(over_b);
+            free(dout); free(da); free(db);
+        }
 }
 
 /* ---------------- residual ---------------- */
@@ -770,9 +876,11 @@ int main(void) {
     test_activation("gelu_erf", tfm_gelu_erf_forward_reference, tfm_gelu_erf_forward, tfm_gelu_erf_backward_reference,
                     tfm_gelu_erf_backward, 0.7, 0.530625463);
     test_activation("relu", tfm_relu_forward_reference, tfm_relu_forward, tfm_relu_backward_reference, tfm_relu_backward, 2.5, 2.5);
+    test_relu_backward_in_place();
     test_embedding();
     test_layernorm();
     test_dropout();
+    test_dropout_add();
     test_softmax();
     test_residual();
     test_cross_entropy();

@@ -43,6 +43,12 @@ typedef struct tfm_node {
      * accumulated), which it allows only when this op is in[0]'s sole reader. */
     int can_overwrite_input;
     int overwrites_input;
+    /* Set by an element-wise op (in[0] the size of its output): its backward can turn the output's
+     * gradient into in[0]'s in the same buffer. Set by the graph before that backward runs: 1 when it
+     * did so (in[0]->grad == out->grad, holding d out on entry, to be overwritten with d in[0]), which
+     * it allows only when this op is in[0]'s sole reader and in[0] has no gradient buffer yet. */
+    int can_reuse_output_grad;
+    int reuses_output_grad;
 } tfm_node;
 
 typedef struct tfm_arena_chunk {
@@ -84,6 +90,14 @@ void *tfm_graph_alloc(tfm_graph *g, size_t bytes);
 void *tfm_graph_alloc_zero(tfm_graph *g, size_t bytes);
 /* A fresh activation tensor of this shape in the arena (data uninitialised, grad NULL). */
 tfm_tensor *tfm_graph_tensor(tfm_graph *g, int ndim, const int *shape);
+
+/* The output of an element-wise op on x: a tensor of x's shape. overwrite = 1 is the caller's promise
+ * that nothing reads x after this op; the output then shares x's values (the op writes over them, and
+ * needs no new buffer) when that is safe: x is an arena activation that no recorded op reads yet (a
+ * reader's backward may need its values) and whose producer's backward does not read them
+ * (x->read_by_producer). Otherwise, and with overwrite = 0, a fresh tensor. The op tells which by
+ * out->data == x->data. */
+tfm_tensor *tfm_graph_tensor_like(tfm_graph *g, tfm_tensor *x, int overwrite);
 
 /* Inference (not recording): reuse the arena within a forward pass. Everything allocated after `mark`
  * except tensor t is dead once t is computed (a layer's intermediates, once the layer's output exists):

@@ -12,12 +12,23 @@ extern "C" {
  * Each takes and returns arena tensors of `g`, records its backward on the tape when any input needs a
  * gradient, and returns NULL on failure (with tfm_last_error() set). A NULL input yields NULL, so a
  * model can chain calls and check once at the end. The last dimension is the feature dimension; all
- * leading dimensions are flattened into rows. */
+ * leading dimensions are flattened into rows.
+ *
+ * The _in_place variants are for an input that nothing reads afterwards (the caller's promise: its last
+ * tensor argument, x or b): they write their output over it when the graph can tell that is safe (see
+ * tfm_graph_tensor_like), so the op takes no new activation memory; otherwise they allocate as the
+ * plain version does. Values and gradients are the same bits either way. */
 
 /* table [V, C], ids [N] (validated by the caller to be in [0, V)) -> [N, C] */
 tfm_tensor *tfm_fn_embedding(tfm_graph *g, tfm_tensor *table, const int32_t *ids, int ndim, const int *shape);
 /* a + b, same shape */
 tfm_tensor *tfm_fn_add(tfm_graph *g, tfm_tensor *a, tfm_tensor *b);
+tfm_tensor *tfm_fn_add_in_place(tfm_graph *g, tfm_tensor *a, tfm_tensor *b);
+/* a + dropout(b, p), same shape: a residual connection around a branch, as one op that never stores
+ * dropout(b) (its mask is recomputed in backward). The same draws, values and gradients as
+ * tfm_fn_add(g, a, tfm_fn_dropout(g, b, p)). */
+tfm_tensor *tfm_fn_add_dropout(tfm_graph *g, tfm_tensor *a, tfm_tensor *b, float p);
+tfm_tensor *tfm_fn_add_dropout_in_place(tfm_graph *g, tfm_tensor *a, tfm_tensor *b, float p);
 /* x [..., C] · weight[OC, C]ᵀ + bias[OC] (bias may be NULL) -> [..., OC] */
 tfm_tensor *tfm_fn_linear(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias);
 /* LayerNorm over the last dimension with gain weight[C] and bias[C] */
@@ -26,8 +37,13 @@ tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x);   /* tanh approximation (G
 tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x);
 /* kind: TFM_ACTIVATION_GELU (tanh approximation), TFM_ACTIVATION_GELU_ERF (exact, BERT's) or TFM_ACTIVATION_RELU */
 tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind);
+/* In place, ReLU's backward reads its output (> 0 exactly where x > 0), so x's values are not needed:
+ * the output is written over x, and backward turns the output's gradient into x's in the same buffer
+ * when it can. The GELUs' backward needs x, so while recording a gradient for x they allocate. */
+tfm_tensor *tfm_fn_activation_in_place(tfm_graph *g, tfm_tensor *x, int kind);
 /* Inverted dropout with probability p; the identity (x itself) when not training or p == 0. */
 tfm_tensor *tfm_fn_dropout(tfm_graph *g, tfm_tensor *x, float p);
+tfm_tensor *tfm_fn_dropout_in_place(tfm_graph *g, tfm_tensor *x, float p);
 
 /* Multi-head scaled dot-product attention, reading heads in place from wider rows.
  * q is [B, Tq, *] and the queries are its columns [q_column, q_column + H*hd); likewise k and v ([B, Tk, *]).

@@ -21,6 +21,7 @@ typedef struct tfm_tensor {
     int requires_grad;           /* 1: backward accumulates into grad */
     int in_graph;                /* 1: an activation in a graph's arena (its grad is freed once consumed) */
     int readers;                 /* recorded ops that take it as an input (graph tensors only) */
+    int read_by_producer;        /* 1: the op that produced it reads its values in backward (nothing may overwrite them) */
 } tfm_tensor;
 
 /* Number of elements for a shape; 0 for an empty or invalid shape. */

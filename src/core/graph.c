@@ -123,6 +123,19 @@ tfm_tensor *tfm_graph_tensor(tfm_graph *g, int ndim, const int *shape) {
     return t->data ? t : NULL;
 }
 
+tfm_tensor *tfm_graph_tensor_like(tfm_graph *g, tfm_tensor *x, int overwrite) {
+    if (!overwrite || !x->in_graph || x->readers > 0 || x->read_by_producer) return tfm_graph_tensor(g, x->ndim, x->shape);
+    tfm_tensor *t = tfm_graph_alloc(g, sizeof *t);
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->ndim = x->ndim;
+    memcpy(t->shape, x->shape, sizeof t->shape);
+    t->size = x->size;
+    t->data = x->data;
+    t->in_graph = 1;
+    return t;
+}
+
 tfm_graph_mark tfm_graph_mark_now(const tfm_graph *g) {
     return (tfm_graph_mark){g->block_used, g->overflow_bytes, g->overflow, g->overflow ? g->overflow->used : 0};
 }
@@ -229,18 +242,25 @@ tfm_status tfm_graph_backward(tfm_graph *g, tfm_tensor *loss, float seed) {
         if (!node->out->grad) continue; /* nothing downstream needed this output */
         tfm_tensor *first = node->in[0];
         node->overwrites_input = 0;
-        if (node->can_overwrite_input && first && first->in_graph && first->requires_grad && !first->grad &&
-            first->readers == 1) {
-            /* Sole reader, first to need the gradient: the input's values are dead after this backward. */
+        node->reuses_output_grad = 0;
+        int sole_reader = first && first->in_graph && first->requires_grad && !first->grad && first->readers == 1;
+        if (node->can_overwrite_input && sole_reader && !first->read_by_producer) {
+            /* Sole reader, first to need the gradient: the input's values are dead after this backward
+             * (unless its producer's backward reads them). */
             first->grad = first->data;
             node->overwrites_input = 1;
+        } else if (node->can_reuse_output_grad && sole_reader && first->size == node->out->size) {
+            /* The output's gradient is dead after this backward: it becomes the input's. */
+            first->grad = node->out->grad;
+            node->reuses_output_grad = 1;
         }
         for (int k = 0; k < 4; k++) {
             tfm_tensor *in = node->in[k];
             if (in && in->requires_grad && !tfm_graph_grad(g, in)) return TFM_ERR_OUT_OF_MEMORY;
         }
         node->backward(g, node);
-        release_grad(g, node->out);
+        if (node->reuses_output_grad) node->out->grad = NULL; /* now in[0]'s buffer */
+        else release_grad(g, node->out);
     }
     return TFM_OK;
 }

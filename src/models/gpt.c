@@ -159,28 +159,30 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) positions[b * T + t] = start + t;
 
-    tfm_tensor *x = tfm_fn_add(g, tfm_fn_embedding(g, &m->token_embedding, tokens, 2, (int[]){B, T}),
-                               tfm_fn_embedding(g, &m->position_embedding, positions, 2, (int[]){B, T}));
-    x = tfm_fn_dropout(g, x, c->dropout);
+    /* Residual sums and ReLU write over the tensor they consume (the _in_place functions): no buffer for
+     * what backward does not need. */
+    tfm_tensor *x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, &m->token_embedding, tokens, 2, (int[]){B, T}),
+                                        tfm_fn_embedding(g, &m->position_embedding, positions, 2, (int[]){B, T}));
+    x = tfm_fn_dropout_in_place(g, x, c->dropout);
     for (int l = 0; l < c->n_layers; l++) {
         tfm_gpt_block *b = &m->blocks[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
         if (c->pre_layernorm) {
             tfm_tensor *h = tfm_linear_forward_graph(g, &b->attn_qkv, tfm_layernorm_forward_graph(g, &b->ln_1, x));
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
-            x = tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout));
+            x = tfm_fn_add_dropout_in_place(g, x, h, c->dropout);
             h = tfm_linear_forward_graph(g, &b->mlp_fc, tfm_layernorm_forward_graph(g, &b->ln_2, x));
-            h = tfm_fn_activation(g, h, c->activation);
+            h = tfm_fn_activation_in_place(g, h, c->activation);
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
-            x = tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout));
+            x = tfm_fn_add_dropout_in_place(g, x, h, c->dropout);
         } else {
             tfm_tensor *h = tfm_linear_forward_graph(g, &b->attn_qkv, x);
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
-            x = tfm_layernorm_forward_graph(g, &b->ln_1, tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout)));
+            x = tfm_layernorm_forward_graph(g, &b->ln_1, tfm_fn_add_dropout_in_place(g, x, h, c->dropout));
             h = tfm_linear_forward_graph(g, &b->mlp_fc, x);
-            h = tfm_fn_activation(g, h, c->activation);
+            h = tfm_fn_activation_in_place(g, h, c->activation);
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
-            x = tfm_layernorm_forward_graph(g, &b->ln_2, tfm_fn_add(g, x, tfm_fn_dropout(g, h, c->dropout)));
+            x = tfm_layernorm_forward_graph(g, &b->ln_2, tfm_fn_add_dropout_in_place(g, x, h, c->dropout));
         }
         x = tfm_graph_keep(g, layer_start, x);
     }

@@ -250,18 +250,19 @@ tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, t
     if (!position_ids) return NULL;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) position_ids[(size_t)b * T + t] = start + t;
+    /* Each step writes over the last one's output: one [B, T, C] buffer besides the positions'. */
     tfm_tensor *x = tfm_fn_embedding(g, table, ids, 2, (int[]){B, T});
-    if (c->scale_embeddings) x = tfm_seq2seq_fn_scale(g, x, sqrtf((float)c->d_model));
-    x = tfm_fn_add(g, x, tfm_fn_embedding(g, positions, position_ids, 2, (int[]){B, T}));
-    return tfm_fn_dropout(g, x, c->dropout);
+    if (c->scale_embeddings) x = tfm_seq2seq_fn_scale_in_place(g, x, sqrtf((float)c->d_model));
+    x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, positions, position_ids, 2, (int[]){B, T}), x);
+    return tfm_fn_dropout_in_place(g, x, c->dropout);
 }
 
 /* linear2(activation_dropout(activation(linear1(x)))) */
 tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2, tfm_tensor *x) {
     const tfm_seq2seq_config *c = &m->config;
-    tfm_tensor *h = tfm_linear_forward_graph(g, linear1, x);
-    h = tfm_fn_activation(g, h, c->activation);
-    h = tfm_fn_dropout(g, h, c->activation_dropout);
+    tfm_tensor *h = tfm_linear_forward_graph(g, linear1, x);   /* [.., d_ff]: ReLU writes over it */
+    h = tfm_fn_activation_in_place(g, h, c->activation);
+    h = tfm_fn_dropout_in_place(g, h, c->activation_dropout);
     return tfm_linear_forward_graph(g, linear2, h);
 }
 
@@ -296,7 +297,7 @@ tfm_tensor *tfm_seq2seq_sublayer_input(tfm_seq2seq *m, tfm_graph *g, tfm_layerno
 }
 
 tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x, tfm_tensor *branch) {
-    tfm_tensor *sum = tfm_fn_add(g, x, tfm_fn_dropout(g, branch, m->config.dropout));
+    tfm_tensor *sum = tfm_fn_add_dropout_in_place(g, x, branch, m->config.dropout);   /* over the branch */
     return m->config.pre_layernorm ? sum : tfm_layernorm_forward_graph(g, norm, sum);
 }
 

@@ -10,10 +10,10 @@ static void scale_backward(tfm_graph *g, tfm_node *n) {
     for (size_t i = 0; i < x->size; i++) x->grad[i] += s * dout[i];
 }
 
-tfm_tensor *tfm_seq2seq_fn_scale(tfm_graph *g, tfm_tensor *x, float scale) {
+tfm_tensor *tfm_seq2seq_fn_scale_in_place(tfm_graph *g, tfm_tensor *x, float scale) {
     if (!x) return NULL;
     if (scale == 1.0f) return x;
-    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
+    tfm_tensor *out = tfm_graph_tensor_like(g, x, 1);
     if (!out) return NULL;
     for (size_t i = 0; i < x->size; i++) out->data[i] = scale * x->data[i];
     tfm_node *n = tfm_graph_record(g, scale_backward, out, 1, &x);

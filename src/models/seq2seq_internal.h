@@ -10,8 +10,9 @@
  * call tfm_seq2seq_config_validate afterwards. For the training-config reader's "model" section. */
 tfm_status tfm_seq2seq_config_read_object(const cJSON *object, const tfm_json_context *ctx, tfm_seq2seq_config *c);
 
-/* out = scale * x, differentiable (dx += scale * dout). x itself when scale == 1. */
-tfm_tensor *tfm_seq2seq_fn_scale(tfm_graph *g, tfm_tensor *x, float scale);
+/* out = scale * x, differentiable (dx += scale * dout). x itself when scale == 1. Nothing may read x
+ * afterwards: out is written over it when the graph allows (tfm_graph_tensor_like). */
+tfm_tensor *tfm_seq2seq_fn_scale_in_place(tfm_graph *g, tfm_tensor *x, float scale);
 
 /* ---- Building blocks shared by the teacher-forced forward (seq2seq.c) and incremental decoding (seq2seq_decode.c) ---- */
 /* Every id in [0, V): else TFM_ERR_INVALID_ARGUMENT naming `what` and [b, t]. */
@@ -27,7 +28,8 @@ tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_la
 tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, tfm_tensor *kv,
                                         const int *source_lengths, int B, int T, int S);
 /* A residual sub-layer is  out = sublayer_output(x, f(sublayer_input(x))):
- * post-LN: input x, output norm(x + drop(branch)); pre-LN: input norm(x), output x + drop(branch). */
+ * post-LN: input x, output norm(x + drop(branch)); pre-LN: input norm(x), output x + drop(branch).
+ * The branch must not be read afterwards: x + drop(branch) is written over it. */
 tfm_tensor *tfm_seq2seq_sublayer_input(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x);
 tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x, tfm_tensor *branch);
 

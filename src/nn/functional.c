@@ -55,16 +55,43 @@ static void add_backward(tfm_graph *g, tfm_node *n) {
     tfm_residual_backward(grad_of(n->in[0]), grad_of(n->in[1]), n->out->grad, n->out->size);
 }
 
-tfm_tensor *tfm_fn_add(tfm_graph *g, tfm_tensor *a, tfm_tensor *b) {
+static tfm_tensor *add(tfm_graph *g, tfm_tensor *a, tfm_tensor *b, int overwrite_b) {
     if (!a || !b) return NULL;
     if (a->size != b->size) { tfm_error(TFM_ERR_INVALID_ARGUMENT, "add: sizes differ (%zu vs %zu)", a->size, b->size); return NULL; }
-    tfm_tensor *out = tfm_graph_tensor(g, a->ndim, a->shape);
+    tfm_tensor *out = tfm_graph_tensor_like(g, b, overwrite_b);
     if (!out) return NULL;
     tfm_residual_forward(out->data, a->data, b->data, a->size);
     tfm_tensor *in[2] = {a, b};
     tfm_graph_record(g, add_backward, out, 2, in);
     return out;
 }
+
+tfm_tensor *tfm_fn_add(tfm_graph *g, tfm_tensor *a, tfm_tensor *b) { return add(g, a, b, 0); }
+tfm_tensor *tfm_fn_add_in_place(tfm_graph *g, tfm_tensor *a, tfm_tensor *b) { return add(g, a, b, 1); }
+
+/* ---- residual add around a dropped-out branch: dropout(b) is never stored ---- */
+static void add_dropout_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_residual_backward(grad_of(n->in[0]), NULL, n->out->grad, n->out->size);
+    tfm_dropout_backward(grad_of(n->in[1]), n->out->grad, n->out->size, n->floats[0], n->words[0], n->words[1]);
+}
+
+static tfm_tensor *add_dropout(tfm_graph *g, tfm_tensor *a, tfm_tensor *b, float p, int overwrite_b) {
+    if (!g->training || p <= 0) return add(g, a, b, overwrite_b); /* what tfm_fn_dropout's identity gives */
+    if (!a || !b) return NULL;
+    if (a->size != b->size) { tfm_error(TFM_ERR_INVALID_ARGUMENT, "add: sizes differ (%zu vs %zu)", a->size, b->size); return NULL; }
+    tfm_tensor *out = tfm_graph_tensor_like(g, b, overwrite_b);
+    if (!out) return NULL;
+    uint64_t offset = tfm_rng_reserve(&g->dropout_rng, b->size); /* the draws tfm_fn_dropout(b) would take */
+    tfm_dropout_add_forward(out->data, a->data, b->data, b->size, p, g->dropout_rng.seed, offset);
+    tfm_tensor *in[2] = {a, b};
+    tfm_node *n = tfm_graph_record(g, add_dropout_backward, out, 2, in);
+    if (n) { n->floats[0] = p; n->words[0] = g->dropout_rng.seed; n->words[1] = offset; }
+    return out;
+}
+
+tfm_tensor *tfm_fn_add_dropout(tfm_graph *g, tfm_tensor *a, tfm_tensor *b, float p) { return add_dropout(g, a, b, p, 0); }
+tfm_tensor *tfm_fn_add_dropout_in_place(tfm_graph *g, tfm_tensor *a, tfm_tensor *b, float p) { return add_dropout(g, a, b, p, 1); }
 
 /* ---- linear ---- */
 static void linear_backward(tfm_graph *g, tfm_node *n) {
@@ -115,23 +142,40 @@ tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tf
 /* ---- activations (kind: TFM_ACTIVATION_GELU (tanh), _GELU_ERF or _RELU from tfm/config.h) ---- */
 static void activation_backward(tfm_graph *g, tfm_node *n) {
     (void)g;
-    tfm_activation_backward(n->ints[0], grad_of(n->in[0]), n->out->grad, n->in[0]->data, n->out->size);
+    tfm_tensor *x = n->in[0], *out = n->out;
+    if (!n->ints[1]) {
+        tfm_activation_backward(n->ints[0], grad_of(x), out->grad, x->data, out->size);
+    } else if (n->reuses_output_grad) { /* ReLU from its output (x's values may be gone); x->grad is out->grad */
+        tfm_relu_backward_in_place(x->grad, out->data, out->size);
+    } else {
+        tfm_relu_backward(grad_of(x), out->grad, out->data, out->size);
+    }
 }
 
-tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind) {
+static tfm_tensor *activation(tfm_graph *g, tfm_tensor *x, int kind, int in_place) {
     if (!x) return NULL;
     if (kind != TFM_ACTIVATION_GELU && kind != TFM_ACTIVATION_GELU_ERF && kind != TFM_ACTIVATION_RELU) {
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "activation: unknown kind %d", kind);
         return NULL;
     }
-    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
+    /* ReLU's backward can read its output instead of its input; the GELUs' needs the input itself. */
+    int from_output = in_place && kind == TFM_ACTIVATION_RELU;
+    int overwrite = in_place && (from_output || !g->recording || !x->requires_grad);
+    tfm_tensor *out = tfm_graph_tensor_like(g, x, overwrite);
     if (!out) return NULL;
     tfm_activation_forward(kind, out->data, x->data, x->size);
     tfm_node *n = tfm_graph_record(g, activation_backward, out, 1, &x);
-    if (n) n->ints[0] = kind;
+    if (n) {
+        n->ints[0] = kind;
+        n->ints[1] = from_output;
+        n->can_reuse_output_grad = from_output;
+        out->read_by_producer = from_output;
+    }
     return out;
 }
 
+tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind) { return activation(g, x, kind, 0); }
+tfm_tensor *tfm_fn_activation_in_place(tfm_graph *g, tfm_tensor *x, int kind) { return activation(g, x, kind, 1); }
 tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x) { return tfm_fn_activation(g, x, TFM_ACTIVATION_GELU); }
 tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x) { return tfm_fn_activation(g, x, TFM_ACTIVATION_RELU); }
 
@@ -141,10 +185,10 @@ static void dropout_backward(tfm_graph *g, tfm_node *n) {
     tfm_dropout_backward(grad_of(n->in[0]), n->out->grad, n->out->size, n->floats[0], n->words[0], n->words[1]);
 }
 
-tfm_tensor *tfm_fn_dropout(tfm_graph *g, tfm_tensor *x, float p) {
+static tfm_tensor *dropout(tfm_graph *g, tfm_tensor *x, float p, int overwrite) {
     if (!x) return NULL;
     if (!g->training || p <= 0) return x;
-    tfm_tensor *out = tfm_graph_tensor(g, x->ndim, x->shape);
+    tfm_tensor *out = tfm_graph_tensor_like(g, x, overwrite);
     if (!out) return NULL;
     uint64_t offset = tfm_rng_reserve(&g->dropout_rng, x->size);
     tfm_dropout_forward(out->data, x->data, x->size, p, g->dropout_rng.seed, offset);
@@ -152,6 +196,9 @@ tfm_tensor *tfm_fn_dropout(tfm_graph *g, tfm_tensor *x, float p) {
     if (n) { n->floats[0] = p; n->words[0] = g->dropout_rng.seed; n->words[1] = offset; }
     return out;
 }
+
+tfm_tensor *tfm_fn_dropout(tfm_graph *g, tfm_tensor *x, float p) { return dropout(g, x, p, 0); }
+tfm_tensor *tfm_fn_dropout_in_place(tfm_graph *g, tfm_tensor *x, float p) { return dropout(g, x, p, 1); }
 
 /* ---- attention ---- */
 typedef struct attention_saved {

@@ -139,6 +139,16 @@ void tfm_relu_backward(float *dinp, const float *dout, const float *inp, size_t 
     for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
+/* 0.0f + d, not d: the sum into a zeroed buffer turns -0 into +0, and these must match it bit for bit. */
+void tfm_relu_backward_in_place_reference(float *grad, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) grad[i] = out[i] > 0.0f ? 0.0f + grad[i] : 0.0f;
+}
+
+void tfm_relu_backward_in_place(float *grad, const float *out, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) grad[i] = out[i] > 0.0f ? 0.0f + grad[i] : 0.0f;
+}
+
 /* ---------------- dispatch ---------------- */
 
 void tfm_activation_forward(int kind, float *out, const float *inp, size_t n) {

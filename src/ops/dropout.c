@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "ops/parallel.h"
 #include "tfm/random.h"
 
 #define DROPOUT_PARALLEL_MIN 16384
@@ -47,4 +48,28 @@ void tfm_dropout_backward(float *dinp, const float *dout, size_t n, float p, uin
     float scale = dropout_scale(p);
     #pragma omp parallel for simd schedule(static) if (n >= DROPOUT_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dinp[i] += tfm_random_uniform_at(seed, offset + i) >= p ? dout[i] * scale : 0.0f;
+}
+
+void tfm_dropout_add_forward_reference(float *out, const float *a, const float *b, size_t n, float p, uint64_t seed, uint64_t offset) {
+    float scale = dropout_scale(p);
+    for (size_t i = 0; i < n; i++) {
+        float dropped = p <= 0.0f ? b[i] : (tfm_random_uniform_at(seed, offset + i) >= p ? b[i] * scale : 0.0f);
+        out[i] = a[i] + dropped;
+    }
+}
+
+static void dropout_add_range(float *out, const float *a, const float *b, float p, uint64_t seed, uint64_t offset, size_t begin,
+                              size_t end) {
+    if (p <= 0.0f) {
+        #pragma omp simd
+        for (size_t i = begin; i < end; i++) out[i] = a[i] + b[i];
+        return;
+    }
+    float scale = dropout_scale(p);
+    #pragma omp simd
+    for (size_t i = begin; i < end; i++) out[i] = a[i] + (tfm_random_uniform_at(seed, offset + i) >= p ? b[i] * scale : 0.0f);
+}
+
+void tfm_dropout_add_forward(float *out, const float *a, const float *b, size_t n, float p, uint64_t seed, uint64_t offset) {
+    TFM_PARALLEL_RANGES(n, DROPOUT_PARALLEL_MIN, dropout_add_range(out, a, b, p, seed, offset, begin, end));
 }

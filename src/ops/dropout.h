@@ -15,4 +15,10 @@ void tfm_dropout_forward(float *out, const float *inp, size_t n, float p, uint64
 void tfm_dropout_backward_reference(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t offset);
 void tfm_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t offset);
 
+/* out[n] = a[n] + dropout(b)[n]: a residual connection around a dropped-out branch without storing
+ * dropout(b); the bits of tfm_dropout_forward then tfm_residual_forward. out may alias a or b. Its
+ * backward is da += dout (tfm_residual_add_scaled) and tfm_dropout_backward for db. */
+void tfm_dropout_add_forward_reference(float *out, const float *a, const float *b, size_t n, float p, uint64_t seed, uint64_t offset);
+void tfm_dropout_add_forward(float *out, const float *a, const float *b, size_t n, float p, uint64_t seed, uint64_t offset);
+
 #endif
