@@ -1,5 +1,5 @@
-/* tests/test_graph.c: in-place differentiable functions: the same bits as the ops they fuse or replace,
- * buffers shared only when that is safe. */
+/* tests/test_graph.c: in-place differentiable functions (same bits as the ops they fuse or replace, buffers
+ * shared only when safe) and the reuse of dead buffers for gradients during backward. */
 #include <string.h>
 
 #include "test_util.h"
@@ -128,10 +128,35 @@ static void test_inference(void) {
     tfm_params_free(&m.params);
 }
 
+/* Backward carves gradients out of dead buffers: with the loss writing the logits' gradient over the
+ * logits, the gradients of everything below fit in them once the output layer has run its backward. New
+ * memory: only the loss's gradient and that of the output layer's input (needed while the logits' is). */
+static void test_gradients_reuse_logits(void) {
+    net m;
+    net_init(&m);
+    tfm_graph g;
+    CHECK_OK(tfm_graph_init(&g, 0));
+    int32_t targets[N] = {1, 5, 0, 11, 7, 3};
+    for (int pass = 0; pass < 2; pass++) { /* the second pass runs in the block learnt from the first */
+        tfm_graph_begin(&g, 1, 0);
+        tfm_tensor *h = tfm_fn_linear(&g, &m.x, &m.w1, NULL);
+        h = tfm_fn_activation_in_place(&g, tfm_fn_linear(&g, h, &m.w2, NULL), TFM_ACTIVATION_RELU);
+        tfm_tensor *logits = tfm_fn_linear(&g, h, &m.w3, NULL);   /* [N, V]: V > C */
+        tfm_tensor *loss = tfm_fn_cross_entropy(&g, logits, targets, -100, 0.0f, NULL);
+        size_t before = g.block_used + g.overflow_bytes;
+        CHECK_OK(tfm_graph_backward(&g, loss, 1.0f));
+        size_t after = g.block_used + g.overflow_bytes;
+        CHECK(after - before == 64 + sizeof(float) * N * C, "pass %d: backward took %zu new arena bytes", pass, after - before);
+    }
+    tfm_graph_free(&g);
+    tfm_params_free(&m.params);
+}
+
 int main(void) {
     int kinds[] = {TFM_ACTIVATION_RELU, TFM_ACTIVATION_GELU, TFM_ACTIVATION_GELU_ERF};
     for (int k = 0; k < 3; k++)
         for (int training = 0; training < 2; training++) test_same_bits(kinds[k], training);
     test_inference();
+    test_gradients_reuse_logits();
     return test_summary();
 }

@@ -22,7 +22,8 @@ extern "C" {
  * The arena grows during the first step(s) and is then a single block re-used by every later step, so
  * a training or decode step in steady state calls no allocator at all. During backward, the gradient of
  * an activation is dead once the op that produced it has run its backward; its buffer is then reused
- * for the next gradient of the same size, so gradients need a few buffers, not one per activation. */
+ * for later gradients, so gradients need a few buffers, not one per activation (and when the loss
+ * writes the logits' gradient over the logits, the largest activation of all holds them). */
 
 struct tfm_graph;
 struct tfm_node;
@@ -56,8 +57,9 @@ typedef struct tfm_arena_chunk {
     size_t capacity, used;       /* bytes, including this header */
 } tfm_arena_chunk;
 
-/* A gradient buffer whose tensor's producer has run its backward: free for reuse by a gradient of
- * exactly the same size (most activations of a Transformer share a handful of shapes). */
+/* Free arena memory during backward: a gradient buffer whose tensor's producer has run its backward
+ * (with the logits' values, when the loss wrote their gradient over them). A gradient is carved from
+ * the smallest free buffer that holds it; neighbouring free buffers merge. */
 typedef struct tfm_free_buffer {
     struct tfm_free_buffer *next;
     size_t bytes;
@@ -70,7 +72,7 @@ typedef struct tfm_graph {
     tfm_arena_chunk *overflow;
     size_t overflow_bytes;       /* in use in overflow chunks this step */
     size_t peak_bytes;           /* largest total use seen (block + overflow) */
-    tfm_free_buffer *free_grads; /* released activation gradients, reused during this backward */
+    tfm_free_buffer *free_grads; /* released activation gradients, by address, reused during this backward */
     /* tape */
     tfm_node *nodes;
     int node_count, node_capacity;

@@ -208,25 +208,55 @@ tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *o
 float *tfm_graph_grad(tfm_graph *g, tfm_tensor *t) {
     if (t->grad) return t->grad;
     size_t bytes = align_up(sizeof(float) * t->size);
+    /* Best fit among the released buffers; the rest of the one taken stays free. */
+    tfm_free_buffer **best = NULL;
     for (tfm_free_buffer **link = &g->free_grads; *link; link = &(*link)->next)
-        if ((*link)->bytes == bytes) {
-            tfm_free_buffer *reuse = *link;
-            *link = reuse->next;
-            t->grad = (float *)(void *)reuse;
-            memset(t->grad, 0, sizeof(float) * t->size);
-            return t->grad;
+        if ((*link)->bytes >= bytes && (!best || (*link)->bytes < (*best)->bytes)) {
+            best = link;
+            if ((*link)->bytes == bytes) break;
         }
+    if (best) {
+        tfm_free_buffer *reuse = *best;
+        if (reuse->bytes > bytes) {
+            tfm_free_buffer *rest = (tfm_free_buffer *)(void *)((char *)reuse + bytes);
+            rest->bytes = reuse->bytes - bytes;
+            rest->next = reuse->next;
+            *best = rest; /* still in address order */
+        } else {
+            *best = reuse->next;
+        }
+        t->grad = (float *)(void *)reuse;
+        memset(t->grad, 0, sizeof(float) * t->size);
+        return t->grad;
+    }
     t->grad = tfm_graph_alloc_zero(g, bytes);
     return t->grad;
+}
+
+/* Return [p, p + bytes) to the free list, kept in address order, merging it with free neighbours. */
+static void release_buffer(tfm_graph *g, void *p, size_t bytes) {
+    tfm_free_buffer *b = p, *before = NULL, **link = &g->free_grads;
+    while (*link && (char *)*link < (char *)p) {
+        before = *link;
+        link = &(*link)->next;
+    }
+    b->bytes = bytes;
+    b->next = *link;
+    *link = b;
+    if (b->next && (char *)b + b->bytes == (char *)b->next) {
+        b->bytes += b->next->bytes;
+        b->next = b->next->next;
+    }
+    if (before && (char *)before + before->bytes == (char *)b) {
+        before->bytes += b->bytes;
+        before->next = b->next;
+    }
 }
 
 /* The gradient of an activation is read only by the backward of the op that produced it. */
 static void release_grad(tfm_graph *g, tfm_tensor *t) {
     if (!t->in_graph || !t->grad) return;
-    tfm_free_buffer *b = (tfm_free_buffer *)(void *)t->grad;
-    b->bytes = align_up(sizeof(float) * t->size);
-    b->next = g->free_grads;
-    g->free_grads = b;
+    release_buffer(g, t->grad, align_up(sizeof(float) * t->size));
     t->grad = NULL;
 }
 
