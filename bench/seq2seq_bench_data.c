@@ -99,9 +99,9 @@ static int batches(int argc, char **argv) {
         size_t p = d.sorted[i];
         lengths[2 * i] = d.source_length[p];
         lengths[2 * i + 1] = d.target_length[p];
-        memcpy(ids + n, d.pool + d.source_start[p], sizeof(int32_t) * (size_t)d.source_length[p]);
+        tfm_seq2seq_data_ids(&d, d.source_start[p], d.source_length[p], ids + n);
         n += (size_t)d.source_length[p];
-        memcpy(ids + n, d.pool + d.target_start[p], sizeof(int32_t) * (size_t)d.target_length[p]);
+        tfm_seq2seq_data_ids(&d, d.target_start[p], d.target_length[p], ids + n);
         n += (size_t)d.target_length[p];
     }
     for (size_t b = 0; b <= d.batch_count; b++) begin[b] = (int64_t)d.batch_begin[b];

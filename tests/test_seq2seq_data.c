@@ -81,6 +81,23 @@ int main(void) {
     CHECK(d.lines == LINES && d.skipped_empty == 1 && d.skipped_long == 1 && d.pairs == LINES - 2,
           "lines %zu pairs %zu skipped %zu empty %zu long", d.lines, d.pairs, d.skipped_empty, d.skipped_long);
 
+    /* A 300-token vocabulary: ids kept in 16 bits, read back as what a 32-bit pool of them gives. */
+    CHECK(d.pool16 != NULL && d.pool32 == NULL, "a small vocabulary's ids are kept in 16 bits");
+    tfm_seq2seq_data wide = d;
+    wide.pool16 = NULL;
+    wide.pool32 = malloc(sizeof(int32_t) * (d.pool_count ? d.pool_count : 1));
+    for (size_t i = 0; i < d.pool_count; i++) wide.pool32[i] = d.pool16[i];
+    int bad_ids = 0;
+    for (size_t p = 0; p < d.pairs; p++) {
+        int32_t narrow_ids[64], wide_ids[64];
+        tfm_seq2seq_data_ids(&d, d.target_start[p], d.target_length[p], narrow_ids);
+        tfm_seq2seq_data_ids(&wide, d.target_start[p], d.target_length[p], wide_ids);
+        bad_ids += memcmp(narrow_ids, wide_ids, sizeof(int32_t) * (size_t)d.target_length[p]) != 0;
+        for (int j = 0; j < d.target_length[p]; j++) bad_ids += narrow_ids[j] < 3 || narrow_ids[j] >= 300;
+    }
+    CHECK(bad_ids == 0, "%d pairs read back wrong ids", bad_ids);
+    free(wide.pool32);
+
     /* Every batch within budget, every pair exactly once, specials and padding in place, text round-trips. */
     int *seen = calloc(LINES, sizeof(int));
     int bad_budget = 0, bad_layout = 0, bad_text = 0;

@@ -103,21 +103,23 @@ tfm_status tfm_file_read(const char *path, char **data, size_t *size) {
         return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "reading %s: ", path);
     }
     for (;;) {
-        if (used + 1 >= capacity) {
-            size_t grown = capacity * 2;
-            char *b = tfm_realloc(buffer, capacity, grown);
-            if (!b) {
-                tfm_free(buffer, capacity);
-                fclose(f);
-                return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "reading %s: ", path);
-            }
-            buffer = b;
-            capacity = grown;
-        }
         size_t wanted = capacity - 1 - used;
         size_t n = fread(buffer + used, 1, wanted, f);
         used += n;
         if (n < wanted) break; /* end of file or an error (checked below): no need to grow */
+        /* Full: a regular file ends here (st_size was exact), so probe before doubling the buffer. */
+        int c = fgetc(f);
+        if (c == EOF) break;
+        size_t grown = capacity * 2;
+        char *b = tfm_realloc(buffer, capacity, grown);
+        if (!b) {
+            tfm_free(buffer, capacity);
+            fclose(f);
+            return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "reading %s: ", path);
+        }
+        buffer = b;
+        capacity = grown;
+        buffer[used++] = (char)c;
     }
     int failed = ferror(f);
     fclose(f);
@@ -125,8 +127,9 @@ tfm_status tfm_file_read(const char *path, char **data, size_t *size) {
         tfm_free(buffer, capacity);
         return tfm_error(TFM_ERR_IO, "cannot read %s: read error", path);
     }
-    /* Shrink to exactly used + 1 so the caller can free with the size it knows. */
-    char *exact = tfm_realloc(buffer, capacity, used + 1);
+    /* Exactly used + 1 bytes, so that the caller can free with the size it knows (a regular file needed
+     * no growing, so no copy either). */
+    char *exact = capacity == used + 1 ? buffer : tfm_realloc(buffer, capacity, used + 1);
     if (!exact) {
         tfm_free(buffer, capacity);
         return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "reading %s: ", path);

@@ -134,8 +134,11 @@ tfm_status tfm_seq2seq_data_load(tfm_seq2seq_data *d, tfm_bpe *tokenizer, const 
         st = TFM_ERR_OUT_OF_MEMORY;
         goto done;
     }
-    /* The pool grows as ids are appended: one tfm_tokens buffer holds every kept pair. */
-    tfm_tokens pool = {0};
+    /* One tfm_tokens buffer collects every kept pair. A byte-level BPE token covers at least one byte,
+     * so the files' size bounds its length: reserved once (untouched pages cost no memory), it never
+     * moves while it fills. */
+    tfm_tokens pool = {.ids = tfm_malloc(sizeof(uint32_t) * (src.size + tgt.size + 1)), .capacity = src.size + tgt.size + 1};
+    if (!pool.ids) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t line = 0; line < n; line++) {
         size_t before = pool.count;
@@ -159,10 +162,19 @@ tfm_status tfm_seq2seq_data_load(tfm_seq2seq_data *d, tfm_bpe *tokenizer, const 
         for (size_t i = before; i < pool.count; i++) h = fnv_add(h, pool.ids[i]);
     }
     if (st) { tfm_tokens_free(&pool); st = tfm_error_prefix(st, "parallel data: %s: ", source_path); goto done; }
-    /* Keep the ids as int32 (what the model takes); the vocabulary is far below 2^31. */
+    /* Keep the ids in an array of their own size: 16-bit when every id of the vocabulary fits. */
     d->pool_count = pool.count;
-    d->pool = tfm_realloc(pool.ids, sizeof(uint32_t) * pool.capacity, sizeof(int32_t) * (pool.count ? pool.count : 1));
-    if (!d->pool) { tfm_tokens_free(&pool); st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+    size_t kept = pool.count ? pool.count : 1;
+    if (tfm_bpe_vocab_size(tokenizer) <= 65536) {
+        d->pool16 = tfm_malloc(sizeof(uint16_t) * kept);
+        if (d->pool16)
+            for (size_t i = 0; i < pool.count; i++) d->pool16[i] = (uint16_t)pool.ids[i];
+    } else {
+        d->pool32 = tfm_malloc(sizeof(int32_t) * kept);
+        if (d->pool32) memcpy(d->pool32, pool.ids, sizeof(int32_t) * pool.count);
+    }
+    tfm_tokens_free(&pool);
+    if (!d->pool16 && !d->pool32) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
     d->checksum = h;
     if (d->pairs == 0) {
         st = tfm_error(TFM_ERR_FORMAT, "parallel data: %s / %s: no usable pair (%zu empty, %zu longer than %d/%d tokens)", source_path,
@@ -198,7 +210,9 @@ done:
 
 void tfm_seq2seq_data_free(tfm_seq2seq_data *d) {
     size_t n = d->lines;
-    tfm_free(d->pool, sizeof(int32_t) * (d->pool_count ? d->pool_count : 1));
+    size_t kept = d->pool_count ? d->pool_count : 1;
+    tfm_free(d->pool16, sizeof(uint16_t) * kept);
+    tfm_free(d->pool32, sizeof(int32_t) * kept);
     tfm_free(d->source_start, sizeof(size_t) * n);
     tfm_free(d->target_start, sizeof(size_t) * n);
     tfm_free(d->source_length, sizeof(int) * n);
@@ -215,6 +229,13 @@ void tfm_seq2seq_data_free(tfm_seq2seq_data *d) {
     tfm_free(b->target_lengths, sizeof(int) * (size_t)d->capacity_rows);
     tfm_free(b->pairs, sizeof(size_t) * (size_t)d->capacity_rows);
     memset(d, 0, sizeof *d);
+}
+
+void tfm_seq2seq_data_ids(const tfm_seq2seq_data *d, size_t offset, int count, int32_t *ids) {
+    if (d->pool16)
+        for (int i = 0; i < count; i++) ids[i] = d->pool16[offset + (size_t)i];
+    else
+        memcpy(ids, d->pool32 + offset, sizeof(int32_t) * (size_t)count);
 }
 
 void tfm_seq2seq_data_fill(tfm_seq2seq_data *d, size_t index) {
@@ -235,12 +256,12 @@ void tfm_seq2seq_data_fill(tfm_seq2seq_data *d, size_t index) {
         size_t p = d->sorted[begin + (size_t)r];
         int s = d->source_length[p], t = d->target_length[p];
         int32_t *src = b->source + (size_t)r * S, *in = b->target_input + (size_t)r * T, *out = b->target_output + (size_t)r * T;
-        memcpy(src, d->pool + d->source_start[p], sizeof(int32_t) * (size_t)s);
+        tfm_seq2seq_data_ids(d, d->source_start[p], s, src);
         src[s] = o->eos_id;
         for (int j = s + 1; j < S; j++) src[j] = o->pad_id;
         in[0] = o->bos_id;
-        memcpy(in + 1, d->pool + d->target_start[p], sizeof(int32_t) * (size_t)t);
-        memcpy(out, d->pool + d->target_start[p], sizeof(int32_t) * (size_t)t);
+        tfm_seq2seq_data_ids(d, d->target_start[p], t, out);
+        memcpy(in + 1, out, sizeof(int32_t) * (size_t)t);
         out[t] = o->eos_id;
         for (int j = t + 1; j < T; j++) in[j] = out[j] = o->pad_id;
         b->source_lengths[r] = s + 1;

@@ -37,7 +37,10 @@ typedef struct tfm_seq2seq_data {
     tfm_seq2seq_data_options options;
     size_t lines;                     /* lines in the files */
     size_t pairs;                     /* pairs kept */
-    int32_t *pool;                    /* every kept pair's source ids then target ids (no specials) */
+    /* Every kept pair's source ids then target ids (no specials), 16-bit when the vocabulary fits (half
+     * the memory), else 32-bit: one of the two is set. Read them with tfm_seq2seq_data_ids. */
+    uint16_t *pool16;
+    int32_t *pool32;
     size_t pool_count;
     size_t *source_start, *target_start;  /* [pairs] offsets into pool */
     int *source_length, *target_length;   /* [pairs] token counts without specials */
@@ -70,6 +73,8 @@ void tfm_seq2seq_data_fill(tfm_seq2seq_data *data, size_t index);
 void tfm_seq2seq_data_next(tfm_seq2seq_data *data);
 /* Jump to a saved training position (recomputes the epoch's permutation). */
 void tfm_seq2seq_data_seek(tfm_seq2seq_data *data, long epoch, size_t position);
+/* ids[0, count) = the pool's ids from `offset` (a source_start / target_start entry). */
+void tfm_seq2seq_data_ids(const tfm_seq2seq_data *data, size_t offset, int count, int32_t *ids);
 /* Padded tokens of batch `index` (count * max(S, T)). */
 long tfm_seq2seq_data_batch_size(const tfm_seq2seq_data *data, size_t index);
 

@@ -350,13 +350,21 @@ static tfm_status validation_bleu(tfm_seq2seq_trainer *t, int n, float *bleu) {
     int *lengths = tfm_malloc(sizeof(int) * (size_t)n);
     size_t *pair = tfm_malloc(sizeof(size_t) * (size_t)n);
     char **hyps = tfm_calloc((size_t)n, sizeof(char *)), **refs = tfm_calloc((size_t)n, sizeof(char *));
-    tfm_status st = (!sources || !lengths || !pair || !hyps || !refs) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
+    /* The sources' ids, widened from the pool, back to back; one reference's ids for decoding. */
+    size_t source_ids = 0;
+    for (size_t i = 0; i < (size_t)n; i++) source_ids += (size_t)d->source_length[i];
+    int32_t *source_pool = tfm_malloc(sizeof(int32_t) * (source_ids ? source_ids : 1));
+    uint32_t *reference = tfm_malloc(sizeof(uint32_t) * (size_t)d->options.max_target_length);
+    tfm_status st = (!sources || !lengths || !pair || !hyps || !refs || !source_pool || !reference) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
     int k = 0;
+    size_t filled = 0;
     for (size_t i = 0; !st && i < d->pairs; i++)
         if (d->sorted[i] < (size_t)n) {
             pair[k] = d->sorted[i];
-            sources[k] = d->pool + d->source_start[pair[k]];
             lengths[k] = d->source_length[pair[k]];
+            tfm_seq2seq_data_ids(d, d->source_start[pair[k]], lengths[k], source_pool + filled);
+            sources[k] = source_pool + filled;
+            filled += (size_t)lengths[k];
             k++;
         }
     char **sorted_hyps = tfm_calloc((size_t)n, sizeof(char *));
@@ -369,8 +377,8 @@ static tfm_status validation_bleu(tfm_seq2seq_trainer *t, int n, float *bleu) {
         /* The reference is the decoded target ids: BPE decoding is exact, so this is the file's line. */
         size_t p = pair[i], len = 0, capacity = 0;
         char *bytes = NULL;
-        st = tfm_bpe_decode(t->tokenizer, (const uint32_t *)(d->pool + d->target_start[p]), (size_t)d->target_length[p], 0, &bytes, &len,
-                            &capacity);
+        tfm_seq2seq_data_ids(d, d->target_start[p], d->target_length[p], (int32_t *)reference);
+        st = tfm_bpe_decode(t->tokenizer, reference, (size_t)d->target_length[p], 0, &bytes, &len, &capacity);
         if (st) break;
         refs[p] = tfm_malloc(len + 1);
         if (!refs[p]) { tfm_free(bytes, capacity); st = TFM_ERR_OUT_OF_MEMORY; break; }
@@ -392,6 +400,8 @@ static tfm_status validation_bleu(tfm_seq2seq_trainer *t, int n, float *bleu) {
         if (sorted_hyps && sorted_hyps[i]) tfm_free(sorted_hyps[i], strlen(sorted_hyps[i]) + 1);
     }
     tfm_free(sorted_hyps, sizeof(char *) * (size_t)n);
+    tfm_free(source_pool, sizeof(int32_t) * (source_ids ? source_ids : 1));
+    tfm_free(reference, sizeof(uint32_t) * (size_t)d->options.max_target_length);
     tfm_free(sources, sizeof(int32_t *) * (size_t)n);
     tfm_free(lengths, sizeof(int) * (size_t)n);
     tfm_free(pair, sizeof(size_t) * (size_t)n);
