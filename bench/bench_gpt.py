@@ -19,8 +19,8 @@ The peak is bench/sgemm_peak's best square-sgemm GFLOPS with the same thread cou
 
 Generation: the tiny model's dimensions (context widened so prompt + new tokens fit), weights from `tfm init`, loaded
 into PyTorch from the same model.safetensors; batch 1, greedy (top-k 1), both with a KV cache (PyTorch: preallocated
-cache, torch.inference_mode(), warmed up, the faster of 1 and 2 threads); tokens/s = new tokens / (prefill + decode
-seconds). The greedy outputs are compared as a sanity check of both implementations.
+cache, torch.inference_mode(), warmed up, the faster of 1 and 2 threads; tfm: one untimed warm-up generation in the
+same process, `tfm generate --warmup 1`); tokens/s = new tokens / (prefill + decode seconds). The greedy outputs are compared as a sanity check of both implementations.
 
 The internal modes `torch-train`, `torch-generate` and `torch-check` are the PyTorch child processes.
 """
@@ -229,7 +229,7 @@ def bench_generation(args, env, workdir):
     tfm_text = torch_tokens = None
     for rep in range(args.repeats):
         tfm_args = [args.tfm, "generate", "--model", model_dir, "--prompt", PROMPT, "--max-tokens", str(args.gen_tokens),
-                    "--top-k", "1", "--seed", "1", "--threads", str(args.threads), "--stats"]
+                    "--top-k", "1", "--seed", "1", "--threads", str(args.threads), "--stats", "--warmup", "1"]
         torch_args = [sys.executable, os.path.abspath(__file__), "torch-generate", "--model", model_dir, "--prompt-file",
                       prompt_file, "--max-tokens", str(args.gen_tokens), "--threads", args.gen_threads]
         for program, argv, runs in (("tfm", tfm_args, result["tfm"]), ("torch", torch_args, result["torch"])):
@@ -502,7 +502,8 @@ def main_torch_generate(argv):
     with open(args.prompt_file, "rb") as f:
         prompt = list(f.read())
     # PyTorch's best set-up: warmed up, and the faster of the thread counts (batch-1 decoding is dominated by
-    # per-operator overhead, where one thread often beats two). tfm's figure is a single cold run.
+    # per-operator overhead, where one thread often beats two). tfm is warmed up the same way (--warmup 1: one
+    # untimed generation in the same process first).
     best = None
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)

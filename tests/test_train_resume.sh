@@ -28,4 +28,9 @@ if ! diff "$work/a" "$work/c" > /dev/null; then echo "note: 1-thread losses diff
 # The loss must fall on this data within 12 steps.
 first=$(head -1 "$work/a" | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/'); last=$(tail -1 "$work/a" | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || { echo "loss did not fall: $first -> $last"; exit 1; }
+# Warm-up generations (benchmarks) leave the shown one unchanged: same bytes with and without, sampling on.
+"$tfm" generate --model "$work/full" --prompt "ab" --max-tokens 40 --temperature 0.9 --top-k 5 --seed 3 > "$work/g0" 2> /dev/null
+"$tfm" generate --model "$work/full" --prompt "ab" --max-tokens 40 --temperature 0.9 --top-k 5 --seed 3 --warmup 2 --stats > "$work/g2" 2> "$work/g2.err"
+cmp -s "$work/g0" "$work/g2" || { echo "FAILED: --warmup changed the generated text"; exit 1; }
+grep -q '"new_tokens":40,' "$work/g2.err" || { echo "FAILED: --stats summary after warm-up: $(cat "$work/g2.err")"; exit 1; }
 echo "1 passed, 0 failed"

@@ -8,6 +8,7 @@
 #include "tfm/decode.h"
 
 typedef struct generate_progress {
+    int silent;            /* a warm-up run: nothing is written */
     int interactive;       /* stdout is a terminal: show each token as it comes */
     int tokens;            /* produced so far */
     double first_token_at; /* clock when the first new token arrived (the prompt's forward pass ends there) */
@@ -16,6 +17,7 @@ typedef struct generate_progress {
 static int write_token(int token, void *user_data) {
     generate_progress *progress = user_data;
     if (progress->tokens++ == 0) progress->first_token_at = cli_now();
+    if (progress->silent) return 0;
     fputc(token & 0xFF, stdout); /* byte-level vocabulary: a token is a byte */
     if (progress->interactive) fflush(stdout); /* into a file or pipe: buffered, not a system call per byte */
     return 0;
@@ -23,7 +25,7 @@ static int write_token(int token, void *user_data) {
 
 int cli_generate(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL;
-    int max_tokens = 200, top_k = 0, threads = 0, stats = 0, no_cache = 0, help = 0;
+    int max_tokens = 200, top_k = 0, threads = 0, stats = 0, no_cache = 0, warmup = 0, help = 0;
     float temperature = 1.0f, top_p = 1.0f;
     long seed = 1;
     cli_option options[] = {
@@ -37,6 +39,7 @@ int cli_generate(int argc, char **argv) {
         {"threads", CLI_INT, &threads, 0, 1024, "compute threads (0 = all cores)", 0},
         {"no-cache", CLI_FLAG, &no_cache, 0, 0, "recompute the whole window per token instead of using the KV cache", 0},
         {"stats", CLI_FLAG, &stats, 0, 0, "print a summary line with tokens/s to stderr", 0},
+        {"warmup", CLI_INT, &warmup, 0, 100, "untimed generations before the one shown (benchmarks: warm caches and memory)", 0},
         {"help", CLI_FLAG, &help, 0, 0, "show this help", 0},
         {0},
     };
@@ -63,15 +66,23 @@ int cli_generate(int argc, char **argv) {
     for (int i = 0; i < n; i++) prompt_tokens[i] = (unsigned char)prompt[i];
     tfm_sampler sampler;
     tfm_sampler_config sc = {.temperature = temperature, .top_k = top_k, .top_p = top_p};
-    if (tfm_sampler_init(&sampler, model->config.vocab_size, &sc, (uint64_t)seed) != TFM_OK) {
-        tfm_gpt_free(model);
-        return cli_fail("generate");
+    generate_progress progress;
+    tfm_status st = TFM_OK;
+    double t0 = 0, end = 0;
+    /* Warm-up runs first (same prompt and seed, output discarded), then the run that is shown and timed. */
+    for (int run = 0; run <= warmup && !st; run++) {
+        if (tfm_sampler_init(&sampler, model->config.vocab_size, &sc, (uint64_t)seed) != TFM_OK) {
+            tfm_gpt_free(model);
+            return cli_fail("generate");
+        }
+        progress = (generate_progress){.silent = run < warmup, .interactive = isatty(fileno(stdout))};
+        if (run == warmup) fputs(prompt, stdout);
+        t0 = cli_now();
+        st = tfm_gpt_generate(model, prompt_tokens, n, max_tokens, &sampler, !no_cache, write_token, &progress);
+        end = cli_now();
+        if (run < warmup && !st) tfm_sampler_free(&sampler);
     }
-    fputs(prompt, stdout);
-    generate_progress progress = {.interactive = isatty(fileno(stdout))};
-    double t0 = cli_now();
-    tfm_status st = tfm_gpt_generate(model, prompt_tokens, n, max_tokens, &sampler, !no_cache, write_token, &progress);
-    double end = cli_now(), seconds = end - t0;
+    double seconds = end - t0;
     fputc('\n', stdout);
     int code = 0;
     if (st) code = cli_fail("generate");
