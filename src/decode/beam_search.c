@@ -15,13 +15,18 @@ void tfm_beam_result_free(tfm_beam_result *r) {
 }
 
 /* log_softmax of row[V] into out[V], in double. */
-static void log_softmax(const float *row, int V, double *out) {
+/* log sum_v exp(row[v]), in double: log_softmax(row)[v] = row[v] - log_sum_exp(row). */
+static double log_sum_exp(const float *row, int V) {
     double max = row[0];
     for (int v = 1; v < V; v++)
         if (row[v] > max) max = row[v];
     double sum = 0;
     for (int v = 0; v < V; v++) sum += exp((double)row[v] - max);
-    double log_sum = max + log(sum);
+    return max + log(sum);
+}
+
+static void log_softmax(const float *row, int V, double *out) {
+    double log_sum = log_sum_exp(row, V);
     for (int v = 0; v < V; v++) out[v] = (double)row[v] - log_sum;
 }
 
@@ -126,7 +131,7 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
     double *scores = tfm_malloc(sizeof(double) * R);
     int32_t *history = tfm_malloc(sizeof(int32_t) * R * Tmax), *new_history = tfm_malloc(sizeof(int32_t) * R * Tmax);
     tfm_beam_hypothesis *finished = tfm_calloc(R, sizeof(tfm_beam_hypothesis));
-    double *lp = tfm_malloc(sizeof(double) * V);
+    double *row_log_sum = tfm_malloc(sizeof(double) * R);   /* [R]: each row's log-sum-exp this step */
     candidate *top = tfm_malloc(sizeof(candidate) * 2 * (size_t)K);
     int32_t *tokens = tfm_malloc(sizeof(int32_t) * R);
     int *rows = tfm_malloc(sizeof(int) * R), *sentence_of_slot = tfm_malloc(sizeof(int) * (size_t)B);
@@ -135,7 +140,7 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
     tfm_seq2seq_workspace local = {0}, *w = o->workspace ? o->workspace : &local;
     tfm_graph *graph = &w->graph;
     tfm_seq2seq_cache *cache = &w->cache;
-    if (!states || !scores || !history || !new_history || !finished || !lp || !top || !tokens || !rows || !sentence_of_slot ||
+    if (!states || !scores || !history || !new_history || !finished || !row_log_sum || !top || !tokens || !rows || !sentence_of_slot ||
         !new_scores || !parents) {
         st = TFM_ERR_OUT_OF_MEMORY;
         goto done;
@@ -171,19 +176,23 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
         if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
         tfm_tensor *logits = tfm_seq2seq_decode_step(m, graph, cache, tokens, 1, 1);   /* [slots*K, 1, V] */
         if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+        /* Every row's normaliser at once, on all threads (V exponentials a row: the search's largest cost). */
+        #pragma omp parallel for schedule(static) if (slots * K >= 8)
+        for (int r = 0; r < slots * K; r++) row_log_sum[r] = log_sum_exp(logits->data + (size_t)r * V, V);
         int next_slots = 0;
         for (int i = 0; i < slots; i++) {
             int b = sentence_of_slot[i];
             sentence_state *s = &states[b];
             int count = 0, forced = t >= s->limit;
             for (int k = 0; k < s->alive; k++) {
-                log_softmax(logits->data + ((size_t)i * K + k) * V, V, lp);
+                const float *row = logits->data + ((size_t)i * K + k) * V;   /* log P(v) = row[v] - log_sum */
+                const double log_sum = row_log_sum[(size_t)i * K + k];
                 if (forced) {
-                    candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + lp[c->eos_id], k, c->eos_id});
+                    candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + ((double)row[c->eos_id] - log_sum), k, c->eos_id});
                     continue;
                 }
                 for (int v = 0; v < V; v++)
-                    if (token_allowed(c, v)) candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + lp[v], k, v});
+                    if (token_allowed(c, v)) candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + ((double)row[v] - log_sum), k, v});
             }
             int kept = 0;
             for (int j = 0; j < count; j++) {
@@ -249,7 +258,7 @@ done:
     tfm_free(history, sizeof(int32_t) * R * Tmax);
     tfm_free(new_history, sizeof(int32_t) * R * Tmax);
     tfm_free(finished, sizeof(tfm_beam_hypothesis) * R);
-    tfm_free(lp, sizeof(double) * V);
+    tfm_free(row_log_sum, sizeof(double) * R);
     tfm_free(top, sizeof(candidate) * 2 * (size_t)K);
     tfm_free(tokens, sizeof(int32_t) * R);
     tfm_free(rows, sizeof(int) * R);
