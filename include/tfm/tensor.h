@@ -64,6 +64,9 @@ tfm_status tfm_params_allocate(tfm_params *p);
 /* Allocate the optimizer-state slabs (zeroed), once. */
 tfm_status tfm_params_allocate_moments(tfm_params *p);
 void tfm_params_zero_grad(tfm_params *p);
+/* Inference only: free the gradient slab (as large as the weights) and mark every parameter as not
+ * requiring a gradient, so graphs record nothing for them. */
+void tfm_params_free_gradients(tfm_params *p);
 /* The entry with this name, or NULL. */
 tfm_param *tfm_params_find(tfm_params *p, const char *name);
 

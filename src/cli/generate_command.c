@@ -55,6 +55,7 @@ int cli_generate(int argc, char **argv) {
     cli_set_threads(threads);
     tfm_gpt *model = NULL;
     if (cli_load_gpt(model_dir, &model) != TFM_OK) return cli_fail("generate");
+    tfm_params_free_gradients(&model->params); /* generation only */
     int n = (int)strlen(prompt);
     int32_t prompt_tokens[4096];
     if (n > model->config.context_length || n > 4096) {

@@ -80,6 +80,15 @@ tfm_status tfm_params_allocate_moments(tfm_params *p) {
     return (p->moment1 && p->moment2) ? TFM_OK : TFM_ERR_OUT_OF_MEMORY;
 }
 
+void tfm_params_free_gradients(tfm_params *p) {
+    tfm_free(p->grad, sizeof(float) * (p->total ? p->total : 1));
+    p->grad = NULL;
+    for (int i = 0; i < p->count; i++) {
+        p->entries[i].tensor->grad = NULL;
+        p->entries[i].tensor->requires_grad = 0;
+    }
+}
+
 void tfm_params_zero_grad(tfm_params *p) {
     if (p->grad) memset(p->grad, 0, sizeof(float) * p->total);
 }
