@@ -94,18 +94,16 @@ void tfm_seq2seq_workspace_free(tfm_seq2seq_workspace *w) {
     memset(w, 0, sizeof *w);
 }
 
-/* Ready the workspace for `rows` decoder rows over sources of S tokens, growing (never shrinking) the cache. */
-static tfm_status workspace_prepare(tfm_seq2seq *m, tfm_seq2seq_workspace *w, int rows, int S) {
+/* Ready the workspace for `rows` decoder rows, growing (never shrinking) the cache. */
+static tfm_status workspace_prepare(tfm_seq2seq *m, tfm_seq2seq_workspace *w, int rows) {
     tfm_status st;
     if (!w->graph_ready) {
         if ((st = tfm_graph_init(&w->graph, 0))) return st;
         w->graph_ready = 1;
     }
-    if (w->cache.batch_capacity >= rows && w->cache.source_capacity >= S) return TFM_OK;
+    if (w->cache.batch_capacity >= rows) return TFM_OK;
     int capacity = rows > w->cache.batch_capacity ? rows : w->cache.batch_capacity;
-    /* The longest source the model takes: address space only (a batch touches S positions), and batches
-     * sorted by length then never regrow it. */
-    (void)S;
+    /* Sources up to the longest the model takes: address space only (a batch touches its S positions). */
     tfm_seq2seq_cache_free(&w->cache);
     return tfm_seq2seq_cache_create(&w->cache, m, capacity, m->config.max_source_length);
 }
@@ -159,7 +157,7 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
         }
         sentence_of_slot[b] = b;
     }
-    if ((st = workspace_prepare(m, w, (int)R, S))) goto done;
+    if ((st = workspace_prepare(m, w, (int)R))) goto done;
     if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
     tfm_tensor *memory = tfm_seq2seq_encode(m, graph, source, source_lengths, B, S);
     if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
@@ -301,7 +299,7 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
         int l = length_limit(c, max_length_a, max_length_b, source_lengths[b]);
         if (l + 1 > longest) longest = l + 1;
     }
-    if ((st = workspace_prepare(m, w, B, S))) goto done;
+    if ((st = workspace_prepare(m, w, B))) goto done;
     if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
     tfm_tensor *memory = tfm_seq2seq_encode(m, graph, source, source_lengths, B, S);
     if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }

@@ -280,13 +280,14 @@ static tfm_tensor *self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_atte
 
 /* Cross-attention of decoder states x [B, T, C] to key|value rows kv [B, S, 2C] (already projected). -> [B, T, C] */
 tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, tfm_tensor *kv,
-                                        const int *source_lengths, int B, int T, int S) {
+                                        const int *source_lengths, const int *kv_index, int B, int T, int S) {
     const tfm_seq2seq_config *c = &m->config;
     int C = c->d_model;
     tfm_tensor *q = tfm_fn_linear(g, x, &a->q_weight, &a->q_bias);   /* [B, T, C] */
     tfm_attention_args args = {.q = q, .k = kv, .v = kv, .q_column = 0, .k_column = 0, .v_column = C, .batch = B,
                                .query_length = T, .key_length = S, .heads = c->n_heads, .head_dim = C / c->n_heads,
-                               .causal = 0, .key_lengths = source_lengths, .dropout_p = c->attention_dropout};
+                               .causal = 0, .key_lengths = source_lengths, .dropout_p = c->attention_dropout,
+                               .kv_index = kv_index};
     return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
 }
 
@@ -336,7 +337,8 @@ tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory,
         tfm_tensor *h = self_attention(m, g, &d->self_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x), B, T, 1, target_lengths);
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h);
         tfm_tensor *kv = tfm_fn_linear(g, memory, &d->cross_attn.kv_weight, &d->cross_attn.kv_bias);   /* [B, S, 2C] */
-        h = tfm_seq2seq_cross_attention(m, g, &d->cross_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x), kv, source_lengths, B, T, S);
+        h = tfm_seq2seq_cross_attention(m, g, &d->cross_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x), kv, source_lengths, NULL, B, T,
+                                        S);
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h);
         h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x));
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h);

@@ -166,14 +166,10 @@ static tfm_tensor *cached_self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2s
  * (cross_item[b]) got in tfm_seq2seq_cache_start, shared by the sentence's beams. -> [B, T, C] */
 static tfm_tensor *cached_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, int l, tfm_tensor *x, int T) {
     int C = m->config.d_model, S = cache->source_length;
-    tfm_seq2seq_attention *a = &m->decoder_layers[l].cross_attn;
     tfm_tensor kv = {.data = cross_layer(cache, cache->cross_kv, l), .ndim = 3, .shape = {cache->sentences, S, 2 * C},
                      .size = (size_t)cache->sentences * S * 2 * C};
-    tfm_attention_args args = {.q = tfm_fn_linear(g, x, &a->q_weight, &a->q_bias), .k = &kv, .v = &kv, .q_column = 0,
-                               .k_column = 0, .v_column = C, .batch = cache->batch, .query_length = T, .key_length = S,
-                               .heads = m->config.n_heads, .head_dim = C / m->config.n_heads, .causal = 0,
-                               .key_lengths = cache->source_lengths, .kv_index = cache->cross_item};
-    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
+    return tfm_seq2seq_cross_attention(m, g, &m->decoder_layers[l].cross_attn, x, &kv, cache->source_lengths, cache->cross_item,
+                                       cache->batch, T, S);
 }
 
 tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, const int32_t *tokens, int T, int last_only) {

@@ -24,9 +24,10 @@ tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, t
                               int T, int start);
 /* linear2(activation_dropout(activation(linear1(x)))) */
 tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2, tfm_tensor *x);
-/* out_proj(attention(q_proj(x), kv)) with kv [B, S, 2C] = the k|v projection of the encoder output; -> [B, T, C] */
+/* out_proj(attention(q_proj(x), kv)) with kv [items, S, 2C] = the k|v projection of the encoder output; -> [B, T, C].
+ * kv_index [B] (or NULL: item b) names the kv item query row b reads (beams sharing their sentence's). */
 tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, tfm_tensor *kv,
-                                        const int *source_lengths, int B, int T, int S);
+                                        const int *source_lengths, const int *kv_index, int B, int T, int S);
 /* A residual sub-layer is  out = sublayer_output(x, f(sublayer_input(x))):
  * post-LN: input x, output norm(x + drop(branch)); pre-LN: input norm(x), output x + drop(branch).
  * The branch must not be read afterwards: x + drop(branch) is written over it. */
