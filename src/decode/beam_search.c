@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ops/activation.h" /* tfm_exp_fast */
 #include "tfm/graph.h"
 
 void tfm_beam_result_free(tfm_beam_result *r) {
@@ -14,24 +15,43 @@ void tfm_beam_result_free(tfm_beam_result *r) {
     r->count = 0;
 }
 
-/* log_softmax of row[V] into out[V], in double. */
-/* log sum_v exp(row[v]), in double: log_softmax(row)[v] = row[v] - log_sum_exp(row). */
+/* log sum_v exp(row[v]) (log_softmax(row)[v] = row[v] - log_sum_exp(row)): the largest logit plus the log of a
+ * float sum of vectorised exponentials, which are within a few ulp of expf (ops/activation.h). */
 static double log_sum_exp(const float *row, int V) {
-    double max = row[0];
-    for (int v = 1; v < V; v++)
-        if (row[v] > max) max = row[v];
-    double sum = 0;
-    for (int v = 0; v < V; v++) sum += exp((double)row[v] - max);
-    return max + log(sum);
-}
-
-static void log_softmax(const float *row, int V, double *out) {
-    double log_sum = log_sum_exp(row, V);
-    for (int v = 0; v < V; v++) out[v] = (double)row[v] - log_sum;
+    float max = -INFINITY;
+    #pragma omp simd reduction(max : max)
+    for (int v = 0; v < V; v++) max = row[v] > max ? row[v] : max;
+    if (!isfinite(max)) return max;
+    float sum = 0.0f;
+    #pragma omp simd reduction(+ : sum)
+    for (int v = 0; v < V; v++) sum += tfm_exp_fast(row[v] - max);
+    return (double)max + log((double)sum);
 }
 
 static int token_allowed(const tfm_seq2seq_config *c, int v) {
     return v != c->pad_id && !(v == c->bos_id && c->bos_id != c->eos_id);
+}
+
+/* The n best allowed tokens of row[V] by logit (ties: lower id first) into best[n]; returns how many (< n only
+ * when fewer than n tokens are allowed and not NaN). Within one beam a token's cumulative score is the beam's
+ * score plus row[v] minus a constant, so a beam's best 2K candidates are its 2K best logits: the search ranks
+ * only these instead of all V. */
+static int best_tokens(const tfm_seq2seq_config *c, const float *row, int V, int n, int32_t *best, float *best_logit) {
+    int count = 0;
+    for (int v = 0; v < V; v++) {
+        float x = row[v];
+        if (count == n && !(x > best_logit[n - 1])) continue;   /* the common case: not among the best */
+        if (x != x || !token_allowed(c, v)) continue;
+        int i = count < n ? count++ : n - 1;
+        while (i > 0 && x > best_logit[i - 1]) {
+            best_logit[i] = best_logit[i - 1];
+            best[i] = best[i - 1];
+            i--;
+        }
+        best_logit[i] = x;
+        best[i] = v;
+    }
+    return count;
 }
 
 static int length_limit(const tfm_seq2seq_config *c, float a, int b, int source_length) {
@@ -130,6 +150,9 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
     int32_t *history = tfm_malloc(sizeof(int32_t) * R * Tmax), *new_history = tfm_malloc(sizeof(int32_t) * R * Tmax);
     tfm_beam_hypothesis *finished = tfm_calloc(R, sizeof(tfm_beam_hypothesis));
     double *row_log_sum = tfm_malloc(sizeof(double) * R);   /* [R]: each row's log-sum-exp this step */
+    int32_t *row_best = tfm_malloc(sizeof(int32_t) * R * 2 * K);  /* [R, 2K]: each row's best tokens this step */
+    float *row_best_logit = tfm_malloc(sizeof(float) * R * 2 * K); /* [R, 2K]: their logits */
+    int *row_best_count = tfm_malloc(sizeof(int) * R);        /* [R] */
     candidate *top = tfm_malloc(sizeof(candidate) * 2 * (size_t)K);
     int32_t *tokens = tfm_malloc(sizeof(int32_t) * R);
     int *rows = tfm_malloc(sizeof(int) * R), *sentence_of_slot = tfm_malloc(sizeof(int) * (size_t)B);
@@ -138,7 +161,7 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
     tfm_seq2seq_workspace local = {0}, *w = o->workspace ? o->workspace : &local;
     tfm_graph *graph = &w->graph;
     tfm_seq2seq_cache *cache = &w->cache;
-    if (!states || !scores || !history || !new_history || !finished || !row_log_sum || !top || !tokens || !rows || !sentence_of_slot ||
+    if (!states || !scores || !history || !new_history || !finished || !row_log_sum || !row_best || !row_best_logit || !row_best_count || !top || !tokens || !rows || !sentence_of_slot ||
         !new_scores || !parents) {
         st = TFM_ERR_OUT_OF_MEMORY;
         goto done;
@@ -174,9 +197,16 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
         if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
         tfm_tensor *logits = tfm_seq2seq_decode_step(m, graph, cache, tokens, 1, 1);   /* [slots*K, 1, V] */
         if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
-        /* Every row's normaliser at once, on all threads (V exponentials a row: the search's largest cost). */
-        #pragma omp parallel for schedule(static) if (slots * K >= 8)
-        for (int r = 0; r < slots * K; r++) row_log_sum[r] = log_sum_exp(logits->data + (size_t)r * V, V);
+        /* Every live row's normaliser and best 2K tokens at once, on all threads: the O(V) part of the search. */
+        #pragma omp parallel for schedule(static) if (slots * K >= 4)
+        for (int r = 0; r < slots * K; r++) {
+            const sentence_state *s = &states[sentence_of_slot[r / K]];
+            const float *row = logits->data + (size_t)r * V;
+            row_best_count[r] = 0;
+            if (r % K >= s->alive) continue;
+            row_log_sum[r] = log_sum_exp(row, V);
+            if (t < s->limit) row_best_count[r] = best_tokens(c, row, V, 2 * K, row_best + (size_t)r * 2 * K, row_best_logit + (size_t)r * 2 * K);
+        }
         int next_slots = 0;
         for (int i = 0; i < slots; i++) {
             int b = sentence_of_slot[i];
@@ -189,8 +219,11 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
                     candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + ((double)row[c->eos_id] - log_sum), k, c->eos_id});
                     continue;
                 }
-                for (int v = 0; v < V; v++)
-                    if (token_allowed(c, v)) candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + ((double)row[v] - log_sum), k, v});
+                const size_t r = (size_t)i * K + k;
+                for (int j = 0; j < row_best_count[r]; j++) {
+                    int v = row_best[r * 2 * K + j];
+                    candidate_insert(top, &count, 2 * K, (candidate){s->scores[k] + ((double)row[v] - log_sum), k, v});
+                }
             }
             int kept = 0;
             for (int j = 0; j < count; j++) {
@@ -257,6 +290,9 @@ done:
     tfm_free(new_history, sizeof(int32_t) * R * Tmax);
     tfm_free(finished, sizeof(tfm_beam_hypothesis) * R);
     tfm_free(row_log_sum, sizeof(double) * R);
+    tfm_free(row_best, sizeof(int32_t) * R * 2 * K);
+    tfm_free(row_best_logit, sizeof(float) * R * 2 * K);
+    tfm_free(row_best_count, sizeof(int) * R);
     tfm_free(top, sizeof(candidate) * 2 * (size_t)K);
     tfm_free(tokens, sizeof(int32_t) * R);
     tfm_free(rows, sizeof(int) * R);
@@ -284,14 +320,14 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
     tfm_sampler *samplers = tfm_calloc((size_t)B, sizeof(tfm_sampler));
     int32_t *history = tfm_malloc(sizeof(int32_t) * (size_t)B * Tmax);
     int *done_flags = tfm_calloc((size_t)B, sizeof(int)), *lengths = tfm_calloc((size_t)B, sizeof(int));
-    double *log_probs = tfm_calloc((size_t)B, sizeof(double)), *lp = tfm_malloc(sizeof(double) * V);
+    double *log_probs = tfm_calloc((size_t)B, sizeof(double));
     float *masked = tfm_malloc(sizeof(float) * V);
     int32_t *tokens = tfm_malloc(sizeof(int32_t) * (size_t)B);
     int samplers_ready = 0, longest = 0;
     tfm_seq2seq_workspace local = {0}, *w = workspace ? workspace : &local;
     tfm_graph *graph = &w->graph;
     tfm_seq2seq_cache *cache = &w->cache;
-    if (!samplers || !history || !done_flags || !lengths || !log_probs || !lp || !masked || !tokens) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
+    if (!samplers || !history || !done_flags || !lengths || !log_probs || !masked || !tokens) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
     for (int b = 0; b < B; b++) {
         if ((st = tfm_sampler_init(&samplers[b], V, sampler_config, seeds[b]))) goto done;
         samplers_ready = b + 1;
@@ -315,7 +351,6 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
         for (int b = 0; b < B; b++) {
             if (done_flags[b]) continue;
             const float *row = logits->data + (size_t)b * V;
-            log_softmax(row, V, lp);
             int next;
             if (t >= length_limit(c, max_length_a, max_length_b, source_lengths[b])) {
                 next = c->eos_id;
@@ -324,7 +359,7 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
                 for (int v = 0; v < V; v++) masked[v] = token_allowed(c, v) ? row[v] : -INFINITY;
                 next = tfm_sampler_next(&samplers[b], masked);
             }
-            log_probs[b] += lp[next];
+            log_probs[b] += (double)row[next] - log_sum_exp(row, V);
             if (next == c->eos_id) {
                 done_flags[b] = 1;
             } else {
@@ -354,7 +389,6 @@ done:
     tfm_free(done_flags, sizeof(int) * (size_t)B);
     tfm_free(lengths, sizeof(int) * (size_t)B);
     tfm_free(log_probs, sizeof(double) * (size_t)B);
-    tfm_free(lp, sizeof(double) * V);
     tfm_free(masked, sizeof(float) * V);
     tfm_free(tokens, sizeof(int32_t) * (size_t)B);
     return st;
