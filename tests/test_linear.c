@@ -1,4 +1,4 @@
-/* tests/test_linear.c: nn.Linear and strided matmul: fast vs reference, finite-difference gradients, accumulation, thread-count determinism. */
+/* tests/test_linear.c: nn.Linear, packed inference linear and strided matmul: fast vs reference, finite-difference gradients, accumulation, thread-count determinism. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -6,6 +6,7 @@
 
 #include "core/threads.h"
 #include "ops/linear.h"
+#include "ops/linear_packed.h"
 #include "test_util.h"
 #include "tfm/base.h"
 #include "tfm/random.h"
@@ -260,6 +261,73 @@ static void report_speed(int N, int C, int OC) {
     tfm_free(db, sizeof(float) * OC);
 }
 
+/* The packed inference linear: pack/unpack round trip, the reference on packed weights against the plain
+ * linear reference, the fast kernel against both (row counts around the 6-row and 240-row blocks), the
+ * same bits with 1 and 2 threads, and the speed against OpenBLAS for decode-step shapes. */
+static void test_linear_packed(int N, int C, int OC, int with_bias) {
+    float *inp = random_floats((size_t)N * C, 51, -1, 1), *weight = random_floats((size_t)OC * C, 52, -1, 1);
+    float *bias = with_bias ? random_floats(OC, 53, -1, 1) : NULL;
+    float *packed = tfm_malloc(sizeof(float) * OC * C), *back = tfm_malloc(sizeof(float) * OC * C);
+    float *expected = tfm_malloc(sizeof(float) * N * OC), *reference = tfm_malloc(sizeof(float) * N * OC);
+    float *fast[2] = {tfm_malloc(sizeof(float) * N * OC), tfm_malloc(sizeof(float) * N * OC)};
+    CHECK(tfm_linear_packable(OC, C), "OC=%d C=%d should be packable", OC, C);
+    tfm_linear_pack(packed, weight, OC, C);
+    tfm_linear_unpack(back, packed, OC, C);
+    CHECK(memcmp(back, weight, sizeof(float) * OC * C) == 0, "pack then unpack changes the weight (OC=%d C=%d)", OC, C);
+    CHECK(OC <= 16 || memcmp(packed, weight, sizeof(float) * OC * C) != 0, "packing left the layout unchanged (OC=%d C=%d)", OC, C);
+    tfm_linear_forward_reference(expected, inp, weight, bias, N, C, OC);
+    tfm_linear_packed_forward_reference(reference, inp, packed, bias, N, C, OC);
+    for (int run = 0; run < 2; run++) {
+        tfm_threads_set(run + 1);
+        for (size_t i = 0; i < (size_t)N * OC; i++) fast[run][i] = NAN; /* every output must be written */
+        tfm_linear_packed_forward(fast[run], inp, packed, bias, N, C, OC);
+    }
+    tfm_threads_set(0);
+    double ref_err = scaled_diff(expected, reference, (size_t)N * OC), fast_err = scaled_diff(expected, fast[0], (size_t)N * OC);
+    CHECK(ref_err < 1e-6, "packed reference N=%d C=%d OC=%d bias=%d: %g from the linear reference", N, C, OC, with_bias, ref_err);
+    CHECK(fast_err < 1e-5, "packed fast N=%d C=%d OC=%d bias=%d: %g from the linear reference", N, C, OC, with_bias, fast_err);
+    CHECK(memcmp(fast[0], reference, sizeof(float) * N * OC) == 0, "packed fast N=%d C=%d OC=%d bias=%d: not bit-equal to its reference", N, C, OC, with_bias);
+    /* Row 0 alone gives the same bits as row 0 among N rows (a sentence does not depend on its batch). */
+    tfm_linear_packed_forward(back, inp, packed, bias, 1, C, OC);
+    CHECK(memcmp(back, fast[0], sizeof(float) * OC) == 0, "packed fast N=%d C=%d OC=%d: row 0 alone differs from row 0 of the batch", N, C, OC);
+    CHECK(memcmp(fast[0], fast[1], sizeof(float) * N * OC) == 0, "packed fast N=%d C=%d OC=%d: 1 and 2 threads differ", N, C, OC);
+    tfm_free(inp, sizeof(float) * N * C);
+    tfm_free(weight, sizeof(float) * OC * C);
+    if (bias) tfm_free(bias, sizeof(float) * OC);
+    tfm_free(packed, sizeof(float) * OC * C);
+    tfm_free(back, sizeof(float) * OC * C);
+    tfm_free(expected, sizeof(float) * N * OC);
+    tfm_free(reference, sizeof(float) * N * OC);
+    tfm_free(fast[0], sizeof(float) * N * OC);
+    tfm_free(fast[1], sizeof(float) * N * OC);
+}
+
+/* Printed, not asserted: packed kernel vs OpenBLAS (tfm_linear_forward) on one decode step's shapes. */
+static void report_packed_speed(int N, int C, int OC) {
+    float *inp = random_floats((size_t)N * C, 1, -1, 1), *weight = random_floats((size_t)OC * C, 2, -1, 1);
+    float *bias = random_floats(OC, 3, -1, 1), *packed = tfm_malloc(sizeof(float) * OC * C), *out = tfm_malloc(sizeof(float) * N * OC);
+    tfm_linear_pack(packed, weight, OC, C);
+    double best[2] = {1e30, 1e30};
+    int repeats = (int)(2e8 / ((double)N * C * OC)) + 1;
+    for (int r = 0; r < 6; r++)
+        for (int which = 0; which < 2; which++) {
+            double t0 = seconds_now();
+            for (int k = 0; k < repeats; k++) {
+                if (which) tfm_linear_packed_forward(out, inp, packed, bias, N, C, OC);
+                else tfm_linear_forward(out, inp, weight, bias, N, C, OC);
+            }
+            best[which] = fmin(best[which], (seconds_now() - t0) / repeats);
+        }
+    double gflop = 2.0 * N * C * OC / 1e9;
+    printf("linear forward N=%d C=%d OC=%d (%d threads): OpenBLAS %.1f GFLOP/s, packed %.1f GFLOP/s, %.2fx\n", N, C, OC,
+           tfm_threads_get(), gflop / best[0], gflop / best[1], best[0] / best[1]);
+    tfm_free(inp, sizeof(float) * N * C);
+    tfm_free(weight, sizeof(float) * OC * C);
+    tfm_free(bias, sizeof(float) * OC);
+    tfm_free(packed, sizeof(float) * OC * C);
+    tfm_free(out, sizeof(float) * N * OC);
+}
+
 int main(void) {
     const int shapes[][3] = {{1, 1, 1}, {1, 7, 3}, {5, 3, 1}, {7, 13, 5}, {10, 16, 24}, {33, 65, 17}, {64, 128, 384}, {257, 96, 200}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -273,6 +341,14 @@ int main(void) {
         }
     test_matmul(4, 4, 0, 0, 0, 2, 1.0f, 0.5f); /* K = 0: c = beta c */
     test_thread_determinism();
+    const int packed_shapes[][3] = {{1, 1, 16}, {1, 7, 32}, {5, 3, 16}, {6, 13, 48}, {7, 64, 64}, {13, 100, 160}, {32, 256, 768},
+                                    {241, 33, 32}, {500, 40, 96}};
+    for (size_t s = 0; s < sizeof packed_shapes / sizeof packed_shapes[0]; s++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) test_linear_packed(packed_shapes[s][0], packed_shapes[s][1], packed_shapes[s][2], with_bias);
+    CHECK(!tfm_linear_packable(20, 8) && !tfm_linear_packable(0, 8) && tfm_linear_packable(8000, 256), "packable: multiples of 16 only");
     report_speed(128, 768, 2304);
+    report_packed_speed(32, 256, 8000);
+    report_packed_speed(32, 256, 1024);
+    report_packed_speed(1, 256, 768);
     return test_summary();
 }

@@ -1,0 +1,138 @@
+/* ops/linear_packed.c: packing linear weights into 16-column panels and the 6x16 FMA kernel that multiplies by them. */
+#include "ops/linear_packed.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ops/parallel.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define LINEAR_PACKED_AVX2 1
+#endif
+
+enum {
+    WIDTH = TFM_LINEAR_PACK_WIDTH,
+    ROWS = 6,            /* rows per kernel call: 6 x 16 accumulators = 12 AVX registers */
+    ROW_BLOCK = 240,     /* rows per outer block: 240 x C inputs stay in L2 while every panel passes over them */
+};
+
+/* Below this many multiply-adds a call stays on the calling thread (a parallel region costs ~1 us). */
+#define LINEAR_PACKED_PARALLEL_MIN ((size_t)1 << 17)
+
+int tfm_linear_packable(int out_features, int in_features) {
+    return out_features > 0 && in_features > 0 && out_features % WIDTH == 0;
+}
+
+void tfm_linear_pack(float *packed, const float *weight, int OC, int C) {
+    for (int p = 0; p < OC / WIDTH; p++)
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < WIDTH; j++) packed[((size_t)p * C + c) * WIDTH + j] = weight[((size_t)p * WIDTH + j) * C + c];
+}
+
+void tfm_linear_unpack(float *weight, const float *packed, int OC, int C) {
+    for (int p = 0; p < OC / WIDTH; p++)
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < WIDTH; j++) weight[((size_t)p * WIDTH + j) * C + c] = packed[((size_t)p * C + c) * WIDTH + j];
+}
+
+void tfm_linear_packed_forward_reference(float *out, const float *inp, const float *packed, const float *bias, int N, int C, int OC) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            const float *w = packed + (size_t)(o / WIDTH) * C * WIDTH + o % WIDTH; /* weight[o, c] at w[c * 16] */
+            float sum = bias ? bias[o] : 0.0f;
+            for (int c = 0; c < C; c++) sum = fmaf(inp[(size_t)n * C + c], w[(size_t)c * WIDTH], sum); /* fused, as the kernel */
+            out[(size_t)n * OC + o] = sum;
+        }
+}
+
+#ifdef LINEAR_PACKED_AVX2
+/* Rows [row, row + R) x panels [p, p + P): acc = bias, then acc += x[c] * panel[c] for c = 0, 1, ... in that
+ * order, whatever R and P are: an output's bits do not depend on which rows or panels share its call (so a
+ * sentence's result does not depend on its batch). R x P x 2 accumulators, at most 12 AVX registers; few rows
+ * take several panels so that enough independent FMA chains hide the FMA latency. R and P are constants
+ * at every call site, so the loops below unroll into registers. */
+static inline __attribute__((always_inline)) void kernel_block(float *out, const float *inp, const float *packed, const float *bias,
+                                                               int row, int p, int C, int OC, const int R, const int P) {
+    __m256 acc[ROWS][6][2];
+    const float *x[ROWS];
+    for (int i = 0; i < R; i++) x[i] = inp + (size_t)(row + i) * C;
+    for (int q = 0; q < P; q++)
+        for (int h = 0; h < 2; h++) {
+            __m256 b = bias ? _mm256_loadu_ps(bias + (size_t)(p + q) * WIDTH + 8 * h) : _mm256_setzero_ps();
+            for (int i = 0; i < R; i++) acc[i][q][h] = b;
+        }
+    const float *panel = packed + (size_t)p * C * WIDTH; /* [P panels][C][16] */
+    for (int c = 0; c < C; c++) {
+        __m256 w[6][2];
+        for (int q = 0; q < P; q++)
+            for (int h = 0; h < 2; h++) w[q][h] = _mm256_loadu_ps(panel + ((size_t)q * C + c) * WIDTH + 8 * h);
+        for (int i = 0; i < R; i++) {
+            const __m256 v = _mm256_broadcast_ss(x[i] + c);
+            for (int q = 0; q < P; q++)
+                for (int h = 0; h < 2; h++) acc[i][q][h] = _mm256_fmadd_ps(v, w[q][h], acc[i][q][h]);
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int q = 0; q < P; q++)
+            for (int h = 0; h < 2; h++) _mm256_storeu_ps(out + (size_t)(row + i) * OC + (size_t)(p + q) * WIDTH + 8 * h, acc[i][q][h]);
+}
+
+/* Rows [row, row + rows), rows <= 6, panels [begin, end). */
+static void kernel_rows(float *out, const float *inp, const float *packed, const float *bias, int row, int rows, size_t begin,
+                        size_t end, int C, int OC) {
+    const int P = rows == 1 ? 6 : rows == 2 ? 3 : rows == 3 ? 2 : 1; /* panels per call */
+    size_t p = begin;
+    for (; p + (size_t)P <= end; p += (size_t)P) switch (rows) {
+        case 1: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 1, 6); break;
+        case 2: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 2, 3); break;
+        case 3: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 3, 2); break;
+        case 4: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 4, 1); break;
+        case 5: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 5, 1); break;
+        default: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 6, 1); break;
+        }
+    for (; p < end; p++) switch (rows) { /* the last panels, one at a time */
+        case 1: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 1, 1); break;
+        case 2: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 2, 1); break;
+        default: kernel_block(out, inp, packed, bias, row, (int)p, C, OC, 3, 1); break;
+        }
+}
+#else
+/* Portable: the same order of operations (acc = bias, then c = 0, 1, ...); the compiler vectorises the
+ * 16-wide inner loop. */
+static void kernel_rows(float *out, const float *inp, const float *packed, const float *bias, int row, int rows, size_t begin,
+                        size_t end, int C, int OC) {
+    for (size_t p = begin; p < end; p++) {
+        const float *panel = packed + p * (size_t)C * WIDTH;
+        float acc[ROWS][WIDTH];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < WIDTH; j++) acc[i][j] = bias ? bias[p * WIDTH + j] : 0.0f;
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < rows; i++) {
+                const float v = inp[(size_t)(row + i) * C + c];
+                #pragma omp simd
+                for (int j = 0; j < WIDTH; j++) acc[i][j] = fmaf(v, panel[(size_t)c * WIDTH + j], acc[i][j]);
+            }
+        for (int i = 0; i < rows; i++) memcpy(out + (size_t)(row + i) * OC + p * WIDTH, acc[i], sizeof(float) * WIDTH);
+    }
+}
+#endif
+
+/* Panels [begin, end) for every row: blocks of 240 rows, each passed over by every panel 6 rows at a time. */
+static void packed_range(float *out, const float *inp, const float *packed, const float *bias, int N, int C, int OC, size_t begin,
+                         size_t end) {
+    for (int block = 0; block < N; block += ROW_BLOCK) {
+        int block_end = block + ROW_BLOCK < N ? block + ROW_BLOCK : N;
+        int full_end = block + (block_end - block) / ROWS * ROWS;
+        for (size_t p = begin; p < end; p++)
+            for (int row = block; row < full_end; row += ROWS) kernel_rows(out, inp, packed, bias, row, ROWS, p, p + 1, C, OC);
+        if (full_end < block_end) kernel_rows(out, inp, packed, bias, full_end, block_end - full_end, begin, end, C, OC);
+    }
+}
+
+void tfm_linear_packed_forward(float *out, const float *inp, const float *packed, const float *bias, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    size_t panels = (size_t)OC / WIDTH, work = (size_t)N * C * OC;
+    TFM_PARALLEL_RANGES(panels, work < LINEAR_PACKED_PARALLEL_MIN ? panels + 1 : 2,
+                        packed_range(out, inp, packed, bias, N, C, OC, begin, end));
+}
