@@ -318,6 +318,43 @@ static void test_sampling(tfm_seq2seq *m) {
     tfm_seq2seq_workspace_free(&workspace);
 }
 
+/* A copy of the model prepared for inference (packed weights, no gradients) decodes as the original does
+ * and still matches the reference search and its own batch independence; it refuses to be saved. */
+static void test_inference_model(tfm_seq2seq *m) {
+    tfm_seq2seq *p = NULL;
+    CHECK_OK(tfm_seq2seq_create(&p, &m->config));
+    if (!p) return;
+    memcpy(p->params.data, m->params.data, sizeof(float) * m->params.total);
+    CHECK_OK(tfm_seq2seq_prepare_inference(p));
+    CHECK(p->inference && p->params.grad == NULL && p->decoder_layers[0].linear1.weight.packed &&
+              p->decoder_layers[0].cross_attn.q_weight.packed && p->encoder_layers[0].self_attn.in_proj_weight.packed,
+          "prepare_inference packs the linear weights and frees the gradients");
+    CHECK(memcmp(p->decoder_layers[0].linear1.weight.data, m->decoder_layers[0].linear1.weight.data,
+                 sizeof(float) * m->decoder_layers[0].linear1.weight.size) != 0, "the packed layout differs from the plain one");
+    int32_t src[NS * S_MAX];
+    int len[NS];
+    make_sources(src, len, 31);
+    tfm_beam_search_options o = {4, 2, 0.6f, 1.2f, 3, NULL};
+    tfm_beam_result plain[NS], packed[NS];
+    CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, plain));
+    CHECK_OK(tfm_beam_search(p, src, len, NS, S_MAX, &o, packed));
+    for (int s = 0; s < NS; s++) {
+        CHECK(plain[s].count == packed[s].count, "inference model: sentence %d has %d hypotheses, plain %d", s, packed[s].count, plain[s].count);
+        for (int i = 0; i < plain[s].count && i < packed[s].count; i++) {
+            const tfm_beam_hypothesis *x = &plain[s].hypotheses[i], *y = &packed[s].hypotheses[i];
+            CHECK(x->length == y->length && memcmp(x->tokens, y->tokens, sizeof(int32_t) * (size_t)x->length) == 0 && fabs(x->score - y->score) < 1e-4,
+                  "inference model: sentence %d hypothesis %d differs from the plain model's (score %.6f vs %.6f)", s, i, y->score, x->score);
+        }
+        tfm_beam_result_free(&plain[s]);
+        tfm_beam_result_free(&packed[s]);
+    }
+    test_against_reference(p, 4, 0.6f, 1.2f, 3);
+    test_batch_independence(p);
+    CHECK(tfm_seq2seq_save(p, "/nonexistent/tfm-test") != TFM_OK && strstr(tfm_last_error(), "inference"),
+          "saving an inference model fails with a clear error (got: %s)", tfm_last_error());
+    tfm_seq2seq_free(p);
+}
+
 int main(void) {
     tfm_seq2seq *m = train_reverse_model();
     if (!m) return test_summary();
@@ -329,6 +366,7 @@ int main(void) {
     test_batch_independence(m);
     test_limits_and_errors(m);
     test_sampling(m);
+    test_inference_model(m);
     tfm_seq2seq_free(m);
     return test_summary();
 }

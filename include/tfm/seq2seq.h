@@ -113,6 +113,8 @@ typedef struct tfm_seq2seq {
     tfm_seq2seq_encoder_layer *encoder_layers;
     tfm_seq2seq_decoder_layer *decoder_layers;
     tfm_layernorm_layer encoder_norm, decoder_norm;
+    int inference;                         /* 1 after tfm_seq2seq_prepare_inference: weights packed, no gradients */
+    float *packed_output_projection;       /* [V, C] packed copy of the shared embedding table (inference), or NULL */
 } tfm_seq2seq;
 
 /* Declare and allocate the parameters; tfm_seq2seq_init_weights then initialises them as
@@ -126,6 +128,13 @@ void tfm_seq2seq_free(tfm_seq2seq *model);
  * parameter; errors name the directory and the file (e.g. a GPT checkpoint: "model_type: expected \"seq2seq\""). */
 tfm_status tfm_seq2seq_save(const tfm_seq2seq *model, const char *dir);
 tfm_status tfm_seq2seq_load(tfm_seq2seq **model, const char *dir);
+
+/* For decoding only: pack every linear weight in place for the inference kernel (ops/linear_packed.h:
+ * no per-call weight copy; 1.2-1.4x faster GEMMs at decode-step sizes), pack a copy of a shared output
+ * projection, and free the gradient slab. The model then decodes the same (outputs equal to float rounding:
+ * one fused multiply-add order instead of OpenBLAS's), but cannot be trained or saved (both fail with an error). tfm_seq2seq_load_inference = load + prepare. */
+tfm_status tfm_seq2seq_prepare_inference(tfm_seq2seq *model);
+tfm_status tfm_seq2seq_load_inference(tfm_seq2seq **model, const char *dir);
 
 /* ---- Teacher forcing (training and scoring) ----
  * Sequences are right-padded: source [B, S] with source_lengths [B] (each in [1, S]; positions >= length

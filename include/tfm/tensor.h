@@ -22,6 +22,7 @@ typedef struct tfm_tensor {
     int in_graph;                /* 1: an activation in a graph's arena (its grad is freed once consumed) */
     int readers;                 /* recorded ops that take it as an input (graph tensors only) */
     int read_by_producer;        /* 1: the op that produced it reads its values in backward (nothing may overwrite them) */
+    int packed;                  /* 1: a linear weight [OC, C] stored in ops/linear_packed.h's panel layout (inference only) */
 } tfm_tensor;
 
 /* Number of elements for a shape; 0 for an empty or invalid shape. */

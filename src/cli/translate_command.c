@@ -170,8 +170,8 @@ int cli_translate(int argc, char **argv) {
     tfm_status st = tfm_bpe_load_hf(&tokenizer, tokenizer_path);
     tfm_free(tokenizer_path, strlen(tokenizer_path) + 1);
     if (st) return cli_fail("translate");
-    if ((st = tfm_seq2seq_load(&model, model_dir))) { tfm_bpe_free(tokenizer); return cli_fail("translate"); }
-    tfm_params_free_gradients(&model->params); /* decoding only */
+    /* Decoding only: packed weights, no gradient slab. */
+    if ((st = tfm_seq2seq_load_inference(&model, model_dir))) { tfm_bpe_free(tokenizer); return cli_fail("translate"); }
     const tfm_seq2seq_config *c = &model->config;
     if ((long)tfm_bpe_vocab_size(tokenizer) != c->vocab_size) {
         fprintf(stderr, "tfm translate: %s: tokenizer.json has %zu tokens but the model's vocab_size is %d; they must come from the same "

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "models/seq2seq_internal.h"
+#include "ops/linear_packed.h"
 #include "ops/positional.h"
 #include "tfm/io.h"
 
@@ -173,6 +174,7 @@ void tfm_seq2seq_free(tfm_seq2seq *m) {
     tfm_params_free(&m->params);
     tfm_free(m->encoder_layers, sizeof(tfm_seq2seq_encoder_layer) * (size_t)m->config.n_encoder_layers);
     tfm_free(m->decoder_layers, sizeof(tfm_seq2seq_decoder_layer) * (size_t)m->config.n_decoder_layers);
+    if (m->packed_output_projection) tfm_free(m->packed_output_projection, sizeof(float) * m->output_projection.size);
     if (m->sinusoid_table) tfm_free(m->sinusoid_table, sizeof(float) * (size_t)sinusoid_rows(&m->config) * m->config.d_model);
     tfm_free(m, sizeof *m);
 }
@@ -180,6 +182,7 @@ void tfm_seq2seq_free(tfm_seq2seq *m) {
 /* ---- Checkpoints ---- */
 
 tfm_status tfm_seq2seq_save(const tfm_seq2seq *m, const char *dir) {
+    if (m->inference) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq save %s: the model was prepared for inference (packed weights)", dir);
     char *json = NULL;
     tfm_status st = tfm_seq2seq_config_to_json(&m->config, &json);
     if (st) return st;
@@ -205,6 +208,72 @@ tfm_status tfm_seq2seq_load(tfm_seq2seq **out, const char *dir) {
     if (st) { tfm_seq2seq_free(m); return st; }
     *out = m;
     return TFM_OK;
+}
+
+/* ---- Inference ---- */
+
+/* Pack one linear weight in place (ops/linear_packed.h) when its output count allows; scratch holds
+ * at least its size. Weights it cannot pack stay on the GEMM path. */
+static void pack_in_place(tfm_tensor *weight, float *scratch) {
+    if (!tfm_linear_packable(weight->shape[0], weight->shape[1]) || weight->packed) return;
+    memcpy(scratch, weight->data, sizeof(float) * weight->size);
+    tfm_linear_pack(weight->data, scratch, weight->shape[0], weight->shape[1]);
+    weight->packed = 1;
+}
+
+static void pack_attention(tfm_seq2seq_attention *a, float *scratch) {
+    pack_in_place(&a->in_proj_weight, scratch);
+    /* The query and key|value views are whole-row blocks at multiples of 16 rows (C is), so their
+     * packed data is the matching block of the packed whole. */
+    a->q_weight.packed = a->kv_weight.packed = a->in_proj_weight.packed;
+    pack_in_place(&a->out_proj.weight, scratch);
+}
+
+tfm_status tfm_seq2seq_prepare_inference(tfm_seq2seq *m) {
+    if (m->inference) return TFM_OK;
+    const tfm_seq2seq_config *c = &m->config;
+    size_t largest = m->output_projection.size;
+    if ((size_t)c->d_ff * c->d_model > largest) largest = (size_t)c->d_ff * c->d_model;
+    if ((size_t)3 * c->d_model * c->d_model > largest) largest = (size_t)3 * c->d_model * c->d_model;
+    float *scratch = tfm_malloc(sizeof(float) * largest);
+    if (!scratch) return TFM_ERR_OUT_OF_MEMORY;
+    if (c->share_embeddings && tfm_linear_packable(c->vocab_size, c->d_model)) {
+        /* The output projection is the embedding table, which lookups read row by row: pack a copy. */
+        m->packed_output_projection = tfm_malloc(sizeof(float) * m->output_projection.size);
+        if (!m->packed_output_projection) { tfm_free(scratch, sizeof(float) * largest); return TFM_ERR_OUT_OF_MEMORY; }
+        tfm_linear_pack(m->packed_output_projection, m->source_embedding.data, c->vocab_size, c->d_model);
+        m->output_projection.data = m->packed_output_projection;
+        m->output_projection.packed = 1;
+    } else if (!c->share_embeddings) {
+        pack_in_place(&m->output_projection, scratch);
+    }
+    for (int l = 0; l < c->n_encoder_layers; l++) {
+        tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
+        pack_attention(&e->self_attn, scratch);
+        pack_in_place(&e->linear1.weight, scratch);
+        pack_in_place(&e->linear2.weight, scratch);
+    }
+    for (int l = 0; l < c->n_decoder_layers; l++) {
+        tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
+        pack_attention(&d->self_attn, scratch);
+        pack_attention(&d->cross_attn, scratch);
+        pack_in_place(&d->linear1.weight, scratch);
+        pack_in_place(&d->linear2.weight, scratch);
+    }
+    tfm_free(scratch, sizeof(float) * largest);
+    tfm_params_free_gradients(&m->params);
+    m->inference = 1;
+    return TFM_OK;
+}
+
+tfm_status tfm_seq2seq_load_inference(tfm_seq2seq **out, const char *dir) {
+    tfm_status st = tfm_seq2seq_load(out, dir);
+    if (st) return st;
+    if ((st = tfm_seq2seq_prepare_inference(*out))) {
+        tfm_seq2seq_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 /* ---- Input checks ---- */

@@ -11,6 +11,7 @@
 #include "ops/embedding.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
+#include "ops/linear_packed.h"
 #include "ops/residual.h"
 #include "core/threads.h"
 
@@ -107,9 +108,17 @@ tfm_tensor *tfm_fn_linear(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_t
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "linear: input has %d features, weight expects %d", C, weight->shape[1]);
         return NULL;
     }
+    if (weight->packed && g->recording) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "linear: the weight is packed for inference (load the model for training instead)");
+        return NULL;
+    }
     tfm_tensor *out = like_with_last(g, x, OC);
     if (!out) return NULL;
     int N = (int)rows_of(x);
+    if (weight->packed) {
+        tfm_linear_packed_forward(out->data, x->data, weight->data, bias ? bias->data : NULL, N, C, OC);
+        return out;
+    }
     tfm_linear_forward(out->data, x->data, weight->data, bias ? bias->data : NULL, N, C, OC);
     tfm_tensor *in[3] = {x, weight, bias};
     tfm_node *n = tfm_graph_record(g, linear_backward, out, 3, in);
