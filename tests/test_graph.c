@@ -152,11 +152,44 @@ static void test_gradients_reuse_logits(void) {
     tfm_params_free(&m.params);
 }
 
+/* Inference layer by layer while the arena learns its size: tfm_graph_keep releases what a layer spilled
+ * into overflow chunks too, so the peak is about one layer, and the next step fits in one block. */
+static void test_keep_across_overflow(void) {
+    enum { FLOATS = 3 << 20 }; /* 12 MB a tensor: a layer of three crosses the 32 MB overflow chunks */
+    tfm_graph g;
+    CHECK_OK(tfm_graph_init(&g, 0));
+    for (int step = 0; step < 2; step++) {
+        tfm_graph_begin(&g, 0, 0);
+        tfm_tensor *x = tfm_graph_tensor(&g, 1, (int[]){FLOATS});
+        for (size_t i = 0; x && i < FLOATS; i += 4096) x->data[i] = (float)i;
+        for (int layer = 0; layer < 4 && x; layer++) {
+            tfm_graph_mark mark = tfm_graph_mark_now(&g);
+            tfm_tensor *h1 = tfm_graph_tensor(&g, 1, (int[]){FLOATS}), *h2 = tfm_graph_tensor(&g, 1, (int[]){FLOATS});
+            tfm_tensor *out = tfm_graph_tensor(&g, 1, (int[]){FLOATS});
+            if (!h1 || !h2 || !out) { x = NULL; break; }
+            for (size_t i = 0; i < FLOATS; i += 4096) h1->data[i] = h2->data[i] = -1.0f, out->data[i] = x->data[i] + 1.0f;
+            x = tfm_graph_keep(&g, mark, out);
+            size_t in_use = g.block_used + g.overflow_bytes;
+            /* The step's input and one kept output per layer so far: the three-tensor layers are gone. */
+            CHECK(x && in_use <= (size_t)(layer + 2) * (sizeof(float) * FLOATS + 128), "step %d layer %d: %zu bytes in use after keep",
+                  step, layer, in_use);
+        }
+        int right = x != NULL;
+        for (size_t i = 0; x && i < FLOATS; i += 4096) right &= x->data[i] == (float)i + 4.0f;
+        CHECK(right, "step %d: the kept values survive every layer", step);
+        /* At most the four kept tensors below the last layer plus its three (without the release: 13). */
+        CHECK(g.peak_bytes <= 7 * (sizeof(float) * FLOATS + 128), "step %d: peak %zu bytes", step, g.peak_bytes);
+        if (step == 1) CHECK(!g.overflowed && !g.overflow, "the second step fits in the block sized by the first");
+    }
+    tfm_graph_free(&g);
+}
+
 int main(void) {
     int kinds[] = {TFM_ACTIVATION_RELU, TFM_ACTIVATION_GELU, TFM_ACTIVATION_GELU_ERF};
     for (int k = 0; k < 3; k++)
         for (int training = 0; training < 2; training++) test_same_bits(kinds[k], training);
     test_inference();
     test_gradients_reuse_logits();
+    test_keep_across_overflow();
     return test_summary();
 }

@@ -71,7 +71,8 @@ typedef struct tfm_graph {
     size_t block_capacity, block_used;
     tfm_arena_chunk *overflow;
     size_t overflow_bytes;       /* in use in overflow chunks this step */
-    size_t peak_bytes;           /* largest total use seen (block + overflow) */
+    size_t peak_bytes;           /* largest total use seen at once (block + overflow) */
+    int overflowed;              /* 1: this step needed overflow chunks (the next begin resizes the block) */
     tfm_free_buffer *free_grads; /* released activation gradients, by address, reused during this backward */
     /* tape */
     tfm_node *nodes;

@@ -42,7 +42,7 @@ void tfm_graph_free(tfm_graph *g) {
 tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {
     size_t used = g->block_used + g->overflow_bytes;
     if (used > g->peak_bytes) g->peak_bytes = used;
-    if (g->overflow) {
+    if (g->overflowed) {
         /* Last step did not fit: replace everything by one block of the peak size (+1/8 headroom).
          * When one overflow chunk is already that large it becomes the block: its pages are already
          * mapped, where a fresh block would take every page fault again (a millisecond per few MB). */
@@ -52,7 +52,7 @@ tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {
             if (c->capacity > largest->capacity) largest = c;
         tfm_arena_chunk **link = &g->overflow;
         while (*link != largest) link = &(*link)->next;
-        if (largest->capacity >= capacity) *link = largest->next; /* keep it out of the chunks freed below */
+        if (largest && largest->capacity >= capacity) *link = largest->next; /* keep it out of the chunks freed below */
         else largest = NULL;
         free_overflow(g);
         tfm_free(g->block, g->block_capacity);
@@ -66,6 +66,7 @@ tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {
         }
     }
     g->block_used = 0;
+    g->overflowed = 0;
     g->node_count = 0;
     g->free_grads = NULL;
     g->recording = recording;
@@ -78,6 +79,7 @@ void *tfm_graph_alloc(tfm_graph *g, size_t bytes) {
     if (g->block && g->block_used + bytes <= g->block_capacity) {
         void *p = g->block + g->block_used;
         g->block_used += bytes;
+        if (g->overflow && g->block_used + g->overflow_bytes > g->peak_bytes) g->peak_bytes = g->block_used + g->overflow_bytes;
         return p;
     }
     /* Overflow (only while the arena learns its size): bump-allocate in chunks, consolidated into one
@@ -97,6 +99,10 @@ void *tfm_graph_alloc(tfm_graph *g, size_t bytes) {
     void *p = (char *)c + c->used;
     c->used += bytes;
     g->overflow_bytes += bytes;
+    g->overflowed = 1;
+    /* The high-water mark, not the use at the end: memory released within the step (tfm_graph_keep) is
+     * used again later in it, so the next step needs the most that was ever in use at once. */
+    if (g->block_used + g->overflow_bytes > g->peak_bytes) g->peak_bytes = g->block_used + g->overflow_bytes;
     return p;
 }
 
@@ -140,43 +146,77 @@ tfm_graph_mark tfm_graph_mark_now(const tfm_graph *g) {
     return (tfm_graph_mark){g->block_used, g->overflow_bytes, g->overflow, g->overflow ? g->overflow->used : 0};
 }
 
+/* 1 when p was allocated after the mark: in the block above the mark, in the mark's chunk above its use
+ * then, or in a chunk opened since. */
+static int allocated_since(const tfm_graph *g, tfm_graph_mark mark, const void *p) {
+    const char *c = p;
+    if (g->block && c >= g->block + mark.block_used && c < g->block + g->block_used) return 1;
+    for (const tfm_arena_chunk *k = g->overflow; k; k = k->next) {
+        const char *base = (const char *)k;
+        if (k == mark.chunk) return c >= base + mark.chunk_used && c < base + k->used;
+        if (c >= base && c < base + k->used) return 1;
+    }
+    return 0;
+}
+
+/* Everything allocated since the mark is free again; chunks opened since are returned. */
+static void release_since(tfm_graph *g, tfm_graph_mark mark) {
+    g->block_used = mark.block_used;
+    while (g->overflow && g->overflow != mark.chunk) {
+        tfm_arena_chunk *next = g->overflow->next;
+        tfm_free(g->overflow, g->overflow->capacity);
+        g->overflow = next;
+    }
+    if (g->overflow) g->overflow->used = mark.chunk_used;
+    g->overflow_bytes = mark.overflow_bytes;
+}
+
 tfm_tensor *tfm_graph_keep(tfm_graph *g, tfm_graph_mark mark, tfm_tensor *t) {
     if (g->recording) return t;
-    /* Where everything since the mark went: the block, or (while the arena learns its size) the
-     * overflow chunk that was current at the mark. Anything else (a new chunk since): leave it. */
-    char *base, *end;
-    size_t *used, mark_used;
-    if (g->overflow_bytes == mark.overflow_bytes && g->block) {
-        base = g->block + mark.block_used;
-        end = g->block + g->block_used;
-        used = &g->block_used;
-        mark_used = mark.block_used;
-    } else if (g->overflow && g->overflow == mark.chunk && g->block_used == mark.block_used) {
-        base = (char *)g->overflow + mark.chunk_used;
-        end = (char *)g->overflow + g->overflow->used;
-        used = &g->overflow->used;
-        mark_used = mark.chunk_used;
-    } else {
-        return t;
+    if (g->overflow_bytes == mark.overflow_bytes && g->overflow == mark.chunk && g->block) {
+        /* The common case: everything since the mark is in the block, above the mark. */
+        char *base = g->block + mark.block_used, *end = g->block + g->block_used;
+        if (!t) {
+            g->block_used = mark.block_used;
+            return NULL;
+        }
+        if ((char *)t < base || (char *)t->data < base || (char *)(t->data + t->size) > end) return t;
+        /* The new place (struct, then data) starts at the mark, at or below the old one: copy the struct
+         * aside, slide the data down, put the struct back. */
+        tfm_tensor kept = *t;
+        size_t header = align_up(sizeof kept), bytes = align_up(sizeof(float) * kept.size);
+        float *data = (float *)(void *)(base + header);
+        memmove(data, kept.data, sizeof(float) * kept.size);
+        kept.data = data;
+        memcpy(base, &kept, sizeof kept);
+        g->block_used = mark.block_used + header + bytes;
+        return (tfm_tensor *)(void *)base;
     }
-    if (!t) { /* nothing to keep: release everything since the mark */
-        if (used != &g->block_used) g->overflow_bytes -= *used - mark_used;
-        *used = mark_used;
+    /* While the arena learns its size, allocations since the mark may have spilled into overflow chunks:
+     * park the kept values outside the arena, release everything since the mark, and allocate them again. */
+    if (!t) {
+        release_since(g, mark);
         return NULL;
     }
-    if ((char *)t < base || (char *)t->data < base || (char *)(t->data + t->size) > end) return t;
-    /* The new place (struct, then data) starts at the mark, at or below the old one: copy the struct
-     * aside, slide the data down, put the struct back. */
+    if (!allocated_since(g, mark, t)) return t; /* not ours to move: release nothing */
     tfm_tensor kept = *t;
-    size_t header = align_up(sizeof kept), bytes = align_up(sizeof(float) * kept.size);
-    float *data = (float *)(void *)(base + header);
-    memmove(data, kept.data, sizeof(float) * kept.size);
-    kept.data = data;
-    memcpy(base, &kept, sizeof kept);
-    size_t now_used = mark_used + header + bytes;
-    if (used != &g->block_used) g->overflow_bytes -= *used - now_used;
-    *used = now_used;
-    return (tfm_tensor *)(void *)base;
+    float *parked = NULL;
+    int move_data = allocated_since(g, mark, kept.data);
+    if (move_data) {
+        parked = tfm_malloc(sizeof(float) * kept.size);
+        if (!parked) return NULL;
+        memcpy(parked, kept.data, sizeof(float) * kept.size);
+    }
+    release_since(g, mark);
+    tfm_tensor *moved = tfm_graph_alloc(g, sizeof *moved);
+    float *data = moved && move_data ? tfm_graph_alloc(g, sizeof(float) * kept.size) : kept.data;
+    if (moved && data) {
+        if (move_data) memcpy(data, parked, sizeof(float) * kept.size);
+        kept.data = data;
+        *moved = kept;
+    }
+    tfm_free(parked, sizeof(float) * kept.size);
+    return moved && data ? moved : NULL;
 }
 
 tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *out, int n_inputs, tfm_tensor *const *inputs) {
