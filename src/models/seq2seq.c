@@ -231,6 +231,11 @@ static void pack_attention(tfm_seq2seq_attention *a, float *scratch) {
 
 tfm_status tfm_seq2seq_prepare_inference(tfm_seq2seq *m) {
     if (m->inference) return TFM_OK;
+    if (!tfm_linear_packed_is_fast()) { /* no AVX2+FMA kernel in this build: OpenBLAS is faster unpacked */
+        tfm_params_free_gradients(&m->params);
+        m->inference = 1;
+        return TFM_OK;
+    }
     const tfm_seq2seq_config *c = &m->config;
     size_t largest = m->output_projection.size;
     if ((size_t)c->d_ff * c->d_model > largest) largest = (size_t)c->d_ff * c->d_model;

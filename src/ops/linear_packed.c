@@ -11,6 +11,14 @@
 #define LINEAR_PACKED_AVX2 1
 #endif
 
+/* One multiply-add step of every output, the same in the reference and the kernels (so they agree bit for
+ * bit): fused where the CPU has FMA, plain otherwise (libm's fmaf without FMA hardware is a slow emulation). */
+#ifdef __FMA__
+#define MULTIPLY_ADD(a, b, c) fmaf((a), (b), (c))
+#else
+#define MULTIPLY_ADD(a, b, c) ((a) * (b) + (c))
+#endif
+
 enum {
     WIDTH = TFM_LINEAR_PACK_WIDTH,
     ROWS = 6,            /* rows per kernel call: 6 x 16 accumulators = 12 AVX registers */
@@ -19,6 +27,14 @@ enum {
 
 /* Below this many multiply-adds a call stays on the calling thread (a parallel region costs ~1 us). */
 #define LINEAR_PACKED_PARALLEL_MIN ((size_t)1 << 17)
+
+int tfm_linear_packed_is_fast(void) {
+#ifdef LINEAR_PACKED_AVX2
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 int tfm_linear_packable(int out_features, int in_features) {
     return out_features > 0 && in_features > 0 && out_features % WIDTH == 0;
@@ -41,7 +57,7 @@ void tfm_linear_packed_forward_reference(float *out, const float *inp, const flo
         for (int o = 0; o < OC; o++) {
             const float *w = packed + (size_t)(o / WIDTH) * C * WIDTH + o % WIDTH; /* weight[o, c] at w[c * 16] */
             float sum = bias ? bias[o] : 0.0f;
-            for (int c = 0; c < C; c++) sum = fmaf(inp[(size_t)n * C + c], w[(size_t)c * WIDTH], sum); /* fused, as the kernel */
+            for (int c = 0; c < C; c++) sum = MULTIPLY_ADD(inp[(size_t)n * C + c], w[(size_t)c * WIDTH], sum);
             out[(size_t)n * OC + o] = sum;
         }
 }
@@ -111,7 +127,7 @@ static void kernel_rows(float *out, const float *inp, const float *packed, const
             for (int i = 0; i < rows; i++) {
                 const float v = inp[(size_t)(row + i) * C + c];
                 #pragma omp simd
-                for (int j = 0; j < WIDTH; j++) acc[i][j] = fmaf(v, panel[(size_t)c * WIDTH + j], acc[i][j]);
+                for (int j = 0; j < WIDTH; j++) acc[i][j] = MULTIPLY_ADD(v, panel[(size_t)c * WIDTH + j], acc[i][j]);
             }
         for (int i = 0; i < rows; i++) memcpy(out + (size_t)(row + i) * OC + p * WIDTH, acc[i], sizeof(float) * WIDTH);
     }

@@ -18,6 +18,9 @@
  * (offset r0 * C), so row views such as a fused projection's query part remain valid. */
 #define TFM_LINEAR_PACK_WIDTH 16
 
+/* 1 when this build has the AVX2+FMA kernel. The portable one (any other CPU) is correct but slower than
+ * OpenBLAS, which picks its kernels at run time: models pack their weights only when this says 1. */
+int tfm_linear_packed_is_fast(void);
 /* 1 when weight [out_features, in_features] can be packed (out_features a positive multiple of 16). */
 int tfm_linear_packable(int out_features, int in_features);
 /* packed[OC*C] from weight[OC,C]; packed and weight must not overlap. */
@@ -26,7 +29,7 @@ void tfm_linear_pack(float *packed, const float *weight, int OC, int C);
 void tfm_linear_unpack(float *weight, const float *packed, int OC, int C);
 
 /* out[N,OC] = inp[N,C] · weightᵀ + bias[OC] with the weight packed; bias may be NULL. out is
- * overwritten. Every output is computed the same way, acc = bias then acc = fma(inp[c], weight[c], acc)
+ * overwritten. Every output is computed the same way, acc = bias then acc = inp[c] * weight[c] + acc (fused where the CPU has FMA)
  * for c = 0, 1, ..., so the fast version equals the reference bit for bit, whatever the thread count
  * and whichever other rows share the call. */
 void tfm_linear_packed_forward_reference(float *out, const float *inp, const float *packed, const float *bias, int N, int C, int OC);
