@@ -40,8 +40,6 @@ void tfm_graph_free(tfm_graph *g) {
 }
 
 tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {
-    size_t used = g->block_used + g->overflow_bytes;
-    if (used > g->peak_bytes) g->peak_bytes = used;
     if (g->overflowed) {
         /* Last step did not fit: replace everything by one block of the peak size (+1/8 headroom).
          * When one overflow chunk is already that large it becomes the block: its pages are already
@@ -74,12 +72,19 @@ tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {
     return TFM_OK;
 }
 
+/* The high-water mark, not the use at the end: memory released within the step (tfm_graph_keep) is used
+ * again later in it, so a step needs the most that was ever in use at once. */
+static void note_use(tfm_graph *g) {
+    size_t used = g->block_used + g->overflow_bytes;
+    if (used > g->peak_bytes) g->peak_bytes = used;
+}
+
 void *tfm_graph_alloc(tfm_graph *g, size_t bytes) {
     bytes = align_up(bytes ? bytes : 1);
     if (g->block && g->block_used + bytes <= g->block_capacity) {
         void *p = g->block + g->block_used;
         g->block_used += bytes;
-        if (g->overflow && g->block_used + g->overflow_bytes > g->peak_bytes) g->peak_bytes = g->block_used + g->overflow_bytes;
+        note_use(g);
         return p;
     }
     /* Overflow (only while the arena learns its size): bump-allocate in chunks, consolidated into one
@@ -100,9 +105,7 @@ void *tfm_graph_alloc(tfm_graph *g, size_t bytes) {
     c->used += bytes;
     g->overflow_bytes += bytes;
     g->overflowed = 1;
-    /* The high-water mark, not the use at the end: memory released within the step (tfm_graph_keep) is
-     * used again later in it, so the next step needs the most that was ever in use at once. */
-    if (g->block_used + g->overflow_bytes > g->peak_bytes) g->peak_bytes = g->block_used + g->overflow_bytes;
+    note_use(g);
     return p;
 }
 

@@ -229,17 +229,12 @@ static void pack_attention(tfm_seq2seq_attention *a, float *scratch) {
     pack_in_place(&a->out_proj.weight, scratch);
 }
 
-tfm_status tfm_seq2seq_prepare_inference(tfm_seq2seq *m) {
-    if (m->inference) return TFM_OK;
-    if (!tfm_linear_packed_is_fast()) { /* no AVX2+FMA kernel in this build: OpenBLAS is faster unpacked */
-        tfm_params_free_gradients(&m->params);
-        m->inference = 1;
-        return TFM_OK;
-    }
+/* Every linear weight packed (in place; the shared output projection as a copy). */
+static tfm_status pack_linear_weights(tfm_seq2seq *m) {
     const tfm_seq2seq_config *c = &m->config;
-    size_t largest = m->output_projection.size;
-    if ((size_t)c->d_ff * c->d_model > largest) largest = (size_t)c->d_ff * c->d_model;
-    if ((size_t)3 * c->d_model * c->d_model > largest) largest = (size_t)3 * c->d_model * c->d_model;
+    size_t largest = 0; /* the largest matrix: the scratch every in-place pack copies through */
+    for (int i = 0; i < m->params.count; i++)
+        if (m->params.entries[i].ndim == 2 && m->params.entries[i].size > largest) largest = m->params.entries[i].size;
     float *scratch = tfm_malloc(sizeof(float) * largest);
     if (!scratch) return TFM_ERR_OUT_OF_MEMORY;
     if (c->share_embeddings && tfm_linear_packable(c->vocab_size, c->d_model)) {
@@ -266,6 +261,14 @@ tfm_status tfm_seq2seq_prepare_inference(tfm_seq2seq *m) {
         pack_in_place(&d->linear2.weight, scratch);
     }
     tfm_free(scratch, sizeof(float) * largest);
+    return TFM_OK;
+}
+
+tfm_status tfm_seq2seq_prepare_inference(tfm_seq2seq *m) {
+    if (m->inference) return TFM_OK;
+    /* Without the AVX2+FMA kernel in this build, OpenBLAS is faster on the weights as they are. */
+    tfm_status st = tfm_linear_packed_is_fast() ? pack_linear_weights(m) : TFM_OK;
+    if (st) return st;
     tfm_params_free_gradients(&m->params);
     m->inference = 1;
     return TFM_OK;
