@@ -275,10 +275,16 @@ static void forward_block(float *out, float *probs, const float *q, const float 
         for (int r = 0; r < rows; r++) memset(O + (size_t)r * C, 0, sizeof(float) * hd);
         return;
     }
-    /* P[:, :kmax] = scale · Q · K[:kmax]ᵀ. One query row (a decode step) is a matrix-vector product, which
-     * reads K in place where GEMM would first pack it. */
+    /* P[:, :kmax] = scale · Q · K[:kmax]ᵀ. One query row (a decode step) is kmax dot products of head_dim
+     * floats: plain vector loops, since a BLAS call per (row, head) costs more than its arithmetic here. */
     if (rows == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, kmax, hd, c->scale, K, (int)c->k_row_stride, Q, 1, 0.0f, P, 1);
+        for (int j = 0; j < kmax; j++) {
+            const float *kj = K + (size_t)j * c->k_row_stride; /* [hd] */
+            float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+            for (int d = 0; d < hd; d++) dot += Q[d] * kj[d];
+            P[j] = c->scale * dot;
+        }
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kmax, hd, c->scale, Q, (int)c->q_row_stride, K,
                     (int)c->k_row_stride, 0.0f, P, Tk);
@@ -293,7 +299,12 @@ static void forward_block(float *out, float *probs, const float *q, const float 
     }
     /* O = A[:, :kmax] · V[:kmax] */
     if (rows == 1) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, kmax, hd, 1.0f, V, (int)c->v_row_stride, A, 1, 0.0f, O, 1);
+        for (int d = 0; d < hd; d++) O[d] = 0.0f;
+        for (int j = 0; j < kmax; j++) {
+            const float *vj = V + (size_t)j * c->v_row_stride, a = A[j]; /* [hd] */
+#pragma omp simd
+            for (int d = 0; d < hd; d++) O[d] += a * vj[d];
+        }
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, kmax, 1.0f, A, lda, V, (int)c->v_row_stride,

@@ -8,7 +8,7 @@
  * decode step the weight is large ([8000, 256] for the output projection) and the rows are few (one per
  * sentence or beam), so that copy costs about a sixth of the step, and small GEMMs lose more to it.
  * A model loaded for inference packs each linear weight once, in place; out = inp · weightᵀ + bias then
- * runs a register-blocked kernel (6 rows x 16 outputs, FMA) straight over the packed panels.
+ * runs a register-blocked kernel (AVX-512: 8 rows x 2 panels; AVX2: 6 rows x 16 outputs) straight over the packed panels.
  *
  * Layout: weight [OC, C] (torch.nn.Linear) becomes [OC / 16 panels][C][16]: panel p holds outputs
  * 16p .. 16p+15, and for each input feature c their 16 weights side by side:
@@ -18,7 +18,7 @@
  * (offset r0 * C), so row views such as a fused projection's query part remain valid. */
 #define TFM_LINEAR_PACK_WIDTH 16
 
-/* 1 when this build has the AVX2+FMA kernel. The portable one (any other CPU) is correct but slower than
+/* 1 when this build has an AVX-512 or AVX2+FMA kernel. The portable one (any other CPU) is correct but slower than
  * OpenBLAS, which picks its kernels at run time: models pack their weights only when this says 1. */
 int tfm_linear_packed_is_fast(void);
 /* 1 when weight [out_features, in_features] can be packed (out_features a positive multiple of 16). */
