@@ -138,7 +138,11 @@ static void test_kv_cache(void) {
                 if (d > worst) worst = d;
             }
     }
-    CHECK(worst < 1e-4, "incremental logits differ from the full pass by %.3g", worst);
+    /* Relative to the logits' size (weights x10 here: logits reach ~14): the two passes sum in different
+     * orders (a [T, T] GEMM vs one query row), float rounding that a LayerNorm of small variance amplifies. */
+    double scale = 1.0;
+    for (size_t i = 0; i < full->size; i++) scale = fmax(scale, fabs(expected[i]));
+    CHECK(worst < 2e-5 * scale, "incremental logits differ from the full pass by %.3g (logits up to %.3g)", worst, scale);
     /* one more token than the context allows is an error, not garbage */
     cache.length = c.context_length;
     tfm_graph_begin(&g, 0, 0);

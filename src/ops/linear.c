@@ -1,7 +1,9 @@
-/* ops/linear.c: nn.Linear forward/backward and strided batched matmul, as plain loops and as OpenBLAS calls. */
+/* ops/linear.c: nn.Linear forward/backward and strided batched matmul, as plain loops and as GEMM calls (ops/gemm.h). */
 #include "ops/linear.h"
 
 #include <cblas.h>
+
+#include "ops/gemm.h"
 
 #define LINEAR_PARALLEL_MIN (1 << 14) /* N * OC below this fills the bias on the calling thread */
 
@@ -101,7 +103,7 @@ void tfm_linear_forward(float *out, const float *inp, const float *weight, const
         return;
     }
     /* out[N,OC] (+)= inp[N,C] · weight[OC,C]ᵀ */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
+    tfm_gemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 void tfm_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -109,11 +111,9 @@ void tfm_linear_backward(float *dinp, float *dweight, float *dbias, const float 
     if (N <= 0 || OC <= 0) return;
     if (C > 0) {
         /* dinp[N,C] += dout[N,OC] · weight[OC,C] */
-        if (dinp)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+        if (dinp) tfm_gemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
         /* dweight[OC,C] += dout[N,OC]ᵀ · inp[N,C] */
-        if (dweight)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+        if (dweight) tfm_gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     }
     if (dbias) {
         /* Column sums of dout[N,OC]. Each thread owns a block of 64 columns and walks all rows in
@@ -158,7 +158,7 @@ void tfm_matmul(float *c, const float *a, const float *b, int M, int N, int K,
                         b + (size_t)p * b_batch_stride, ldb, beta, c + (size_t)p * c_batch_stride, ldc);
     } else {
         for (int p = 0; p < batch; p++)
-            cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a + (size_t)p * a_batch_stride, lda,
-                        b + (size_t)p * b_batch_stride, ldb, beta, c + (size_t)p * c_batch_stride, ldc);
+            tfm_gemm(transpose_a, transpose_b, M, N, K, alpha, a + (size_t)p * a_batch_stride, lda, b + (size_t)p * b_batch_stride, ldb,
+                     beta, c + (size_t)p * c_batch_stride, ldc);
     }
 }

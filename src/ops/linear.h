@@ -5,8 +5,9 @@
 #include <stddef.h>
 
 /* Every op comes as `_reference` (plain loops, the ground truth the tests use) and a fast version
- * (OpenBLAS sgemm + OpenMP). None of them allocates. Results of the fast versions do not depend on
- * the thread count (OpenBLAS splits GEMMs by output blocks, never along the reduction).
+ * (tfm_gemm of ops/gemm.h, which is tfm's AVX-512 GEMM or OpenBLAS, + OpenMP). None of them allocates
+ * (tfm_gemm's packing buffers are allocated once per thread). Results of the fast versions do not depend
+ * on the thread count (both GEMMs split the work by output blocks, never along the reduction).
  *
  * Shapes: N rows (e.g. B*T tokens), C input features, OC output features.
  * weight is [OC, C] like torch.nn.Linear, so out = inp · weightᵀ + bias. */
