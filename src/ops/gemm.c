@@ -45,12 +45,16 @@ enum { MR = 12, NR = 32, KC = GEMM_KC, MC = GEMM_MC, NC = 2048 };
 
 /* The packing buffers of the calling thread, kept between calls (allocated once: a GEMM must not allocate
  * in a training step). NULL after a failed allocation, and then the call goes to OpenBLAS. */
-static _Thread_local float *packed_a; /* [MC / MR panels][KC][MR] */
-static _Thread_local float *packed_b; /* [NC / NR panels][KC][NR] */
+static _Thread_local float *packed_a;     /* [threads][MC / MR panels][KC][MR]: one A block per team thread */
+static _Thread_local int packed_a_threads; /* how many A blocks packed_a holds */
+static _Thread_local float *packed_b;     /* [NC / NR panels][KC][NR] */
 
-static int buffers_ready(void) {
-    if (packed_a && packed_b) return 1;
-    if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MC * KC);
+static int buffers_ready(int threads) {
+    if (packed_a_threads < threads) {
+        free(packed_a);
+        packed_a = aligned_alloc(64, sizeof(float) * MC * KC * (size_t)threads);
+        packed_a_threads = packed_a ? threads : 0;
+    }
     if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * (size_t)NC * KC);
     return packed_a && packed_b;
 }
@@ -161,14 +165,21 @@ static void kernel_tile_rows(int kc, const float *a, size_t lda, const float *b,
     kernel_tile_body(kc, a, lda, b, C, ldc, mr, nr, alpha, beta, first);
 }
 
-/* The whole product, on the threads of the enclosing parallel region (or on the caller alone). Work is shared
- * with `omp for` (barriers between the packing and the tiles); every tile is computed the same way by
- * whichever thread takes it. */
+/* The whole product, on the threads of the enclosing parallel region (or on the caller alone). The threads
+ * pack each B block together, then each takes whole row blocks of A (packing them into a buffer of its own)
+ * and computes their tiles: two barriers per B block. Row blocks are sized so that every thread gets the
+ * same number; every tile is computed the same way whichever thread takes it. */
 static void gemm_blocks(int transpose_a, int transpose_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                         int ldb, float beta, float *C, int ldc, float *pa, float *pb) {
     /* A stored [M, K] is read in place when N is small: packing (a transpose) would cost as much as a sizeable
      * part of the few column panels that reuse it. */
     const int pack = transpose_a || N > 1024;
+    const int threads = omp_get_num_threads();
+    int row_blocks = (M + MC - 1) / MC;
+    row_blocks = (row_blocks + threads - 1) / threads * threads;
+    const int mc_max = ((M + row_blocks - 1) / row_blocks + MR - 1) / MR * MR; /* <= MC */
+    row_blocks = (M + mc_max - 1) / mc_max;
+    float *my_pa = pa + (size_t)omp_get_thread_num() * MC * KC;
     for (int j0 = 0; j0 < N; j0 += NC) {
         const int nc = N - j0 < NC ? N - j0 : NC, b_panels = (nc + NR - 1) / NR;
         for (int k0 = 0; k0 < K; k0 += KC) {
@@ -176,24 +187,23 @@ static void gemm_blocks(int transpose_a, int transpose_b, int M, int N, int K, f
             const float block_beta = first ? beta : 1.0f;
 #pragma omp for schedule(static)
             for (int p = 0; p < b_panels; p++) pack_b(pb, B, ldb, transpose_b, k0, kc, j0, nc, p, p + 1);
-            for (int i0 = 0; i0 < M; i0 += MC) {
-                const int mc = M - i0 < MC ? M - i0 : MC, a_panels = (mc + MR - 1) / MR;
-                if (pack) {
 #pragma omp for schedule(static)
-                    for (int p = 0; p < a_panels; p++)
-                        pack_a(pa + (size_t)p * MR * kc, A, lda, transpose_a, i0 + p * MR, p * MR + MR <= mc ? MR : mc - p * MR, k0, kc);
-                }
-                /* Tiles column-panel-major: consecutive tiles of a thread share its B micro-panel in L1. */
-#pragma omp for schedule(static)
-                for (int t = 0; t < a_panels * b_panels; t++) {
-                    const int jp = t / a_panels, ip = t % a_panels;
-                    const int mr = mc - ip * MR < MR ? mc - ip * MR : MR, nr = nc - jp * NR < NR ? nc - jp * NR : NR;
-                    float *c = C + (size_t)(i0 + ip * MR) * ldc + j0 + jp * NR;
+            for (int block = 0; block < row_blocks; block++) {
+                const int i0 = block * mc_max, mc = M - i0 < mc_max ? M - i0 : mc_max, a_panels = (mc + MR - 1) / MR;
+                if (pack) pack_a(my_pa, A, lda, transpose_a, i0, mc, k0, kc);
+                /* Column panel by column panel: the B micro-panel is reused by every row panel of the block. */
+                for (int jp = 0; jp < b_panels; jp++) {
+                    const int nr = nc - jp * NR < NR ? nc - jp * NR : NR;
                     const float *b = pb + (size_t)jp * NR * kc;
-                    if (pack)
-                        kernel_tile_packed(kc, pa + (size_t)ip * MR * kc, b, c, ldc, mr, nr, alpha, block_beta, first);
-                    else
-                        kernel_tile_rows(kc, A + (size_t)(i0 + ip * MR) * lda + k0, (size_t)lda, b, c, ldc, mr, nr, alpha, block_beta, first);
+                    for (int ip = 0; ip < a_panels; ip++) {
+                        const int mr = mc - ip * MR < MR ? mc - ip * MR : MR;
+                        float *c = C + (size_t)(i0 + ip * MR) * ldc + j0 + jp * NR;
+                        if (pack)
+                            kernel_tile_packed(kc, my_pa + (size_t)ip * MR * kc, b, c, ldc, mr, nr, alpha, block_beta, first);
+                        else
+                            kernel_tile_rows(kc, A + (size_t)(i0 + ip * MR) * lda + k0, (size_t)lda, b, c, ldc, mr, nr, alpha, block_beta,
+                                             first);
+                    }
                 }
             }
         }
@@ -203,14 +213,15 @@ static void gemm_blocks(int transpose_a, int transpose_b, int M, int N, int K, f
 void tfm_gemm(int transpose_a, int transpose_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0 || !buffers_ready()) { /* nothing to multiply (C = beta C), or no buffers: OpenBLAS */
+    const int parallel = (double)M * N * K >= GEMM_PARALLEL_MIN && !omp_in_parallel();
+    const int threads = parallel ? omp_get_max_threads() : 1;
+    if (K <= 0 || !buffers_ready(threads)) { /* nothing to multiply (C = beta C), or no buffers: OpenBLAS */
         cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
                     A, lda, B, ldb, beta, C, ldc);
         return;
     }
     float *pa = packed_a, *pb = packed_b; /* the caller's buffers, shared by the team */
-    const double work = (double)M * N * K;
-#pragma omp parallel if (work >= GEMM_PARALLEL_MIN && !omp_in_parallel())
+#pragma omp parallel num_threads(threads) if (parallel)
     gemm_blocks(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa, pb);
 }
 #endif
