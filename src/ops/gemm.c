@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,20 +44,45 @@ enum { MR = 12, NR = 32, KC = GEMM_KC, MC = GEMM_MC, NC = 2048 };
 /* Below this many multiply-adds the call runs on the calling thread (a team costs a few microseconds). */
 #define GEMM_PARALLEL_MIN (1 << 20)
 
-/* The packing buffers of the calling thread, kept between calls (allocated once: a GEMM must not allocate
- * in a training step). NULL after a failed allocation, and then the call goes to OpenBLAS. */
-static _Thread_local float *packed_a;     /* [threads][MC / MR panels][KC][MR]: one A block per team thread */
-static _Thread_local int packed_a_threads; /* how many A blocks packed_a holds */
-static _Thread_local float *packed_b;     /* [NC / NR panels][KC][NR] */
+/* The packing buffers of a calling thread, kept between its calls (a GEMM must not allocate in a training
+ * step) and freed when the thread exits. When they cannot be had, the call goes to OpenBLAS. */
+typedef struct gemm_buffers {
+    float *a;      /* [threads][MC / MR panels][KC][MR]: one A block per team thread */
+    int a_threads; /* how many A blocks `a` holds */
+    float *b;      /* [NC / NR panels][KC][NR] */
+} gemm_buffers;
 
-static int buffers_ready(int threads) {
-    if (packed_a_threads < threads) {
-        free(packed_a);
-        packed_a = aligned_alloc(64, sizeof(float) * MC * KC * (size_t)threads);
-        packed_a_threads = packed_a ? threads : 0;
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+static int buffers_key_ok;
+
+static void buffers_free(void *p) {
+    gemm_buffers *buffers = p;
+    free(buffers->a);
+    free(buffers->b);
+    free(buffers);
+}
+
+static void buffers_key_create(void) { buffers_key_ok = pthread_key_create(&buffers_key, buffers_free) == 0; }
+
+static gemm_buffers *buffers_get(int threads) {
+    pthread_once(&buffers_once, buffers_key_create);
+    if (!buffers_key_ok) return NULL;
+    gemm_buffers *buffers = pthread_getspecific(buffers_key);
+    if (!buffers) {
+        if (!(buffers = calloc(1, sizeof *buffers))) return NULL;
+        if (pthread_setspecific(buffers_key, buffers)) {
+            free(buffers);
+            return NULL;
+        }
     }
-    if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * (size_t)NC * KC);
-    return packed_a && packed_b;
+    if (buffers->a_threads < threads) {
+        free(buffers->a);
+        buffers->a = aligned_alloc(64, sizeof(float) * MC * KC * (size_t)threads);
+        buffers->a_threads = buffers->a ? threads : 0;
+    }
+    if (!buffers->b) buffers->b = aligned_alloc(64, sizeof(float) * (size_t)NC * KC);
+    return buffers->a && buffers->b ? buffers : NULL;
 }
 
 /* op(A)[i0 + i, k0 + k] for i < mc, k < kc into MR-row panels [kc][MR], rows past mc zero. */
@@ -215,12 +241,13 @@ void tfm_gemm(int transpose_a, int transpose_b, int M, int N, int K, float alpha
     if (M <= 0 || N <= 0) return;
     const int parallel = (double)M * N * K >= GEMM_PARALLEL_MIN && !omp_in_parallel();
     const int threads = parallel ? omp_get_max_threads() : 1;
-    if (K <= 0 || !buffers_ready(threads)) { /* nothing to multiply (C = beta C), or no buffers: OpenBLAS */
+    gemm_buffers *buffers = K > 0 ? buffers_get(threads) : NULL;
+    if (!buffers) { /* nothing to multiply (C = beta C), or no buffers: OpenBLAS */
         cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
                     A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    float *pa = packed_a, *pb = packed_b; /* the caller's buffers, shared by the team */
+    float *pa = buffers->a, *pb = buffers->b; /* the caller's buffers, shared by the team */
 #pragma omp parallel num_threads(threads) if (parallel)
     gemm_blocks(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa, pb);
 }
