@@ -33,13 +33,8 @@ void tfm_gemm(int transpose_a, int transpose_b, int M, int N, int K, float alpha
  * A per k. A B micro-panel (KC x NR = 64 KB) streams from L2 while the MR-row micro-panels of the A block
  * (MC x KC = 384 KB) pass over it; the B block (KC x NC = 4 MB) sits in L3. KC 512 measured 5-15% faster
  * than 256 on Zen 5 (fewer passes over C), MC 192 vs 384 about even. */
-#ifndef GEMM_KC
-#define GEMM_KC 512
-#endif
-#ifndef GEMM_MC
-#define GEMM_MC 192
-#endif
-enum { MR = 12, NR = 32, KC = GEMM_KC, MC = GEMM_MC, NC = 2048 };
+enum { MR = 12, NR = 32, KC = 512, MC = 192, NC = 2048 };
+_Static_assert(MC % MR == 0 && NC % NR == 0, "blocks must hold whole panels (gemm_blocks rounds row blocks up to MR)");
 
 /* Below this many multiply-adds the call runs on the calling thread (a team costs a few microseconds). */
 #define GEMM_PARALLEL_MIN (1 << 20)
@@ -85,62 +80,41 @@ static gemm_buffers *buffers_get(int threads) {
     return buffers->a && buffers->b ? buffers : NULL;
 }
 
-/* op(A)[i0 + i, k0 + k] for i < mc, k < kc into MR-row panels [kc][MR], rows past mc zero. */
-static void pack_a(float *dst, const float *A, int lda, int transpose_a, int i0, int mc, int k0, int kc) {
-    for (int ip = 0; ip < mc; ip += MR) {
-        int rows = mc - ip < MR ? mc - ip : MR;
-        float *panel = dst + (size_t)ip * kc;
-        if (transpose_a) { /* op(A)[i, k] = A[k, i]: MR contiguous floats per k */
-            for (int k = 0; k < kc; k++) {
-                const float *src = A + (size_t)(k0 + k) * lda + i0 + ip;
-                float *out = panel + (size_t)k * MR;
-                int i = 0;
-                for (; i < rows; i++) out[i] = src[i];
-                for (; i < MR; i++) out[i] = 0.0f;
-            }
-        } else { /* op(A)[i, k] = A[i, k]: a transpose of the MR x kc block */
-            for (int i = 0; i < MR; i++) {
-                if (i >= rows) {
-                    for (int k = 0; k < kc; k++) panel[(size_t)k * MR + i] = 0.0f;
-                    continue;
-                }
-                const float *src = A + (size_t)(i0 + ip + i) * lda + k0;
-                for (int k = 0; k < kc; k++) panel[(size_t)k * MR + i] = src[k];
-            }
+/* One panel of `lanes` <= width rows of op(A) (width MR) or columns of op(B) (width NR) into [kc][width]:
+ * dst[k * width + l] = src[k * k_stride + l * lane_stride], lanes past `lanes` zero. Both operands, either
+ * transpose, are this one copy with their strides: lane_stride 1 copies runs of contiguous floats, any
+ * other is a transpose, read along k. */
+static void pack_panel(float *dst, const float *src, size_t k_stride, size_t lane_stride, int lanes, int width, int kc) {
+    if (lane_stride == 1) {
+        for (int k = 0; k < kc; k++) {
+            float *out = dst + (size_t)k * width;
+            memcpy(out, src + (size_t)k * k_stride, sizeof(float) * (size_t)lanes);
+            for (int l = lanes; l < width; l++) out[l] = 0.0f;
         }
+        return;
+    }
+    for (int l = 0; l < width; l++) {
+        const float *lane = src + (size_t)l * lane_stride;
+        for (int k = 0; k < kc; k++) dst[(size_t)k * width + l] = l < lanes ? lane[(size_t)k * k_stride] : 0.0f;
     }
 }
 
-/* op(B)[k0 + k, j0 + j] for k < kc, j < nc into NR-column panels [kc][NR], columns past nc zero. Panels
- * [panel_begin, panel_end) only, so the threads can share the work. */
-static void pack_b(float *dst, const float *B, int ldb, int transpose_b, int k0, int kc, int j0, int nc, int panel_begin, int panel_end) {
-    for (int p = panel_begin; p < panel_end; p++) {
-        int jp = p * NR, cols = nc - jp < NR ? nc - jp : NR;
-        float *panel = dst + (size_t)jp * kc;
-        if (!transpose_b) { /* op(B)[k, j] = B[k, j]: NR contiguous floats per k */
-            for (int k = 0; k < kc; k++) {
-                const float *src = B + (size_t)(k0 + k) * ldb + j0 + jp;
-                float *out = panel + (size_t)k * NR;
-                if (cols == NR) {
-                    _mm512_storeu_ps(out, _mm512_loadu_ps(src));
-                    _mm512_storeu_ps(out + 16, _mm512_loadu_ps(src + 16));
-                } else {
-                    int j = 0;
-                    for (; j < cols; j++) out[j] = src[j];
-                    for (; j < NR; j++) out[j] = 0.0f;
-                }
-            }
-        } else { /* op(B)[k, j] = B[j, k] (x · Wᵀ with W [N, K]): a transpose of the NR x kc block */
-            for (int j = 0; j < NR; j++) {
-                if (j >= cols) {
-                    for (int k = 0; k < kc; k++) panel[(size_t)k * NR + j] = 0.0f;
-                    continue;
-                }
-                const float *src = B + (size_t)(j0 + jp + j) * ldb + k0;
-                for (int k = 0; k < kc; k++) panel[(size_t)k * NR + j] = src[k];
-            }
-        }
-    }
+/* op(A)[i0 + i, k0 + k] for i < mc, k < kc into MR-row panels [kc][MR]. op(A)[i, k] is A[i * lda + k], or
+ * A[k * lda + i] with transpose_a. */
+static void pack_a(float *dst, const float *A, int lda, int transpose_a, int i0, int mc, int k0, int kc) {
+    const size_t k_stride = transpose_a ? (size_t)lda : 1, row_stride = transpose_a ? 1 : (size_t)lda;
+    for (int ip = 0; ip < mc; ip += MR)
+        pack_panel(dst + (size_t)ip * kc, A + (size_t)(i0 + ip) * row_stride + (size_t)k0 * k_stride, k_stride, row_stride,
+                   mc - ip < MR ? mc - ip : MR, MR, kc);
+}
+
+/* Column panel p of op(B)[k0 + k, j0 + j] (k < kc, j < nc) into [kc][NR] at dst + p * NR * kc. op(B)[k, j]
+ * is B[k * ldb + j], or B[j * ldb + k] with transpose_b (x · Wᵀ with W [N, K]). */
+static void pack_b(float *dst, const float *B, int ldb, int transpose_b, int k0, int kc, int j0, int nc, int p) {
+    const size_t k_stride = transpose_b ? 1 : (size_t)ldb, column_stride = transpose_b ? (size_t)ldb : 1;
+    const int jp = p * NR;
+    pack_panel(dst + (size_t)jp * kc, B + (size_t)k0 * k_stride + (size_t)(j0 + jp) * column_stride, k_stride, column_stride,
+               nc - jp < NR ? nc - jp : NR, NR, kc);
 }
 
 /* The register tile: acc[MR x NR] = sum over k < kc of op(A)[i][k] * b[k][j] (k in order), then
@@ -212,7 +186,7 @@ static void gemm_blocks(int transpose_a, int transpose_b, int M, int N, int K, f
             const int kc = K - k0 < KC ? K - k0 : KC, first = k0 == 0;
             const float block_beta = first ? beta : 1.0f;
 #pragma omp for schedule(static)
-            for (int p = 0; p < b_panels; p++) pack_b(pb, B, ldb, transpose_b, k0, kc, j0, nc, p, p + 1);
+            for (int p = 0; p < b_panels; p++) pack_b(pb, B, ldb, transpose_b, k0, kc, j0, nc, p);
 #pragma omp for schedule(static)
             for (int block = 0; block < row_blocks; block++) {
                 const int i0 = block * mc_max, mc = M - i0 < mc_max ? M - i0 : mc_max, a_panels = (mc + MR - 1) / MR;
