@@ -14,9 +14,10 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------------
  * Inputs. Text is UTF-8, one segment (sentence) per string, without the trailing newline.
  * Hypotheses: hyps[i], i < count. References: refs[r][i] is reference stream r for segment i
- * (sacreBLEU's layout: one list per reference file). A NULL or "" reference is skipped, so
- * segments may have different numbers of references; a segment whose references are all empty
- * is an error (TFM_ERR_INVALID_ARGUMENT naming the segment), as in sacreBLEU.
+ * (sacreBLEU's layout: one list per reference file). A NULL reference is skipped (sacreBLEU's None),
+ * so segments may have different numbers of references; "" is a real reference of length 0, as in
+ * sacreBLEU 2.x. A segment whose references are all NULL is an error (TFM_ERR_INVALID_ARGUMENT
+ * naming the segment).
  * Invalid UTF-8 bytes are not an error: each is kept as a distinct character (like Python's
  * "surrogateescape"), so it only ever matches the same byte.
  * Whitespace means what Python's str.split() means (Unicode White_Space, e.g. U+00A0, U+3000);

@@ -173,14 +173,9 @@ int cli_bleu(int argc, char **argv) {
             printf("%s\n", line);
         }
         if (signature) {
-            /* sacreBLEU reports "var" when segments have different numbers of non-empty references. */
-            int nrefs = num_refs;
-            for (size_t i = 0; i < hyp.count && nrefs > 0; i++) {
-                int present = 0;
-                for (int r = 0; r < num_refs; r++) present += refs[r].line[i][0] != '\0';
-                if (present != num_refs) nrefs = -1;
-            }
-            tfm_bleu_signature(&bleu_options, nrefs, line, sizeof line);
+            /* sacreBLEU reports "var" only when segments have different numbers of non-None references; an
+             * empty line of a reference file is a reference ("", length 0), so files always give num_refs. */
+            tfm_bleu_signature(&bleu_options, num_refs, line, sizeof line);
             printf("%s\n", line);
         }
     }

@@ -99,7 +99,7 @@ static tfm_status segment_stats(bleu_work *w, const char *hyp, const char *const
     tfm_status st = TFM_OK;
     w->ref.count = 0;
     for (size_t r = 0; r < num_refs; r++) {
-        if (!refs[r] || !refs[r][0]) continue; /* sacreBLEU drops None and "" references */
+        if (!refs[r]) continue; /* sacreBLEU drops None references; "" is a reference of length 0 */
         int64_t len;
         if ((st = segment_ngrams(w, refs[r], o, *used_refs == 0 ? &w->ref : &w->one, &len)) != TFM_OK) goto done;
         if (*used_refs > 0 && (st = eval_ngram_table_merge_max(&w->ref, &w->one, &w->merge)) != TFM_OK) goto done;
@@ -180,7 +180,7 @@ tfm_status tfm_bleu_corpus(const char *const *hyps, size_t count, const char *co
         size_t used;
         if ((st = segment_stats(&w, hyps[i], segment_refs, num_streams, options, &s, &used)) != TFM_OK) break;
         if (used == 0) {
-            st = tfm_error(TFM_ERR_INVALID_ARGUMENT, "bleu: segment %zu has no reference (every reference line is empty)", i + 1);
+            st = tfm_error(TFM_ERR_INVALID_ARGUMENT, "bleu: segment %zu has no reference (every reference is NULL)", i + 1);
             break;
         }
         sum.hyp_len += s.hyp_len;
@@ -209,7 +209,7 @@ tfm_status tfm_bleu_segment_stats(const char *hyp, const char *const *refs, size
     size_t used;
     st = segment_stats(&w, hyp, refs, num_refs, options, stats, &used);
     work_free(&w);
-    if (!st && used == 0) st = tfm_error(TFM_ERR_INVALID_ARGUMENT, "bleu: no reference (every reference is empty)");
+    if (!st && used == 0) st = tfm_error(TFM_ERR_INVALID_ARGUMENT, "bleu: no reference (every reference is NULL)");
     return st;
 }
 

@@ -168,7 +168,7 @@ static tfm_status segment_stats(chrf_work *w, const char *hyp, const char *const
     if (st) return st;
     double best_f = -1.0;
     for (size_t r = 0; r < num_refs; r++) {
-        if (!refs[r] || !refs[r][0]) continue;
+        if (!refs[r]) continue; /* None is skipped, "" is an empty reference (as in sacreBLEU) */
         (*used_refs)++;
         if ((st = segment_ngrams(w, refs[r], o, &w->ref)) != TFM_OK) return st;
         int64_t stats[CHRF_ORDERS][3];
@@ -214,7 +214,7 @@ tfm_status tfm_chrf_corpus(const char *const *hyps, size_t count, const char *co
         size_t used;
         if ((st = segment_stats(&w, hyps[i], segment_refs, num_streams, options, best, &used)) != TFM_OK) break;
         if (used == 0) {
-            st = tfm_error(TFM_ERR_INVALID_ARGUMENT, "chrf: segment %zu has no reference (every reference line is empty)", i + 1);
+            st = tfm_error(TFM_ERR_INVALID_ARGUMENT, "chrf: segment %zu has no reference (every reference is NULL)", i + 1);
             break;
         }
         for (int k = 0; k < CHRF_ORDERS; k++)
@@ -242,7 +242,7 @@ tfm_status tfm_chrf_sentence(const char *hyp, const char *const *refs, size_t nu
     st = segment_stats(&w, hyp, refs, num_refs, options, best, &used);
     work_free(&w);
     if (st) return st;
-    if (used == 0) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "chrf: no reference (every reference is empty)");
+    if (used == 0) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "chrf: no reference (every reference is NULL)");
     finish((const int64_t(*)[3])best, options, score);
     return TFM_OK;
 }
