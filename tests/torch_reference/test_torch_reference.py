@@ -1,6 +1,6 @@
 """Self-checks of the Python references that the parity test and the benchmark rely on: the safetensors reader/writer
 (round trip, 8-byte header padding, rejection of malformed files), checkpoint save/load, config parsing of the
-repository's configs, and the KV-cached forward pass against the full one. Exit 77 if torch/numpy are missing."""
+repository's configs, and the KV-cached forward pass against the full one. A missing torch/numpy fails."""
 import json
 import os
 import struct
@@ -9,12 +9,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-try:
-    import numpy as np
-    import torch
-except ImportError as e:
-    print(f"SKIP: cannot import torch/numpy ({e})")
-    sys.exit(77)
+from reference import require  # noqa: E402
+
+np, torch = require("numpy", "torch")
 
 from torch_reference import checkpoint, safetensors_io
 from torch_reference.gpt import GPT, GPTConfig, KVCache, count_parameters

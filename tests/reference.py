@@ -1,0 +1,25 @@
+"""Imports for the Python tests: the references from the pinned environment, or a failure naming what is missing."""
+import os
+import sys
+
+
+def require(*modules):
+    """Import and return the named modules; a missing one fails the test (exit 1) with the set-up command."""
+    loaded = []
+    for name in modules:
+        try:
+            loaded.append(__import__(name))
+        except ImportError as e:
+            print(f"FAILED: reference '{name}' cannot be imported by {sys.executable} ({e}); "
+                  "run scripts/setup.sh --test")
+            sys.exit(1)
+    return loaded[0] if len(loaded) == 1 else loaded
+
+
+def asset(name):
+    """Path of a reference file unpacked by scripts/setup.sh --test (.venv/assets/NAME); missing: fail."""
+    path = os.path.join(os.environ.get("TFM_ASSETS") or os.path.join(os.path.dirname(sys.executable), "..", "assets"), name)
+    if not os.path.exists(path):
+        print(f"FAILED: reference file {path} is missing; run scripts/setup.sh --test")
+        sys.exit(1)
+    return path
