@@ -1,8 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """tfm vs PyTorch on translation (English -> German): training speed, BLEU, time to BLEU, decoding speed, peak RSS.
 
     bench/run-translation.sh                              (builds everything, then runs this with the defaults)
-    /usr/bin/python3 bench/bench_seq2seq.py --tfm build/tfm --peak-rss build/bench/peak_rss \
+    .venv/bin/python bench/bench_seq2seq.py --tfm build/tfm --peak-rss build/bench/peak_rss \
         --data-tool build/bench/seq2seq_bench_data [--budget 300] [--test-sentences 500] [--json out.json]
 
 What runs (each program a separate process under bench/peak_rss, both with the same environment and thread count):
@@ -44,6 +44,12 @@ What runs (each program a separate process under bench/peak_rss, both with the s
             `tfm translate` reports it). BLEU: each program's final model decoded by itself (tfm decodes its own
             model in extra runs). Both tokenise with tfm's BPE, PyTorch's ids are detokenised by tfm's BPE, and BLEU
             is `tfm bleu` (sacreBLEU's).
+  PyTorch   the pinned PyPI build of .venv (scripts/setup.sh --test; MKL, oneDNN), its set-up reported above the table
+            (version, threads, BLAS, oneDNN, CPU capability, bf16 support). --torch-precisions (default fp32,bf16): fp32
+            eager is the comparison above (the same arithmetic as tfm; the targets are defined against it); bf16 adds a
+            PyTorch training run under torch.autocast("cpu", dtype=torch.bfloat16) for the same budget (training
+            tokens/s, RSS, BLEU of its model decoded by tfm) and bf16-autocast decoding of the speed model, reported
+            as extra rows; it is dropped where the CPU has no bf16 instructions.
   repeats   --train-repeats N trains N times per program (seeds S, S+1, ...), interleaved PyTorch/tfm;
             --decode-repeats M decodes M times per program and mode, interleaved. Medians and ratios are reported.
 
@@ -72,7 +78,8 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)                         # bench_gpt: the shared harness helpers
 sys.path.insert(0, os.path.join(REPO, "tests"))   # torch_reference (imported only by the PyTorch child modes)
-from bench_gpt import cpu_busy_seconds, fmt, log, median_of, parse_summary, run_child, torch_blas_check, verdict  # noqa: E402
+from bench_gpt import (cpu_busy_seconds, fmt, log, median_of, parse_summary, run_child, torch_blas_check,  # noqa: E402
+                       torch_setup_line, verdict, PRECISION_LABELS)
 
 # Targets for tfm relative to PyTorch (the issue's, for d_model 256 / 3+3 layers / vocab 8000 on 2 cores).
 TRAIN_TARGET = 1.5
@@ -212,26 +219,27 @@ def run_streaming(argv, args, env, workdir, label, on_line):
     return code, stdout, stderr, rss_info(report, busy_before)
 
 
-def train_torch(args, env, workdir, export, rep, seed):
-    out = os.path.join(workdir, f"torch-{rep}")
+def train_torch(args, env, workdir, export, rep, seed, precision="fp32"):
+    suffix = "" if precision == "fp32" else f"-{precision}"
+    out = os.path.join(workdir, f"torch{suffix}-{rep}")
     shutil.rmtree(out, ignore_errors=True)
     argv = [sys.executable, os.path.abspath(__file__), "torch-train", "--export", export, "--config", args.config,
             "--budget", str(args.budget), "--early-fraction", str(args.early_fraction), "--out", out,
-            "--threads", str(args.threads)]
+            "--threads", str(args.threads), "--precision", precision]
 
     def relay(line, now):  # the child's progress lines (every 50 steps)
         if line.startswith("torch step"):
             log("    " + line.rstrip())
 
-    code, stdout, stderr, info = run_streaming(argv, args, env, workdir, f"train-torch-{rep}", relay)
+    code, stdout, stderr, info = run_streaming(argv, args, env, workdir, f"train-torch{suffix}-{rep}", relay)
     summary = parse_summary(stdout)
     if code != 0 or summary is None:
         tail = "\n".join(stderr.strip().splitlines()[-8:])
-        log(f"  torch training FAILED (exit {code}): {tail}")
+        log(f"  torch {precision} training FAILED (exit {code}): {tail}")
         return {"ok": False, "error": tail}
     r = {"ok": True, "seed": seed, **info, **summary,
          "final_dir": os.path.join(out, "final"), "early_dir": os.path.join(out, "early")}
-    log(f"  torch run {rep + 1}: {r['steps']} steps in {r['train_seconds']:.1f} s, {r['tokens_per_second']:.0f} tgt tok/s, "
+    log(f"  torch {precision} run {rep + 1}: {r['steps']} steps in {r['train_seconds']:.1f} s, {r['tokens_per_second']:.0f} tgt tok/s, "
         f"loss {r['final_train_loss']:.3f}, {r['rss_mb']:.0f} MB (other processes: {r.get('other_cores', 0):.2f} cores)")
     return r
 
@@ -340,11 +348,11 @@ def translate_tfm(args, env, workdir, model_dir, test, beam, label):
             "sentences_per_second": float(m.group(3)), **rss_info(report, busy_before)}
 
 
-def translate_torch(args, env, workdir, model_dir, test, beam, label):
+def translate_torch(args, env, workdir, model_dir, test, beam, label, precision="fp32"):
     out_ids, hyp = os.path.join(workdir, f"{label}.ids"), os.path.join(workdir, f"{label}.hyp")
     argv = [sys.executable, os.path.abspath(__file__), "torch-translate", "--model", model_dir, "--ids", test["ids"],
             "--out", out_ids, "--beam", str(beam), "--max-sentences", str(args.batch_sentences),
-            "--threads", str(args.threads)]
+            "--threads", str(args.threads), "--precision", precision]
     code, stdout, stderr, info = run_child(argv, args.peak_rss, env, workdir, label, args.timeout)
     summary = parse_summary(stdout)
     if code != 0 or summary is None:
@@ -402,6 +410,19 @@ def decode_all(args, env, workdir, test, rep, tfm_run, torch_run):
         for mode in ("greedy", "beam"):
             first = result[mode]["tfm"][0]
             result["bleu"][f"tfm_{mode}"] = first.get("bleu") if first["ok"] else None
+    if "bf16" in args.torch_precisions:
+        result["torch_bf16"] = {}
+        for mode, beam in (("greedy", 1), ("beam", args.beam)):
+            d = translate_torch(args, env, workdir, speed_run["final_dir"], test, beam, f"torch-bf16-{rep}-{mode}", "bf16")
+            result["torch_bf16"][mode] = d
+            if d["ok"]:
+                log(f"  torch bf16 {mode:6s}: {d['sentences_per_second']:8.2f} sentences/s ({d['sentences']} in "
+                    f"{d['seconds']:.1f} s), {d.get('rss_mb', 0):.0f} MB")
+            else:
+                log(f"  torch bf16 {mode:6s}: FAILED: {d['error']}")
+        bf16_run = getattr(args, "_torch_bf16_run", None) or {}
+        if bf16_run.get("ok"):
+            jobs.append(("torch_bf16_beam", bf16_run, "final_dir", args.beam, "PyTorch bf16's final model"))
     for name, run, key, beam, label in jobs:
         if not run.get("ok") or not run.get(key) or not os.path.exists(run[key]):
             continue
@@ -471,7 +492,8 @@ def report(results, args):
     results["summary"] = s
 
     n = results["test_sentences"]
-    lines = ["", "| measure | tfm | PyTorch | tfm / PyTorch (target) |", "|---|---|---|---|"]
+    lines = ["", torch_setup_line(results.get("torch_check", {}), args.threads) + ".",
+             "", "| measure | tfm | PyTorch (fp32 eager unless stated) | tfm / PyTorch (target) |", "|---|---|---|---|"]
     lines.append(f"| training target tokens/s | {fmt(s['tfm_tokens_per_second'], ',.0f')} | {fmt(s['torch_tokens_per_second'], ',.0f')} "
                  f"| {verdict(s['train_ratio'], TRAIN_TARGET)} |")
     lines.append(f"| training steps in the budget (tfm {fmt(s['tfm_train_seconds'], '.0f')} s, PyTorch {fmt(s['torch_train_seconds'], '.0f')} s) "
@@ -490,10 +512,30 @@ def report(results, args):
     for mode, label in (("greedy", "greedy"), ("beam", f"beam {args.beam}")):
         lines.append(f"| decoding sentences/s, {label}, batch {args.batch_sentences}, same weights | {fmt(s[f'tfm_{mode}_sps'], ',.1f')} "
                      f"| {fmt(s[f'torch_{mode}_sps'], ',.2f')} | {verdict(s[f'{mode}_ratio'], DECODE_TARGET)} |")
+    if "bf16" in args.torch_precisions:
+        b16 = [r.get("torch_bf16") or {} for r in reps]
+        s["torch_bf16_tokens_per_second"], s["torch_bf16_train_rss_mb"] = med(b16, "tokens_per_second"), med(b16, "rss_mb")
+        s["torch_bf16_bleu"] = bleu("torch_bf16_beam")
+        lines.append(f"| training target tokens/s, PyTorch bf16 autocast | {fmt(s['tfm_tokens_per_second'], ',.0f')} "
+                     f"| {fmt(s['torch_bf16_tokens_per_second'], ',.0f')} "
+                     f"| {fmt(ratio(s['tfm_tokens_per_second'], s['torch_bf16_tokens_per_second']), '.2f', 'x')} |")
+        lines.append(f"| training peak RSS MB, PyTorch bf16 autocast | {fmt(s['tfm_train_rss_mb'], ',.0f')} "
+                     f"| {fmt(s['torch_bf16_train_rss_mb'], ',.0f')} "
+                     f"| {fmt(ratio(s['tfm_train_rss_mb'], s['torch_bf16_train_rss_mb']), '.2f', 'x')} |")
+        lines.append(f"| BLEU, beam {args.beam}, after the full budget, PyTorch bf16 autocast (decoded by tfm) "
+                     f"| {fmt(s['tfm_bleu'], '.2f')} | {fmt(s['torch_bf16_bleu'], '.2f')} | |")
+        for mode, label in (("greedy", "greedy"), ("beam", f"beam {args.beam}")):
+            runs = [r["decode"].get("torch_bf16", {}).get(mode) or {} for r in reps]
+            s[f"torch_bf16_{mode}_sps"] = med(runs, "sentences_per_second")
+            lines.append(f"| decoding sentences/s, {label}, PyTorch bf16 autocast, same weights | {fmt(s[f'tfm_{mode}_sps'], ',.1f')} "
+                         f"| {fmt(s[f'torch_bf16_{mode}_sps'], ',.2f')} | {fmt(ratio(s[f'tfm_{mode}_sps'], s[f'torch_bf16_{mode}_sps']), '.2f', 'x')} |")
     for mode, label in (("greedy", "greedy"), ("beam", f"beam {args.beam}")):
         lines.append(f"| decoding peak RSS MB, {label} | {fmt(s[f'tfm_{mode}_rss_mb'], ',.0f')} | {fmt(s[f'torch_{mode}_rss_mb'], ',.0f')} "
                      f"| {verdict(s[f'{mode}_rss_ratio'], RSS_TARGET, at_most=True)} |")
     lines.append("")
+    if "bf16" in args.torch_precisions:
+        lines.append("The targets are defined against PyTorch fp32 (the same arithmetic as tfm); the bf16 autocast rows are "
+                     "PyTorch's faster, lower-precision option, for reference (no targets).")
     lines.append(f"Config {os.path.relpath(args.config, REPO)}, data {os.path.relpath(args.data, REPO)}; "
                  f"{len(reps)} training run(s) per program (seeds {', '.join(str(r['seed']) for r in reps)}), "
                  f"{args.decode_repeats} decoding run(s) per program and mode, interleaved; medians. "
@@ -536,7 +578,8 @@ def report(results, args):
     tc = results.get("torch_check", {})
     if tc.get("ok"):
         lines.append(f"PyTorch {tc['version']} (BLAS_INFO={tc['blas_info']}): loaded {', '.join(tc['blas_libraries']) or 'no BLAS library'}, "
-                     f"1024^3 matmul {tc['matmul_gflops']:.0f} GFLOPS with {tc['threads']} threads.")
+                     f"2048^3 matmul fp32 {tc['matmul_gflops']:.0f} GFLOPS, bf16 {fmt(tc.get('matmul_bf16_gflops'), '.0f')} GFLOPS "
+                 f"with {tc['threads']} threads.")
         for w in tc.get("warnings", []):
             lines.append(f"**WARNING: {w}**")
     print("\n".join(lines), flush=True)
@@ -575,6 +618,8 @@ def main_run(argv):
     p.add_argument("--calibration-steps", type=int, default=5, help="steps of tfm's first segment, which measures its rate")
     p.add_argument("--segment-seconds", type=float, default=90, help="longest tfm training segment aimed at (default 90 s)")
     p.add_argument("--threads", type=int, default=2, help="threads for both programs (OMP_NUM_THREADS, --threads, torch)")
+    p.add_argument("--torch-precisions", default="fp32,bf16",
+                   help="PyTorch precisions: fp32 (eager, the comparison) and/or bf16 (autocast, extra rows; dropped without CPU bf16)")
     p.add_argument("--timeout", type=float, default=7200, help="seconds before a process is abandoned")
     p.add_argument("--json", help="also write all measurements here")
     p.add_argument("--workdir", help="scratch directory, kept (default: a temporary one, removed at the end)")
@@ -589,6 +634,9 @@ def main_run(argv):
     args.config, args.data = os.path.abspath(args.config), os.path.abspath(args.data)
     if not os.path.exists(os.path.join(args.data, "tokenizer.json")):
         p.error(f"{args.data}/tokenizer.json not found: run scripts/make-ende-corpus.sh")
+    args.torch_precisions = [x for x in args.torch_precisions.split(",") if x]
+    if "fp32" not in args.torch_precisions or any(x not in ("fp32", "bf16") for x in args.torch_precisions):
+        p.error("--torch-precisions: fp32 (required: the comparison) and optionally bf16")
     settings = train_settings(args.config)
     first_seed = args.seed if args.seed is not None else int(settings["seed"])
 
@@ -604,7 +652,13 @@ def main_run(argv):
                "batch_sentences": args.batch_sentences, "early_fraction": args.early_fraction, "reps": []}
     failed = False
     try:
-        results["torch_check"] = torch_blas_check(args, env)
+        results["torch_check"] = tc = torch_blas_check(args, env)
+        if "bf16" in args.torch_precisions and tc.get("ok") and not tc.get("bf16_supported"):
+            log("NOTE: the CPU has no bf16 instructions (avx512_bf16 / amx_bf16): PyTorch runs fp32 only")
+            args.torch_precisions = ["fp32"]
+        tc["precisions_run"] = [PRECISION_LABELS[x] for x in args.torch_precisions]
+        results["torch_precisions"] = args.torch_precisions
+        log(torch_setup_line(tc, args.threads))
         test = prepare_test(args, env, workdir, settings)
         results["test_sentences"] = test["count"]
         log(f"== test set: the first {test['count']} lines of {args.data}/test.{settings['source_lang']}")
@@ -617,6 +671,10 @@ def main_run(argv):
             reference = torch_run["train_seconds"] if torch_run.get("ok") else args.budget
             tfm_run = train_tfm(args, env, workdir, rep, seed, reference)
             rec = {"seed": seed, "tfm": tfm_run, "torch": torch_run, "batch_check": batch_check(tfm_run, torch_run)}
+            args._torch_bf16_run = None
+            if "bf16" in args.torch_precisions:
+                rec["torch_bf16"] = args._torch_bf16_run = train_torch(args, env, workdir, export, rep, seed, "bf16")
+                failed = failed or not rec["torch_bf16"].get("ok")
             log(f"  batches: {rec['batch_check']}")
             log(f"== decoding run {rep + 1}: {test['count']} sentences, greedy and beam {args.beam}, batch {args.batch_sentences}")
             rec["decode"] = decode_all(args, env, workdir, test, rep, tfm_run, torch_run)
@@ -624,6 +682,7 @@ def main_run(argv):
             failed = failed or not tfm_run.get("ok") or not torch_run.get("ok") or "MISMATCH" in rec["batch_check"]
         report(results, args)
         decodes = [d for r in results["reps"] for m in ("greedy", "beam") for q in ("tfm", "torch") for d in r["decode"][m][q]]
+        decodes += [d for r in results["reps"] for d in (r["decode"].get("torch_bf16") or {}).values()]
         failed = failed or any(not d["ok"] for d in decodes)
         if args.json:
             with open(args.json, "w") as f:
@@ -683,9 +742,11 @@ def main_torch_train(argv):
     p.add_argument("--early-fraction", type=float, default=EARLY_FRACTION)
     p.add_argument("--out", required=True)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: forward under CPU autocast")
     args = p.parse_args(argv)
     import numpy as np
     import torch
+    from bench_gpt import torch_precision
     t = train_settings(args.config)
     meta = read_json(os.path.join(args.export, "batches.json"))
     lengths = np.fromfile(os.path.join(args.export, "lengths.i32"), dtype="<i4").reshape(-1, 2).astype(np.int64)
@@ -741,7 +802,8 @@ def main_torch_train(argv):
                 raise SystemExit(f"the export holds {meta['epochs']} epochs of batch order; more are needed")
             src, src_len, tin, tgt_len, tout, n = batch(int(order[epoch, position]))
             micro += 1
-            _, loss = model(src, src_len, tin, tgt_len, tout, smoothing)
+            with torch_precision(torch, args.precision):
+                _, loss = model(src, src_len, tin, tgt_len, tout, smoothing)
             (loss * n).backward()  # weighed by tokens; divided by the step's total below (tfm's mean over the step)
             loss_sum += loss.item() * n
             tokens += n
@@ -773,7 +835,7 @@ def main_torch_train(argv):
     print("summary " + json.dumps({"steps": step, "train_seconds": spent, "seconds": timed, "target_tokens": timed_tokens,
                                    "tokens_per_second": timed_tokens / timed if timed > 0 else None,
                                    "final_train_loss": loss_value, "checkpoints": saved, "step_tokens": step_tokens,
-                                   "step_losses": step_losses}),
+                                   "step_losses": step_losses, "precision": args.precision}),
           flush=True)
     return 0
 
@@ -909,8 +971,12 @@ def main_torch_translate(argv):
     p.add_argument("--batch-tokens", type=int, default=4096)
     p.add_argument("--max-sentences", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: under CPU autocast")
     args = p.parse_args(argv)
     import torch
+    from bench_gpt import torch_precision
+    if args.precision == "bf16":  # the fused inference fast path of nn.Transformer* refuses autocast's bf16 tensors
+        torch.backends.mha.set_fastpath_enabled(False)
     model = torch_model(args.model, args.threads)
     model.eval()
     c = model.config
@@ -920,7 +986,7 @@ def main_torch_translate(argv):
     order = sorted((i for i, s in enumerate(sources) if s), key=lambda i: (len(sources[i]), i))
     results = [[] for _ in sources]
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_precision(torch, args.precision):
         first = 0
         while first < len(order):
             B, S = 0, 0
@@ -950,7 +1016,8 @@ def main_torch_translate(argv):
             f.write(" ".join(map(str, o)) + "\n")
     print("summary " + json.dumps({"sentences": len(order), "seconds": seconds,
                                    "sentences_per_second": len(order) / seconds if seconds > 0 else None,
-                                   "threads": torch.get_num_threads(), "beam": args.beam}), flush=True)
+                                   "threads": torch.get_num_threads(), "beam": args.beam, "precision": args.precision}),
+          flush=True)
     return 0
 
 

@@ -6,15 +6,16 @@
 #   bench/run-translation.sh                                   5 minutes of training each, 500 test sentences
 #   bench/run-translation.sh --budget 20 --test-sentences 20   a quick check of the harness (~2 minutes)
 #   bench/run-translation.sh --train-repeats 3 --decode-repeats 3   any bench_seq2seq.py option passes through
-# Environment: TFM_BENCH_BUILD (build directory, default build-bench-release), PYTHON (default /usr/bin/python3,
-# which must have torch and numpy: scripts/setup.sh --test).
+# Environment: TFM_BENCH_BUILD (build directory, default build-bench-release), PYTHON (default $repo/.venv/bin/python,
+# the pinned virtual environment with PyPI's torch (MKL, oneDNN) and numpy that scripts/setup.sh --test makes).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${TFM_BENCH_BUILD:-$repo/build-bench-release}
-python=${PYTHON:-/usr/bin/python3}
+python=${PYTHON:-$repo/.venv/bin/python}
 
 die() { echo "bench/run-translation.sh: $*" >&2; exit 1; }
 
+[ -x "$python" ] || die "$python not found: run scripts/setup.sh --test (it makes the pinned .venv)"
 "$python" -c 'import torch, numpy' 2>/dev/null || die "$python cannot import torch and numpy (run scripts/setup.sh --test)"
 
 echo "bench/run-translation.sh: building tfm (Release) in $build" >&2
@@ -35,6 +36,6 @@ done
 
 mkdir -p "$repo/runs"
 json="$repo/runs/bench-translation-$(date +%Y%m%d-%H%M%S).json"
-echo "bench/run-translation.sh: OpenBLAS environment: $(env | grep '^OPENBLAS' | tr '\n' ' ' || true)" >&2
+echo "bench/run-translation.sh: OpenBLAS/OpenMP environment: $(env | grep -E '^(OPENBLAS|OMP_|KMP_|MKL_)' | tr '\n' ' ' || true)" >&2
 exec "$python" "$repo/bench/bench_seq2seq.py" --tfm "$build/tfm" --peak-rss "$build/bench/peak_rss" \
   --data-tool "$build/bench/seq2seq_bench_data" --data "$data" --json "$json" "$@"

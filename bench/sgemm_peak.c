@@ -1,11 +1,15 @@
-/* sgemm_peak: measures OpenBLAS single-precision GEMM throughput (GFLOPS) on large square matrices, the
- * denominator of tfm's model-FLOPs utilisation in bench/bench_gpt.py.
+/* sgemm_peak: single-precision GEMM throughput (GFLOPS) on large square matrices, for two GEMMs: tfm's own
+ * (src/ops/gemm.c, tfm_gemm: the kernel every linear layer of tfm runs, AVX-512 where the CPU has it) and
+ * OpenBLAS's cblas_sgemm (whose kernels follow CPU detection or OPENBLAS_CORETYPE). tfm's figure is the
+ * denominator of the model-FLOPs utilisation in bench/bench_gpt.py: MFU is measured against the GEMM tfm runs.
  *
  *   sgemm_peak [--threads N] [--repeats R] [SIZE ...]     (defaults: 2 threads, 5 repeats, sizes 1024 2048 3072)
  *
- * For each size it times R calls of C = A B (n x n, row-major, 2 n^3 flops each) after one warm-up call and keeps
- * the best; the last stdout line is machine-readable:
- *   sgemm_peak {"threads":2,"n":2048,"gflops":123.4}     (the best size; on a shared machine, the least disturbed) */
+ * For each GEMM and size it times R calls of C = A B (n x n, row-major, 2 n^3 flops each) after one warm-up call
+ * and keeps the best; the last stdout line is machine-readable ("gflops" is tfm's; the best size of each, which on
+ * a shared machine is the least disturbed):
+ *   sgemm_peak {"threads":2,"n":2048,"gflops":300.1,"tfm_gflops":300.1,"tfm_n":2048,"tfm_fast":1,
+ *               "openblas_gflops":190.2,"openblas_n":3072,"openblas_config":"..."} */
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -13,7 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "ops/gemm.h"
+
 #define MAX_SIZES 16
+
+enum { GEMM_TFM, GEMM_OPENBLAS };
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -32,8 +40,15 @@ static int parse_positive(const char *text, const char *what, int *out) {
     return 1;
 }
 
+static void run_gemm(int which, int n, const float *a, const float *b, float *c) {
+    if (which == GEMM_TFM)
+        tfm_gemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+}
+
 /* Best GFLOPS over `repeats` timed calls for n x n matrices; < 0 if memory ran out. */
-static double measure(int n, int repeats) {
+static double measure(int which, int n, int repeats) {
     size_t count = (size_t)n * (size_t)n;
     float *a = malloc(count * sizeof(float));
     float *b = malloc(count * sizeof(float));
@@ -49,10 +64,10 @@ static double measure(int n, int repeats) {
             b[i] = (float)(state >> 8) / 8388608.0f - 1.0f;
         }
         memset(c, 0, count * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
+        run_gemm(which, n, a, b, c); /* warm-up (tfm: allocates its per-thread packing buffers) */
         for (int r = 0; r < repeats; r++) {
             double t0 = now_seconds();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            run_gemm(which, n, a, b, c);
             double gflops = 2.0 * (double)n * (double)n * (double)n / (now_seconds() - t0) / 1e9;
             if (gflops > best) best = gflops;
         }
@@ -60,6 +75,25 @@ static double measure(int n, int repeats) {
     free(a);
     free(b);
     free(c);
+    return best;
+}
+
+/* Best GFLOPS over the sizes (and its size in *best_n); < 0 on failure. */
+static double measure_all(int which, const char *name, const int *sizes, int n_sizes, int repeats, int *best_n) {
+    double best = -1.0;
+    for (int s = 0; s < n_sizes; s++) {
+        double g = measure(which, sizes[s], repeats);
+        if (g < 0) {
+            fprintf(stderr, "sgemm_peak: out of memory for n = %d\n", sizes[s]);
+            return -1.0;
+        }
+        printf("%-8s n = %5d: %8.1f GFLOPS (best of %d)\n", name, sizes[s], g, repeats);
+        fflush(stdout);
+        if (g > best) {
+            best = g;
+            *best_n = sizes[s];
+        }
+    }
     return best;
 }
 
@@ -85,22 +119,22 @@ int main(int argc, char **argv) {
     }
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
-    printf("OpenBLAS: %s; threads %d (OpenBLAS reports %d)\n", openblas_get_config(), threads,
-           openblas_get_num_threads());
-    double best = -1.0;
-    int best_n = 0;
-    for (int s = 0; s < n_sizes; s++) {
-        double g = measure(sizes[s], repeats);
-        if (g < 0) {
-            fprintf(stderr, "sgemm_peak: out of memory for n = %d\n", sizes[s]);
-            return 1;
-        }
-        printf("n = %5d: %8.1f GFLOPS (best of %d)\n", sizes[s], g, repeats);
-        if (g > best) {
-            best = g;
-            best_n = sizes[s];
-        }
-    }
-    printf("sgemm_peak {\"threads\":%d,\"n\":%d,\"gflops\":%.1f}\n", threads, best_n, best);
+    const char *config = openblas_get_config();
+    printf("tfm GEMM: %s; OpenBLAS: %s (OPENBLAS_CORETYPE=%s); threads %d (OpenBLAS reports %d)\n",
+           tfm_gemm_is_fast() ? "AVX-512 kernel" : "no AVX-512 in this build: calls OpenBLAS", config,
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset", threads, openblas_get_num_threads());
+    int tfm_n = 0, blas_n = 0;
+    double tfm = measure_all(GEMM_TFM, "tfm", sizes, n_sizes, repeats, &tfm_n);
+    if (tfm < 0) return 1;
+    double blas = measure_all(GEMM_OPENBLAS, "OpenBLAS", sizes, n_sizes, repeats, &blas_n);
+    if (blas < 0) return 1;
+    /* The config string is printed inside JSON quotes: keep it to characters that need no escaping. */
+    char safe[256];
+    size_t j = 0;
+    for (const char *p = config; *p && j + 1 < sizeof safe; p++) safe[j++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 32) ? ' ' : *p;
+    safe[j] = '\0';
+    printf("sgemm_peak {\"threads\":%d,\"n\":%d,\"gflops\":%.1f,\"tfm_gflops\":%.1f,\"tfm_n\":%d,\"tfm_fast\":%d,"
+           "\"openblas_gflops\":%.1f,\"openblas_n\":%d,\"openblas_config\":\"%s\"}\n",
+           threads, tfm_n, tfm, tfm, tfm_n, tfm_gemm_is_fast(), blas, blas_n, safe);
     return 0;
 }
