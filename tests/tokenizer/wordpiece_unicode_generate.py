@@ -6,7 +6,7 @@ table (characters added since are letters to it) and lower-cases / decomposes wi
 utf8proc's. tfm uses utf8proc and corrects it with the small tables this script derives by comparing,
 code point by code point, the reference's answers with tfm's raw (uncorrected) ones:
 
-  node tests/tokenizer/wordpiece_unicode_probe.js > hf.txt
+  .venv/bin/python tests/tokenizer/wordpiece_unicode_probe.py > hf.txt
   build/tests/tools/wordpiece_tool probe --raw > raw.txt
   tests/tokenizer/wordpiece_unicode_generate.py hf.txt raw.txt > src/tokenizer/basic_tokenizer_tables.c
 

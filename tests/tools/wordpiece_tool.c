@@ -1,8 +1,8 @@
 /* wordpiece_tool: the tfm side of the WordPiece reference tests (dumps tfm's answers in the reference scripts' formats).
  *
- *   wordpiece_tool probe [--raw]                      per-code-point table, as wordpiece_unicode_probe.js
+ *   wordpiece_tool probe [--raw]                      per-code-point table, as wordpiece_unicode_probe.py
  *   wordpiece_tool encode VOCAB FILE [--cased] [--special]   one line of ids per input line
- *   wordpiece_tool pair VOCAB FILE MAX_LENGTH         input lines "A<TAB>B": ids|type ids|mask per line
+ *   wordpiece_tool pair VOCAB FILE MAX_LENGTH [--special]   input lines "A<TAB>B": ids|type ids|mask per line
  *   wordpiece_tool decode VOCAB FILE                  input lines of ids: decoded text (skip special) per line
  *   wordpiece_tool bench VOCAB FILE                   MB/s of encoding FILE (1 thread, then all threads)
  *   wordpiece_tool train FILE VOCAB_SIZE OUT [--cased] [--special]   train on FILE's lines, write the
@@ -142,7 +142,8 @@ int main(int argc, char **argv) {
             char *tab = memchr(text + start, '\t', end - start);
             const char *b = tab ? tab + 1 : NULL;
             size_t a_len = tab ? (size_t)(tab - (text + start)) : end - start, b_len = tab ? (size_t)(text + end - b) : 0;
-            if (tfm_wordpiece_encode_pair(tok, text + start, a_len, b, b_len, 0, max_length, ids, types, mask, NULL) !=
+            if (tfm_wordpiece_encode_pair(tok, text + start, a_len, b, b_len,
+                                          special ? TFM_WORDPIECE_ALLOW_SPECIAL : 0, max_length, ids, types, mask, NULL) !=
                 TFM_OK) {
                 fprintf(stderr, "%s\n", tfm_last_error());
                 return 1;
