@@ -148,11 +148,13 @@ def run_child(args, peak_rss, env, workdir, label, timeout):
 
 
 def parse_summary(text):
-    """The JSON object of the last `summary {...}` line in text, or None."""
+    """The JSON object of the last summary line in text (`tfm train` prints a plain JSON line, the references and
+    `tfm generate --stats` a `summary {...}` one), or None."""
     for line in reversed(text.splitlines()):
-        if line.startswith("summary "):
+        body = line[len("summary "):] if line.startswith("summary ") else line if line.startswith("{") else None
+        if body is not None:
             try:
-                return json.loads(line[len("summary "):])
+                return json.loads(body)
             except json.JSONDecodeError:
                 return None
     return None

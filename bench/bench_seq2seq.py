@@ -275,14 +275,14 @@ def train_tfm(args, env, workdir, rep, seed, reference_seconds):
         state["segments"] += 1
         state["seconds"] += seen["last"] - seen["header"]
         state["step"] = stop_after
-        state["tokens"] += summary["target_tokens"]
+        state["tokens"] += summary["tokens"]
         state["timed_seconds"] += summary["seconds"]
         state["rss_mb"] = max(state["rss_mb"], info.get("rss_mb", 0.0))
         if info.get("other_cores") is not None:
             state["other"].append(info["other_cores"])
         state["final_train_loss"] = summary["final_train_loss"]
         log(f"    tfm segment {state['segments']}: to step {stop_after}, {seen['last'] - seen['header']:.1f} s "
-            f"(total {state['seconds']:.1f} s), {summary['target_tokens_per_second']:.0f} tgt tok/s "
+            f"(total {state['seconds']:.1f} s), {summary['tokens_per_second'] or 0:.0f} tgt tok/s "
             f"(other processes: {info.get('other_cores', 0):.2f} cores)")
 
     try:
@@ -309,8 +309,8 @@ def train_tfm(args, env, workdir, rep, seed, reference_seconds):
     with open(os.path.join(run, "log.jsonl")) as f:
         for line in f:
             d = json.loads(line)
-            if "target_tokens" in d:
-                step_tokens.append(d["target_tokens"])
+            if "loss" in d:  # a step line: "tokens" are the target tokens its loss counted
+                step_tokens.append(d["tokens"])
                 step_losses.append(d["loss"])
     r = {"ok": True, "seed": seed, "steps": state["step"], "train_seconds": state["seconds"], "segments": state["segments"],
          "target_tokens": state["tokens"], "seconds": state["timed_seconds"],

@@ -28,7 +28,7 @@
 #include "tfm/io.h"
 #include "tfm/seq2seq.h"
 #include "train/seq2seq_data.h"
-#include "train/seq2seq_trainer.h"
+#include "tfm/train.h"
 
 static int fail(const char *what) {
     fprintf(stderr, "seq2seq_bench_data: %s: %s\n", what, tfm_last_error());
@@ -72,22 +72,23 @@ static int batches(int argc, char **argv) {
     if (epochs < 1) return usage();
 
     tfm_seq2seq_config mc;
-    tfm_seq2seq_train_config tc;
+    tfm_train_config train;
     tfm_seq2seq_config_default(&mc);
-    if (tfm_seq2seq_config_load(config_path, &mc, &tc)) return fail(config_path);
-    if (seed_arg) tc.seed = strtoull(seed_arg, NULL, 10);
+    if (tfm_seq2seq_config_load(config_path, &mc, &train)) return fail(config_path);
+    if (seed_arg) train.seed = strtoull(seed_arg, NULL, 10);
+    const tfm_seq2seq_train_config tc = train.seq2seq;
     char *tokenizer_path = tfm_file_join(data_dir, "tokenizer.json");
     tfm_bpe *tokenizer = NULL;
     if (!tokenizer_path || tfm_bpe_load_hf(&tokenizer, tokenizer_path)) return fail("tokenizer");
 
-    /* The options and paths of seq2seq_trainer.c's load_split("train"), seeded as the trainer seeds it. */
+    /* The options and paths of seq2seq_task.c's load_split("train"), seeded as the task seeds it. */
     tfm_seq2seq_data_options o = {mc.max_source_length, mc.max_target_length, tc.batch_tokens, tc.max_sentences,
                                   mc.pad_id, mc.bos_id, mc.eos_id};
     char source[4096], target[4096];
     snprintf(source, sizeof source, "%s/train.%s", data_dir, tc.source_lang);
     snprintf(target, sizeof target, "%s/train.%s", data_dir, tc.target_lang);
     tfm_seq2seq_data d;
-    if (tfm_seq2seq_data_load(&d, tokenizer, source, target, &o, tc.seed)) return fail("train data");
+    if (tfm_seq2seq_data_load(&d, tokenizer, source, target, &o, train.seed)) return fail("train data");
 
     int32_t *lengths = malloc(sizeof(int32_t) * 2 * d.pairs);
     int32_t *ids = malloc(sizeof(int32_t) * (d.pool_count ? d.pool_count : 1));
@@ -117,7 +118,7 @@ static int batches(int argc, char **argv) {
                        "\"skipped_empty\": %zu, \"skipped_long\": %zu, \"checksum\": \"%llu\", \"seed\": \"%llu\", "
                        "\"batch_tokens\": %d, \"max_sentences\": %d, \"pad_id\": %d, \"bos_id\": %d, \"eos_id\": %d}\n",
                        d.pairs, d.lines, n, d.batch_count, epochs, d.skipped_empty, d.skipped_long, (unsigned long long)d.checksum,
-                       tc.seed, o.batch_tokens, o.max_sentences, o.pad_id, o.bos_id, o.eos_id);
+                       train.seed, o.batch_tokens, o.max_sentences, o.pad_id, o.bos_id, o.eos_id);
     int rc = write_file(out_dir, "lengths.i32", lengths, sizeof(int32_t) * 2 * d.pairs);
     if (!rc) rc = write_file(out_dir, "ids.i32", ids, sizeof(int32_t) * n);
     if (!rc) rc = write_file(out_dir, "batch_begin.i64", begin, sizeof(int64_t) * (d.batch_count + 1));
@@ -129,7 +130,7 @@ static int batches(int argc, char **argv) {
     char *init_dir = tfm_file_join(out_dir, "init");
     if (!rc && (!init_dir || tfm_seq2seq_create(&model, &mc))) rc = fail("model");
     if (!rc) {
-        tfm_seq2seq_init_weights(model, tc.seed);
+        tfm_seq2seq_init_weights(model, train.seed);
         if (tfm_seq2seq_save(model, init_dir)) rc = fail(init_dir);
     }
     if (!rc) rc = copy_file(tokenizer_path, init_dir, "tokenizer.json");

@@ -32,12 +32,15 @@ int main(int argc, char **argv) {
     if (tfm_gpt_create(&model, &model_config) != TFM_OK) return fail();
     tfm_gpt_init_weights(model, 1337); /* GPT-2 initialisation */
 
-    tfm_trainer *trainer; /* loads the text as byte tokens, 5% held out */
-    if (tfm_trainer_create(&trainer, model, &train_config, argv[1]) != TFM_OK) { tfm_gpt_free(model); return fail(); }
-    while (trainer->step < train_config.max_steps) {
+    tfm_train_task *task; /* GPT on the text as byte tokens, 5% held out */
+    if (tfm_gpt_task_create(&task, model, &train_config, argv[1]) != TFM_OK) { tfm_gpt_free(model); return fail(); }
+    tfm_trainer *trainer; /* the loop; it owns the task now */
+    if (tfm_trainer_create(&trainer, task, &train_config) != TFM_OK) { tfm_gpt_free(model); return fail(); }
+    for (long step = 0; step < train_config.max_steps;) {
         if (tfm_trainer_step(trainer) != TFM_OK) { tfm_trainer_free(trainer); tfm_gpt_free(model); return fail(); }
-        if (trainer->step % 10 == 0 || trainer->step == train_config.max_steps)
-            printf("step %ld loss %.4f\n", trainer->step, trainer->last_loss);
+        tfm_trainer_progress progress = tfm_trainer_get_progress(trainer);
+        step = progress.step;
+        if (step % 10 == 0 || step == train_config.max_steps) printf("step %ld loss %.4f\n", step, (double)progress.loss);
     }
     if (tfm_trainer_save(trainer, "runs/example") != TFM_OK) { tfm_trainer_free(trainer); tfm_gpt_free(model); return fail(); }
     tfm_trainer_free(trainer);

@@ -20,7 +20,7 @@
  *   tfm/gpt.h      GPT: the decoder-only Transformer, its KV cache and generation
  *   tfm/seq2seq.h  the encoder-decoder Transformer of "Attention Is All You Need" (model, cached greedy decoding)
  *   tfm/decode.h   greedy / temperature / top-k / top-p sampling
- *   tfm/train.h    data, learning-rate schedules, the training loop with exact resume
+ *   tfm/train.h    the one training loop (GPT and encoder-decoder tasks), schedules, exact resume
  *   tfm/io.h       safetensors files and checkpoint directories, written atomically
  *   tfm/metrics.h  BLEU and chrF exactly as sacreBLEU computes them
  *   tfm/bpe.h, tfm/wordpiece.h   GPT-2's byte-level BPE and BERT's WordPiece tokenizers
@@ -45,15 +45,19 @@
  *       if (tfm_gpt_create(&model, &model_config) != TFM_OK) { fprintf(stderr, "%s\n", tfm_last_error()); return 1; }
  *       tfm_gpt_init_weights(model, 1337);           // GPT-2 initialisation
  *
- *       tfm_trainer *trainer;                        // loads the text as byte tokens, 5% held out
- *       if (tfm_trainer_create(&trainer, model, &train_config, "corpus.txt") != TFM_OK) { ... }
- *       while (trainer->step < train_config.max_steps) {
+ *       tfm_train_task *task;                        // GPT on the text as byte tokens, 5% held out
+ *       if (tfm_gpt_task_create(&task, model, &train_config, "corpus.txt") != TFM_OK) { ... }
+ *       tfm_trainer *trainer;                        // the one training loop; it owns the task now
+ *       if (tfm_trainer_create(&trainer, task, &train_config) != TFM_OK) { ... }
+ *       for (long step = 0; step < train_config.max_steps; ) {
  *           if (tfm_trainer_step(trainer) != TFM_OK) { ... }     // forward, backward, clip, AdamW
- *           if (trainer->step % 10 == 0) printf("step %ld loss %.4f\n", trainer->step, trainer->last_loss);
+ *           tfm_trainer_progress p = tfm_trainer_get_progress(trainer);
+ *           step = p.step;
+ *           if (step % 10 == 0) printf("step %ld loss %.4f\n", step, p.loss);
  *       }
  *       tfm_trainer_save(trainer, "runs/gpt");       // model.safetensors + config.json + optimizer state
- *       tfm_trainer_free(trainer);
- *
+ *       tfm_trainer_free(trainer);                   // (tfm_trainer_run does all this, with validation,
+ *                                                    //  checkpoints and log.jsonl, as `tfm train` does)
  *       tfm_sampler sampler;                         // temperature 0.8, top-k 40, top-p 0.95
  *       tfm_sampler_config sampling = {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f};
  *       tfm_sampler_init(&sampler, model_config.vocab_size, &sampling, 1);
@@ -65,10 +69,11 @@
  *   }
  *
  * ============================================================================================
- *  How a training step runs (what tfm_trainer_step does)
+ *  How a training step runs (what tfm_trainer_step does, for every model's task)
  * ============================================================================================
  *   tfm_graph_begin(g, 1, 1)            recycle the arena; record a tape; dropout on
- *   loss = tfm_gpt_loss(model, g, ...)  every op runs its fast kernel and appends its backward
+ *   task->train_loss(...)               the model's loss (tfm_gpt_loss, ...): every op runs its fast kernel
+ *                                       and appends its backward
  *   tfm_graph_backward(g, loss, 1)      walk the tape in reverse; parameter grads accumulate in the slab
  *   clip, schedule, AdamW               over the slabs, in place
  * After the first step the arena is one block that every later step reuses: no allocation per step.

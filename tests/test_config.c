@@ -38,13 +38,14 @@ static int gpt_equal(const tfm_gpt_config *a, const tfm_gpt_config *b) {
 }
 
 static int train_equal(const tfm_train_config *a, const tfm_train_config *b) {
-    return a->batch_size == b->batch_size && a->seq_len == b->seq_len && a->grad_accum_steps == b->grad_accum_steps &&
+    return a->gpt.batch_size == b->gpt.batch_size && a->gpt.seq_len == b->gpt.seq_len && a->grad_accum_steps == b->grad_accum_steps &&
            a->max_steps == b->max_steps && a->optimizer == b->optimizer && a->learning_rate == b->learning_rate &&
            a->min_lr == b->min_lr && a->schedule == b->schedule && a->warmup_steps == b->warmup_steps &&
            a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->eps == b->eps && a->momentum == b->momentum &&
            a->weight_decay == b->weight_decay && a->grad_clip == b->grad_clip && a->label_smoothing == b->label_smoothing &&
-           a->valid_fraction == b->valid_fraction && a->eval_every == b->eval_every && a->eval_batches == b->eval_batches &&
-           a->save_every == b->save_every && a->log_every == b->log_every && a->seed == b->seed;
+           a->gpt.valid_fraction == b->gpt.valid_fraction && a->eval_every == b->eval_every && a->gpt.eval_batches == b->gpt.eval_batches &&
+           a->save_every == b->save_every && a->log_every == b->log_every && a->seed == b->seed && a->patience == b->patience &&
+           a->task == b->task;
 }
 
 static void test_defaults(void) {
@@ -58,14 +59,14 @@ static void test_defaults(void) {
     CHECK(m.dropout == 0.1f && m.layernorm_eps == 1e-5f && m.pre_layernorm == 1 && m.tie_embeddings == 1 &&
               m.activation == TFM_ACTIVATION_GELU,
           "model options");
-    CHECK(t.batch_size == 32 && t.seq_len == 128 && t.grad_accum_steps == 1 && t.max_steps == 2000, "train sizes");
+    CHECK(t.gpt.batch_size == 32 && t.gpt.seq_len == 128 && t.grad_accum_steps == 1 && t.max_steps == 2000, "train sizes");
     CHECK(t.optimizer == TFM_OPTIMIZER_ADAMW && t.learning_rate == 1e-3f && t.min_lr == 1e-4f &&
               t.schedule == TFM_SCHEDULE_COSINE && t.warmup_steps == 100,
           "train schedule");
     CHECK(t.beta1 == 0.9f && t.beta2 == 0.95f && t.eps == 1e-8f && t.momentum == 0.9f && t.weight_decay == 0.1f &&
               t.grad_clip == 1.0f && t.label_smoothing == 0.0f,
           "train optimizer");
-    CHECK(t.valid_fraction == 0.05f && t.eval_every == 200 && t.eval_batches == 8 && t.save_every == 500 &&
+    CHECK(t.gpt.valid_fraction == 0.05f && t.eval_every == 200 && t.gpt.eval_batches == 8 && t.save_every == 500 &&
               t.log_every == 10 && t.seed == 1337,
           "train bookkeeping");
     CHECK_OK(tfm_gpt_config_validate(&m));
@@ -88,7 +89,7 @@ static void test_shipped_configs(void) {
     CHECK(m.vocab_size == 8192 && m.context_length == 256 && m.d_model == 512 && m.n_layers == 6 && m.n_heads == 8 &&
               m.d_ff == 2048,
           "gpt-small model");
-    CHECK(t.batch_size == 8 && t.seq_len == 256, "gpt-small train");
+    CHECK(t.gpt.batch_size == 8 && t.gpt.seq_len == 256, "gpt-small train");
 }
 
 static void test_partial_and_values(void) {
@@ -108,7 +109,7 @@ static void test_partial_and_values(void) {
               m.vocab_size == 256,
           "partial model");
     CHECK(t.optimizer == TFM_OPTIMIZER_SGD && t.schedule == TFM_SCHEDULE_NOAM && t.seed == 18446744073709551615ull &&
-              t.max_steps == 5000000000L && t.batch_size == 32,
+              t.max_steps == 5000000000L && t.gpt.batch_size == 32,
           "partial train: seed %llu", t.seed);
     /* A failed load leaves the outputs alone. */
     m.d_model = 7;
@@ -323,11 +324,13 @@ static void test_train_round_trip(void) {
         if (!json) continue;
         tfm_train_config back;
         memset(&back, 0x33, sizeof back);
+        back.task = TFM_TASK_GPT; /* the one field the reader takes from its caller: which task's defaults */
         CHECK_OK(tfm_train_config_from_json(json, "trainer_state.json", &back));
         CHECK(train_equal(&back, &variants[i]), "train variant %d round trip:\n%s", i, json);
         tfm_free(json, strlen(json) + 1);
     }
     tfm_train_config t;
+    t.task = TFM_TASK_GPT;
     EXPECT_ERROR(tfm_train_config_from_json("{\"batch_size\": 0}", "state.json", &t), TFM_ERR_CONFIG,
                  "state.json: train.batch_size: expected a positive integer, got 0");
 }

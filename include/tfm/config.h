@@ -32,9 +32,32 @@ enum { TFM_ACTIVATION_GELU = 0, TFM_ACTIVATION_RELU = 1, TFM_ACTIVATION_GELU_ERF
 enum { TFM_OPTIMIZER_ADAMW = 0, TFM_OPTIMIZER_SGD = 1 };
 enum { TFM_SCHEDULE_CONSTANT = 0, TFM_SCHEDULE_COSINE = 1, TFM_SCHEDULE_NOAM = 2 };
 
-typedef struct tfm_train_config {
+/* Which model a training config is for: it chooses the defaults and which task part applies. */
+enum { TFM_TASK_GPT = 0, TFM_TASK_SEQ2SEQ = 1 };
+
+/* GPT's part of the "train" object: windows of a token stream. */
+typedef struct tfm_gpt_train_config {
     int batch_size;          /* B sequences per micro-batch */
     int seq_len;             /* T tokens per sequence (<= context_length) */
+    float valid_fraction;    /* tail of the data file held out for validation */
+    int eval_batches;        /* micro-batches per validation */
+} tfm_gpt_train_config;
+
+/* The encoder-decoder's part: token-count batches of sentence pairs, validation BLEU. */
+typedef struct tfm_seq2seq_train_config {
+    int batch_tokens;        /* padded tokens per micro-batch (count * max(S, T)) */
+    int max_sentences;       /* pairs per micro-batch at most (0: no limit) */
+    int bleu_sentences;      /* validation sentences decoded greedily for BLEU (0: none, -1: all) */
+    float max_length_a;      /* validation decoding: at most a * source length + b tokens */
+    int max_length_b;
+    char source_lang[16], target_lang[16];   /* file suffixes: <data>/train.<source_lang> etc. */
+} tfm_seq2seq_train_config;
+
+/* The "train" object of a config file: what the one training loop reads, then the task's own part. JSON
+ * names are the field names, flat: {"batch_size": 32, "max_steps": 2000, ...}; a field of the other task is
+ * an error naming it. */
+typedef struct tfm_train_config {
+    int task;                /* TFM_TASK_*: set by the _default function, never read from JSON */
     int grad_accum_steps;    /* micro-batches per optimizer step */
     long max_steps;          /* optimizer steps in total */
     int optimizer;           /* TFM_OPTIMIZER_* */
@@ -42,21 +65,25 @@ typedef struct tfm_train_config {
     float min_lr;            /* cosine floor */
     int schedule;            /* TFM_SCHEDULE_* */
     int warmup_steps;
-    float beta1, beta2, eps; /* Adam: 0.9, 0.95, 1e-8 */
+    float beta1, beta2, eps; /* Adam: GPT 0.9, 0.95, 1e-8; the paper's 0.9, 0.98, 1e-9 */
     float momentum;          /* SGD */
     float weight_decay;      /* AdamW, decoupled; matrices only */
     float grad_clip;         /* global-norm clip; 0 disables */
-    float label_smoothing;   /* 0 for language modelling */
-    float valid_fraction;    /* tail of the data file held out for validation */
-    int eval_every;          /* steps between validation runs */
-    int eval_batches;        /* micro-batches per validation */
+    float label_smoothing;   /* 0 for language modelling, 0.1 in the paper */
+    int eval_every;          /* steps between validations (0: GPT never, seq2seq only at the end) */
+    int patience;            /* stop after this many validations without a better score (0: never) */
     int save_every;          /* steps between checkpoints (0: only at the end) */
     int log_every;           /* steps between progress lines */
     unsigned long long seed;
+    tfm_gpt_train_config gpt;
+    tfm_seq2seq_train_config seq2seq;
 } tfm_train_config;
 
 void tfm_gpt_config_default(tfm_gpt_config *c);     /* the built-in "tiny" byte-level GPT */
-void tfm_train_config_default(tfm_train_config *c);
+void tfm_train_config_default(tfm_train_config *c);                /* GPT's defaults */
+/* The defaults of a task: GPT's above, or the paper's for TFM_TASK_SEQ2SEQ (Adam 0.9/0.98/1e-9, "noam"
+ * warm-up 4000, label smoothing 0.1, batches of 4096 tokens). */
+void tfm_train_config_default_task(tfm_train_config *c, int task);
 /* Check ranges and consistency (d_model % n_heads, seq_len <= context_length, ...). */
 tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c);
 tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_config *m);

@@ -50,6 +50,9 @@ tfm_status tfm_seq2seq_config_to_json(const tfm_seq2seq_config *c, char **json_t
 /* Read a JSON object (absent fields keep defaults; unknown fields are errors naming source + field; a
  * "model_type" other than "seq2seq" is an error), then validate. */
 tfm_status tfm_seq2seq_config_from_json(const char *json_text, const char *source_name, tfm_seq2seq_config *c);
+/* A training config file {"model": {"model_type": "seq2seq", ...}, "train": {...}}: the model, and the "train"
+ * object over the encoder-decoder's defaults (tfm_train_config_default_task(TFM_TASK_SEQ2SEQ)). */
+tfm_status tfm_seq2seq_config_load(const char *path, tfm_seq2seq_config *model, tfm_train_config *train);
 
 /* ============================================================================================
  *  The model

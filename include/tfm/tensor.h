@@ -68,6 +68,8 @@ void tfm_params_zero_grad(tfm_params *p);
 /* Inference only: free the gradient slab (as large as the weights) and mark every parameter as not
  * requiring a gradient, so graphs record nothing for them. */
 void tfm_params_free_gradients(tfm_params *p);
+/* How many parameters the model has (the entries' sizes; the slabs add alignment padding). */
+size_t tfm_params_count_values(const tfm_params *p);
 /* The entry with this name, or NULL. */
 tfm_param *tfm_params_find(tfm_params *p, const char *name);
 

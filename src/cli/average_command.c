@@ -71,16 +71,7 @@ int cli_average(int argc, char **argv) {
     }
     if (!exit_code) {
         char *from = tfm_file_join(argv[first_dir], "tokenizer.json"), *to = tfm_file_join(out_dir, "tokenizer.json");
-        if (from && to && tfm_file_exists(from)) {
-            char *data = NULL;
-            size_t size = 0;
-            st = tfm_file_read(from, &data, &size);
-            if (!st) {
-                st = tfm_file_write_atomic(to, data, size);
-                tfm_free(data, size + 1);
-            }
-            if (st) exit_code = cli_fail("average");
-        }
+        if (from && to && tfm_file_exists(from) && tfm_file_copy(from, to) != TFM_OK) exit_code = cli_fail("average");
         if (from) tfm_free(from, strlen(from) + 1);
         if (to) tfm_free(to, strlen(to) + 1);
     }

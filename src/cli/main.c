@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *command = argv[1];
     if (strcmp(command, "train") == 0)
-        return cli_train_is_seq2seq(argc - 1, argv + 1) ? cli_train_seq2seq(argc - 1, argv + 1) : cli_train(argc - 1, argv + 1);
+        return cli_train(argc - 1, argv + 1);
     if (strcmp(command, "translate") == 0) return cli_translate(argc - 1, argv + 1);
     if (strcmp(command, "average") == 0) return cli_average(argc - 1, argv + 1);
     if (strcmp(command, "generate") == 0) return cli_generate(argc - 1, argv + 1);

@@ -1,171 +1,333 @@
-/* cli/train_command.c: "tfm train": train a GPT on a text file, with progress, validation, checkpoints and resume. */
+/* cli/train_command.c: "tfm train" for every model: one option table, one set of overrides, progress and summary; the model's part is how its task is built. */
+#include <cjson/cJSON.h>
 #include <math.h>
-#include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/common.h"
 #include "cli/options.h"
 #include "io/file.h"
+#include "tfm/bpe.h"
 #include "tfm/io.h"
+#include "tfm/seq2seq.h"
 #include "tfm/train.h"
 
-__attribute__((format(printf, 2, 3))) static void log_json_line(FILE *log, const char *fmt, ...) {
-    if (!log) return;
-    va_list args;
-    va_start(args, fmt);
-    vfprintf(log, fmt, args);
-    va_end(args);
-    fputc('\n', log);
-    fflush(log);
+/* What the command line says, before it is applied to a config. Negative / zero: not given. */
+typedef struct train_arguments {
+    const char *config_path, *data, *out_dir, *resume_dir, *tokenizer;
+    long max_steps, stop_after, seed;
+    int threads, eval_every, save_every, log_every, patience, bleu_sentences, help;
+    float time_limit_minutes;
+    char saved_data[4096];       /* on resume without --data: where the run's data was */
+} train_arguments;
+
+/* A model and what it needs beside the trainer (freed after it). */
+typedef struct train_model {
+    int task;                    /* TFM_TASK_* */
+    tfm_gpt *gpt;
+    tfm_seq2seq *seq2seq;
+    tfm_bpe *tokenizer;
+} train_model;
+
+static void free_model(train_model *m) {
+    tfm_gpt_free(m->gpt);
+    tfm_seq2seq_free(m->seq2seq);
+    tfm_bpe_free(m->tokenizer);
 }
 
-static int checkpoint_exists(const char *dir) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    return f != NULL;
+/* ---- Which model: "model_type" of --config's "model" object or of --resume DIR/config.json ---- */
+
+static int file_model_type_is_seq2seq(const char *path, int top) {
+    char *text = NULL;
+    size_t size = 0;
+    if (tfm_file_read(path, &text, &size) != TFM_OK) return 0;
+    cJSON *root = cJSON_Parse(text);
+    tfm_free(text, size + 1);
+    const cJSON *model = top ? cJSON_GetObjectItemCaseSensitive(root, "model") : root;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "model_type");
+    int yes = cJSON_IsString(type) && strcmp(type->valuestring, "seq2seq") == 0;
+    cJSON_Delete(root);
+    return yes;
+}
+
+static int task_of(const train_arguments *a) {
+    if (a->config_path) return file_model_type_is_seq2seq(a->config_path, 1) ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
+    if (!a->resume_dir) return TFM_TASK_GPT;
+    char *path = tfm_file_join(a->resume_dir, "config.json");
+    int yes = path && file_model_type_is_seq2seq(path, 0);
+    if (path) tfm_free(path, strlen(path) + 1);
+    return yes ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
+}
+
+/* ---- The config: file or saved, then what the command line changes ---- */
+
+/* The run's length and reporting may change on resume; the seed only on a new run. */
+static void apply_overrides(const train_arguments *a, tfm_train_config *c, int resuming) {
+    if (a->max_steps) c->max_steps = a->max_steps;
+    if (a->seed >= 0 && !resuming) c->seed = (unsigned long long)a->seed;
+    if (a->eval_every >= 0) c->eval_every = a->eval_every;
+    if (a->save_every >= 0) c->save_every = a->save_every;
+    if (a->log_every > 0) c->log_every = a->log_every;
+    if (a->patience >= 0) c->patience = a->patience;
+    if (a->bleu_sentences >= -1) c->seq2seq.bleu_sentences = a->bleu_sentences;
+}
+
+/* Extending a run whose schedule depends on max_steps changes the rate from the next step on: say so. */
+static void warn_schedule_change(const tfm_train_config *saved, const tfm_train_config *now, long step, int d_model) {
+    if (saved->max_steps == now->max_steps || saved->schedule != TFM_SCHEDULE_COSINE) return;
+    float before = tfm_schedule_learning_rate(saved, d_model, step + 1), after = tfm_schedule_learning_rate(now, d_model, step + 1);
+    fprintf(stderr, "tfm train: max_steps %ld -> %ld re-plans the cosine schedule: the learning rate of step %ld is %.2e, not %.2e\n",
+            saved->max_steps, now->max_steps, step + 1, (double)after, (double)before);
+}
+
+/* ---- The model's part: build (new run) or load (resume) the model and its task ---- */
+
+static tfm_status gpt_task(const train_arguments *a, train_model *m, tfm_train_config *c, tfm_train_task **task) {
+    m->gpt = NULL;
+    tfm_status st = TFM_OK;
+    if (a->resume_dir) {
+        st = cli_load_gpt(a->resume_dir, &m->gpt);
+    } else {
+        tfm_gpt_config model_config;
+        tfm_gpt_config_default(&model_config);
+        if (a->config_path) st = tfm_config_load(a->config_path, &model_config, NULL);
+        if (!st) st = tfm_gpt_create(&m->gpt, &model_config);
+        if (!st) tfm_gpt_init_weights(m->gpt, c->seed);
+    }
+    if (!st) st = tfm_gpt_task_create(task, m->gpt, c, a->data);
+    return st;
+}
+
+/* The joint BPE lives in the run directory, so translate and resume find it there. */
+static tfm_status seq2seq_task(const train_arguments *a, const char *out_dir, train_model *m, tfm_train_config *c, tfm_train_task **task) {
+    char *run_tokenizer = tfm_file_join(out_dir, "tokenizer.json");
+    char *given = a->resume_dir ? tfm_strdup(run_tokenizer) : a->tokenizer ? tfm_strdup(a->tokenizer) : tfm_file_join(a->data, "tokenizer.json");
+    tfm_status st = (!run_tokenizer || !given) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
+    if (!st && !tfm_file_exists(given))
+        st = tfm_error(TFM_ERR_IO, "%s: no such file; the joint BPE tokenizer is needed (build it with scripts/make-ende-corpus.sh, or "
+                                   "pass --tokenizer)", given);
+    if (!st) st = tfm_bpe_load_hf(&m->tokenizer, given);
+    if (!st && a->resume_dir) {
+        st = tfm_seq2seq_load(&m->seq2seq, a->resume_dir);
+    } else if (!st) {
+        tfm_seq2seq_config model_config;
+        if ((st = tfm_seq2seq_config_load(a->config_path, &model_config, NULL)) == TFM_OK) st = tfm_seq2seq_create(&m->seq2seq, &model_config);
+        if (!st) tfm_seq2seq_init_weights(m->seq2seq, c->seed);
+    }
+    if (!st) st = tfm_seq2seq_task_create(task, m->seq2seq, m->tokenizer, c, a->data);
+    if (!st && !a->resume_dir) st = tfm_file_make_directory(out_dir);
+    if (!st && !a->resume_dir) st = tfm_file_copy(given, run_tokenizer);
+    if (run_tokenizer) tfm_free(run_tokenizer, strlen(run_tokenizer) + 1);
+    if (given) tfm_free(given, strlen(given) + 1);
+    return st;
+}
+
+/* New run: the config file's (or the built-in) config; resume: the saved one. Then the trainer. */
+static tfm_status make_trainer(train_arguments *a, const char *out_dir, train_model *m, tfm_trainer **trainer) {
+    tfm_train_config config, saved;
+    tfm_status st = TFM_OK;
+    tfm_train_config_default_task(&config, m->task);
+    if (a->resume_dir) {
+        st = tfm_trainer_saved_config(a->resume_dir, m->task, &config, a->saved_data, sizeof a->saved_data);
+        if (!a->data) a->data = a->saved_data;
+    } else if (a->config_path) {
+        st = m->task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_config_load(a->config_path, NULL, &config)
+                                         : tfm_config_load(a->config_path, NULL, &config);
+    }
+    if (st) return st;
+    saved = config;
+    apply_overrides(a, &config, a->resume_dir != NULL);
+    tfm_train_task *task = NULL;
+    st = m->task == TFM_TASK_SEQ2SEQ ? seq2seq_task(a, out_dir, m, &config, &task) : gpt_task(a, m, &config, &task);
+    if (st) return st;
+    if (!a->resume_dir) return tfm_trainer_create(trainer, task, &config);
+    st = tfm_trainer_resume(trainer, task, &config, a->resume_dir);
+    if (!st) warn_schedule_change(&saved, &config, tfm_trainer_get_progress(*trainer).step, task->d_model);
+    return st;
+}
+
+/* ---- Progress on stderr ---- */
+
+/* What the progress printer needs besides the event. */
+typedef struct progress_printer {
+    const tfm_trainer *trainer;
+    float time_limit_minutes;
+} progress_printer;
+
+/* "BLEU" for the score name "bleu". */
+static void upper_case(const char *name, char *out, size_t size) {
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++) out[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
+    out[i] = '\0';
+}
+
+static void print_event(void *user, const tfm_train_event *e) {
+    const progress_printer *printer = user;
+    const tfm_trainer *t = printer->trainer;
+    const tfm_train_task *task = tfm_trainer_task(t);
+    const tfm_trainer_progress *p = &e->progress;
+    char eta[32];
+    switch (e->kind) {
+    case TFM_TRAIN_EVENT_PROGRESS:
+        cli_format_duration(e->eta_seconds, eta, sizeof eta);
+        fprintf(stderr, "step %6ld/%ld", p->step, p->max_steps);
+        if (task->epoch) fprintf(stderr, " | epoch %ld", p->epoch);
+        fprintf(stderr, " | loss %.4f | lr %.2e | norm %.3f | %.1fk tok/s | ETA %s\n", (double)p->loss, (double)p->learning_rate,
+                (double)p->grad_norm, e->tokens_per_second / 1000, eta);
+        break;
+    case TFM_TRAIN_EVENT_EVALUATED:
+        fprintf(stderr, "step %6ld/%ld | valid loss %.4f", p->step, p->max_steps, (double)e->valid_loss);
+        char score_name[32];
+        if (task->score_name) upper_case(task->score_name, score_name, sizeof score_name);
+        if (task->score_name && !isnan(e->score))
+            fprintf(stderr, " | %s %.2f (best %.2f at step %ld)", score_name, (double)e->score, (double)p->best_score, p->best_step);
+        else
+            fprintf(stderr, " (best %.4f at step %ld)", -(double)p->best_score, p->best_step);
+        fprintf(stderr, " | %.1fs\n", e->eval_seconds);
+        break;
+    case TFM_TRAIN_EVENT_STOPPED:
+        if (e->stop_reason == TFM_TRAIN_STOP_PATIENCE)
+            fprintf(stderr, "tfm train: no better validation in %d validations; stopping early (best at step %ld)\n",
+                    tfm_trainer_config(t)->patience, p->best_step);
+        else if (e->stop_reason == TFM_TRAIN_STOP_TIME_LIMIT)
+            fprintf(stderr, "tfm train: time limit of %g minutes reached at step %ld\n", (double)printer->time_limit_minutes, p->step);
+        else if (e->stop_reason == TFM_TRAIN_STOP_REQUESTED)
+            fprintf(stderr, "tfm train: stopped on request after step %ld; continue with --resume\n", p->step);
+        break;
+    }
+}
+
+/* ---- The summary: one plain JSON line on stdout; null for what was not measured ---- */
+
+static void print_number(const char *key, double value, int last) {
+    if (isfinite(value)) printf("\"%s\":%.6g%s", key, value, last ? "" : ",");
+    else printf("\"%s\":null%s", key, last ? "" : ",");
+}
+
+static void print_summary(const tfm_trainer *t, const tfm_train_summary *s) {
+    const tfm_train_task *task = tfm_trainer_task(t);
+    int scored = task->score_name != NULL && !isnan(s->best_score) && s->best_score >= 0;
+    printf("{\"model\":\"%s\",\"steps\":%ld,\"final_step\":%ld,\"tokens\":%ld,", task->name, s->steps, s->final_step, s->timed_tokens);
+    print_number("seconds", s->train_seconds, 0);
+    print_number("tokens_per_second", s->train_seconds > 0 ? (double)s->timed_tokens / s->train_seconds : NAN, 0);
+    print_number("final_train_loss", s->final_train_loss, 0);
+    print_number("final_valid_loss", s->final_valid_loss, 0);
+    if (task->score_name) {
+        char key[64];
+        snprintf(key, sizeof key, "final_valid_%s", task->score_name);
+        print_number(key, s->final_score, 0);
+        snprintf(key, sizeof key, "best_valid_%s", task->score_name);
+        print_number(key, scored ? s->best_score : NAN, 0);
+    } else {
+        print_number("best_valid_loss", -s->best_score, 0);
+    }
+    if (isnan(s->best_score)) printf("\"best_step\":null,");
+    else printf("\"best_step\":%ld,", s->best_step);
+    printf("\"stop_reason\":\"%s\",\"stopped_early\":%s,", tfm_train_stop_reason_names[s->stop_reason],
+           s->stop_reason == TFM_TRAIN_STOP_PATIENCE ? "true" : "false");
+    print_number("wall_seconds", s->wall_seconds, 1);
+    printf("}\n");
+    fflush(stdout);
+}
+
+/* ---- Ctrl-C / SIGTERM: finish the step, save, exit; a second signal ends the process at once ---- */
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void request_stop(int signal_number) {
+    stop_requested = 1;
+    signal(signal_number, SIG_DFL);
+}
+
+/* ---- The command ---- */
+
+static int check_arguments(const train_arguments *a, int task) {
+    if (!a->resume_dir && (!a->data || !a->out_dir || (task == TFM_TASK_SEQ2SEQ && !a->config_path))) {
+        fprintf(stderr, "tfm train: needs --data FILE and --out DIR (and --config FILE for an encoder-decoder), or --resume DIR; see tfm train --help\n");
+        return 0;
+    }
+    if (a->resume_dir && (a->config_path || a->seed >= 0 || a->tokenizer)) {
+        fprintf(stderr, "tfm train: --resume continues with the saved config, seed and tokenizer; drop --config/--seed/--tokenizer\n");
+        return 0;
+    }
+    if (a->resume_dir && a->out_dir && strcmp(a->out_dir, a->resume_dir) != 0) {
+        fprintf(stderr, "tfm train: --resume writes back into %s; drop --out or make it the same directory\n", a->resume_dir);
+        return 0;
+    }
+    if (task == TFM_TASK_GPT && a->tokenizer) {
+        fprintf(stderr, "tfm train: --tokenizer is for encoder-decoder runs; a GPT trains on bytes\n");
+        return 0;
+    }
+    return 1;
 }
 
 int cli_train(int argc, char **argv) {
-    const char *config_path = NULL, *data_path = NULL, *out_dir = NULL, *resume_dir = NULL;
-    long max_steps = 0, stop_after = 0;
-    int threads = 0, eval_every = -1, save_every = -1, log_every = -1, help = 0;
-    long seed = -1;
+    train_arguments a = {.seed = -1, .eval_every = -1, .save_every = -1, .log_every = -1, .patience = -1, .bleu_sentences = -2};
     cli_option options[] = {
-        {"config", CLI_STRING, &config_path, 0, 0, "training config (JSON); default: the built-in tiny GPT", 0},
-        {"data", CLI_STRING, &data_path, 0, 0, "UTF-8 text file to train on (byte-level tokens)", 0},
-        {"out", CLI_STRING, &out_dir, 0, 0, "checkpoint directory to create", 0},
-        {"resume", CLI_STRING, &resume_dir, 0, 0, "continue the run saved in this directory", 0},
-        {"max-steps", CLI_LONG, &max_steps, 1, 1e12, "optimizer steps in total (overrides the config)", 0},
-        {"stop-after", CLI_LONG, &stop_after, 1, 1e12, "save and stop at this step, keeping the schedule of --max-steps", 0},
-        {"threads", CLI_INT, &threads, 0, 1024, "compute threads (0 = all cores)", 0},
-        {"seed", CLI_LONG, &seed, 0, 9.2e18, "random seed (overrides the config)", 0},
-        {"eval-every", CLI_INT, &eval_every, 0, 1e9, "steps between validation runs (0 = never)", 0},
-        {"save-every", CLI_INT, &save_every, 0, 1e9, "steps between checkpoints (0 = only at the end)", 0},
-        {"log-every", CLI_INT, &log_every, 1, 1e9, "steps between progress lines", 0},
-        {"help", CLI_FLAG, &help, 0, 0, "show this help", 0},
+        {"config", CLI_STRING, &a.config_path, 0, 0, "training config (JSON); default: the built-in tiny GPT. \"model_type\": \"seq2seq\" "
+                                                   "in its model makes an encoder-decoder run", 0},
+        {"data", CLI_STRING, &a.data, 0, 0, "GPT: a UTF-8 text file (byte tokens); encoder-decoder: the directory with "
+                                           "train.<src>/train.<tgt>/valid.<src>/valid.<tgt> (and tokenizer.json)", 0},
+        {"tokenizer", CLI_STRING, &a.tokenizer, 0, 0, "encoder-decoder: the joint BPE tokenizer.json (default: <data>/tokenizer.json)", 0},
+        {"out", CLI_STRING, &a.out_dir, 0, 0, "checkpoint directory to create", 0},
+        {"resume", CLI_STRING, &a.resume_dir, 0, 0, "continue the run saved in this directory", 0},
+        {"max-steps", CLI_LONG, &a.max_steps, 1, 1e12, "optimizer steps in total (overrides the config)", 0},
+        {"stop-after", CLI_LONG, &a.stop_after, 1, 1e12, "save and stop at this step, keeping the schedule of --max-steps", 0},
+        {"time-limit", CLI_FLOAT, &a.time_limit_minutes, 0, 1e7, "stop after this many minutes of this run (then validate and save)", 0},
+        {"threads", CLI_INT, &a.threads, 0, 1024, "compute threads (0 = all cores)", 0},
+        {"seed", CLI_LONG, &a.seed, 0, 9.2e18, "random seed (overrides the config)", 0},
+        {"eval-every", CLI_INT, &a.eval_every, 0, 1e9, "steps between validations (0 = only at the end)", 0},
+        {"patience", CLI_INT, &a.patience, 0, 1e6, "stop after this many validations without a better score (0 = never)", 0},
+        {"bleu-sentences", CLI_INT, &a.bleu_sentences, -1, 1e8, "encoder-decoder: validation sentences translated for BLEU (-1 = all, 0 = none)", 0},
+        {"save-every", CLI_INT, &a.save_every, 0, 1e9, "steps between checkpoints (0 = only at the end)", 0},
+        {"log-every", CLI_INT, &a.log_every, 1, 1e9, "steps between progress lines", 0},
+        {"help", CLI_FLAG, &a.help, 0, 0, "show this help", 0},
         {0},
     };
     if (!cli_options_parse("train", options, argc, argv, 1)) return 2;
-    if (help) {
-        cli_options_print_help("usage: tfm train [--config FILE] --data FILE --out DIR\n       tfm train --resume DIR", options);
+    if (a.help) {
+        cli_options_print_help("usage: tfm train [--config FILE] --data FILE|DIR --out DIR\n       tfm train --resume DIR", options);
         return 0;
     }
-    if (!resume_dir && (!data_path || !out_dir)) {
-        fprintf(stderr, "tfm train: needs --data FILE and --out DIR (or --resume DIR); see tfm train --help\n");
-        return 2;
+    train_model m = {.task = task_of(&a)};
+    if (!check_arguments(&a, m.task)) return 2;
+    cli_set_threads(a.threads);
+    const char *out_dir = a.resume_dir ? a.resume_dir : a.out_dir;
+    char *existing = tfm_file_join(out_dir, "model.safetensors");
+    int exists = existing && tfm_file_exists(existing);
+    if (existing) tfm_free(existing, strlen(existing) + 1);
+    if (!a.resume_dir && exists) {
+        fprintf(stderr, "tfm train: %s already holds a checkpoint; continue it with --resume %s, or choose another --out\n", out_dir, out_dir);
+        return 1;
     }
-    if (resume_dir && (config_path || seed >= 0)) {
-        fprintf(stderr, "tfm train: --resume continues with the saved config and seed; drop --config/--seed\n");
-        return 2;
-    }
-    if (resume_dir && out_dir && strcmp(out_dir, resume_dir) != 0) {
-        fprintf(stderr, "tfm train: --resume writes back into %s; drop --out or make it the same directory\n", resume_dir);
-        return 2;
-    }
-    cli_set_threads(threads);
-
-    tfm_gpt *model = NULL;
     tfm_trainer *trainer = NULL;
-    tfm_status st;
-    if (resume_dir) {
-        out_dir = resume_dir;
-        if ((st = cli_load_gpt(resume_dir, &model)) != TFM_OK) return cli_fail("train");
-        /* The saved config, except for the run length and reporting the command line names. */
-        st = tfm_trainer_resume(&trainer, model, resume_dir, data_path, NULL);
-        if (!st) {
-            if (max_steps) trainer->config.max_steps = max_steps;
-            if (eval_every >= 0) trainer->config.eval_every = eval_every;
-            if (save_every >= 0) trainer->config.save_every = save_every;
-            if (log_every > 0) trainer->config.log_every = log_every;
-        }
-    } else {
-        tfm_gpt_config model_config;
-        tfm_train_config train_config;
-        tfm_gpt_config_default(&model_config);
-        tfm_train_config_default(&train_config);
-        if (config_path && (st = tfm_config_load(config_path, &model_config, &train_config)) != TFM_OK) return cli_fail("train");
-        if (max_steps) train_config.max_steps = max_steps;
-        if (seed >= 0) train_config.seed = (unsigned long long)seed;
-        if (eval_every >= 0) train_config.eval_every = eval_every;
-        if (save_every >= 0) train_config.save_every = save_every;
-        if (log_every > 0) train_config.log_every = log_every;
-        if (checkpoint_exists(out_dir)) {
-            fprintf(stderr, "tfm train: %s already holds a checkpoint; continue it with --resume %s, or choose another --out\n", out_dir, out_dir);
-            return 1;
-        }
-        if ((st = tfm_gpt_create(&model, &model_config)) != TFM_OK) return cli_fail("train");
-        tfm_gpt_init_weights(model, train_config.seed);
-        st = tfm_trainer_create(&trainer, model, &train_config, data_path);
+    if (make_trainer(&a, out_dir, &m, &trainer) != TFM_OK) {
+        free_model(&m);
+        return cli_fail("train");
     }
-    if (st) { tfm_gpt_free(model); return cli_fail("train"); }
+    char description[1024];
+    const tfm_train_task *task = tfm_trainer_task(trainer);
+    const tfm_train_config *c = tfm_trainer_config(trainer);
+    task->describe(task->self, description, sizeof description);
+    fprintf(stderr, "tfm train: %s x %d accum | %s from step %ld to %ld\n", description, c->grad_accum_steps,
+            a.resume_dir ? "resuming" : "training", tfm_trainer_get_progress(trainer).step, c->max_steps);
 
-    const tfm_train_config *c = &trainer->config;
-    size_t n_params = 0;
-    for (int i = 0; i < model->params.count; i++) n_params += model->params.entries[i].size;
-    fprintf(stderr, "tfm train: %zu parameters, %d layers, d_model %d, %d heads, context %d | data %s: %zu train + %zu valid tokens | "
-                    "batch %d x %d x %d accum | %s from step %ld to %ld\n",
-            n_params, model->config.n_layers, model->config.d_model, model->config.n_heads, model->config.context_length,
-            trainer->data_path, trainer->data.train_count, trainer->data.count - trainer->data.train_count, c->batch_size, c->seq_len,
-            c->grad_accum_steps, resume_dir ? "resuming" : "training", trainer->step, c->max_steps);
-
-    char log_path[1024];
-    snprintf(log_path, sizeof log_path, "%s/log.jsonl", out_dir);
-    FILE *log = NULL;
+    signal(SIGINT, request_stop);
+    signal(SIGTERM, request_stop);
+    progress_printer printer = {trainer, a.time_limit_minutes};
+    tfm_train_run_options run = {out_dir, a.stop_after, 60.0 * a.time_limit_minutes, &stop_requested, print_event, &printer};
+    tfm_train_summary summary;
     int exit_code = 0;
-    double train_seconds = 0;
-    long timed_steps = 0, first_step = trainer->step;
-    float valid_loss = NAN, best_valid = INFINITY;
-    long steps_since_log = 0;
-    double seconds_since_log = 0;
-    long stop = stop_after && stop_after < c->max_steps ? stop_after : c->max_steps;
-    while (trainer->step < stop) {
-        double t0 = cli_now();
-        if ((st = tfm_trainer_step(trainer)) != TFM_OK) { exit_code = cli_fail("train"); break; }
-        double dt = cli_now() - t0;
-        if (trainer->step > first_step + 1) { train_seconds += dt; timed_steps++; } /* the first step warms up the arena */
-        steps_since_log++;
-        seconds_since_log += dt;
-        if (!log) {
-            /* The directory exists after the first save; create it now so the log has a home. */
-            if (tfm_file_make_directory(out_dir) != TFM_OK) { exit_code = cli_fail("train"); break; }
-            log = fopen(log_path, "a");
-        }
-        int last = trainer->step == stop;
-        if (trainer->step % c->log_every == 0 || last) {
-            double tok_s = seconds_since_log > 0 ? (double)steps_since_log * trainer->tokens_per_step / seconds_since_log : 0;
-            double per_step = seconds_since_log / (double)steps_since_log;
-            char eta[32];
-            cli_format_duration(per_step * (double)(c->max_steps - trainer->step), eta, sizeof eta);
-            fprintf(stderr, "step %6ld/%ld | loss %.4f | lr %.2e | norm %.3f | %.1fk tok/s | ETA %s\n", trainer->step, c->max_steps,
-                    trainer->last_loss, trainer->last_learning_rate, trainer->last_grad_norm, tok_s / 1000, eta);
-            steps_since_log = 0;
-            seconds_since_log = 0;
-        }
-        log_json_line(log, "{\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g}", trainer->step, trainer->last_loss,
-                      trainer->last_learning_rate, trainer->last_grad_norm);
-        if ((c->eval_every > 0 && trainer->step % c->eval_every == 0) || (last && c->eval_every > 0)) {
-            if ((st = tfm_trainer_evaluate(trainer, &valid_loss)) != TFM_OK) { exit_code = cli_fail("train"); break; }
-            if (valid_loss < best_valid) best_valid = valid_loss;
-            fprintf(stderr, "step %6ld/%ld | valid loss %.4f (best %.4f)\n", trainer->step, c->max_steps, valid_loss, best_valid);
-            log_json_line(log, "{\"step\":%ld,\"valid_loss\":%.9g}", trainer->step, valid_loss);
-        }
-        if ((c->save_every > 0 && trainer->step % c->save_every == 0) || last) {
-            if ((st = tfm_trainer_save(trainer, out_dir)) != TFM_OK) { exit_code = cli_fail("train"); break; }
-        }
+    if (tfm_trainer_run(trainer, &run, &summary) != TFM_OK) {
+        exit_code = cli_fail("train");
+    } else {
+        fprintf(stderr, "tfm train: saved %s (step %ld)\n", out_dir, summary.final_step);
+        print_summary(trainer, &summary);
     }
-    if (log) fclose(log);
-    if (exit_code == 0) {
-        double tok_s = train_seconds > 0 ? (double)timed_steps * trainer->tokens_per_step / train_seconds : 0;
-        fprintf(stderr, "tfm train: saved %s (step %ld)\n", out_dir, trainer->step);
-        printf("summary {\"steps\":%ld,\"tokens\":%ld,\"seconds\":%.3f,\"tokens_per_second\":%.1f,\"final_train_loss\":%.6f,"
-               "\"final_valid_loss\":%.6f}\n",
-               timed_steps, timed_steps * trainer->tokens_per_step, train_seconds, tok_s, trainer->last_loss,
-               isnan(valid_loss) ? -1.0 : (double)valid_loss);
-    }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     tfm_trainer_free(trainer);
-    tfm_gpt_free(model);
+    free_model(&m);
     return exit_code;
 }

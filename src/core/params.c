@@ -55,6 +55,12 @@ tfm_status tfm_params_declare(tfm_params *p, const char *name, int ndim, const i
     return TFM_OK;
 }
 
+size_t tfm_params_count_values(const tfm_params *p) {
+    size_t n = 0;
+    for (int i = 0; i < p->count; i++) n += p->entries[i].size;
+    return n;
+}
+
 tfm_status tfm_params_allocate(tfm_params *p) {
     if (p->data) return TFM_OK;
     p->data = tfm_calloc(p->total ? p->total : 1, sizeof(float));

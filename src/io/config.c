@@ -1,10 +1,9 @@
-/* io/config.c: model and training configurations: defaults, validation, training-config files, and HF GPT-2 config.json. */
+/* io/config.c: the GPT model configuration: defaults, validation, its "model" object, and Hugging Face GPT-2 config.json. */
 #include "tfm/config.h"
 
 #include "io/json.h"
 #include "tfm/io.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,13 +12,9 @@
 
 /* Largest accepted dimension: keeps every shape product far from int and size_t overflow. */
 #define TFM_CONFIG_MAX_DIM (1 << 24)
-/* Integers a double (and so cJSON) holds exactly. */
-#define TFM_CONFIG_MAX_EXACT 9007199254740992.0
 
 /* indices = TFM_ACTIVATION_*: "gelu" is the tanh approximation (GPT-2), "gelu_erf" the exact one (BERT) */
 static const char *const activation_names[] = {"gelu", "relu", "gelu_erf", NULL};
-static const char *const optimizer_names[] = {"adamw", "sgd", NULL};
-static const char *const schedule_names[] = {"constant", "cosine", "noam", NULL};
 
 /* ---- Defaults ---- */
 
@@ -38,36 +33,11 @@ void tfm_gpt_config_default(tfm_gpt_config *c) {
     c->activation = TFM_ACTIVATION_GELU;
 }
 
-void tfm_train_config_default(tfm_train_config *t) {
-    memset(t, 0, sizeof *t);
-    t->batch_size = 32;
-    t->seq_len = 128;
-    t->grad_accum_steps = 1;
-    t->max_steps = 2000;
-    t->optimizer = TFM_OPTIMIZER_ADAMW;
-    t->learning_rate = 1e-3f;
-    t->min_lr = 1e-4f;
-    t->schedule = TFM_SCHEDULE_COSINE;
-    t->warmup_steps = 100;
-    t->beta1 = 0.9f;
-    t->beta2 = 0.95f;
-    t->eps = 1e-8f;
-    t->momentum = 0.9f;
-    t->weight_decay = 0.1f;
-    t->grad_clip = 1.0f;
-    t->label_smoothing = 0.0f;
-    t->valid_fraction = 0.05f;
-    t->eval_every = 200;
-    t->eval_batches = 8;
-    t->save_every = 500;
-    t->log_every = 10;
-    t->seed = 1337;
-}
-
 /* ---- Validation ---- */
 
-static int positive_dim(int x) { return x >= 1 && x <= TFM_CONFIG_MAX_DIM; }
 static int unit_interval(float x) { return isfinite(x) && x >= 0.0f && x < 1.0f; } /* [0, 1) */
+
+static int positive_dim(int x) { return x >= 1 && x <= TFM_CONFIG_MAX_DIM; }
 
 tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
     if (!positive_dim(c->vocab_size))
@@ -100,64 +70,8 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
     return TFM_OK;
 }
 
-tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_config *m) {
-    if (t->batch_size < 1) return tfm_error(TFM_ERR_CONFIG, "train.batch_size: expected a positive integer, got %d", t->batch_size);
-    if (t->seq_len < 1) return tfm_error(TFM_ERR_CONFIG, "train.seq_len: expected a positive integer, got %d", t->seq_len);
-    if (m && t->seq_len > m->context_length)
-        return tfm_error(TFM_ERR_CONFIG, "train.seq_len (%d) exceeds model.context_length (%d)", t->seq_len,
-                         m->context_length);
-    if (t->grad_accum_steps < 1)
-        return tfm_error(TFM_ERR_CONFIG, "train.grad_accum_steps: expected a positive integer, got %d", t->grad_accum_steps);
-    if (t->max_steps < 1) return tfm_error(TFM_ERR_CONFIG, "train.max_steps: expected a positive integer, got %ld", t->max_steps);
-    if (t->optimizer != TFM_OPTIMIZER_ADAMW && t->optimizer != TFM_OPTIMIZER_SGD)
-        return tfm_error(TFM_ERR_CONFIG, "train.optimizer: expected TFM_OPTIMIZER_ADAMW or _SGD, got %d", t->optimizer);
-    if (!(isfinite(t->learning_rate) && t->learning_rate > 0.0f))
-        return tfm_error(TFM_ERR_CONFIG, "train.learning_rate: expected a positive number, got %g", (double)t->learning_rate);
-    if (!(isfinite(t->min_lr) && t->min_lr >= 0.0f))
-        return tfm_error(TFM_ERR_CONFIG, "train.min_lr: expected a non-negative number, got %g", (double)t->min_lr);
-    if (t->schedule != TFM_SCHEDULE_CONSTANT && t->schedule != TFM_SCHEDULE_COSINE && t->schedule != TFM_SCHEDULE_NOAM)
-        return tfm_error(TFM_ERR_CONFIG, "train.schedule: expected TFM_SCHEDULE_CONSTANT, _COSINE or _NOAM, got %d", t->schedule);
-    if (t->schedule == TFM_SCHEDULE_COSINE && t->min_lr > t->learning_rate)
-        return tfm_error(TFM_ERR_CONFIG, "train.min_lr (%g) exceeds train.learning_rate (%g)", (double)t->min_lr,
-                         (double)t->learning_rate);
-    if (t->warmup_steps < 0)
-        return tfm_error(TFM_ERR_CONFIG, "train.warmup_steps: expected a non-negative integer, got %d", t->warmup_steps);
-    if (t->schedule == TFM_SCHEDULE_NOAM && t->warmup_steps < 1)
-        return tfm_error(TFM_ERR_CONFIG, "train.warmup_steps: the \"noam\" schedule needs at least 1 warm-up step, got %d",
-                         t->warmup_steps);
-    if (!unit_interval(t->beta1)) return tfm_error(TFM_ERR_CONFIG, "train.beta1: expected a number in [0, 1), got %g", (double)t->beta1);
-    if (!unit_interval(t->beta2)) return tfm_error(TFM_ERR_CONFIG, "train.beta2: expected a number in [0, 1), got %g", (double)t->beta2);
-    if (!(isfinite(t->eps) && t->eps > 0.0f))
-        return tfm_error(TFM_ERR_CONFIG, "train.eps: expected a positive number, got %g", (double)t->eps);
-    if (!unit_interval(t->momentum))
-        return tfm_error(TFM_ERR_CONFIG, "train.momentum: expected a number in [0, 1), got %g", (double)t->momentum);
-    if (!(isfinite(t->weight_decay) && t->weight_decay >= 0.0f))
-        return tfm_error(TFM_ERR_CONFIG, "train.weight_decay: expected a non-negative number, got %g", (double)t->weight_decay);
-    if (!(isfinite(t->grad_clip) && t->grad_clip >= 0.0f))
-        return tfm_error(TFM_ERR_CONFIG, "train.grad_clip: expected a non-negative number, got %g", (double)t->grad_clip);
-    if (!unit_interval(t->label_smoothing))
-        return tfm_error(TFM_ERR_CONFIG, "train.label_smoothing: expected a number in [0, 1), got %g", (double)t->label_smoothing);
-    if (!unit_interval(t->valid_fraction))
-        return tfm_error(TFM_ERR_CONFIG, "train.valid_fraction: expected a number in [0, 1), got %g", (double)t->valid_fraction);
-    if (t->eval_every < 0)
-        return tfm_error(TFM_ERR_CONFIG, "train.eval_every: expected a non-negative integer, got %d", t->eval_every);
-    if (t->eval_batches < 1)
-        return tfm_error(TFM_ERR_CONFIG, "train.eval_batches: expected a positive integer, got %d", t->eval_batches);
-    if (t->save_every < 0)
-        return tfm_error(TFM_ERR_CONFIG, "train.save_every: expected a non-negative integer, got %d", t->save_every);
-    if (t->log_every < 1) return tfm_error(TFM_ERR_CONFIG, "train.log_every: expected a positive integer, got %d", t->log_every);
-    return TFM_OK;
-}
-
 /* ---- Reading tfm-named objects ("model" and "train" sections) ---- */
 
-static tfm_status read_int_field(const cJSON *o, const char *key, const tfm_json_context *ctx, long long min,
-                                 long long max, int *value) {
-    long long v = *value;
-    tfm_status s = tfm_json_read_int(o, key, ctx, min, max, &v);
-    if (s == TFM_OK) *value = (int)v;
-    return s;
-}
 
 #define TRY(call)                                                                                                      \
     do {                                                                                                               \
@@ -170,12 +84,12 @@ static tfm_status read_model_section(const cJSON *o, const tfm_json_context *ctx
                                        "dropout", "layernorm_eps", "pre_layernorm", "tie_embeddings", "activation",
                                        NULL};
     TRY(tfm_json_check_keys(o, ctx, keys, NULL));
-    TRY(read_int_field(o, "vocab_size", ctx, 1, TFM_CONFIG_MAX_DIM, &c->vocab_size));
-    TRY(read_int_field(o, "context_length", ctx, 1, TFM_CONFIG_MAX_DIM, &c->context_length));
-    TRY(read_int_field(o, "d_model", ctx, 1, TFM_CONFIG_MAX_DIM, &c->d_model));
-    TRY(read_int_field(o, "n_layers", ctx, 1, TFM_CONFIG_MAX_DIM, &c->n_layers));
-    TRY(read_int_field(o, "n_heads", ctx, 1, TFM_CONFIG_MAX_DIM, &c->n_heads));
-    TRY(read_int_field(o, "d_ff", ctx, 1, TFM_CONFIG_MAX_DIM, &c->d_ff));
+    TRY(tfm_json_read_int32(o, "vocab_size", ctx, 1, TFM_CONFIG_MAX_DIM, &c->vocab_size));
+    TRY(tfm_json_read_int32(o, "context_length", ctx, 1, TFM_CONFIG_MAX_DIM, &c->context_length));
+    TRY(tfm_json_read_int32(o, "d_model", ctx, 1, TFM_CONFIG_MAX_DIM, &c->d_model));
+    TRY(tfm_json_read_int32(o, "n_layers", ctx, 1, TFM_CONFIG_MAX_DIM, &c->n_layers));
+    TRY(tfm_json_read_int32(o, "n_heads", ctx, 1, TFM_CONFIG_MAX_DIM, &c->n_heads));
+    TRY(tfm_json_read_int32(o, "d_ff", ctx, 1, TFM_CONFIG_MAX_DIM, &c->d_ff));
     TRY(tfm_json_read_float(o, "dropout", ctx, 0, 1, 1, 0, &c->dropout));
     TRY(tfm_json_read_float(o, "layernorm_eps", ctx, 0, 0, INFINITY, 0, &c->layernorm_eps));
     TRY(tfm_json_read_bool(o, "pre_layernorm", ctx, &c->pre_layernorm));
@@ -184,105 +98,11 @@ static tfm_status read_model_section(const cJSON *o, const tfm_json_context *ctx
     return TFM_OK;
 }
 
-/* The seed: a non-negative integer; above 2^53 it must be a decimal string (doubles would round it). */
-static tfm_status read_seed(const cJSON *o, const tfm_json_context *ctx, unsigned long long *seed) {
-    const cJSON *item = tfm_json_field(o, "seed");
-    if (!item) return TFM_OK;
-    if (cJSON_IsString(item) && item->valuestring) {
-        const char *s = item->valuestring;
-        char *end = NULL;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (s[0] >= '0' && s[0] <= '9' && end && *end == '\0' && errno == 0) {
-            *seed = v;
-            return TFM_OK;
-        }
-    } else if (cJSON_IsNumber(item)) {
-        double d = item->valuedouble;
-        if (isfinite(d) && d >= 0 && d == floor(d) && d <= TFM_CONFIG_MAX_EXACT) {
-            *seed = (unsigned long long)d;
-            return TFM_OK;
-        }
-    }
-    char got[64], name[96];
-    tfm_json_describe(item, got, sizeof got);
-    snprintf(name, sizeof name, "%s%sseed", ctx->section ? ctx->section : "", ctx->section ? "." : "");
-    return tfm_error(TFM_ERR_CONFIG,
-                     "%s: %s: expected a non-negative integer (as a decimal string above 2^53), got %s", ctx->source,
-                     name, got);
-}
-
-static tfm_status read_train_section(const cJSON *o, const tfm_json_context *ctx, tfm_train_config *t) {
-    static const char *const keys[] = {"batch_size", "seq_len", "grad_accum_steps", "max_steps", "optimizer",
-                                       "learning_rate", "min_lr", "schedule", "warmup_steps", "beta1", "beta2", "eps",
-                                       "momentum", "weight_decay", "grad_clip", "label_smoothing", "valid_fraction",
-                                       "eval_every", "eval_batches", "save_every", "log_every", "seed", NULL};
-    TRY(tfm_json_check_keys(o, ctx, keys, NULL));
-    TRY(read_int_field(o, "batch_size", ctx, 1, INT_MAX, &t->batch_size));
-    TRY(read_int_field(o, "seq_len", ctx, 1, INT_MAX, &t->seq_len));
-    TRY(read_int_field(o, "grad_accum_steps", ctx, 1, INT_MAX, &t->grad_accum_steps));
-    long long steps = t->max_steps;
-    TRY(tfm_json_read_int(o, "max_steps", ctx, 1, LONG_MAX, &steps));
-    t->max_steps = (long)steps;
-    TRY(tfm_json_read_choice(o, "optimizer", ctx, optimizer_names, &t->optimizer));
-    TRY(tfm_json_read_float(o, "learning_rate", ctx, 0, 0, INFINITY, 0, &t->learning_rate));
-    TRY(tfm_json_read_float(o, "min_lr", ctx, 0, 1, INFINITY, 0, &t->min_lr));
-    TRY(tfm_json_read_choice(o, "schedule", ctx, schedule_names, &t->schedule));
-    TRY(read_int_field(o, "warmup_steps", ctx, 0, INT_MAX, &t->warmup_steps));
-    TRY(tfm_json_read_float(o, "beta1", ctx, 0, 1, 1, 0, &t->beta1));
-    TRY(tfm_json_read_float(o, "beta2", ctx, 0, 1, 1, 0, &t->beta2));
-    TRY(tfm_json_read_float(o, "eps", ctx, 0, 0, INFINITY, 0, &t->eps));
-    TRY(tfm_json_read_float(o, "momentum", ctx, 0, 1, 1, 0, &t->momentum));
-    TRY(tfm_json_read_float(o, "weight_decay", ctx, 0, 1, INFINITY, 0, &t->weight_decay));
-    TRY(tfm_json_read_float(o, "grad_clip", ctx, 0, 1, INFINITY, 0, &t->grad_clip));
-    TRY(tfm_json_read_float(o, "label_smoothing", ctx, 0, 1, 1, 0, &t->label_smoothing));
-    TRY(tfm_json_read_float(o, "valid_fraction", ctx, 0, 1, 1, 0, &t->valid_fraction));
-    TRY(read_int_field(o, "eval_every", ctx, 0, INT_MAX, &t->eval_every));
-    TRY(read_int_field(o, "eval_batches", ctx, 1, INT_MAX, &t->eval_batches));
-    TRY(read_int_field(o, "save_every", ctx, 0, INT_MAX, &t->save_every));
-    TRY(read_int_field(o, "log_every", ctx, 1, INT_MAX, &t->log_every));
-    TRY(read_seed(o, ctx, &t->seed));
-    return TFM_OK;
-}
-
-/* A section must be a JSON object. */
-static tfm_status expect_object(const cJSON *item, const char *source, const char *name) {
-    if (cJSON_IsObject(item)) return TFM_OK;
-    char got[64];
-    tfm_json_describe(item, got, sizeof got);
-    return tfm_error(TFM_ERR_CONFIG, "%s: %s: expected an object, got %s", source, name, got);
-}
-
-tfm_status tfm_config_load(const char *path, tfm_gpt_config *model, tfm_train_config *train) {
-    tfm_gpt_config m;
-    tfm_train_config t;
-    tfm_gpt_config_default(&m);
-    tfm_train_config_default(&t);
-    char *text = NULL;
-    size_t size = 0;
-    TRY(tfm_file_read(path, &text, &size));
-    cJSON *root = NULL;
-    tfm_status s = tfm_json_parse(text, size, path, &root);
-    tfm_free(text, size + 1);
-    if (s != TFM_OK) return s;
-    static const char *const sections[] = {"model", "train", NULL};
-    tfm_json_context top = {path, NULL}, model_ctx = {path, "model"}, train_ctx = {path, "train"};
-    s = expect_object(root, path, "the top level");
-    if (s == TFM_OK) s = tfm_json_check_keys(root, &top, sections, NULL);
-    const cJSON *mo = tfm_json_field(root, "model"), *to = tfm_json_field(root, "train");
-    if (s == TFM_OK && mo) s = expect_object(mo, path, "model");
-    if (s == TFM_OK && mo) s = read_model_section(mo, &model_ctx, &m);
-    if (s == TFM_OK && to) s = expect_object(to, path, "train");
-    if (s == TFM_OK && to) s = read_train_section(to, &train_ctx, &t);
-    cJSON_Delete(root);
-    if (s != TFM_OK) return s;
-    /* Cross-field checks; their messages name fields, so add the file. */
-    s = tfm_gpt_config_validate(&m);
-    if (s == TFM_OK) s = tfm_train_config_validate(&t, &m);
-    if (s != TFM_OK) return tfm_error_prefix(s, "%s: ", path);
-    if (model) *model = m;
-    if (train) *train = t;
-    return TFM_OK;
+/* The "model" object of a tfm training-config file (absent: the defaults stay); used by io/train_config.c. */
+tfm_status tfm_gpt_config_read_object(const cJSON *o, const char *path, void *out) {
+    if (!o) return TFM_OK;
+    tfm_json_context ctx = {path, "model"};
+    return read_model_section(o, &ctx, out);
 }
 
 /* ---- Hugging Face GPT-2 config.json ---- */
@@ -364,7 +184,7 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
     static const char *const extra_keys[] = {"pre_layernorm", "tie_embeddings", NULL};
     /* transformers' names: "gelu" is the exact erf form, the other two GELUs the tanh approximation */
     static const char *const activations[] = {"gelu_new", "relu", "gelu_pytorch_tanh", "gelu", NULL};
-    tfm_status s = expect_object(o, source, "the top level");
+    tfm_status s = tfm_json_expect_object(o, source, "the top level");
 #define STEP(call)                                                                                                     \
     if (s == TFM_OK) s = (call)
     STEP(tfm_json_check_keys(o, &ctx, keys, hf_ignored_keys));
@@ -390,19 +210,19 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
     STEP(tfm_json_require(o, "n_embd", &ctx, "a positive integer"));
     STEP(tfm_json_require(o, "n_layer", &ctx, "a positive integer"));
     STEP(tfm_json_require(o, "n_head", &ctx, "a positive integer"));
-    STEP(read_int_field(o, "vocab_size", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.vocab_size));
-    STEP(read_int_field(o, "n_positions", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.context_length));
+    STEP(tfm_json_read_int32(o, "vocab_size", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.vocab_size));
+    STEP(tfm_json_read_int32(o, "n_positions", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.context_length));
     int n_ctx = c.context_length;
-    STEP(read_int_field(o, "n_ctx", &ctx, 1, TFM_CONFIG_MAX_DIM, &n_ctx));
+    STEP(tfm_json_read_int32(o, "n_ctx", &ctx, 1, TFM_CONFIG_MAX_DIM, &n_ctx));
     if (s == TFM_OK && n_ctx != c.context_length)
         s = tfm_error(TFM_ERR_CONFIG, "%s: n_ctx (%d) differs from n_positions (%d)", source, n_ctx, c.context_length);
-    STEP(read_int_field(o, "n_embd", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.d_model));
-    STEP(read_int_field(o, "n_layer", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.n_layers));
-    STEP(read_int_field(o, "n_head", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.n_heads));
+    STEP(tfm_json_read_int32(o, "n_embd", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.d_model));
+    STEP(tfm_json_read_int32(o, "n_layer", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.n_layers));
+    STEP(tfm_json_read_int32(o, "n_head", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.n_heads));
     /* n_inner: null (or absent) means 4 * n_embd, as in transformers. */
     c.d_ff = 4 * c.d_model;
     const cJSON *inner = tfm_json_field(o, "n_inner");
-    if (s == TFM_OK && inner && !cJSON_IsNull(inner)) s = read_int_field(o, "n_inner", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.d_ff);
+    if (s == TFM_OK && inner && !cJSON_IsNull(inner)) s = tfm_json_read_int32(o, "n_inner", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.d_ff);
     int activation = 0;
     STEP(tfm_json_read_choice(o, "activation_function", &ctx, activations, &activation));
     c.activation = activation == 1 ? TFM_ACTIVATION_RELU : activation == 3 ? TFM_ACTIVATION_GELU_ERF : TFM_ACTIVATION_GELU;
@@ -424,7 +244,7 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
     c.tie_embeddings = tie_hf;
     const cJSON *extras = tfm_json_field(o, "tfm");
     if (s == TFM_OK && extras) {
-        s = expect_object(extras, source, "tfm");
+        s = tfm_json_expect_object(extras, source, "tfm");
         STEP(tfm_json_check_keys(extras, &extra_ctx, extra_keys, NULL));
         STEP(tfm_json_read_bool(extras, "pre_layernorm", &extra_ctx, &c.pre_layernorm));
         int tie = tie_hf;
@@ -440,52 +260,5 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
     s = tfm_gpt_config_validate(&c);
     if (s != TFM_OK) return tfm_error_prefix(s, "%s: ", source);
     *out = c;
-    return TFM_OK;
-}
-
-/* ---- Training config as a JSON object (tfm names; the "train" section of a config file) ---- */
-
-tfm_status tfm_train_config_to_json(const tfm_train_config *t, char **json_text) {
-    *json_text = NULL;
-    TRY(tfm_train_config_validate(t, NULL));
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL;
-    ok = ok && add_int(o, "batch_size", t->batch_size) && add_int(o, "seq_len", t->seq_len) &&
-         add_int(o, "grad_accum_steps", t->grad_accum_steps) && add_int(o, "max_steps", (double)t->max_steps);
-    ok = ok && cJSON_AddStringToObject(o, "optimizer", optimizer_names[t->optimizer]);
-    ok = ok && add_float(o, "learning_rate", t->learning_rate) && add_float(o, "min_lr", t->min_lr);
-    ok = ok && cJSON_AddStringToObject(o, "schedule", schedule_names[t->schedule]);
-    ok = ok && add_int(o, "warmup_steps", t->warmup_steps) && add_float(o, "beta1", t->beta1) &&
-         add_float(o, "beta2", t->beta2) && add_float(o, "eps", t->eps) && add_float(o, "momentum", t->momentum) &&
-         add_float(o, "weight_decay", t->weight_decay) && add_float(o, "grad_clip", t->grad_clip) &&
-         add_float(o, "label_smoothing", t->label_smoothing) && add_float(o, "valid_fraction", t->valid_fraction) &&
-         add_int(o, "eval_every", t->eval_every) && add_int(o, "eval_batches", t->eval_batches) &&
-         add_int(o, "save_every", t->save_every) && add_int(o, "log_every", t->log_every);
-    if (ok && t->seed <= (1ull << 53)) {
-        ok = add_int(o, "seed", (double)t->seed);
-    } else if (ok) {
-        char digits[32];
-        snprintf(digits, sizeof digits, "%llu", t->seed);
-        ok = cJSON_AddStringToObject(o, "seed", digits) != NULL;
-    }
-    tfm_status s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building train config JSON");
-    cJSON_Delete(o);
-    return s;
-}
-
-tfm_status tfm_train_config_from_json(const char *json_text, const char *source_name, tfm_train_config *out) {
-    const char *source = source_name ? source_name : "<train config>";
-    cJSON *o = NULL;
-    TRY(tfm_json_parse(json_text, strlen(json_text), source, &o));
-    tfm_train_config t;
-    tfm_train_config_default(&t);
-    tfm_json_context ctx = {source, "train"};
-    tfm_status s = expect_object(o, source, "train");
-    if (s == TFM_OK) s = read_train_section(o, &ctx, &t);
-    cJSON_Delete(o);
-    if (s != TFM_OK) return s;
-    s = tfm_train_config_validate(&t, NULL);
-    if (s != TFM_OK) return tfm_error_prefix(s, "%s: ", source);
-    *out = t;
     return TFM_OK;
 }

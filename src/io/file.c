@@ -275,3 +275,13 @@ tfm_status tfm_file_write_atomic(const char *path, const void *data, size_t size
     tfm_atomic_file_write(&file, data, size);
     return tfm_atomic_file_commit(&file);
 }
+
+tfm_status tfm_file_copy(const char *from, const char *to) {
+    char *data = NULL;
+    size_t size = 0;
+    tfm_status st = tfm_file_read(from, &data, &size);
+    if (st) return st;
+    st = tfm_file_write_atomic(to, data, size);
+    tfm_free(data, size + 1);
+    return st;
+}

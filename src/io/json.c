@@ -2,6 +2,7 @@
 #include "io/json.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -237,6 +238,50 @@ tfm_status tfm_json_read_int(const cJSON *object, const char *key, const tfm_jso
         return field_error(ctx, key, expectation, item);
     *value = (long long)d;
     return TFM_OK;
+}
+
+tfm_status tfm_json_read_int32(const cJSON *object, const char *key, const tfm_json_context *ctx, long long min,
+                               long long max, int *value) {
+    long long v = *value;
+    tfm_status st = tfm_json_read_int(object, key, ctx, min, max < INT_MAX ? max : INT_MAX, &v);
+    if (st == TFM_OK) *value = (int)v;
+    return st;
+}
+
+tfm_status tfm_json_read_u64(const cJSON *object, const char *key, const tfm_json_context *ctx, unsigned long long *value) {
+    const cJSON *item = tfm_json_field(object, key);
+    if (!item) return TFM_OK;
+    if (cJSON_IsString(item) && item->valuestring) {
+        const char *s = item->valuestring;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (s[0] >= '0' && s[0] <= '9' && end && *end == '\0' && errno == 0) {
+            *value = v;
+            return TFM_OK;
+        }
+    } else if (cJSON_IsNumber(item)) {
+        double d = item->valuedouble;
+        if (isfinite(d) && d >= 0 && d == floor(d) && d <= 9007199254740992.0) {
+            *value = (unsigned long long)d;
+            return TFM_OK;
+        }
+    }
+    return field_error(ctx, key, "a non-negative integer (as a decimal string above 2^53)", item);
+}
+
+int tfm_json_add_u64(cJSON *object, const char *key, unsigned long long value) {
+    if (value <= (1ull << 53)) return cJSON_AddNumberToObject(object, key, (double)value) != NULL;
+    char digits[32];
+    snprintf(digits, sizeof digits, "%llu", value);
+    return cJSON_AddStringToObject(object, key, digits) != NULL;
+}
+
+tfm_status tfm_json_expect_object(const cJSON *item, const char *source, const char *name) {
+    if (cJSON_IsObject(item)) return TFM_OK;
+    char got[64];
+    tfm_json_describe(item, got, sizeof got);
+    return tfm_error(TFM_ERR_CONFIG, "%s: %s: expected an object, got %s", source, name, got);
 }
 
 static void format_bound(double x, char *buf, size_t size) {

@@ -28,6 +28,15 @@ const cJSON *tfm_json_field(const cJSON *object, const char *key);
  * TFM_ERR_CONFIG "<source>: <section>.<key>: expected <expectation>, got <found>" on a wrong type or range. */
 tfm_status tfm_json_read_int(const cJSON *object, const char *key, const tfm_json_context *ctx, long long min,
                              long long max, long long *value);
+/* The same for an int field. */
+tfm_status tfm_json_read_int32(const cJSON *object, const char *key, const tfm_json_context *ctx, long long min,
+                               long long max, int *value);
+/* A non-negative 64-bit integer (a seed): a JSON number up to 2^53, or a decimal string for any value. */
+tfm_status tfm_json_read_u64(const cJSON *object, const char *key, const tfm_json_context *ctx, unsigned long long *value);
+/* Add a 64-bit integer as a number when a double holds it exactly, else as a decimal string; 0 on failure. */
+int tfm_json_add_u64(cJSON *object, const char *key, unsigned long long value);
+/* TFM_ERR_CONFIG "<source>: <name>: expected an object, got ..." unless item is an object. */
+tfm_status tfm_json_expect_object(const cJSON *item, const char *source, const char *name);
 tfm_status tfm_json_read_float(const cJSON *object, const char *key, const tfm_json_context *ctx, double min,
                                int min_inclusive, double max, int max_inclusive, float *value);
 tfm_status tfm_json_read_bool(const cJSON *object, const char *key, const tfm_json_context *ctx, int *value);

@@ -3,13 +3,13 @@
 #define TFM_OPS_GEMM_H
 
 /* Why: training spends ~80% of its time in the GEMMs of its linear layers, and which kernels OpenBLAS runs is
- * a process-wide choice outside tfm's control: by CPU detection, or by the environment (OPENBLAS_CORETYPE).
- * The 2-core AMD Zen 5 machine tfm is measured on sets OPENBLAS_CORETYPE=Haswell, which holds OpenBLAS (and
- * every program using it, PyTorch included) to its AVX2 kernels, ~190 GFLOPS on 2 cores, where its
- * AVX-512 (Cooperlake) kernels reach ~330. This GEMM of our own (Goto's blocking: B packed in KC x NC
- * blocks, A in MC x KC blocks, a 12 x 32 register tile of C) runs at the AVX-512 speed whatever OpenBLAS
- * is set to, reads A in place when N is small, and sums every output in a fixed order. Where the build
- * has no AVX-512 (tfm_gemm_is_fast() is 0) tfm_gemm calls OpenBLAS.
+ * a process-wide choice outside tfm's control: by CPU detection, or by the environment (OPENBLAS_CORETYPE;
+ * a machine tfm was measured on once set it to Haswell, holding OpenBLAS and PyTorch to AVX2 kernels at about
+ * half their AVX-512 speed). This GEMM of our own (Goto's blocking: B packed in KC x NC blocks, A in MC x KC
+ * blocks, a 12 x 32 register tile of C) does not depend on that, reads A in place when N is small, and sums
+ * every output in a fixed order. Measured on the 2-core AMD Zen 5 machine with OPENBLAS_CORETYPE unset
+ * (bench/sgemm_peak, 2 threads): tfm_gemm 333 GFLOPS, OpenBLAS's AVX-512 sgemm 416. Where the build has no
+ * AVX-512 (tfm_gemm_is_fast() is 0) tfm_gemm calls OpenBLAS.
  *
  *   C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C[M,N]       (row-major)
  *

@@ -1,0 +1,329 @@
+/* io/train_config.c: the "train" object every model shares (defaults per task, validation, JSON) and the training-config files. */
+#include "tfm/config.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/json.h"
+#include "tfm/io.h"
+#include "tfm/seq2seq.h"
+
+static const char *const optimizer_names[] = {"adamw", "sgd", NULL};    /* indices = TFM_OPTIMIZER_* */
+static const char *const schedule_names[] = {"constant", "cosine", "noam", NULL}; /* = TFM_SCHEDULE_* */
+
+/* ---- Defaults ---- */
+
+static void gpt_defaults(tfm_train_config *t) {
+    t->max_steps = 2000;
+    t->optimizer = TFM_OPTIMIZER_ADAMW;
+    t->learning_rate = 1e-3f;
+    t->min_lr = 1e-4f;
+    t->schedule = TFM_SCHEDULE_COSINE;
+    t->warmup_steps = 100;
+    t->beta1 = 0.9f;
+    t->beta2 = 0.95f;
+    t->eps = 1e-8f;
+    t->weight_decay = 0.1f;
+    t->grad_clip = 1.0f;
+    t->eval_every = 200;
+    t->save_every = 500;
+    t->log_every = 10;
+    t->seed = 1337;
+}
+
+/* "Attention Is All You Need" §5.3-5.4: Adam 0.9/0.98/1e-9, warm-up 4000 with the inverse square root, eps_ls 0.1. */
+static void seq2seq_defaults(tfm_train_config *t) {
+    t->max_steps = 10000;
+    t->optimizer = TFM_OPTIMIZER_ADAMW;
+    t->learning_rate = 1.0f;
+    t->schedule = TFM_SCHEDULE_NOAM;
+    t->warmup_steps = 4000;
+    t->beta1 = 0.9f;
+    t->beta2 = 0.98f;
+    t->eps = 1e-9f;
+    t->label_smoothing = 0.1f;
+    t->eval_every = 1000;
+    t->log_every = 50;
+    t->seed = 1;
+}
+
+void tfm_train_config_default_task(tfm_train_config *t, int task) {
+    memset(t, 0, sizeof *t);
+    t->task = task == TFM_TASK_SEQ2SEQ ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
+    t->grad_accum_steps = 1;
+    t->momentum = 0.9f;
+    if (t->task == TFM_TASK_SEQ2SEQ) seq2seq_defaults(t);
+    else gpt_defaults(t);
+    /* Both parts get defaults, so a config copied between tasks stays valid. */
+    t->gpt = (tfm_gpt_train_config){.batch_size = 32, .seq_len = 128, .valid_fraction = 0.05f, .eval_batches = 8};
+    t->seq2seq = (tfm_seq2seq_train_config){.batch_tokens = 4096, .bleu_sentences = 500, .max_length_a = 1.5f, .max_length_b = 10};
+    snprintf(t->seq2seq.source_lang, sizeof t->seq2seq.source_lang, "en");
+    snprintf(t->seq2seq.target_lang, sizeof t->seq2seq.target_lang, "de");
+}
+
+void tfm_train_config_default(tfm_train_config *t) { tfm_train_config_default_task(t, TFM_TASK_GPT); }
+
+/* ---- Validation ---- */
+
+static int unit_interval(float x) { return isfinite(x) && x >= 0.0f && x < 1.0f; } /* [0, 1) */
+
+static tfm_status validate_gpt_part(const tfm_gpt_train_config *g, const tfm_gpt_config *m) {
+    if (g->batch_size < 1) return tfm_error(TFM_ERR_CONFIG, "train.batch_size: expected a positive integer, got %d", g->batch_size);
+    if (g->seq_len < 1) return tfm_error(TFM_ERR_CONFIG, "train.seq_len: expected a positive integer, got %d", g->seq_len);
+    if (m && g->seq_len > m->context_length)
+        return tfm_error(TFM_ERR_CONFIG, "train.seq_len (%d) exceeds model.context_length (%d)", g->seq_len, m->context_length);
+    if (!unit_interval(g->valid_fraction))
+        return tfm_error(TFM_ERR_CONFIG, "train.valid_fraction: expected a number in [0, 1), got %g", (double)g->valid_fraction);
+    if (g->eval_batches < 1) return tfm_error(TFM_ERR_CONFIG, "train.eval_batches: expected a positive integer, got %d", g->eval_batches);
+    return TFM_OK;
+}
+
+static tfm_status validate_seq2seq_part(const tfm_seq2seq_train_config *s) {
+    if (s->batch_tokens < 1) return tfm_error(TFM_ERR_CONFIG, "train.batch_tokens: expected a positive integer, got %d", s->batch_tokens);
+    if (s->max_sentences < 0)
+        return tfm_error(TFM_ERR_CONFIG, "train.max_sentences: expected a non-negative integer, got %d", s->max_sentences);
+    if (s->bleu_sentences < -1)
+        return tfm_error(TFM_ERR_CONFIG, "train.bleu_sentences: expected -1 (all), 0 (none) or a count, got %d", s->bleu_sentences);
+    if (!(isfinite(s->max_length_a) && s->max_length_a >= 0))
+        return tfm_error(TFM_ERR_CONFIG, "train.max_length_a: expected a non-negative number, got %g", (double)s->max_length_a);
+    if (s->max_length_b < 0) return tfm_error(TFM_ERR_CONFIG, "train.max_length_b: expected a non-negative integer, got %d", s->max_length_b);
+    if (!s->source_lang[0] || !s->target_lang[0]) return tfm_error(TFM_ERR_CONFIG, "train.source_lang/target_lang: expected language suffixes");
+    return TFM_OK;
+}
+
+/* The loop's fields; `m` (may be NULL) is the GPT model the task part is checked against. */
+tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_config *m) {
+    if (t->grad_accum_steps < 1)
+        return tfm_error(TFM_ERR_CONFIG, "train.grad_accum_steps: expected a positive integer, got %d", t->grad_accum_steps);
+    if (t->max_steps < 1) return tfm_error(TFM_ERR_CONFIG, "train.max_steps: expected a positive integer, got %ld", t->max_steps);
+    if (t->optimizer != TFM_OPTIMIZER_ADAMW && t->optimizer != TFM_OPTIMIZER_SGD)
+        return tfm_error(TFM_ERR_CONFIG, "train.optimizer: expected TFM_OPTIMIZER_ADAMW or _SGD, got %d", t->optimizer);
+    if (!(isfinite(t->learning_rate) && t->learning_rate > 0.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.learning_rate: expected a positive number, got %g", (double)t->learning_rate);
+    if (!(isfinite(t->min_lr) && t->min_lr >= 0.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.min_lr: expected a non-negative number, got %g", (double)t->min_lr);
+    if (t->schedule != TFM_SCHEDULE_CONSTANT && t->schedule != TFM_SCHEDULE_COSINE && t->schedule != TFM_SCHEDULE_NOAM)
+        return tfm_error(TFM_ERR_CONFIG, "train.schedule: expected TFM_SCHEDULE_CONSTANT, _COSINE or _NOAM, got %d", t->schedule);
+    if (t->schedule == TFM_SCHEDULE_COSINE && t->min_lr > t->learning_rate)
+        return tfm_error(TFM_ERR_CONFIG, "train.min_lr (%g) exceeds train.learning_rate (%g)", (double)t->min_lr, (double)t->learning_rate);
+    if (t->warmup_steps < 0) return tfm_error(TFM_ERR_CONFIG, "train.warmup_steps: expected a non-negative integer, got %d", t->warmup_steps);
+    if (t->schedule == TFM_SCHEDULE_NOAM && t->warmup_steps < 1)
+        return tfm_error(TFM_ERR_CONFIG, "train.warmup_steps: the \"noam\" schedule needs at least 1 warm-up step, got %d", t->warmup_steps);
+    if (!unit_interval(t->beta1)) return tfm_error(TFM_ERR_CONFIG, "train.beta1: expected a number in [0, 1), got %g", (double)t->beta1);
+    if (!unit_interval(t->beta2)) return tfm_error(TFM_ERR_CONFIG, "train.beta2: expected a number in [0, 1), got %g", (double)t->beta2);
+    if (!(isfinite(t->eps) && t->eps > 0.0f)) return tfm_error(TFM_ERR_CONFIG, "train.eps: expected a positive number, got %g", (double)t->eps);
+    if (!unit_interval(t->momentum))
+        return tfm_error(TFM_ERR_CONFIG, "train.momentum: expected a number in [0, 1), got %g", (double)t->momentum);
+    if (!(isfinite(t->weight_decay) && t->weight_decay >= 0.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.weight_decay: expected a non-negative number, got %g", (double)t->weight_decay);
+    if (!(isfinite(t->grad_clip) && t->grad_clip >= 0.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.grad_clip: expected a non-negative number, got %g", (double)t->grad_clip);
+    if (!unit_interval(t->label_smoothing))
+        return tfm_error(TFM_ERR_CONFIG, "train.label_smoothing: expected a number in [0, 1), got %g", (double)t->label_smoothing);
+    if (t->eval_every < 0) return tfm_error(TFM_ERR_CONFIG, "train.eval_every: expected a non-negative integer, got %d", t->eval_every);
+    if (t->patience < 0) return tfm_error(TFM_ERR_CONFIG, "train.patience: expected a non-negative integer, got %d", t->patience);
+    if (t->save_every < 0) return tfm_error(TFM_ERR_CONFIG, "train.save_every: expected a non-negative integer, got %d", t->save_every);
+    if (t->log_every < 1) return tfm_error(TFM_ERR_CONFIG, "train.log_every: expected a positive integer, got %d", t->log_every);
+    return t->task == TFM_TASK_SEQ2SEQ ? validate_seq2seq_part(&t->seq2seq) : validate_gpt_part(&t->gpt, m);
+}
+
+/* ---- JSON: one flat object, the loop's keys then the task's ---- */
+
+static const char *const loop_keys[] = {"grad_accum_steps", "max_steps", "optimizer", "learning_rate", "min_lr", "schedule",
+                                        "warmup_steps", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip",
+                                        "label_smoothing", "eval_every", "patience", "save_every", "log_every", "seed", NULL};
+static const char *const gpt_keys[] = {"batch_size", "seq_len", "valid_fraction", "eval_batches", NULL};
+static const char *const seq2seq_keys[] = {"batch_tokens", "max_sentences", "bleu_sentences", "max_length_a", "max_length_b",
+                                           "source_lang", "target_lang", NULL};
+
+#define TRY(call)                                                                                                                  \
+    do {                                                                                                                           \
+        tfm_status try_status_ = (call);                                                                                           \
+        if (try_status_ != TFM_OK) return try_status_;                                                                             \
+    } while (0)
+
+/* Every key must be the loop's or the task's; one of the other task's gets a message saying whose it is. */
+static tfm_status check_train_keys(const cJSON *o, const tfm_json_context *ctx, int task) {
+    const char *const *own = task == TFM_TASK_SEQ2SEQ ? seq2seq_keys : gpt_keys;
+    const char *const *other = task == TFM_TASK_SEQ2SEQ ? gpt_keys : seq2seq_keys;
+    for (const cJSON *item = o->child; item; item = item->next)
+        for (int i = 0; other[i]; i++)
+            if (item->string && strcmp(item->string, other[i]) == 0)
+                return tfm_error(TFM_ERR_CONFIG, "%s: train.%s: a setting of %s training, not of %s", ctx->source, other[i],
+                                 task == TFM_TASK_SEQ2SEQ ? "GPT" : "encoder-decoder", task == TFM_TASK_SEQ2SEQ ? "the encoder-decoder" : "GPT");
+    const char *allowed[32];
+    int n = 0;
+    for (int i = 0; loop_keys[i]; i++) allowed[n++] = loop_keys[i];
+    for (int i = 0; own[i]; i++) allowed[n++] = own[i];
+    allowed[n] = NULL;
+    return tfm_json_check_keys(o, ctx, allowed, NULL);
+}
+
+static tfm_status read_language(const cJSON *o, const char *key, const tfm_json_context *ctx, char *out, size_t size) {
+    const cJSON *item = tfm_json_field(o, key);
+    if (!item) return TFM_OK;
+    if (!cJSON_IsString(item) || !item->valuestring[0] || strlen(item->valuestring) >= size || strchr(item->valuestring, '/'))
+        return tfm_error(TFM_ERR_CONFIG, "%s: train.%s: expected a short language suffix such as \"en\"", ctx->source, key);
+    snprintf(out, size, "%s", item->valuestring);
+    return TFM_OK;
+}
+
+static tfm_status read_task_part(const cJSON *o, const tfm_json_context *ctx, tfm_train_config *t) {
+    if (t->task == TFM_TASK_GPT) {
+        tfm_gpt_train_config *g = &t->gpt;
+        TRY(tfm_json_read_int32(o, "batch_size", ctx, 1, INT_MAX, &g->batch_size));
+        TRY(tfm_json_read_int32(o, "seq_len", ctx, 1, INT_MAX, &g->seq_len));
+        TRY(tfm_json_read_float(o, "valid_fraction", ctx, 0, 1, 1, 0, &g->valid_fraction));
+        return tfm_json_read_int32(o, "eval_batches", ctx, 1, INT_MAX, &g->eval_batches);
+    }
+    tfm_seq2seq_train_config *s = &t->seq2seq;
+    TRY(tfm_json_read_int32(o, "batch_tokens", ctx, 1, 100000000, &s->batch_tokens));
+    TRY(tfm_json_read_int32(o, "max_sentences", ctx, 0, 100000000, &s->max_sentences));
+    TRY(tfm_json_read_int32(o, "bleu_sentences", ctx, -1, 100000000, &s->bleu_sentences));
+    TRY(tfm_json_read_float(o, "max_length_a", ctx, 0, 1, 100, 1, &s->max_length_a));
+    TRY(tfm_json_read_int32(o, "max_length_b", ctx, 0, 100000, &s->max_length_b));
+    TRY(read_language(o, "source_lang", ctx, s->source_lang, sizeof s->source_lang));
+    return read_language(o, "target_lang", ctx, s->target_lang, sizeof s->target_lang);
+}
+
+/* Fields absent from `o` keep what *t holds (its task's defaults). */
+static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx, tfm_train_config *t) {
+    TRY(check_train_keys(o, ctx, t->task));
+    TRY(tfm_json_read_int32(o, "grad_accum_steps", ctx, 1, INT_MAX, &t->grad_accum_steps));
+    long long steps = t->max_steps;
+    TRY(tfm_json_read_int(o, "max_steps", ctx, 1, LONG_MAX, &steps));
+    t->max_steps = (long)steps;
+    TRY(tfm_json_read_choice(o, "optimizer", ctx, optimizer_names, &t->optimizer));
+    TRY(tfm_json_read_float(o, "learning_rate", ctx, 0, 0, INFINITY, 0, &t->learning_rate));
+    TRY(tfm_json_read_float(o, "min_lr", ctx, 0, 1, INFINITY, 0, &t->min_lr));
+    TRY(tfm_json_read_choice(o, "schedule", ctx, schedule_names, &t->schedule));
+    TRY(tfm_json_read_int32(o, "warmup_steps", ctx, 0, INT_MAX, &t->warmup_steps));
+    TRY(tfm_json_read_float(o, "beta1", ctx, 0, 1, 1, 0, &t->beta1));
+    TRY(tfm_json_read_float(o, "beta2", ctx, 0, 1, 1, 0, &t->beta2));
+    TRY(tfm_json_read_float(o, "eps", ctx, 0, 0, INFINITY, 0, &t->eps));
+    TRY(tfm_json_read_float(o, "momentum", ctx, 0, 1, 1, 0, &t->momentum));
+    TRY(tfm_json_read_float(o, "weight_decay", ctx, 0, 1, INFINITY, 0, &t->weight_decay));
+    TRY(tfm_json_read_float(o, "grad_clip", ctx, 0, 1, INFINITY, 0, &t->grad_clip));
+    TRY(tfm_json_read_float(o, "label_smoothing", ctx, 0, 1, 1, 0, &t->label_smoothing));
+    TRY(tfm_json_read_int32(o, "eval_every", ctx, 0, INT_MAX, &t->eval_every));
+    TRY(tfm_json_read_int32(o, "patience", ctx, 0, INT_MAX, &t->patience));
+    TRY(tfm_json_read_int32(o, "save_every", ctx, 0, INT_MAX, &t->save_every));
+    TRY(tfm_json_read_int32(o, "log_every", ctx, 1, INT_MAX, &t->log_every));
+    TRY(tfm_json_read_u64(o, "seed", ctx, &t->seed));
+    return read_task_part(o, ctx, t);
+}
+
+static int add_float(cJSON *o, const char *key, float x) { return cJSON_AddNumberToObject(o, key, tfm_json_float_value(x)) != NULL; }
+static int add_number(cJSON *o, const char *key, double x) { return cJSON_AddNumberToObject(o, key, x) != NULL; }
+
+static int add_task_part(cJSON *o, const tfm_train_config *t) {
+    if (t->task == TFM_TASK_GPT)
+        return add_number(o, "batch_size", t->gpt.batch_size) && add_number(o, "seq_len", t->gpt.seq_len) &&
+               add_float(o, "valid_fraction", t->gpt.valid_fraction) && add_number(o, "eval_batches", t->gpt.eval_batches);
+    const tfm_seq2seq_train_config *s = &t->seq2seq;
+    return add_number(o, "batch_tokens", s->batch_tokens) && add_number(o, "max_sentences", s->max_sentences) &&
+           add_number(o, "bleu_sentences", s->bleu_sentences) && add_float(o, "max_length_a", s->max_length_a) &&
+           add_number(o, "max_length_b", s->max_length_b) && cJSON_AddStringToObject(o, "source_lang", s->source_lang) &&
+           cJSON_AddStringToObject(o, "target_lang", s->target_lang);
+}
+
+tfm_status tfm_train_config_to_json(const tfm_train_config *t, char **json_text) {
+    *json_text = NULL;
+    TRY(tfm_train_config_validate(t, NULL));
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && add_number(o, "grad_accum_steps", t->grad_accum_steps) && add_number(o, "max_steps", (double)t->max_steps) &&
+             cJSON_AddStringToObject(o, "optimizer", optimizer_names[t->optimizer]) && add_float(o, "learning_rate", t->learning_rate) &&
+             add_float(o, "min_lr", t->min_lr) && cJSON_AddStringToObject(o, "schedule", schedule_names[t->schedule]) &&
+             add_number(o, "warmup_steps", t->warmup_steps) && add_float(o, "beta1", t->beta1) && add_float(o, "beta2", t->beta2) &&
+             add_float(o, "eps", t->eps) && add_float(o, "momentum", t->momentum) && add_float(o, "weight_decay", t->weight_decay) &&
+             add_float(o, "grad_clip", t->grad_clip) && add_float(o, "label_smoothing", t->label_smoothing) &&
+             add_number(o, "eval_every", t->eval_every) && add_number(o, "patience", t->patience) &&
+             add_number(o, "save_every", t->save_every) && add_number(o, "log_every", t->log_every) &&
+             tfm_json_add_u64(o, "seed", t->seed) && add_task_part(o, t);
+    tfm_status s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building train config JSON");
+    cJSON_Delete(o);
+    return s;
+}
+
+tfm_status tfm_train_config_from_json(const char *json_text, const char *source_name, tfm_train_config *out) {
+    const char *source = source_name ? source_name : "<train config>";
+    cJSON *o = NULL;
+    TRY(tfm_json_parse(json_text, strlen(json_text), source, &o));
+    tfm_train_config t;
+    tfm_train_config_default_task(&t, out->task);
+    tfm_json_context ctx = {source, "train"};
+    tfm_status s = tfm_json_expect_object(o, source, "train");
+    if (s == TFM_OK) s = read_train_object(o, &ctx, &t);
+    cJSON_Delete(o);
+    if (s != TFM_OK) return s;
+    s = tfm_train_config_validate(&t, NULL);
+    if (s != TFM_OK) return tfm_error_prefix(s, "%s: ", source);
+    *out = t;
+    return TFM_OK;
+}
+
+/* ---- Training-config files: {"model": {...}, "train": {...}} ---- */
+
+/* Parse the file and hand its "model" object (or NULL) to read_model; then read "train" into t (t->task set). */
+static tfm_status load_config_file(const char *path, tfm_status (*read_model)(const cJSON *model, const char *path, void *out),
+                                   void *model_out, int model_required, tfm_train_config *t) {
+    char *text = NULL;
+    size_t size = 0;
+    TRY(tfm_file_read(path, &text, &size));
+    cJSON *root = NULL;
+    tfm_status s = tfm_json_parse(text, size, path, &root);
+    tfm_free(text, size + 1);
+    if (s != TFM_OK) return s;
+    static const char *const sections[] = {"model", "train", NULL};
+    tfm_json_context top = {path, NULL}, train_ctx = {path, "train"};
+    s = tfm_json_expect_object(root, path, "the top level");
+    if (s == TFM_OK) s = tfm_json_check_keys(root, &top, sections, NULL);
+    const cJSON *mo = tfm_json_field(root, "model"), *to = tfm_json_field(root, "train");
+    if (s == TFM_OK && (mo || model_required)) s = tfm_json_expect_object(mo, path, "model");
+    if (s == TFM_OK) s = read_model(mo, path, model_out);
+    if (s == TFM_OK && to) s = tfm_json_expect_object(to, path, "train");
+    if (s == TFM_OK && to) s = read_train_object(to, &train_ctx, t);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* The GPT "model" object with tfm's names (io/config.c). */
+tfm_status tfm_gpt_config_read_object(const cJSON *o, const char *path, void *out);
+
+tfm_status tfm_config_load(const char *path, tfm_gpt_config *model, tfm_train_config *train) {
+    tfm_gpt_config m;
+    tfm_train_config t;
+    tfm_gpt_config_default(&m);
+    tfm_train_config_default(&t);
+    TRY(load_config_file(path, tfm_gpt_config_read_object, &m, 0, &t));
+    /* Cross-field checks; their messages name fields, so add the file. */
+    tfm_status s = tfm_gpt_config_validate(&m);
+    if (s == TFM_OK) s = tfm_train_config_validate(&t, &m);
+    if (s != TFM_OK) return tfm_error_prefix(s, "%s: ", path);
+    if (model) *model = m;
+    if (train) *train = t;
+    return TFM_OK;
+}
+
+static tfm_status read_seq2seq_model(const cJSON *o, const char *path, void *out) {
+    char *model_text = cJSON_PrintUnformatted(o);
+    if (!model_text) return tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
+    tfm_status s = tfm_seq2seq_config_from_json(model_text, path, out);
+    cJSON_free(model_text);
+    return s;
+}
+
+tfm_status tfm_seq2seq_config_load(const char *path, tfm_seq2seq_config *model, tfm_train_config *train) {
+    tfm_seq2seq_config m;
+    tfm_train_config t;
+    tfm_seq2seq_config_default(&m);
+    tfm_train_config_default_task(&t, TFM_TASK_SEQ2SEQ);
+    tfm_status s = load_config_file(path, read_seq2seq_model, &m, 1, &t);
+    if (s == TFM_OK && (s = tfm_train_config_validate(&t, NULL)) != TFM_OK) s = tfm_error_prefix(s, "%s: ", path);
+    if (s != TFM_OK) return s;
+    if (model) *model = m;
+    if (train) *train = t;
+    return TFM_OK;
+}

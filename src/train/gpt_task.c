@@ -1,0 +1,136 @@
+/* train/gpt_task.c: GPT as a training task: windows of a byte-token stream, next-token loss, validation loss, data position for resume. */
+#define _DEFAULT_SOURCE /* realpath */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfm/gpt.h"
+#include "tfm/train.h"
+
+typedef struct gpt_task {
+    tfm_train_task task;
+    tfm_gpt *model;              /* not owned */
+    tfm_gpt_train_config part;   /* B, T, validation */
+    char *data_path;             /* absolute: --resume works from any directory */
+    uint64_t data_checksum;      /* of the token stream: a resumed run must see the same data */
+    tfm_dataset data;
+    int32_t *inputs, *targets;   /* [B, T] each */
+} gpt_task;
+
+/* FNV-1a over the token stream: cheap identity check of the data a checkpoint was trained on. */
+static uint64_t checksum_tokens(const uint16_t *tokens, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint64_t)tokens[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static tfm_status train_loss(void *self, tfm_graph *g, float label_smoothing, tfm_tensor **loss, long *count) {
+    gpt_task *t = self;
+    int B = t->part.batch_size, T = t->part.seq_len;
+    tfm_dataset_next_train_batch(&t->data, t->inputs, t->targets, B, T);
+    *loss = tfm_gpt_loss(t->model, g, t->inputs, t->targets, B, T, label_smoothing);
+    *count = (long)B * T;
+    return *loss ? TFM_OK : TFM_ERR_INVALID_ARGUMENT;
+}
+
+static tfm_status evaluate(void *self, tfm_graph *g, float *valid_loss, float *score) {
+    gpt_task *t = self;
+    int B = t->part.batch_size, T = t->part.seq_len;
+    double sum = 0;
+    for (int i = 0; i < t->part.eval_batches; i++) {
+        tfm_status st = tfm_graph_begin(g, 0, 0);
+        if (st) return st;
+        tfm_dataset_valid_batch(&t->data, i, t->inputs, t->targets, B, T);
+        tfm_tensor *loss = tfm_gpt_loss(t->model, g, t->inputs, t->targets, B, T, 0.0f);
+        if (!loss) return TFM_ERR_INVALID_ARGUMENT;
+        sum += loss->data[0];
+    }
+    *valid_loss = (float)(sum / t->part.eval_batches);
+    *score = NAN;
+    return TFM_OK;
+}
+
+static void describe(const void *self, char *buffer, size_t size) {
+    const gpt_task *t = self;
+    const tfm_gpt_config *m = &t->model->config;
+    snprintf(buffer, size, "%zu parameters, %d layers, d_model %d, %d heads, context %d | data %s: %zu train + %zu valid tokens | batch %d x %d",
+             tfm_params_count_values(&t->model->params), m->n_layers, m->d_model, m->n_heads, m->context_length, t->data_path, t->data.train_count,
+             t->data.count - t->data.train_count, t->part.batch_size, t->part.seq_len);
+}
+
+static tfm_status model_config_json(const void *self, char **json) {
+    const gpt_task *t = self;
+    return tfm_gpt_config_to_json(&t->model->config, json);
+}
+
+static tfm_status save_state(const void *self, tfm_train_state *state) {
+    const gpt_task *t = self;
+    tfm_status st = tfm_train_state_set_u64(state, "data_tokens", t->data.count);
+    if (!st) st = tfm_train_state_set_u64(state, "data_checksum", t->data_checksum);
+    if (!st) st = tfm_train_state_set_u64(state, "data_seed", t->data.position_rng.seed);
+    if (!st) st = tfm_train_state_set_u64(state, "data_counter", t->data.position_rng.counter);
+    return st;
+}
+
+static tfm_status load_state(void *self, const tfm_train_state *state) {
+    gpt_task *t = self;
+    uint64_t tokens = 0, checksum = 0, seed = 0, counter = 0;
+    tfm_status st = tfm_train_state_get_u64(state, "data_tokens", &tokens);
+    if (!st) st = tfm_train_state_get_u64(state, "data_checksum", &checksum);
+    if (!st) st = tfm_train_state_get_u64(state, "data_seed", &seed);
+    if (!st) st = tfm_train_state_get_u64(state, "data_counter", &counter);
+    if (st) return st;
+    if (t->data.count != tokens || t->data_checksum != checksum)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: the data file %s differs from the one this checkpoint was trained on (%" PRIu64 " tokens)",
+                         tfm_train_state_source(state), t->data_path, tokens);
+    t->data.position_rng = (tfm_rng){seed, counter};
+    return TFM_OK;
+}
+
+static void free_task(void *self) {
+    gpt_task *t = self;
+    size_t bt = (size_t)t->part.batch_size * t->part.seq_len;
+    tfm_dataset_free(&t->data);
+    tfm_free(t->inputs, sizeof(int32_t) * bt);
+    tfm_free(t->targets, sizeof(int32_t) * bt);
+    if (t->data_path) tfm_free(t->data_path, strlen(t->data_path) + 1);
+    tfm_free(t, sizeof *t);
+}
+
+tfm_status tfm_gpt_task_create(tfm_train_task **out, tfm_gpt *model, const tfm_train_config *config, const char *data_path) {
+    *out = NULL;
+    tfm_status st = tfm_train_config_validate(config, &model->config);
+    if (st) return st;
+    if (config->task != TFM_TASK_GPT) return tfm_error(TFM_ERR_CONFIG, "tfm_gpt_task_create: the train config is not a GPT one");
+    if (model->config.vocab_size < 256)
+        return tfm_error(TFM_ERR_CONFIG, "byte-level data needs vocab_size >= 256, the model has %d", model->config.vocab_size);
+    gpt_task *t = tfm_calloc(1, sizeof *t);
+    if (!t) return TFM_ERR_OUT_OF_MEMORY;
+    t->model = model;
+    t->part = config->gpt;
+    char *absolute = realpath(data_path, NULL);
+    t->data_path = tfm_strdup(absolute ? absolute : data_path);
+    free(absolute);
+    size_t bt = (size_t)t->part.batch_size * t->part.seq_len;
+    t->inputs = tfm_malloc(sizeof(int32_t) * bt);
+    t->targets = tfm_malloc(sizeof(int32_t) * bt);
+    if (!t->data_path || !t->inputs || !t->targets) st = tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory for the GPT task");
+    if (!st) st = tfm_dataset_load_text(&t->data, data_path, t->part.seq_len, t->part.valid_fraction, config->seed);
+    if (st) {
+        free_task(t);
+        return st;
+    }
+    t->data_checksum = checksum_tokens(t->data.tokens, t->data.count);
+    t->task = (tfm_train_task){.name = "gpt", .state_format = "tfm-trainer-state", .data_key = "data_path", .data_location = t->data_path,
+                               .score_name = NULL, .loss_weighting = TFM_LOSS_WEIGHT_PER_BATCH, .d_model = model->config.d_model,
+                               .params = &model->params, .self = t, .train_loss = train_loss, .evaluate = evaluate, .epoch = NULL,
+                               .describe = describe, .model_config_json = model_config_json, .save_state = save_state, .load_state = load_state,
+                               .free_task = free_task};
+    *out = &t->task;
+    return TFM_OK;
+}

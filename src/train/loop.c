@@ -1,0 +1,316 @@
+/* train/loop.c: the one training loop: micro-batches, loss weighting, clipping, schedule, optimizer, evaluation, checkpoints, resume. */
+#include "tfm/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/train_state.h"
+#include "tfm/io.h"
+#include "train/clip.h"
+#include "train/optimizer.h"
+
+/* The state format this loop writes; version 1 (the two trainers before it) is read too. */
+#define TRAINER_STATE_VERSION 2
+/* The dropout stream is derived from the seed, apart from the data's stream. */
+#define DROPOUT_SEED_MIX 0xD409u
+
+struct tfm_trainer {
+    tfm_train_task *task;        /* owned */
+    tfm_train_config config;
+    tfm_graph graph;             /* per-step arena + tape, reused */
+    int graph_ready;
+    long step;                   /* optimizer steps done */
+    float last_loss, last_learning_rate, last_grad_norm;
+    long last_tokens;
+    float best_score;            /* NAN before the first validation */
+    long best_step;
+    int evaluations_without_gain;
+};
+
+const char *const tfm_train_stop_reason_names[] = {"max_steps", "paused", "time_limit", "patience", "requested", NULL};
+
+void tfm_train_task_free(tfm_train_task *task) {
+    if (task && task->free_task) task->free_task(task->self);
+}
+
+tfm_status tfm_trainer_create(tfm_trainer **out, tfm_train_task *task, const tfm_train_config *config) {
+    *out = NULL;
+    tfm_status st = tfm_train_config_validate(config, NULL);
+    tfm_trainer *t = st ? NULL : tfm_calloc(1, sizeof *t);
+    if (!st && !t) st = tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory for the trainer");
+    if (st) {
+        tfm_train_task_free(task);
+        return st;
+    }
+    t->task = task;
+    t->config = *config;
+    t->best_score = NAN;
+    if ((st = tfm_graph_init(&t->graph, 0)) == TFM_OK) t->graph_ready = 1;
+    if (!st) tfm_rng_init(&t->graph.dropout_rng, config->seed ^ DROPOUT_SEED_MIX);
+    if (!st) st = tfm_params_allocate_moments(task->params);
+    if (st) {
+        tfm_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return TFM_OK;
+}
+
+void tfm_trainer_free(tfm_trainer *t) {
+    if (!t) return;
+    if (t->graph_ready) tfm_graph_free(&t->graph);
+    tfm_train_task_free(t->task);
+    tfm_free(t, sizeof *t);
+}
+
+/* ---- One step ---- */
+
+/* Run the micro-batches: forward, finite check, weighted backward. Sets *loss (the step's mean) and *tokens. */
+static tfm_status accumulate_gradients(tfm_trainer *t, double *loss, long *tokens) {
+    const tfm_train_config *c = &t->config;
+    tfm_train_task *task = t->task;
+    int per_token = task->loss_weighting == TFM_LOSS_WEIGHT_PER_TOKEN;
+    double weighted_sum = 0;
+    *tokens = 0;
+    for (int micro = 0; micro < c->grad_accum_steps; micro++) {
+        tfm_status st = tfm_graph_begin(&t->graph, 1, 1);
+        if (st) return st;
+        tfm_tensor *micro_loss = NULL;
+        long count = 0;
+        if ((st = task->train_loss(task->self, &t->graph, c->label_smoothing, &micro_loss, &count)) != TFM_OK || !micro_loss)
+            return tfm_error_prefix(st ? st : TFM_ERR_INVALID_ARGUMENT, "step %ld: ", t->step + 1);
+        float value = micro_loss->data[0];
+        if (!isfinite(value))
+            return tfm_error(TFM_ERR_NUMERIC, "step %ld: the loss is %g; parameters left as before this step (try a lower learning_rate)",
+                             t->step + 1, (double)value);
+        weighted_sum += per_token ? (double)value * (double)count : (double)value;
+        *tokens += count;
+        /* Per batch: each micro-batch's mean counts 1/accum. Per token: weigh by its tokens now and divide by
+         * the step's total below, so the gradient is that of the mean over every token of the step. */
+        float seed = per_token ? (float)count : 1.0f / (float)c->grad_accum_steps;
+        if ((st = tfm_graph_backward(&t->graph, micro_loss, seed)) != TFM_OK) return st;
+    }
+    tfm_params *p = task->params;
+    if (per_token && *tokens > 0) {
+        float inverse = 1.0f / (float)*tokens;
+        for (size_t i = 0; i < p->total; i++) p->grad[i] *= inverse;
+    }
+    *loss = per_token ? (*tokens ? weighted_sum / (double)*tokens : 0.0) : weighted_sum / c->grad_accum_steps;
+    return TFM_OK;
+}
+
+tfm_status tfm_trainer_step(tfm_trainer *t) {
+    const tfm_train_config *c = &t->config;
+    tfm_params *p = t->task->params;
+    tfm_params_zero_grad(p);
+    double loss = 0;
+    long tokens = 0;
+    tfm_status st = accumulate_gradients(t, &loss, &tokens);
+    if (st) return st;
+    float norm = (float)tfm_clip_global_norm(p->grad, p->total);
+    if (!isfinite(norm))
+        return tfm_error(TFM_ERR_NUMERIC, "step %ld: the gradient norm is %g; parameters left as before this step", t->step + 1, (double)norm);
+    if (c->grad_clip > 0) tfm_clip_scale(p->grad, p->total, norm, c->grad_clip);
+    float lr = tfm_schedule_learning_rate(c, t->task->d_model, t->step + 1);
+    st = c->optimizer == TFM_OPTIMIZER_SGD ? tfm_sgd_step_params(p, lr, c->momentum, 0.0f, c->weight_decay, 0, t->step + 1)
+                                           : tfm_adamw_step_params(p, lr, c->beta1, c->beta2, c->eps, c->weight_decay, t->step + 1);
+    if (st) return st;
+    t->step++;
+    t->last_loss = (float)loss;
+    t->last_learning_rate = lr;
+    t->last_grad_norm = norm;
+    t->last_tokens = tokens;
+    return TFM_OK;
+}
+
+tfm_status tfm_trainer_evaluate(tfm_trainer *t, float *valid_loss, float *score) {
+    float loss = NAN, task_score = NAN;
+    tfm_status st = t->task->evaluate(t->task->self, &t->graph, &loss, &task_score);
+    if (st) return tfm_error_prefix(st, "validation at step %ld: ", t->step);
+    /* Higher is better: the task's score, or the negated loss when it has none. */
+    float ranked = isnan(task_score) ? -loss : task_score;
+    if (isnan(t->best_score) || ranked > t->best_score) {
+        t->best_score = ranked;
+        t->best_step = t->step;
+        t->evaluations_without_gain = 0;
+    } else {
+        t->evaluations_without_gain++;
+    }
+    *valid_loss = loss;
+    *score = task_score;
+    return TFM_OK;
+}
+
+int tfm_trainer_should_stop(const tfm_trainer *t) {
+    return t->config.patience > 0 && t->evaluations_without_gain >= t->config.patience;
+}
+
+tfm_trainer_progress tfm_trainer_get_progress(const tfm_trainer *t) {
+    tfm_trainer_progress p = {t->step, t->config.max_steps, t->task->epoch ? t->task->epoch(t->task->self) : 0, t->last_loss,
+                              t->last_learning_rate, t->last_grad_norm, t->last_tokens, t->best_score, t->best_step,
+                              t->evaluations_without_gain};
+    return p;
+}
+
+const tfm_train_config *tfm_trainer_config(const tfm_trainer *t) { return &t->config; }
+const tfm_train_task *tfm_trainer_task(const tfm_trainer *t) { return t->task; }
+
+/* ---- Checkpoints ---- */
+
+static tfm_status write_state(const tfm_trainer *t, tfm_train_state *state) {
+    const tfm_train_task *task = t->task;
+    char *train_json = NULL;
+    tfm_status st = tfm_train_config_to_json(&t->config, &train_json);
+    if (!st) st = tfm_train_state_set_string(state, "format", task->state_format);
+    if (!st) st = tfm_train_state_set_count(state, "version", TRAINER_STATE_VERSION);
+    if (!st) st = tfm_train_state_set_count(state, "step", t->step);
+    if (!st) st = tfm_train_state_set_string(state, task->data_key, task->data_location);
+    if (!st) st = task->save_state(task->self, state);
+    if (!st) st = tfm_train_state_set_u64(state, "dropout_seed", t->graph.dropout_rng.seed);
+    if (!st) st = tfm_train_state_set_u64(state, "dropout_counter", t->graph.dropout_rng.counter);
+    if (!st) st = tfm_train_state_set_float(state, "best_score", t->best_score);
+    if (!st) st = tfm_train_state_set_count(state, "best_step", t->best_step);
+    if (!st) st = tfm_train_state_set_count(state, "evaluations_without_gain", t->evaluations_without_gain);
+    if (!st) st = tfm_train_state_set_object(state, "train", train_json);
+    if (train_json) tfm_free(train_json, strlen(train_json) + 1);
+    return st;
+}
+
+tfm_status tfm_trainer_save(tfm_trainer *t, const char *dir) {
+    char *model_json = NULL, *state_text = NULL;
+    tfm_train_state *state = NULL;
+    tfm_status st = t->task->model_config_json(t->task->self, &model_json);
+    if (!st) st = tfm_train_state_create(&state, "trainer_state.json");
+    if (!st) st = write_state(t, state);
+    if (!st) st = tfm_train_state_print(state, &state_text);
+    if (!st) st = tfm_checkpoint_save(dir, t->task->params, model_json, state_text);
+    tfm_train_state_free(state);
+    if (model_json) tfm_free(model_json, strlen(model_json) + 1);
+    if (state_text) tfm_free(state_text, strlen(state_text) + 1);
+    return st;
+}
+
+tfm_status tfm_trainer_save_model(tfm_trainer *t, const char *dir) {
+    char *model_json = NULL;
+    tfm_status st = t->task->model_config_json(t->task->self, &model_json);
+    if (!st) st = tfm_checkpoint_save(dir, t->task->params, model_json, NULL);
+    if (model_json) tfm_free(model_json, strlen(model_json) + 1);
+    return st;
+}
+
+/* trainer_state.json of dir, parsed (without touching the optimizer files). */
+static tfm_status read_state_file(const char *dir, tfm_train_state **state) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    char *text = NULL;
+    size_t size = 0;
+    tfm_status st = tfm_file_read(path, &text, &size);
+    if (st) return st;
+    st = tfm_train_state_parse(state, text, path);
+    tfm_free(text, size + 1);
+    return st;
+}
+
+static tfm_status read_train_config(const tfm_train_state *state, int task, tfm_train_config *config) {
+    char *train_json = NULL;
+    tfm_status st = tfm_train_state_get_object(state, "train", &train_json);
+    if (st) return st;
+    config->task = task;
+    st = tfm_train_config_from_json(train_json, tfm_train_state_source(state), config);
+    tfm_free(train_json, strlen(train_json) + 1);
+    return st;
+}
+
+tfm_status tfm_trainer_saved_config(const char *dir, int task, tfm_train_config *config, char *data, size_t size) {
+    tfm_train_state *state = NULL;
+    tfm_status st = read_state_file(dir, &state);
+    if (st) return st;
+    const char *location = NULL;
+    const char *key = task == TFM_TASK_SEQ2SEQ ? "data_dir" : "data_path";
+    st = read_train_config(state, task, config);
+    if (!st) st = tfm_train_state_get_string(state, key, &location);
+    if (!st && strlen(location) >= size) st = tfm_error(TFM_ERR_FORMAT, "%s: %s: path too long", tfm_train_state_source(state), key);
+    if (!st) snprintf(data, size, "%s", location);
+    tfm_train_state_free(state);
+    return st;
+}
+
+/* The given config may differ from the saved one only in the run's length and reporting. */
+static tfm_status check_resume_config(const tfm_train_state *state, const tfm_train_config *given) {
+    tfm_train_config saved;
+    tfm_status st = read_train_config(state, given->task, &saved);
+    if (st) return st;
+    saved.max_steps = given->max_steps;
+    saved.eval_every = given->eval_every;
+    saved.save_every = given->save_every;
+    saved.log_every = given->log_every;
+    saved.patience = given->patience;
+    saved.seq2seq.bleu_sentences = given->seq2seq.bleu_sentences;
+    char *a = NULL, *b = NULL;
+    st = tfm_train_config_to_json(&saved, &a);
+    if (!st) st = tfm_train_config_to_json(given, &b);
+    if (!st && strcmp(a, b) != 0)
+        st = tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: a resumed run keeps its training config; only max_steps, eval_every, save_every, "
+                                                 "log_every, patience and bleu_sentences may change", tfm_train_state_source(state));
+    if (a) tfm_free(a, strlen(a) + 1);
+    if (b) tfm_free(b, strlen(b) + 1);
+    return st;
+}
+
+static tfm_status restore(tfm_trainer *t, const tfm_train_state *state) {
+    const char *source = tfm_train_state_source(state), *format = NULL;
+    long version = 0, step = 0, best_step = 0, without = 0;
+    uint64_t dropout_seed = 0, dropout_counter = 0;
+    float best = NAN;
+    tfm_status st = tfm_train_state_get_string(state, "format", &format);
+    if (!st && strcmp(format, t->task->state_format) != 0)
+        st = tfm_error(TFM_ERR_FORMAT, "%s: format is \"%s\", not \"%s\": this checkpoint is not a %s training run", source, format,
+                       t->task->state_format, t->task->name);
+    if (!st) st = tfm_train_state_get_count(state, "version", &version);
+    if (!st && (version < 1 || version > TRAINER_STATE_VERSION))
+        st = tfm_error(TFM_ERR_FORMAT, "%s: version %ld: this tfm reads versions 1 to %d", source, version, TRAINER_STATE_VERSION);
+    if (!st) st = tfm_train_state_get_count(state, "step", &step);
+    if (!st) st = tfm_train_state_get_u64(state, "dropout_seed", &dropout_seed);
+    if (!st) st = tfm_train_state_get_u64(state, "dropout_counter", &dropout_counter);
+    /* Version 1 of the encoder-decoder kept best_bleu (-1 before the first validation); GPT's kept nothing. */
+    if (!st && tfm_train_state_has(state, "best_bleu")) {
+        st = tfm_train_state_get_float(state, "best_bleu", &best);
+        if (best < 0) best = NAN;
+    }
+    if (!st) st = tfm_train_state_get_float(state, "best_score", &best);
+    if (!st && tfm_train_state_has(state, "best_step")) st = tfm_train_state_get_count(state, "best_step", &best_step);
+    if (!st && tfm_train_state_has(state, "evaluations_without_gain"))
+        st = tfm_train_state_get_count(state, "evaluations_without_gain", &without);
+    if (!st) st = t->task->load_state(t->task->self, state);
+    if (st) return st;
+    t->step = step;
+    t->graph.dropout_rng = (tfm_rng){dropout_seed, dropout_counter};
+    t->best_score = best;
+    t->best_step = best_step;
+    t->evaluations_without_gain = (int)without;
+    return TFM_OK;
+}
+
+tfm_status tfm_trainer_resume(tfm_trainer **out, tfm_train_task *task, const tfm_train_config *config, const char *dir) {
+    *out = NULL;
+    char *state_text = NULL;
+    tfm_train_state *state = NULL;
+    tfm_trainer *t = NULL;
+    char source[4096];
+    snprintf(source, sizeof source, "%s/trainer_state.json", dir);
+    tfm_status st = tfm_trainer_create(&t, task, config); /* owns the task from here */
+    if (!st) st = tfm_checkpoint_load_trainer_state(dir, task->params, &state_text);
+    if (!st) st = tfm_train_state_parse(&state, state_text, source);
+    if (!st) st = check_resume_config(state, config);
+    if (!st) st = restore(t, state);
+    tfm_train_state_free(state);
+    if (state_text) tfm_free(state_text, strlen(state_text) + 1);
+    if (st) {
+        tfm_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return TFM_OK;
+}

@@ -1,0 +1,238 @@
+/* tests/test_train_loop.c: the one training loop: k accumulated micro-batches give the update of one batch k times larger
+ * (per-token weighting with a task written here, per-batch weighting with GPT), and a task plugs in through the public header. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "tfm.h"
+
+/* ---- A task of this test's own: a bigram table, logits = table[id], cross-entropy, some rows ignored ----
+ * Micro-batch i holds rows [begin[i], begin[i+1]) of one fixed stream; ignored rows make the token counts differ,
+ * which is what per-token weighting must get right. */
+enum { VOCAB = 7, ROWS = 24, IGNORE = -1 };
+
+typedef struct bigram_task {
+    tfm_train_task task;
+    tfm_params params;
+    tfm_tensor table;            /* [VOCAB, VOCAB] */
+    int32_t ids[ROWS], targets[ROWS];
+    const int *begin;            /* micro-batch boundaries into the rows */
+    int batch;                   /* next micro-batch */
+    int batches;
+} bigram_task;
+
+static tfm_status bigram_loss(void *self, tfm_graph *g, float label_smoothing, tfm_tensor **loss, long *count) {
+    bigram_task *t = self;
+    int first = t->begin[t->batch], n = t->begin[t->batch + 1] - first;
+    t->batch = (t->batch + 1) % t->batches;
+    int counted = 0;
+    tfm_tensor *logits = tfm_fn_embedding(g, &t->table, t->ids + first, 1, (int[]){n});
+    *loss = tfm_fn_cross_entropy(g, logits, t->targets + first, IGNORE, label_smoothing, &counted);
+    *count = counted;
+    return *loss ? TFM_OK : TFM_ERR_INVALID_ARGUMENT;
+}
+
+static tfm_status bigram_evaluate(void *self, tfm_graph *g, float *valid_loss, float *score) {
+    (void)self;
+    (void)g;
+    *valid_loss = 0;
+    *score = NAN;
+    return TFM_OK;
+}
+
+static tfm_status bigram_config(const void *self, char **json) {
+    (void)self;
+    const char *text = "{\"model_type\": \"bigram-test\"}";
+    *json = tfm_malloc(strlen(text) + 1);
+    if (*json) memcpy(*json, text, strlen(text) + 1);
+    return *json ? TFM_OK : TFM_ERR_OUT_OF_MEMORY;
+}
+
+static tfm_status bigram_save_state(const void *self, tfm_train_state *state) {
+    return tfm_train_state_set_u64(state, "batch", (uint64_t)((const bigram_task *)self)->batch);
+}
+
+static tfm_status bigram_load_state(void *self, const tfm_train_state *state) {
+    uint64_t batch = 0;
+    tfm_status st = tfm_train_state_get_u64(state, "batch", &batch);
+    if (!st) ((bigram_task *)self)->batch = (int)batch;
+    return st;
+}
+
+static void bigram_free(void *self) {
+    bigram_task *t = self;
+    tfm_params_free(&t->params);
+    free(t);
+}
+
+static void bigram_describe(const void *self, char *buffer, size_t size) {
+    (void)self;
+    snprintf(buffer, size, "bigram test task");
+}
+
+static bigram_task *bigram_create(const int *begin, int batches) {
+    bigram_task *t = calloc(1, sizeof *t);
+    tfm_params_init(&t->params);
+    if (tfm_params_declare(&t->params, "table", 2, (int[]){VOCAB, VOCAB}, &t->table, 1) || tfm_params_allocate(&t->params)) return NULL;
+    for (int i = 0; i < VOCAB * VOCAB; i++) t->table.data[i] = 0.1f * (float)((i * 37) % 11) - 0.5f;
+    for (int r = 0; r < ROWS; r++) {
+        t->ids[r] = (r * 5 + 1) % VOCAB;
+        t->targets[r] = (r % 4 == 3 || r % 7 == 5) ? IGNORE : (r * 3 + 2) % VOCAB; /* some rows do not count */
+    }
+    t->begin = begin;
+    t->batches = batches;
+    t->task = (tfm_train_task){.name = "bigram", .state_format = "bigram-test-state", .data_key = "data", .data_location = "(none)",
+                               .loss_weighting = TFM_LOSS_WEIGHT_PER_TOKEN, .d_model = VOCAB, .params = &t->params, .self = t,
+                               .train_loss = bigram_loss, .evaluate = bigram_evaluate, .describe = bigram_describe,
+                               .model_config_json = bigram_config, .save_state = bigram_save_state, .load_state = bigram_load_state,
+                               .free_task = bigram_free};
+    return t;
+}
+
+static void loop_config(tfm_train_config *c, int accumulate) {
+    tfm_train_config_default(c);
+    c->grad_accum_steps = accumulate;
+    c->optimizer = TFM_OPTIMIZER_SGD; /* its update is proportional to the gradient (Adam's first step hardly is) */
+    c->momentum = 0.9f;
+    c->weight_decay = 0;
+    c->schedule = TFM_SCHEDULE_CONSTANT;
+    c->warmup_steps = 0;
+    c->learning_rate = 0.5f;
+    c->min_lr = 0;
+    c->grad_clip = 0;
+    c->max_steps = 3;
+}
+
+/* Three steps: three uneven micro-batches each (rows 0-4, 5-7 and 8-23, of which the ignored rows leave uneven
+ * token counts), or one micro-batch holding all their rows. */
+static void test_per_token_accumulation(void) {
+    static const int three[] = {0, 5, 8, 24}, one[] = {0, 24};
+    bigram_task *a = bigram_create(three, 3), *b = bigram_create(one, 1);
+    CHECK(a && b, "bigram tasks");
+    if (!a || !b) return;
+    tfm_train_config ca, cb;
+    loop_config(&ca, 3);
+    loop_config(&cb, 1);
+    tfm_trainer *ta = NULL, *tb = NULL;
+    CHECK_OK(tfm_trainer_create(&ta, &a->task, &ca));
+    CHECK_OK(tfm_trainer_create(&tb, &b->task, &cb));
+    if (!ta || !tb) return;
+    for (int s = 0; s < 3; s++) {
+        CHECK_OK(tfm_trainer_step(ta));
+        CHECK_OK(tfm_trainer_step(tb));
+    }
+    tfm_trainer_progress pa = tfm_trainer_get_progress(ta), pb = tfm_trainer_get_progress(tb);
+    CHECK(pa.tokens == pb.tokens && pa.tokens > 0, "both steps count the same tokens: %ld and %ld", pa.tokens, pb.tokens);
+    CHECK(fabsf(pa.loss - pb.loss) <= 1e-6f * fabsf(pb.loss), "step loss: accumulated %.9g, one batch %.9g", (double)pa.loss, (double)pb.loss);
+    float worst = 0;
+    for (int i = 0; i < VOCAB * VOCAB; i++) {
+        float d = fabsf(a->table.data[i] - b->table.data[i]);
+        if (d > worst) worst = d;
+    }
+    CHECK(worst <= 1e-6f, "parameters after 3 steps: accumulated vs one batch differ by %g", (double)worst);
+    /* And the uneven counts matter: weighting each micro-batch alike would give another update. */
+    bigram_task *c = bigram_create(three, 3);
+    if (!c) return;
+    c->task.loss_weighting = TFM_LOSS_WEIGHT_PER_BATCH;
+    tfm_trainer *tc = NULL;
+    CHECK_OK(tfm_trainer_create(&tc, &c->task, &ca));
+    if (tc) CHECK_OK(tfm_trainer_step(tc));
+    tfm_trainer_free(ta);
+    tfm_trainer_free(tb);
+    tfm_trainer *t1 = NULL;
+    bigram_task *d = bigram_create(one, 1);
+    CHECK_OK(tfm_trainer_create(&t1, &d->task, &cb));
+    if (t1) CHECK_OK(tfm_trainer_step(t1));
+    float differ = 0;
+    for (int i = 0; i < VOCAB * VOCAB; i++) differ = fmaxf(differ, fabsf(c->table.data[i] - d->table.data[i]));
+    CHECK(differ > 1e-4f, "per-batch weighting of uneven micro-batches must differ from per-token (%g)", (double)differ);
+    tfm_trainer_free(tc);
+    tfm_trainer_free(t1);
+}
+
+/* GPT (per-batch weighting, equal counts): 2 micro-batches of 4 windows = 1 batch of 8 windows, without dropout. */
+static void test_gpt_accumulation(void) {
+    const char *path = "train_loop_corpus.txt";
+    FILE *f = fopen(path, "wb");
+    for (int i = 0; i < 400; i++) fprintf(f, "line %d: the quick brown fox jumps over the lazy dog %d\n", i, i * 7 % 13);
+    fclose(f);
+    tfm_gpt_config m;
+    tfm_gpt_config_default(&m);
+    m.context_length = 16;
+    m.d_model = 32;
+    m.n_layers = 2;
+    m.n_heads = 2;
+    m.d_ff = 64;
+    m.dropout = 0;
+    float *after[2] = {NULL, NULL};
+    size_t total = 0;
+    for (int k = 0; k < 2; k++) {
+        tfm_train_config c;
+        tfm_train_config_default(&c);
+        c.gpt.seq_len = 16;
+        c.gpt.batch_size = k == 0 ? 4 : 8;
+        c.grad_accum_steps = k == 0 ? 2 : 1;
+        c.max_steps = 2;
+        tfm_gpt *model = NULL;
+        CHECK_OK(tfm_gpt_create(&model, &m));
+        if (!model) return;
+        tfm_gpt_init_weights(model, 5);
+        tfm_train_task *task = NULL;
+        tfm_trainer *trainer = NULL;
+        CHECK_OK(tfm_gpt_task_create(&task, model, &c, path));
+        if (task) CHECK_OK(tfm_trainer_create(&trainer, task, &c));
+        for (int s = 0; trainer && s < 2; s++) CHECK_OK(tfm_trainer_step(trainer));
+        total = model->params.total;
+        after[k] = malloc(sizeof(float) * total);
+        memcpy(after[k], model->params.data, sizeof(float) * total);
+        tfm_trainer_free(trainer);
+        tfm_gpt_free(model);
+    }
+    float worst = 0;
+    for (size_t i = 0; i < total; i++) worst = fmaxf(worst, fabsf(after[0][i] - after[1][i]));
+    CHECK(worst <= 1e-5f, "GPT: 2 x 4 accumulated vs 1 x 8: parameters differ by %g after 2 steps", (double)worst);
+    free(after[0]);
+    free(after[1]);
+    remove(path);
+}
+
+/* The state a task writes survives a save and a resume; another task's checkpoint is refused. */
+static void test_resume_through_the_interface(void) {
+    static const int three[] = {0, 5, 8, 24};
+    bigram_task *a = bigram_create(three, 3);
+    tfm_train_config c;
+    loop_config(&c, 1);
+    tfm_trainer *t = NULL;
+    CHECK_OK(tfm_trainer_create(&t, &a->task, &c));
+    if (!t) return;
+    CHECK_OK(tfm_trainer_step(t));
+    CHECK_OK(tfm_trainer_step(t));
+    CHECK_OK(tfm_trainer_save(t, "train_loop_run"));
+    tfm_trainer_free(t);
+    bigram_task *b = bigram_create(three, 3);
+    CHECK_OK(tfm_checkpoint_load_params("train_loop_run", &b->params));
+    tfm_trainer *r = NULL;
+    CHECK_OK(tfm_trainer_resume(&r, &b->task, &c, "train_loop_run"));
+    if (!r) return;
+    CHECK(tfm_trainer_get_progress(r).step == 2 && b->batch == 2, "resumed at step %ld, batch %d", tfm_trainer_get_progress(r).step, b->batch);
+    tfm_trainer_free(r);
+    bigram_task *other = bigram_create(three, 3);
+    other->task.state_format = "another-task";
+    CHECK(tfm_trainer_resume(&r, &other->task, &c, "train_loop_run") == TFM_ERR_FORMAT && strstr(tfm_last_error(), "another-task"),
+          "another task's checkpoint: %s", tfm_last_error());
+    tfm_train_config changed = c;
+    changed.learning_rate = 0.25f;
+    bigram_task *third = bigram_create(three, 3);
+    CHECK(tfm_trainer_resume(&r, &third->task, &changed, "train_loop_run") == TFM_ERR_INVALID_ARGUMENT &&
+              strstr(tfm_last_error(), "keeps its training config"),
+          "a changed learning rate on resume: %s", tfm_last_error());
+}
+
+int main(void) {
+    test_per_token_accumulation();
+    test_gpt_accumulation();
+    test_resume_through_the_interface();
+    return test_summary();
+}
