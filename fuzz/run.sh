@@ -4,7 +4,8 @@
 # Needs clang and Debian's libclang-rt-14-dev (the libFuzzer runtime). Builds into build-fuzz/, keeps the
 # corpus in build-fuzz/corpus/<target>/ (seeded from fuzz/seeds/<target>/ when that exists).
 # Sources: fuzz_bpe_* link the BPE files; other targets link all of src/tokenizer; a file
-# fuzz/<target>.sources (one path per line, relative to the repo) overrides that.
+# fuzz/<target>.sources (one path per line, relative to the repo) overrides that. Every target also links
+# src/core/error.c, memory.c and src/io/file.c (atomic writes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-30}
@@ -28,7 +29,7 @@ for t in "${targets[@]}"; do
   fi
   "$CC" -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -I"$root/include" -I"$root/src" -I"$root/fuzz" "$root/fuzz/$t.c" "${sources[@]}" \
-    "$root/src/core/error.c" "$root/src/core/memory.c" -lutf8proc -lcjson -lm -o "$out/$t"
+    "$root/src/core/error.c" "$root/src/core/memory.c" "$root/src/io/file.c" -lutf8proc -lcjson -lm -o "$out/$t"
   corpus="$out/corpus/$t"
   mkdir -p "$corpus"
   seeds=()

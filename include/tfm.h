@@ -10,7 +10,7 @@
  *
  * The pieces, in the order data flows through them (one header each):
  *
- *   tfm/base.h     status codes, tfm_last_error(), the injectable allocator
+ *   tfm/base.h     status codes, tfm_last_error(), the injectable allocator, the thread count
  *   tfm/tensor.h   tfm_tensor (a view: data + grad + shape) and tfm_params, the three slabs that hold
  *                  every weight, every gradient and the optimizer's moments
  *   tfm/random.h   counter-based random numbers: results never depend on the thread count
@@ -20,8 +20,9 @@
  *   tfm/gpt.h      GPT: the decoder-only Transformer, its KV cache and generation
  *   tfm/seq2seq.h  the encoder-decoder Transformer of "Attention Is All You Need" (model, cached greedy decoding)
  *   tfm/decode.h   greedy / temperature / top-k / top-p sampling
+ *   tfm/beam_search.h  beam search (length penalty, n-best) and sampling for the encoder-decoder
  *   tfm/train.h    the one training loop (GPT and encoder-decoder tasks), schedules, exact resume
- *   tfm/io.h       safetensors files and checkpoint directories, written atomically
+ *   tfm/io.h       files written atomically, safetensors files and checkpoint directories
  *   tfm/metrics.h  BLEU and chrF exactly as sacreBLEU computes them
  *   tfm/bpe.h, tfm/wordpiece.h   GPT-2's byte-level BPE and BERT's WordPiece tokenizers
  *
@@ -83,6 +84,8 @@
 #define TFM_H
 
 #include "tfm/base.h"
+#include "tfm/beam_search.h"
+#include "tfm/bpe.h"
 #include "tfm/config.h"
 #include "tfm/decode.h"
 #include "tfm/gpt.h"
@@ -94,5 +97,6 @@
 #include "tfm/seq2seq.h"
 #include "tfm/tensor.h"
 #include "tfm/train.h"
+#include "tfm/wordpiece.h"
 
 #endif

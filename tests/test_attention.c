@@ -4,23 +4,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/threads.h"
+#include "tfm/base.h"
 #include "ops/attention.h"
 #include "test_util.h"
 #include "tfm/base.h"
 #include "tfm/random.h"
-
-static float *random_floats(size_t n, uint64_t seed, float lo, float hi) {
-    float *x = tfm_malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * tfm_random_uniform_at(seed, i);
-    return x;
-}
-
-static float *copy_floats(const float *x, size_t n) {
-    float *y = tfm_malloc(sizeof(float) * (n ? n : 1));
-    memcpy(y, x, sizeof(float) * n);
-    return y;
-}
 
 /* max|a-b| relative to the largest |a| (a = the reference). */
 static double scaled_diff(const float *a, const float *b, size_t n) {
@@ -131,9 +119,9 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
     snprintf(name, sizeof name, "B=%d Tq=%d Tk=%d H=%d hd=%d causal=%d padding=%d dropout=%g %s", B, Tq, Tk, H, hd,
              causal, padding, (double)dropout, layout_names[layout]);
     uint64_t seed = (uint64_t)B * 7919u + Tq * 104729u + Tk * 31u + H * 17u + hd;
-    float *x = random_floats(s.x_size, seed, -2, 2);
-    float *out_ref = random_floats(s.out_size, seed + 1, 0, 1), *probs_ref = random_floats(s.probs_size, seed + 2, 0, 1);
-    float *out_fast = random_floats(s.out_size, seed + 3, 0, 1), *probs_fast = random_floats(s.probs_size, seed + 4, 0, 1);
+    float *x = test_random_floats(s.x_size, seed, -2, 2);
+    float *out_ref = test_random_floats(s.out_size, seed + 1, 0, 1), *probs_ref = test_random_floats(s.probs_size, seed + 2, 0, 1);
+    float *out_fast = test_random_floats(s.out_size, seed + 3, 0, 1), *probs_fast = test_random_floats(s.probs_size, seed + 4, 0, 1);
     size_t scratch_floats;
     float *scratch = scratch_for(&s, &scratch_floats);
     const float *q = x + s.q_offset, *k = x + s.k_offset, *v = x + s.v_offset;
@@ -174,9 +162,9 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
     if (padding && B > 1) CHECK(empty_rows > 0, "%s: expected fully masked rows", name);
 
     /* Backward: fast vs reference, both accumulating onto the same random start. */
-    float *dout = random_floats(s.out_size, seed + 5, -1, 1);
-    float *g0 = random_floats(s.x_size, seed + 6, -1, 1);
-    float *g_ref = copy_floats(g0, s.x_size), *g_fast = copy_floats(g0, s.x_size);
+    float *dout = test_random_floats(s.out_size, seed + 5, -1, 1);
+    float *g0 = test_random_floats(s.x_size, seed + 6, -1, 1);
+    float *g_ref = test_copy_floats(g0, s.x_size), *g_fast = test_copy_floats(g0, s.x_size);
     CHECK_OK(tfm_attention_backward_reference(g_ref + s.q_offset, g_ref + s.k_offset, g_ref + s.v_offset, dout, probs_ref,
                                               q, k, v, c));
     CHECK_OK(tfm_attention_backward(g_fast + s.q_offset, g_fast + s.k_offset, g_fast + s.v_offset, dout, probs_fast, q, k,
@@ -189,7 +177,7 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
     CHECK(d < 1e-5, "%s: backward (dq, dk, dv), fast vs reference %g", name, d);
 
     /* Only dq: dk and dv are NULL and must stay untouched. */
-    float *g_q = copy_floats(g0, s.x_size);
+    float *g_q = test_copy_floats(g0, s.x_size);
     CHECK_OK(tfm_attention_backward(g_q + s.q_offset, NULL, NULL, dout, probs_fast, q, k, v, c, scratch, scratch_floats));
     int only_q = 1;
     for (size_t i = 0; i < s.x_size; i++) g_q[i] -= g0[i];
@@ -213,7 +201,7 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
 
     /* Finite differences of the reference backward, over every element of q, k, v (small cases). */
     if (s.x_size <= 600) {
-        float *lw = random_floats(s.out_size, seed + 7, -1, 1);
+        float *lw = test_random_floats(s.out_size, seed + 7, -1, 1);
         float *grad = tfm_calloc(s.x_size, sizeof(float));
         float *o = tfm_malloc(sizeof(float) * s.out_size), *pr = tfm_malloc(sizeof(float) * s.probs_size);
         attention_loss(&s, x, lw, o, pr);
@@ -255,7 +243,7 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
 static void test_gradient_check_catches_errors(void) {
     setup s;
     setup_init(&s, 1, 3, 3, 1, 2, 1, 0, 0.0f, LAYOUT_SEPARATE);
-    float *x = random_floats(s.x_size, 5, -2, 2), *lw = random_floats(s.out_size, 6, -1, 1);
+    float *x = test_random_floats(s.x_size, 5, -2, 2), *lw = test_random_floats(s.out_size, 6, -1, 1);
     float *o = tfm_malloc(sizeof(float) * s.out_size), *pr = tfm_malloc(sizeof(float) * s.probs_size);
     float *grad = tfm_calloc(s.x_size, sizeof(float));
     attention_loss(&s, x, lw, o, pr);
@@ -287,7 +275,7 @@ static void test_dropout_mask(void) {
     const float p = 0.3f;
     setup s;
     setup_init(&s, B, T, T, H, hd, 0, 0, p, LAYOUT_SEPARATE);
-    float *x = random_floats(s.x_size, 77, -1, 1);
+    float *x = test_random_floats(s.x_size, 77, -1, 1);
     for (int b = 0; b < B; b++)
         for (int j = 0; j < T; j++)
             for (int h = 0; h < H; h++)
@@ -333,13 +321,13 @@ static void test_decode(int query_count, int padding) {
     setup_init(&s, B, T, T, H, hd, 1, 0, 0.0f, LAYOUT_SEPARATE);
     int lengths[2] = {T, T - 9};
     if (padding) s.config.key_lengths = lengths;
-    float *x = random_floats(s.x_size, 4242, -2, 2);
+    float *x = test_random_floats(s.x_size, 4242, -2, 2);
     float *out = tfm_malloc(sizeof(float) * s.out_size), *probs = tfm_malloc(sizeof(float) * s.probs_size);
     CHECK_OK(tfm_attention_forward(out, probs, x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config, NULL, 0));
     /* Cache holds all T positions; q is the last query_count positions. */
     size_t cache_size = (size_t)B * max_length * C;
     /* Unfilled cache positions hold NaN: the kernel must never read them (0 * NaN would leak). */
-    float *k_cache = random_floats(cache_size, 1, NAN, NAN), *v_cache = random_floats(cache_size, 2, NAN, NAN);
+    float *k_cache = test_random_floats(cache_size, 1, NAN, NAN), *v_cache = test_random_floats(cache_size, 2, NAN, NAN);
     float *qn = tfm_malloc(sizeof(float) * B * query_count * C);
     for (int b = 0; b < B; b++) {
         memcpy(k_cache + (size_t)b * max_length * C, x + s.k_offset + (size_t)b * T * C, sizeof(float) * T * C);
@@ -376,8 +364,8 @@ static void test_decode(int query_count, int padding) {
 static void test_kv_index(int Tq) {
     enum { B = 6, ITEMS = 2, Tk = 9, H = 2, hd = 5, C = H * hd };
     const int kv_index[B] = {1, 0, 1, 1, 0, 0}, lengths[B] = {9, 7, 9, 4, 7, 7};
-    float *q = random_floats((size_t)B * Tq * C, 71, -2, 2);
-    float *k = random_floats((size_t)ITEMS * Tk * C, 72, -2, 2), *v = random_floats((size_t)ITEMS * Tk * C, 73, -2, 2);
+    float *q = test_random_floats((size_t)B * Tq * C, 71, -2, 2);
+    float *k = test_random_floats((size_t)ITEMS * Tk * C, 72, -2, 2), *v = test_random_floats((size_t)ITEMS * Tk * C, 73, -2, 2);
     float *k_copies = tfm_malloc(sizeof(float) * B * Tk * C), *v_copies = tfm_malloc(sizeof(float) * B * Tk * C);
     for (int b = 0; b < B; b++) {
         memcpy(k_copies + (size_t)b * Tk * C, k + (size_t)kv_index[b] * Tk * C, sizeof(float) * Tk * C);
@@ -414,7 +402,7 @@ static void test_kv_index(int Tq) {
 static void test_thread_determinism(void) {
     setup s;
     setup_init(&s, 3, 100, 100, 3, 20, 1, 1, 0.2f, LAYOUT_FUSED_QKV);
-    float *x = random_floats(s.x_size, 31, -2, 2), *dout = random_floats(s.out_size, 32, -1, 1);
+    float *x = test_random_floats(s.x_size, 31, -2, 2), *dout = test_random_floats(s.out_size, 32, -1, 1);
     float *out[2], *probs[2], *g[2];
     for (int run = 0; run < 2; run++) {
         tfm_threads_set(run + 1);
@@ -445,7 +433,7 @@ static void test_thread_determinism(void) {
 static void test_invalid_arguments(void) {
     setup s;
     setup_init(&s, 2, 4, 4, 2, 3, 0, 0, 0.0f, LAYOUT_SEPARATE);
-    float *x = random_floats(s.x_size, 1, -1, 1), *out = tfm_malloc(sizeof(float) * s.out_size);
+    float *x = test_random_floats(s.x_size, 1, -1, 1), *out = tfm_malloc(sizeof(float) * s.out_size);
     float *probs = tfm_malloc(sizeof(float) * s.probs_size);
     const float *q = x + s.q_offset, *k = x + s.k_offset, *v = x + s.v_offset;
     tfm_attention_config c = s.config;
@@ -483,7 +471,7 @@ static void test_invalid_arguments(void) {
 static void report_speed(int B, int T, int C, int H, int with_reference) {
     setup s;
     setup_init(&s, B, T, T, H, C / H, 1, 0, 0.0f, LAYOUT_FUSED_QKV);
-    float *x = random_floats(s.x_size, 1, -1, 1), *dout = random_floats(s.out_size, 2, -1, 1);
+    float *x = test_random_floats(s.x_size, 1, -1, 1), *dout = test_random_floats(s.out_size, 2, -1, 1);
     float *out = tfm_malloc(sizeof(float) * s.out_size), *probs = tfm_malloc(sizeof(float) * s.probs_size);
     float *g = tfm_calloc(s.x_size, sizeof(float));
     size_t scratch_floats;

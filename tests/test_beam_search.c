@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode/beam_search.h"
+#include "tfm/beam_search.h"
 #include "ops/linear_packed.h"
 #include "test_util.h"
 #include "tfm/graph.h"

@@ -4,18 +4,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/threads.h"
+#include "tfm/base.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
 #include "test_util.h"
 #include "tfm/base.h"
 #include "tfm/random.h"
-
-static float *random_floats(size_t n, uint64_t seed) {
-    float *x = tfm_malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) x[i] = 2.0f * (float)tfm_random_uniform_at(seed, i) - 1.0f;
-    return x;
-}
 
 /* op(A) [M,K], op(B) [K,N] stored with padded row strides, C [M,N] with stride N + 3 and garbage in the padding,
  * which must survive. Compared with tfm_matmul_reference relative to sqrt(K) (the size of a sum of K products
@@ -23,7 +17,7 @@ static float *random_floats(size_t n, uint64_t seed) {
 static void test_shape(int M, int N, int K, int transpose_a, int transpose_b, float alpha, float beta) {
     int lda = (transpose_a ? M : K) + 1, ldb = (transpose_b ? K : N) + 2, ldc = N + 3;
     size_t a_size = (size_t)(transpose_a ? K : M) * lda, b_size = (size_t)(transpose_b ? N : K) * ldb, c_size = (size_t)M * ldc;
-    float *A = random_floats(a_size, 1), *B = random_floats(b_size, 2), *C0 = random_floats(c_size, 3);
+    float *A = test_random_floats(a_size, 1, -1.0f, 1.0f), *B = test_random_floats(b_size, 2, -1.0f, 1.0f), *C0 = test_random_floats(c_size, 3, -1.0f, 1.0f);
     float *expected = tfm_malloc(sizeof(float) * c_size), *got[2];
     memcpy(expected, C0, sizeof(float) * c_size);
     if (beta == 0.0f)
@@ -63,7 +57,7 @@ static double seconds_now(void) {
 
 /* Printed, not asserted: tfm_gemm vs OpenBLAS on the training step's shapes (best of 5). */
 static void report_speed(const char *what, int M, int N, int K, int transpose_a, int transpose_b) {
-    float *A = random_floats((size_t)M * K, 4), *B = random_floats((size_t)K * N, 5), *C = random_floats((size_t)M * N, 6);
+    float *A = test_random_floats((size_t)M * K, 4, -1.0f, 1.0f), *B = test_random_floats((size_t)K * N, 5, -1.0f, 1.0f), *C = test_random_floats((size_t)M * N, 6, -1.0f, 1.0f);
     int lda = transpose_a ? M : K, ldb = transpose_b ? K : N;
     double best[2] = {1e30, 1e30};
     for (int rep = 0; rep < 6; rep++)

@@ -4,24 +4,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/threads.h"
+#include "tfm/base.h"
 #include "ops/linear.h"
 #include "ops/linear_packed.h"
 #include "test_util.h"
 #include "tfm/base.h"
 #include "tfm/random.h"
-
-static float *random_floats(size_t n, uint64_t seed, float lo, float hi) {
-    float *x = tfm_malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * tfm_random_uniform_at(seed, i);
-    return x;
-}
-
-static float *copy_floats(const float *x, size_t n) {
-    float *y = tfm_malloc(sizeof(float) * (n ? n : 1));
-    memcpy(y, x, sizeof(float) * n);
-    return y;
-}
 
 /* max|a-b| relative to the largest |a|: the error measure for sums whose terms cancel (a fixed
  * floor would judge near-zero outputs by the wrong scale). */
@@ -68,20 +56,20 @@ static double gradient_error(float *param, const float *analytic, size_t n, cons
 static void test_linear_shape(int N, int C, int OC, int with_bias) {
     uint64_t seed = (uint64_t)N * 1000003u + C * 1009u + OC;
     size_t nin = (size_t)N * C, nw = (size_t)OC * C, nout = (size_t)N * OC;
-    float *inp = random_floats(nin, seed + 1, -1, 1), *weight = random_floats(nw, seed + 2, -1, 1);
-    float *bias = with_bias ? random_floats(OC, seed + 3, -1, 1) : NULL;
-    float *out_ref = random_floats(nout, seed + 4, 0, 1), *out_fast = random_floats(nout, seed + 5, 0, 1);
+    float *inp = test_random_floats(nin, seed + 1, -1, 1), *weight = test_random_floats(nw, seed + 2, -1, 1);
+    float *bias = with_bias ? test_random_floats(OC, seed + 3, -1, 1) : NULL;
+    float *out_ref = test_random_floats(nout, seed + 4, 0, 1), *out_fast = test_random_floats(nout, seed + 5, 0, 1);
     tfm_linear_forward_reference(out_ref, inp, weight, bias, N, C, OC);
     tfm_linear_forward(out_fast, inp, weight, bias, N, C, OC);
     double d = scaled_diff(out_ref, out_fast, nout);
     CHECK(d < 1e-5, "forward N=%d C=%d OC=%d bias=%d: fast vs reference rel diff %g", N, C, OC, with_bias, d);
 
     /* Backward: gradients start from non-zero values to check they accumulate. */
-    float *dout = random_floats(nout, seed + 6, -1, 1);
-    float *dinp0 = random_floats(nin, seed + 7, -1, 1), *dw0 = random_floats(nw, seed + 8, -1, 1);
-    float *db0 = random_floats(OC, seed + 9, -1, 1);
-    float *dinp_ref = copy_floats(dinp0, nin), *dw_ref = copy_floats(dw0, nw), *db_ref = copy_floats(db0, OC);
-    float *dinp_fast = copy_floats(dinp0, nin), *dw_fast = copy_floats(dw0, nw), *db_fast = copy_floats(db0, OC);
+    float *dout = test_random_floats(nout, seed + 6, -1, 1);
+    float *dinp0 = test_random_floats(nin, seed + 7, -1, 1), *dw0 = test_random_floats(nw, seed + 8, -1, 1);
+    float *db0 = test_random_floats(OC, seed + 9, -1, 1);
+    float *dinp_ref = test_copy_floats(dinp0, nin), *dw_ref = test_copy_floats(dw0, nw), *db_ref = test_copy_floats(db0, OC);
+    float *dinp_fast = test_copy_floats(dinp0, nin), *dw_fast = test_copy_floats(dw0, nw), *db_fast = test_copy_floats(db0, OC);
     tfm_linear_backward_reference(dinp_ref, dw_ref, with_bias ? db_ref : NULL, dout, inp, weight, N, C, OC);
     tfm_linear_backward(dinp_fast, dw_fast, with_bias ? db_fast : NULL, dout, inp, weight, N, C, OC);
     d = scaled_diff(dinp_ref, dinp_fast, nin);
@@ -96,14 +84,14 @@ static void test_linear_shape(int N, int C, int OC, int with_bias) {
     }
 
     /* NULL gradients are skipped; the others are still computed. */
-    float *dw_only = copy_floats(dw0, nw);
+    float *dw_only = test_copy_floats(dw0, nw);
     tfm_linear_backward(NULL, dw_only, NULL, dout, inp, weight, N, C, OC);
     d = scaled_diff(dw_ref, dw_only, nw);
     CHECK(d < 1e-5, "backward with only dweight: rel diff %g", d);
 
     /* Finite differences of the reference backward (small shapes only: each element costs two forwards). */
     if ((size_t)N * C * OC <= 4000) {
-        float *lw = random_floats(nout, seed + 10, -1, 1);
+        float *lw = test_random_floats(nout, seed + 10, -1, 1);
         float *gi = tfm_calloc(nin, sizeof(float)), *gw = tfm_calloc(nw, sizeof(float));
         float *gb = tfm_calloc(OC, sizeof(float));
         tfm_linear_backward_reference(gi, gw, with_bias ? gb : NULL, lw, inp, weight, N, C, OC);
@@ -144,8 +132,8 @@ static void test_linear_shape(int N, int C, int OC, int with_bias) {
 /* A gradient check that must fail: a deliberately wrong analytic gradient is caught. */
 static void test_gradient_check_catches_errors(void) {
     int N = 3, C = 4, OC = 2;
-    float *inp = random_floats(N * C, 71, -1, 1), *weight = random_floats(OC * C, 72, -1, 1);
-    float *lw = random_floats(N * OC, 73, -1, 1), *out = tfm_malloc(sizeof(float) * N * OC);
+    float *inp = test_random_floats(N * C, 71, -1, 1), *weight = test_random_floats(OC * C, 72, -1, 1);
+    float *lw = test_random_floats(N * OC, 73, -1, 1), *out = tfm_malloc(sizeof(float) * N * OC);
     float *gw = tfm_calloc(OC * C, sizeof(float));
     tfm_linear_backward_reference(NULL, gw, NULL, lw, inp, weight, N, C, OC);
     gw[5] += 0.01f;
@@ -163,11 +151,11 @@ static void test_matmul(int M, int N, int K, int ta, int tb, int batch, float al
     int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
     size_t arows = ta ? K : M, brows = tb ? N : K;
     size_t as = arows * lda + 5, bs = brows * ldb + 7, cs = (size_t)M * ldc + 1;
-    float *a = random_floats(as * batch, 81 + M, -1, 1), *b = random_floats(bs * batch, 82 + N, -1, 1);
-    float *c_ref = random_floats(cs * batch, 83 + K, -1, 1);
+    float *a = test_random_floats(as * batch, 81 + M, -1, 1), *b = test_random_floats(bs * batch, 82 + N, -1, 1);
+    float *c_ref = test_random_floats(cs * batch, 83 + K, -1, 1);
     if (beta == 0.0f)
         for (size_t i = 0; i < cs * batch; i++) c_ref[i] = NAN; /* beta = 0 must not read c */
-    float *c_fast = copy_floats(c_ref, cs * batch);
+    float *c_fast = test_copy_floats(c_ref, cs * batch);
     tfm_matmul_reference(c_ref, a, b, M, N, K, ta, tb, lda, ldb, ldc, alpha, beta, batch, as, bs, cs);
     tfm_matmul(c_fast, a, b, M, N, K, ta, tb, lda, ldb, ldc, alpha, beta, batch, as, bs, cs);
     /* Compare only the [M, N] blocks: padding stays NaN/untouched in both. */
@@ -196,8 +184,8 @@ static void test_matmul(int M, int N, int K, int ta, int tb, int batch, float al
  * sums round differently. tfm's own kernels are checked bit for bit across thread counts in test_ops. */
 static void test_thread_determinism(void) {
     int N = 300, C = 200, OC = 130;
-    float *inp = random_floats((size_t)N * C, 91, -1, 1), *weight = random_floats((size_t)OC * C, 92, -1, 1);
-    float *bias = random_floats(OC, 93, -1, 1), *dout = random_floats((size_t)N * OC, 94, -1, 1);
+    float *inp = test_random_floats((size_t)N * C, 91, -1, 1), *weight = test_random_floats((size_t)OC * C, 92, -1, 1);
+    float *bias = test_random_floats(OC, 93, -1, 1), *dout = test_random_floats((size_t)N * OC, 94, -1, 1);
     float *out[3], *dinp[3], *dw[3], *db[3];
     for (int run = 0; run < 3; run++) { /* threads: 1, 2, 2 */
         int threads = run == 0 ? 1 : 2;
@@ -232,8 +220,8 @@ static void test_thread_determinism(void) {
 
 /* Printed, not asserted: fast vs reference forward+backward for a GPT-ish projection. */
 static void report_speed(int N, int C, int OC) {
-    float *inp = random_floats((size_t)N * C, 1, -1, 1), *weight = random_floats((size_t)OC * C, 2, -1, 1);
-    float *bias = random_floats(OC, 3, -1, 1), *dout = random_floats((size_t)N * OC, 4, -1, 1);
+    float *inp = test_random_floats((size_t)N * C, 1, -1, 1), *weight = test_random_floats((size_t)OC * C, 2, -1, 1);
+    float *bias = test_random_floats(OC, 3, -1, 1), *dout = test_random_floats((size_t)N * OC, 4, -1, 1);
     float *out = tfm_malloc(sizeof(float) * N * OC), *dinp = tfm_calloc((size_t)N * C, sizeof(float));
     float *dw = tfm_calloc((size_t)OC * C, sizeof(float)), *db = tfm_calloc(OC, sizeof(float));
     double t0 = seconds_now();
@@ -265,8 +253,8 @@ static void report_speed(int N, int C, int OC) {
  * linear reference, the fast kernel against both (row counts around the 6-row and 240-row blocks), the
  * same bits with 1 and 2 threads, and the speed against OpenBLAS for decode-step shapes. */
 static void test_linear_packed(int N, int C, int OC, int with_bias) {
-    float *inp = random_floats((size_t)N * C, 51, -1, 1), *weight = random_floats((size_t)OC * C, 52, -1, 1);
-    float *bias = with_bias ? random_floats(OC, 53, -1, 1) : NULL;
+    float *inp = test_random_floats((size_t)N * C, 51, -1, 1), *weight = test_random_floats((size_t)OC * C, 52, -1, 1);
+    float *bias = with_bias ? test_random_floats(OC, 53, -1, 1) : NULL;
     float *packed = tfm_malloc(sizeof(float) * OC * C), *back = tfm_malloc(sizeof(float) * OC * C);
     float *expected = tfm_malloc(sizeof(float) * N * OC), *reference = tfm_malloc(sizeof(float) * N * OC);
     float *fast[2] = {tfm_malloc(sizeof(float) * N * OC), tfm_malloc(sizeof(float) * N * OC)};
@@ -304,8 +292,8 @@ static void test_linear_packed(int N, int C, int OC, int with_bias) {
 
 /* Printed, not asserted: packed kernel vs OpenBLAS (tfm_linear_forward) on one decode step's shapes. */
 static void report_packed_speed(int N, int C, int OC) {
-    float *inp = random_floats((size_t)N * C, 1, -1, 1), *weight = random_floats((size_t)OC * C, 2, -1, 1);
-    float *bias = random_floats(OC, 3, -1, 1), *packed = tfm_malloc(sizeof(float) * OC * C), *out = tfm_malloc(sizeof(float) * N * OC);
+    float *inp = test_random_floats((size_t)N * C, 1, -1, 1), *weight = test_random_floats((size_t)OC * C, 2, -1, 1);
+    float *bias = test_random_floats(OC, 3, -1, 1), *packed = tfm_malloc(sizeof(float) * OC * C), *out = tfm_malloc(sizeof(float) * N * OC);
     tfm_linear_pack(packed, weight, OC, C);
     double best[2] = {1e30, 1e30};
     int repeats = (int)(2e8 / ((double)N * C * OC)) + 1;

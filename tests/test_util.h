@@ -9,8 +9,24 @@
 #include <string.h>
 
 #include "tfm/base.h"
+#include "tfm/random.h"
 
 static int test_passed = 0, test_failed = 0;
+
+/* n floats uniform in [lo, hi) from a counter-based stream (the same values on every run and thread count);
+ * free with tfm_free(x, sizeof(float) * n). */
+static inline float *test_random_floats(size_t n, uint64_t seed, float lo, float hi) {
+    float *x = tfm_malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; x && i < n; i++) x[i] = lo + (hi - lo) * tfm_random_uniform_at(seed, i);
+    return x;
+}
+
+/* A copy of x[0, n) (freed like test_random_floats'). */
+static inline float *test_copy_floats(const float *x, size_t n) {
+    float *y = tfm_malloc(sizeof(float) * (n ? n : 1));
+    if (y && n) memcpy(y, x, sizeof(float) * n);
+    return y;
+}
 
 #define CHECK(cond, ...)                                                                          \
     do {                                                                                          \

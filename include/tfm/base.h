@@ -25,6 +25,7 @@ typedef enum tfm_status {
 
 /* The message left by the last failing call on this thread ("" if none). */
 const char *tfm_last_error(void);
+
 /* A short name for a status, e.g. "format error". */
 const char *tfm_status_name(tfm_status status);
 /* Record a message (printf-style) and return `status`, so library code can write
@@ -55,6 +56,15 @@ void *tfm_calloc(size_t count, size_t size);
 void *tfm_realloc(void *pointer, size_t old_size, size_t size);
 void tfm_free(void *pointer, size_t size);
 char *tfm_strdup(const char *s);
+
+/* ---- Threads ---- */
+/* Use `threads` threads for every later parallel kernel on the calling thread: sets OpenMP's
+ * default team size and OpenBLAS's thread count together. `threads` <= 0 means all cores
+ * (omp_get_num_procs()). Without any call, OpenMP's default applies (OMP_NUM_THREADS, else all cores). */
+void tfm_threads_set(int threads);
+
+/* The team size a parallel kernel started now would use (omp_get_max_threads()). */
+int tfm_threads_get(void);
 
 #ifdef __cplusplus
 }

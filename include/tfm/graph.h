@@ -11,11 +11,12 @@ extern "C" {
 
 /* A graph is the tape of one forward pass plus the arena that holds its activations.
  *
- *   tfm_graph g; tfm_graph_init(&g, 0);
- *   for (step...) {
- *       tfm_graph_begin(&g, 1);                 // reset the arena; 1 = record for backward
- *       tfm_tensor *loss = model_forward(&g, ...);   // each op appends a node to the tape
- *       tfm_graph_backward(&g, loss, 1.0f);     // runs the tape in reverse, accumulating grads
+ *   tfm_graph g;
+ *   if (tfm_graph_init(&g, 0) != TFM_OK) return 1;
+ *   for (int step = 0; step < steps; step++) {
+ *       tfm_graph_begin(&g, 1, 1);                       // reset the arena; record for backward; training mode
+ *       tfm_tensor *loss = model_loss(model, &g, batch); // each op appends a node to the tape
+ *       tfm_graph_backward(&g, loss, 1.0f);              // runs the tape in reverse, accumulating grads
  *   }
  *   tfm_graph_free(&g);
  *

@@ -38,6 +38,15 @@ tfm_status tfm_atomic_file_commit(tfm_atomic_file *file);
 void tfm_atomic_file_abort(tfm_atomic_file *file);
 /* One-shot form of the above. */
 tfm_status tfm_file_write_atomic(const char *path, const void *data, size_t size);
+/* mkdir for one level: create `dir` if missing (0755); error names the path. */
+tfm_status tfm_file_make_directory(const char *dir);
+/* "<dir>/<name>" in fresh memory; free with tfm_free(p, strlen(p) + 1). */
+char *tfm_file_join(const char *dir, const char *name);
+/* Copy a (small) file into `to`, atomically (temporary + rename); errors name the file. */
+tfm_status tfm_file_copy(const char *from, const char *to);
+/* 1 if a path exists (any kind). */
+int tfm_file_exists(const char *path);
+
 
 /* ---- safetensors (Hugging Face): u64 LE header length N, N bytes of JSON header, raw LE tensor data ---- */
 

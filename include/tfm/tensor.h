@@ -31,8 +31,8 @@ size_t tfm_shape_size(int ndim, const int *shape);
 /* ---- Parameters: one slab each for values, gradients, and the optimizer's two moments ----
  *
  * A model declares its parameters by name and shape, then allocates once:
- *   tfm_params_declare(p, "transformer.wte.weight", 2, (int[]){vocab, d_model}, &model->wte);
- *   ...
+ *   tfm_params_declare(p, "transformer.wte.weight", 2, (int[]){vocab, d_model}, &model->wte, 1);
+ *   tfm_params_declare(p, "transformer.ln_f.bias", 1, (int[]){d_model}, &model->ln_f_bias, 0);  // 0: no decay
  *   tfm_params_allocate(p);  // now every declared tensor points into p->data / p->grad
  * Names follow Hugging Face where a mapping exists, so checkpoints interoperate. */
 typedef struct tfm_param {

@@ -5,7 +5,6 @@
 #include "cli/common.h"
 #include "cli/options.h"
 #include "cli/translate_commands.h"
-#include "io/file.h"
 #include "tfm/io.h"
 #include "tfm/seq2seq.h"
 

@@ -2,6 +2,9 @@
 #ifndef TFM_CLI_COMMON_H
 #define TFM_CLI_COMMON_H
 
+#include <stdint.h>
+#include <stdio.h>
+
 #include "tfm/gpt.h"
 
 /* Print "tfm <command>: <last error>" to stderr and return exit code 1. */
@@ -12,6 +15,25 @@ double cli_now(void);
 void cli_set_threads(int threads);
 /* Load a GPT checkpoint directory (config.json + model.safetensors). */
 tfm_status cli_load_gpt(const char *dir, tfm_gpt **model);
+/* The input and output of a streaming command (tokenizer encode/decode): --input FILE or stdin, --output FILE or
+ * stdout. The output goes to FILE.tmp.<pid> and is renamed over FILE only when everything was written, so a
+ * failed or interrupted run never truncates what was there; an output that is the input file is refused. */
+typedef struct cli_files {
+    FILE *in, *out;
+    char command[64];            /* "tokenizer encode", for messages */
+    const char *output;          /* NULL: stdout */
+    char temporary[4200];        /* where the output is written until it is complete */
+} cli_files;
+/* 0 (after a message on stderr) when a file cannot be opened; `inputs` holds at most one path ("-": stdin). */
+int cli_files_open(cli_files *files, const char *command, const char *const *inputs, int input_count, const char *output);
+/* Close both; with ok = 1 the output is flushed and put in place, else discarded. Returns the final ok. */
+int cli_files_close(cli_files *files, int ok);
+/* Write token ids as "text" (space-separated), "uint16" or "uint32" (little-endian). *first tracks the
+ * separator of text output. 0 on a write error or an id too large for uint16 (with a message). */
+int cli_write_ids(FILE *out, const char *format, const uint32_t *ids, size_t n, int *first);
+/* A decimal long in [min, max] (the whole string). */
+int cli_parse_long(const char *s, long min, long max, long *out);
+
 /* "3m05s" */
 void cli_format_duration(double seconds, char *buf, int size);
 

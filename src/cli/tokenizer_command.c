@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/common.h"
 #include "cli/tokenizer_commands.h"
 #include "tfm/bpe.h"
 
@@ -59,15 +60,6 @@ static int fail(const char *what) {
     return 1;
 }
 
-static int parse_long(const char *s, long min, long max, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) return 0;
-    *out = v;
-    return 1;
-}
-
 static int parse_options(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->format = "text";
@@ -101,7 +93,7 @@ static int parse_options(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--vocab-size") || !strcmp(a, "--min-frequency") || !strcmp(a, "--id")) {
             NEED_VALUE();
             long x;
-            if (!parse_long(v, !strcmp(a, "--min-frequency") ? 1 : 0, 1L << 24, &x)) {
+            if (!cli_parse_long(v, !strcmp(a, "--min-frequency") ? 1 : 0, 1L << 24, &x)) {
                 fprintf(stderr, "tfm tokenizer: %s: '%s' is not an integer in range\n", a, v);
                 return 0;
             }
@@ -137,7 +129,7 @@ static tfm_status load_tiktoken(const options *o, tfm_bpe **tok) {
     for (int i = 0; i < o->tiktoken_special_count; i++) {
         const char *v = o->tiktoken_specials[i], *eq = strrchr(v, '=');
         long id;
-        if (!eq || eq == v || (size_t)(eq - v) >= sizeof texts[0] || !parse_long(eq + 1, 0, (1L << 24) - 1, &id))
+        if (!eq || eq == v || (size_t)(eq - v) >= sizeof texts[0] || !cli_parse_long(eq + 1, 0, (1L << 24) - 1, &id))
             return tfm_error(TFM_ERR_INVALID_ARGUMENT, "--tiktoken-special '%s': expected TEXT=ID with ID in [0, 2^24)", v);
         memcpy(texts[i], v, (size_t)(eq - v));
         texts[i][eq - v] = '\0';
@@ -162,65 +154,16 @@ static int load_tokenizer(const options *o, tfm_bpe **tok) {
     return 1;
 }
 
-static FILE *open_input(const options *o) {
-    if (o->input_count > 1) { fprintf(stderr, "tfm tokenizer %s: one --input only\n", o->verb); return NULL; }
-    if (!o->input_count || !strcmp(o->inputs[0], "-")) return stdin;
-    FILE *f = fopen(o->inputs[0], "rb");
-    if (!f) fprintf(stderr, "tfm tokenizer %s: %s: %s\n", o->verb, o->inputs[0], strerror(errno));
-    return f;
-}
-
-static FILE *open_output(const options *o) {
-    if (!o->output || !strcmp(o->output, "-")) return stdout;
-    FILE *f = fopen(o->output, "wb");
-    if (!f) fprintf(stderr, "tfm tokenizer %s: %s: %s\n", o->verb, o->output, strerror(errno));
-    return f;
-}
-
-static int close_files(const options *o, FILE *in, FILE *out) {
-    int ok = 1;
-    if (in && in != stdin) fclose(in);
-    if (fflush(out) != 0 || ferror(out)) ok = 0;
-    if (out != stdout && fclose(out) != 0) ok = 0;
-    if (!ok) fprintf(stderr, "tfm tokenizer %s: write error on %s\n", o->verb, o->output ? o->output : "stdout");
-    return ok;
-}
-
-/* Write ids in the chosen format. *first tracks the separator for text output. */
-static int write_ids(FILE *out, const char *format, const uint32_t *ids, size_t n, int *first) {
-    if (!strcmp(format, "text")) {
-        char buf[16];
-        for (size_t i = 0; i < n; i++) {
-            int len = snprintf(buf, sizeof buf, *first ? "%u" : " %u", ids[i]);
-            fwrite(buf, 1, (size_t)len, out);
-            *first = 0;
-        }
-    } else if (!strcmp(format, "uint16")) {
-        for (size_t i = 0; i < n; i++) {
-            if (ids[i] > 65535) {
-                fprintf(stderr, "tfm tokenizer encode: id %u does not fit --format uint16 (use uint32)\n", ids[i]);
-                return 0;
-            }
-            unsigned char b[2] = {(unsigned char)ids[i], (unsigned char)(ids[i] >> 8)};
-            fwrite(b, 1, 2, out);
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            unsigned char b[4] = {(unsigned char)ids[i], (unsigned char)(ids[i] >> 8), (unsigned char)(ids[i] >> 16),
-                                  (unsigned char)(ids[i] >> 24)};
-            fwrite(b, 1, 4, out);
-        }
-    }
-    return !ferror(out);
-}
-
 /* Stream the input through the encoder in chunks: the unconsumed tail of each chunk is kept and
  * encoded with the next one, so memory stays bounded by the chunk size plus the longest piece. */
 static int command_encode(const options *o) {
     tfm_bpe *tok;
     if (!load_tokenizer(o, &tok)) return 1;
-    FILE *in = open_input(o), *out = in ? open_output(o) : NULL;
-    if (!in || !out) { if (in && in != stdin) fclose(in); tfm_bpe_free(tok); return 1; }
+    cli_files files;
+    char command[64];
+    snprintf(command, sizeof command, "tokenizer %s", o->verb);
+    if (!cli_files_open(&files, command, o->inputs, o->input_count, o->output)) { tfm_bpe_free(tok); return 1; }
+    FILE *in = files.in, *out = files.out;
     size_t chunk = 1 << 20, cap = 2 * chunk, len = 0;
     char *buf = malloc(cap);
     tfm_tokens ids = {0};
@@ -247,7 +190,7 @@ static int command_encode(const options *o) {
             break;
         }
         if (consumed) continuation = TFM_BPE_CONTINUATION;
-        ok = write_ids(out, o->format, ids.ids, ids.count, &first);
+        ok = cli_write_ids(out, o->format, ids.ids, ids.count, &first);
         memmove(buf, buf + consumed, len - consumed);
         len -= consumed;
     }
@@ -255,15 +198,18 @@ static int command_encode(const options *o) {
     free(buf);
     tfm_tokens_free(&ids);
     tfm_bpe_free(tok);
-    if (!close_files(o, in, out)) ok = 0;
+    ok = cli_files_close(&files, ok);
     return ok ? 0 : 1;
 }
 
 static int command_decode(const options *o) {
     tfm_bpe *tok;
     if (!load_tokenizer(o, &tok)) return 1;
-    FILE *in = open_input(o), *out = in ? open_output(o) : NULL;
-    if (!in || !out) { if (in && in != stdin) fclose(in); tfm_bpe_free(tok); return 1; }
+    cli_files files;
+    char command[64];
+    snprintf(command, sizeof command, "tokenizer %s", o->verb);
+    if (!cli_files_open(&files, command, o->inputs, o->input_count, o->output)) { tfm_bpe_free(tok); return 1; }
+    FILE *in = files.in, *out = files.out;
     int ok = 1, text = !strcmp(o->format, "text");
     size_t width = !strcmp(o->format, "uint16") ? 2 : 4;
     uint32_t ids[4096];
@@ -317,7 +263,7 @@ static int command_decode(const options *o) {
     }
     tfm_free(bytes, bytes_cap);
     tfm_bpe_free(tok);
-    if (!close_files(o, in, out)) ok = 0;
+    ok = cli_files_close(&files, ok);
     return ok ? 0 : 1;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/common.h"
 #include "cli/tokenizer_commands.h"
 #include "tfm/wordpiece.h"
 
@@ -48,15 +49,6 @@ static void wp_usage(FILE *f) {
 
 static int wp_fail(const char *verb) {
     fprintf(stderr, "tfm tokenizer %s: %s\n", verb, tfm_last_error());
-    return 1;
-}
-
-static int wp_parse_long(const char *s, long min, long max, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) return 0;
-    *out = v;
     return 1;
 }
 
@@ -116,7 +108,7 @@ static int wp_parse(int argc, char **argv, wp_options *o) {
                    !strcmp(a, "--id")) {
             NEED_VALUE();
             long x;
-            if (!wp_parse_long(v, !strcmp(a, "--vocab-size") ? 1 : 0, 1L << 30, &x)) {
+            if (!cli_parse_long(v, !strcmp(a, "--vocab-size") ? 1 : 0, 1L << 30, &x)) {
                 fprintf(stderr, "tfm tokenizer %s: %s: '%s' is not an integer in range\n", o->verb, a, v);
                 return 0;
             }
@@ -160,69 +152,19 @@ static int wp_load(const wp_options *o, tfm_wordpiece **tok) {
     return 1;
 }
 
-static FILE *wp_open_input(const wp_options *o) {
-    if (o->input_count > 1) {
-        fprintf(stderr, "tfm tokenizer %s: one --input only\n", o->verb);
-        return NULL;
-    }
-    if (!o->input_count || !strcmp(o->inputs[0], "-")) return stdin;
-    FILE *f = fopen(o->inputs[0], "rb");
-    if (!f) fprintf(stderr, "tfm tokenizer %s: %s: %s\n", o->verb, o->inputs[0], strerror(errno));
-    return f;
-}
-
-static FILE *wp_open_output(const wp_options *o) {
-    if (!o->output || !strcmp(o->output, "-")) return stdout;
-    FILE *f = fopen(o->output, "wb");
-    if (!f) fprintf(stderr, "tfm tokenizer %s: %s: %s\n", o->verb, o->output, strerror(errno));
-    return f;
-}
-
-static int wp_close(const wp_options *o, FILE *in, FILE *out) {
-    int ok = 1;
-    if (in && in != stdin) fclose(in);
-    if (fflush(out) != 0 || ferror(out)) ok = 0;
-    if (out != stdout && fclose(out) != 0) ok = 0;
-    if (!ok) fprintf(stderr, "tfm tokenizer %s: write error on %s\n", o->verb, o->output ? o->output : "stdout");
-    return ok;
-}
-
-static int wp_write_ids(FILE *out, const char *format, const uint32_t *ids, size_t n, int *first) {
-    if (!strcmp(format, "text")) {
-        for (size_t i = 0; i < n; i++) {
-            fprintf(out, *first ? "%u" : " %u", ids[i]);
-            *first = 0;
-        }
-    } else if (!strcmp(format, "uint16")) {
-        for (size_t i = 0; i < n; i++) {
-            if (ids[i] > 65535) {
-                fprintf(stderr, "tfm tokenizer encode: id %u does not fit --format uint16 (use uint32)\n", ids[i]);
-                return 0;
-            }
-            unsigned char b[2] = {(unsigned char)ids[i], (unsigned char)(ids[i] >> 8)};
-            fwrite(b, 1, 2, out);
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            unsigned char b[4] = {(unsigned char)ids[i], (unsigned char)(ids[i] >> 8), (unsigned char)(ids[i] >> 16),
-                                  (unsigned char)(ids[i] >> 24)};
-            fwrite(b, 1, 4, out);
-        }
-    }
-    return !ferror(out);
-}
-
 /* Streams the input in 1 MB reads: complete lines (--lines) are encoded whole, anything else goes
  * through tfm_wordpiece_encode_chunk, so memory stays bounded whatever the line lengths. */
 static int wp_encode(const wp_options *o) {
     tfm_wordpiece *tok;
     if (!wp_load(o, &tok)) return 1;
-    FILE *in = wp_open_input(o), *out = in ? wp_open_output(o) : NULL;
-    if (!in || !out) {
-        if (in && in != stdin) fclose(in);
+    cli_files files;
+    char command[64];
+    snprintf(command, sizeof command, "tokenizer %s", o->verb);
+    if (!cli_files_open(&files, command, o->inputs, o->input_count, o->output)) {
         tfm_wordpiece_free(tok);
         return 1;
     }
+    FILE *in = files.in, *out = files.out;
     const size_t chunk = 1 << 20;
     size_t capacity = 2 * chunk, len = 0;
     char *buf = malloc(capacity);
@@ -250,7 +192,7 @@ static int wp_encode(const wp_options *o) {
                     ok = !wp_fail("encode");
                     break;
                 }
-                ok = wp_write_ids(out, o->format, ids.ids, ids.count, &first);
+                ok = cli_write_ids(out, o->format, ids.ids, ids.count, &first);
                 fputc('\n', out);
                 first = 1;
                 line_open = 0;
@@ -265,7 +207,7 @@ static int wp_encode(const wp_options *o) {
                 ok = !wp_fail("encode");
                 break;
             }
-            ok = wp_write_ids(out, o->format, ids.ids, ids.count, &first);
+            ok = cli_write_ids(out, o->format, ids.ids, ids.count, &first);
             if (len - pos > 0) line_open = 1;
             pos += consumed;
         }
@@ -276,7 +218,7 @@ static int wp_encode(const wp_options *o) {
     free(buf);
     tfm_free(ids.ids, ids.capacity * sizeof(uint32_t));
     tfm_wordpiece_free(tok);
-    if (!wp_close(o, in, out)) ok = 0;
+    ok = cli_files_close(&files, ok);
     return ok ? 0 : 1;
 }
 
@@ -284,12 +226,14 @@ static int wp_encode(const wp_options *o) {
 static int wp_decode(const wp_options *o) {
     tfm_wordpiece *tok;
     if (!wp_load(o, &tok)) return 1;
-    FILE *in = wp_open_input(o), *out = in ? wp_open_output(o) : NULL;
-    if (!in || !out) {
-        if (in && in != stdin) fclose(in);
+    cli_files files;
+    char command[64];
+    snprintf(command, sizeof command, "tokenizer %s", o->verb);
+    if (!cli_files_open(&files, command, o->inputs, o->input_count, o->output)) {
         tfm_wordpiece_free(tok);
         return 1;
     }
+    FILE *in = files.in, *out = files.out;
     int ok = 1, text = !strcmp(o->format, "text");
     size_t width = !strcmp(o->format, "uint16") ? 2 : 4, count = 0, capacity = 4096, position = 0;
     uint32_t *ids = malloc(capacity * sizeof *ids);
@@ -368,7 +312,7 @@ static int wp_decode(const wp_options *o) {
     free(ids);
     tfm_free(decoded, decoded_capacity);
     tfm_wordpiece_free(tok);
-    if (!wp_close(o, in, out)) ok = 0;
+    ok = cli_files_close(&files, ok);
     return ok ? 0 : 1;
 }
 

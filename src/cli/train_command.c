@@ -7,7 +7,6 @@
 
 #include "cli/common.h"
 #include "cli/options.h"
-#include "io/file.h"
 #include "tfm/bpe.h"
 #include "tfm/io.h"
 #include "tfm/seq2seq.h"

@@ -7,8 +7,8 @@
 #include "cli/common.h"
 #include "cli/options.h"
 #include "cli/translate_commands.h"
-#include "decode/beam_search.h"
-#include "io/file.h"
+#include "tfm/beam_search.h"
+#include "tfm/io.h"
 #include "tfm/bpe.h"
 #include "tfm/seq2seq.h"
 

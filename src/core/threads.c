@@ -1,5 +1,5 @@
 /* core/threads.c: keeps OpenMP's and OpenBLAS's thread counts in step (OpenBLAS is the OpenMP build). */
-#include "core/threads.h"
+#include "tfm/base.h"
 
 #include <cblas.h>
 #include <omp.h>

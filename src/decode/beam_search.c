@@ -1,5 +1,5 @@
 /* decode/beam_search.c: fairseq-style beam search and per-sentence sampling over the incremental seq2seq decoder. */
-#include "decode/beam_search.h"
+#include "tfm/beam_search.h"
 
 #include <math.h>
 #include <string.h>

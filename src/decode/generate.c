@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "core/threads.h"
+#include "tfm/base.h"
 
 tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length, int max_new_tokens, tfm_sampler *sampler,
                             int use_cache, tfm_token_callback on_token, void *user_data) {

@@ -16,13 +16,4 @@ typedef enum tfm_file_fault {
  * files are let through first, so a test can fail the n-th file of a multi-file save. */
 void tfm_file_set_fault(tfm_file_fault fault, size_t after_bytes, int skip);
 
-/* mkdir -p for one level: create `dir` if missing (0755); error names the path. */
-tfm_status tfm_file_make_directory(const char *dir);
-/* "<dir>/<name>" in fresh memory; free with tfm_free(p, strlen(p) + 1). */
-char *tfm_file_join(const char *dir, const char *name);
-/* Copy a (small) file into `to`, atomically (temporary + rename); errors name the file. */
-tfm_status tfm_file_copy(const char *from, const char *to);
-/* 1 if a path exists (any kind). */
-int tfm_file_exists(const char *path);
-
 #endif

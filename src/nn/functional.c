@@ -13,7 +13,7 @@
 #include "ops/linear.h"
 #include "ops/linear_packed.h"
 #include "ops/residual.h"
-#include "core/threads.h"
+#include "tfm/base.h"
 
 /* Gradient buffer of an input if it wants one, else NULL (kernels skip NULL gradients). */
 static float *grad_of(tfm_tensor *t) { return (t && t->requires_grad) ? t->grad : NULL; }

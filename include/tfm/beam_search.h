@@ -1,9 +1,13 @@
-/* decode/beam_search.h: beam search (GNMT length penalty, n-best) and sampling for the encoder-decoder, batched over sentences. */
-#ifndef TFM_DECODE_BEAM_SEARCH_H
-#define TFM_DECODE_BEAM_SEARCH_H
+/* tfm/beam_search.h: beam search (GNMT length penalty, n-best) and sampling for the encoder-decoder, batched over sentences. */
+#ifndef TFM_BEAM_SEARCH_H
+#define TFM_BEAM_SEARCH_H
 
 #include "tfm/decode.h"
 #include "tfm/seq2seq.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Memory a search keeps from one call to the next: the graph's arena and the decoder cache, grown to the
  * largest batch seen. A translation run passes the same workspace to every batch, so neither is allocated
@@ -58,4 +62,7 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *model, const int32_t *source, const i
                               const tfm_sampler_config *sampler, const uint64_t *seeds, float max_length_a, int max_length_b,
                               tfm_seq2seq_workspace *workspace, tfm_beam_result *results);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
