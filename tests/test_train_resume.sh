@@ -35,4 +35,10 @@ awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || { echo "loss did not
 "$tfm" generate --model "$work/full" --prompt "ab" --max-tokens 40 --temperature 0.9 --top-k 5 --seed 3 --warmup 2 --stats > "$work/g2" 2> "$work/g2.err"
 cmp -s "$work/g0" "$work/g2" || { echo "FAILED: --warmup changed the generated text"; exit 1; }
 grep -q '"new_tokens":40,' "$work/g2.err" || { echo "FAILED: --stats summary after warm-up: $(cat "$work/g2.err")"; exit 1; }
+# tfm average works for GPT checkpoints too: the mean of a checkpoint with itself is that checkpoint.
+"$tfm" average --out "$work/avg" "$work/full" "$work/split" 2> "$work/avg.err" || { echo "FAILED: tfm average on GPT: $(cat "$work/avg.err")"; exit 1; }
+tensors() { tail -c +$(( $(od -An -t u8 -N8 "$1" | tr -d ' ') + 9 )) "$1"; }
+cmp -s <(tensors "$work/avg/model.safetensors") <(tensors "$work/full/model.safetensors") \
+  || { echo "FAILED: the average of two identical GPT checkpoints differs from them"; exit 1; }
+"$tfm" generate --model "$work/avg" --prompt "ab" --max-tokens 5 > /dev/null 2>&1 || { echo "FAILED: the averaged GPT does not load"; exit 1; }
 echo "1 passed, 0 failed"

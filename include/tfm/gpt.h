@@ -45,6 +45,10 @@ typedef struct tfm_gpt_cache {
 tfm_status tfm_gpt_create(tfm_gpt **model, const tfm_gpt_config *config);
 void tfm_gpt_init_weights(tfm_gpt *model, uint64_t seed);
 void tfm_gpt_free(tfm_gpt *model);
+/* A model-only checkpoint directory: model.safetensors + config.json (Hugging Face GPT-2 keys). */
+tfm_status tfm_gpt_save(const tfm_gpt *model, const char *dir);
+/* Create the model that dir/config.json describes and fill it from dir/model.safetensors. */
+tfm_status tfm_gpt_load(tfm_gpt **model, const char *dir);
 
 /* logits for tokens [B, T] -> [B, T, V] (or [B, 1, V] for the last position only, when last_only).
  * With a cache, the tokens continue the cached sequence at position cache->length, attend to all cached

@@ -1,4 +1,4 @@
-/* cli/average_command.c: "tfm average": the element-wise mean of the parameters of several encoder-decoder checkpoints. */
+/* cli/average_command.c: "tfm average": the element-wise mean of the parameters of several checkpoints of one model (GPT or encoder-decoder). */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,11 +9,10 @@
 #include "tfm/seq2seq.h"
 
 /* The configs must agree on everything that shapes the parameters (dropout etc. may differ: the first wins). */
-static int same_shapes(const tfm_seq2seq *a, const tfm_seq2seq *b) {
-    if (a->params.count != b->params.count || a->params.total != b->params.total) return 0;
-    for (int i = 0; i < a->params.count; i++)
-        if (strcmp(a->params.entries[i].name, b->params.entries[i].name) != 0 || a->params.entries[i].size != b->params.entries[i].size)
-            return 0;
+static int same_shapes(const tfm_params *a, const tfm_params *b) {
+    if (a->count != b->count || a->total != b->total) return 0;
+    for (int i = 0; i < a->count; i++)
+        if (strcmp(a->entries[i].name, b->entries[i].name) != 0 || a->entries[i].size != b->entries[i].size) return 0;
     return 1;
 }
 
@@ -32,7 +31,7 @@ int cli_average(int argc, char **argv) {
     if (!cli_options_parse("average", options, first_dir, argv, 1)) return 2;
     if (help) {
         cli_options_print_help("usage: tfm average --out DIR CHECKPOINT_DIR1 CHECKPOINT_DIR2 ...\n"
-                               "Averages the parameters of encoder-decoder checkpoints (e.g. the last k of a run); the first\n"
+                               "Averages the parameters of checkpoints of one model, GPT or encoder-decoder (e.g. the last k of a run); the first\n"
                                "directory's config.json and tokenizer.json are copied.",
                                options);
         return 0;
@@ -42,31 +41,31 @@ int cli_average(int argc, char **argv) {
         fprintf(stderr, "tfm average: needs --out DIR and at least one checkpoint directory\n");
         return 2;
     }
-    tfm_seq2seq *sum = NULL, *next = NULL;
+    cli_model sum, next;
     double *acc = NULL;
     int exit_code = 0;
-    tfm_status st = tfm_seq2seq_load(&sum, argv[first_dir]);
-    if (st) return cli_fail("average");
-    size_t n = sum->params.total;
+    tfm_status st = cli_model_load(argv[first_dir], &sum);
+    if (st) { cli_model_free(&sum); return cli_fail("average"); }
+    tfm_params *params = cli_model_params(&sum);
+    size_t n = params->total;
     acc = tfm_malloc(sizeof(double) * n);
-    if (!acc) { tfm_seq2seq_free(sum); return cli_fail("average"); }
+    if (!acc) { cli_model_free(&sum); return cli_fail("average"); }
     /* Accumulate in double so the mean does not depend on the order more than rounding once. */
-    for (size_t i = 0; i < n; i++) acc[i] = sum->params.data[i];
+    for (size_t i = 0; i < n; i++) acc[i] = params->data[i];
     for (int d = 1; d < k && !exit_code; d++) {
-        if ((st = tfm_seq2seq_load(&next, argv[first_dir + d]))) { exit_code = cli_fail("average"); break; }
-        if (!same_shapes(sum, next)) {
+        if ((st = cli_model_load(argv[first_dir + d], &next))) { cli_model_free(&next); exit_code = cli_fail("average"); break; }
+        if (next.task != sum.task || !same_shapes(params, cli_model_params(&next))) {
             fprintf(stderr, "tfm average: %s has different parameters than %s (another model configuration)\n", argv[first_dir + d],
                     argv[first_dir]);
             exit_code = 1;
         } else {
-            for (size_t i = 0; i < n; i++) acc[i] += next->params.data[i];
+            for (size_t i = 0; i < n; i++) acc[i] += cli_model_params(&next)->data[i];
         }
-        tfm_seq2seq_free(next);
-        next = NULL;
+        cli_model_free(&next);
     }
     if (!exit_code) {
-        for (size_t i = 0; i < n; i++) sum->params.data[i] = (float)(acc[i] / k);
-        if ((st = tfm_seq2seq_save(sum, out_dir))) exit_code = cli_fail("average");
+        for (size_t i = 0; i < n; i++) params->data[i] = (float)(acc[i] / k);
+        if ((st = cli_model_save(&sum, out_dir))) exit_code = cli_fail("average");
     }
     if (!exit_code) {
         char *from = tfm_file_join(argv[first_dir], "tokenizer.json"), *to = tfm_file_join(out_dir, "tokenizer.json");
@@ -76,6 +75,6 @@ int cli_average(int argc, char **argv) {
     }
     if (!exit_code) fprintf(stderr, "tfm average: wrote the mean of %d checkpoints (%zu parameters) to %s\n", k, n, out_dir);
     tfm_free(acc, sizeof(double) * n);
-    tfm_seq2seq_free(sum);
+    cli_model_free(&sum);
     return exit_code;
 }

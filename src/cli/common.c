@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli/common.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,23 +27,38 @@ double cli_now(void) {
 
 void cli_set_threads(int threads) { tfm_threads_set(threads); }
 
-tfm_status cli_load_gpt(const char *dir, tfm_gpt **model) {
-    *model = NULL;
-    char *config_json = NULL;
-    tfm_status st = tfm_checkpoint_load_config(dir, &config_json);
-    if (st) return st;
-    char source[512];
-    snprintf(source, sizeof source, "%s/config.json", dir);
-    tfm_gpt_config config;
-    st = tfm_gpt_config_from_json(config_json, source, &config);
-    tfm_free(config_json, strlen(config_json) + 1);
-    if (st) return st;
-    if ((st = tfm_gpt_create(model, &config)) != TFM_OK) return tfm_error_prefix(st, "%s: ", source);
-    if ((st = tfm_checkpoint_load_params(dir, &(*model)->params)) != TFM_OK) {
-        tfm_gpt_free(*model);
-        *model = NULL;
-    }
-    return st;
+int cli_model_type_of_file(const char *path, int top) {
+    char *text = NULL;
+    size_t size = 0;
+    if (tfm_file_read(path, &text, &size) != TFM_OK) return TFM_TASK_GPT;
+    cJSON *root = cJSON_Parse(text);
+    tfm_free(text, size + 1);
+    const cJSON *model = top ? cJSON_GetObjectItemCaseSensitive(root, "model") : root;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "model_type");
+    int seq2seq = cJSON_IsString(type) && strcmp(type->valuestring, "seq2seq") == 0;
+    cJSON_Delete(root);
+    return seq2seq ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
+}
+
+tfm_status cli_model_load(const char *dir, cli_model *m) {
+    memset(m, 0, sizeof *m);
+    char *config = tfm_file_join(dir, "config.json");
+    if (!config) return TFM_ERR_OUT_OF_MEMORY;
+    m->task = cli_model_type_of_file(config, 0);
+    tfm_free(config, strlen(config) + 1);
+    return m->task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_load(&m->seq2seq, dir) : tfm_gpt_load(&m->gpt, dir);
+}
+
+tfm_params *cli_model_params(cli_model *m) { return m->seq2seq ? &m->seq2seq->params : &m->gpt->params; }
+
+tfm_status cli_model_save(const cli_model *m, const char *dir) {
+    return m->seq2seq ? tfm_seq2seq_save(m->seq2seq, dir) : tfm_gpt_save(m->gpt, dir);
+}
+
+void cli_model_free(cli_model *m) {
+    tfm_gpt_free(m->gpt);
+    tfm_seq2seq_free(m->seq2seq);
+    memset(m, 0, sizeof *m);
 }
 
 void cli_format_duration(double seconds, char *buf, int size) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "tfm/gpt.h"
+#include "tfm/seq2seq.h"
 
 /* Print "tfm <command>: <last error>" to stderr and return exit code 1. */
 int cli_fail(const char *command);
@@ -13,8 +14,20 @@ int cli_fail(const char *command);
 double cli_now(void);
 /* Apply --threads (0 = all cores). */
 void cli_set_threads(int threads);
-/* Load a GPT checkpoint directory (config.json + model.safetensors). */
-tfm_status cli_load_gpt(const char *dir, tfm_gpt **model);
+/* Any model directory: which model config.json describes ("model_type" "seq2seq", else GPT), loaded. */
+typedef struct cli_model {
+    int task;                    /* TFM_TASK_GPT or TFM_TASK_SEQ2SEQ */
+    tfm_gpt *gpt;
+    tfm_seq2seq *seq2seq;
+} cli_model;
+/* TFM_TASK_SEQ2SEQ when the JSON file's object (top = 0) or its "model" member (top = 1) has model_type
+ * "seq2seq"; TFM_TASK_GPT otherwise (also when the file cannot be read: loading it reports that). */
+int cli_model_type_of_file(const char *path, int top);
+tfm_status cli_model_load(const char *dir, cli_model *model);
+tfm_params *cli_model_params(cli_model *model);
+/* Model-only save (parameters + config.json). */
+tfm_status cli_model_save(const cli_model *model, const char *dir);
+void cli_model_free(cli_model *model);
 /* The input and output of a streaming command (tokenizer encode/decode): --input FILE or stdin, --output FILE or
  * stdout. The output goes to FILE.tmp.<pid> and is renamed over FILE only when everything was written, so a
  * failed or interrupted run never truncates what was there; an output that is the input file is refused. */

@@ -54,7 +54,7 @@ int cli_generate(int argc, char **argv) {
     }
     cli_set_threads(threads);
     tfm_gpt *model = NULL;
-    if (cli_load_gpt(model_dir, &model) != TFM_OK) return cli_fail("generate");
+    if (tfm_gpt_load(&model, model_dir) != TFM_OK) return cli_fail("generate");
     tfm_params_free_gradients(&model->params); /* generation only */
     int n = (int)strlen(prompt);
     int32_t prompt_tokens[4096];

@@ -23,40 +23,24 @@ typedef struct train_arguments {
 
 /* A model and what it needs beside the trainer (freed after it). */
 typedef struct train_model {
-    int task;                    /* TFM_TASK_* */
-    tfm_gpt *gpt;
-    tfm_seq2seq *seq2seq;
-    tfm_bpe *tokenizer;
+    cli_model model;             /* .task: TFM_TASK_* */
+    tfm_bpe *tokenizer;          /* the encoder-decoder's joint BPE */
 } train_model;
 
 static void free_model(train_model *m) {
-    tfm_gpt_free(m->gpt);
-    tfm_seq2seq_free(m->seq2seq);
+    cli_model_free(&m->model);
     tfm_bpe_free(m->tokenizer);
 }
 
 /* ---- Which model: "model_type" of --config's "model" object or of --resume DIR/config.json ---- */
 
-static int file_model_type_is_seq2seq(const char *path, int top) {
-    char *text = NULL;
-    size_t size = 0;
-    if (tfm_file_read(path, &text, &size) != TFM_OK) return 0;
-    cJSON *root = cJSON_Parse(text);
-    tfm_free(text, size + 1);
-    const cJSON *model = top ? cJSON_GetObjectItemCaseSensitive(root, "model") : root;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "model_type");
-    int yes = cJSON_IsString(type) && strcmp(type->valuestring, "seq2seq") == 0;
-    cJSON_Delete(root);
-    return yes;
-}
-
 static int task_of(const train_arguments *a) {
-    if (a->config_path) return file_model_type_is_seq2seq(a->config_path, 1) ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
+    if (a->config_path) return cli_model_type_of_file(a->config_path, 1);
     if (!a->resume_dir) return TFM_TASK_GPT;
     char *path = tfm_file_join(a->resume_dir, "config.json");
-    int yes = path && file_model_type_is_seq2seq(path, 0);
+    int task = path ? cli_model_type_of_file(path, 0) : TFM_TASK_GPT;
     if (path) tfm_free(path, strlen(path) + 1);
-    return yes ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
+    return task;
 }
 
 /* ---- The config: file or saved, then what the command line changes ---- */
@@ -83,18 +67,18 @@ static void warn_schedule_change(const tfm_train_config *saved, const tfm_train_
 /* ---- The model's part: build (new run) or load (resume) the model and its task ---- */
 
 static tfm_status gpt_task(const train_arguments *a, train_model *m, tfm_train_config *c, tfm_train_task **task) {
-    m->gpt = NULL;
+    m->model.gpt = NULL;
     tfm_status st = TFM_OK;
     if (a->resume_dir) {
-        st = cli_load_gpt(a->resume_dir, &m->gpt);
+        st = tfm_gpt_load(&m->model.gpt, a->resume_dir);
     } else {
         tfm_gpt_config model_config;
         tfm_gpt_config_default(&model_config);
         if (a->config_path) st = tfm_config_load(a->config_path, &model_config, NULL);
-        if (!st) st = tfm_gpt_create(&m->gpt, &model_config);
-        if (!st) tfm_gpt_init_weights(m->gpt, c->seed);
+        if (!st) st = tfm_gpt_create(&m->model.gpt, &model_config);
+        if (!st) tfm_gpt_init_weights(m->model.gpt, c->seed);
     }
-    if (!st) st = tfm_gpt_task_create(task, m->gpt, c, a->data);
+    if (!st) st = tfm_gpt_task_create(task, m->model.gpt, c, a->data);
     return st;
 }
 
@@ -108,13 +92,13 @@ static tfm_status seq2seq_task(const train_arguments *a, const char *out_dir, tr
                                    "pass --tokenizer)", given);
     if (!st) st = tfm_bpe_load_hf(&m->tokenizer, given);
     if (!st && a->resume_dir) {
-        st = tfm_seq2seq_load(&m->seq2seq, a->resume_dir);
+        st = tfm_seq2seq_load(&m->model.seq2seq, a->resume_dir);
     } else if (!st) {
         tfm_seq2seq_config model_config;
-        if ((st = tfm_seq2seq_config_load(a->config_path, &model_config, NULL)) == TFM_OK) st = tfm_seq2seq_create(&m->seq2seq, &model_config);
-        if (!st) tfm_seq2seq_init_weights(m->seq2seq, c->seed);
+        if ((st = tfm_seq2seq_config_load(a->config_path, &model_config, NULL)) == TFM_OK) st = tfm_seq2seq_create(&m->model.seq2seq, &model_config);
+        if (!st) tfm_seq2seq_init_weights(m->model.seq2seq, c->seed);
     }
-    if (!st) st = tfm_seq2seq_task_create(task, m->seq2seq, m->tokenizer, c, a->data);
+    if (!st) st = tfm_seq2seq_task_create(task, m->model.seq2seq, m->tokenizer, c, a->data);
     if (!st && !a->resume_dir) st = tfm_file_make_directory(out_dir);
     if (!st && !a->resume_dir) st = tfm_file_copy(given, run_tokenizer);
     if (run_tokenizer) tfm_free(run_tokenizer, strlen(run_tokenizer) + 1);
@@ -126,19 +110,19 @@ static tfm_status seq2seq_task(const train_arguments *a, const char *out_dir, tr
 static tfm_status make_trainer(train_arguments *a, const char *out_dir, train_model *m, tfm_trainer **trainer) {
     tfm_train_config config, saved;
     tfm_status st = TFM_OK;
-    tfm_train_config_default_task(&config, m->task);
+    tfm_train_config_default_task(&config, m->model.task);
     if (a->resume_dir) {
-        st = tfm_trainer_saved_config(a->resume_dir, m->task, &config, a->saved_data, sizeof a->saved_data);
+        st = tfm_trainer_saved_config(a->resume_dir, m->model.task, &config, a->saved_data, sizeof a->saved_data);
         if (!a->data) a->data = a->saved_data;
     } else if (a->config_path) {
-        st = m->task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_config_load(a->config_path, NULL, &config)
+        st = m->model.task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_config_load(a->config_path, NULL, &config)
                                          : tfm_config_load(a->config_path, NULL, &config);
     }
     if (st) return st;
     saved = config;
     apply_overrides(a, &config, a->resume_dir != NULL);
     tfm_train_task *task = NULL;
-    st = m->task == TFM_TASK_SEQ2SEQ ? seq2seq_task(a, out_dir, m, &config, &task) : gpt_task(a, m, &config, &task);
+    st = m->model.task == TFM_TASK_SEQ2SEQ ? seq2seq_task(a, out_dir, m, &config, &task) : gpt_task(a, m, &config, &task);
     if (st) return st;
     if (!a->resume_dir) return tfm_trainer_create(trainer, task, &config);
     st = tfm_trainer_resume(trainer, task, &config, a->resume_dir);
@@ -289,8 +273,8 @@ int cli_train(int argc, char **argv) {
         cli_options_print_help("usage: tfm train [--config FILE] --data FILE|DIR --out DIR\n       tfm train --resume DIR", options);
         return 0;
     }
-    train_model m = {.task = task_of(&a)};
-    if (!check_arguments(&a, m.task)) return 2;
+    train_model m = {.model.task = task_of(&a)};
+    if (!check_arguments(&a, m.model.task)) return 2;
     cli_set_threads(a.threads);
     const char *out_dir = a.resume_dir ? a.resume_dir : a.out_dir;
     char *existing = tfm_file_join(out_dir, "model.safetensors");

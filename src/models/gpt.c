@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tfm/io.h"
+
 static tfm_status declare_all(tfm_gpt *m) {
     const tfm_gpt_config *c = &m->config;
     tfm_params *p = &m->params;
@@ -208,4 +210,34 @@ tfm_tensor *tfm_gpt_loss(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, const 
         }
     tfm_tensor *logits = tfm_gpt_forward(m, g, tokens, B, T, NULL, 0);
     return tfm_fn_cross_entropy(g, logits, targets, TFM_IGNORE_INDEX, label_smoothing, NULL);
+}
+
+/* ---- Checkpoint directories ---- */
+
+tfm_status tfm_gpt_save(const tfm_gpt *model, const char *dir) {
+    char *json = NULL;
+    tfm_status st = tfm_gpt_config_to_json(&model->config, &json);
+    if (st) return st;
+    st = tfm_checkpoint_save(dir, &model->params, json, NULL);
+    tfm_free(json, strlen(json) + 1);
+    return st;
+}
+
+tfm_status tfm_gpt_load(tfm_gpt **model, const char *dir) {
+    *model = NULL;
+    char *config_json = NULL;
+    tfm_status st = tfm_checkpoint_load_config(dir, &config_json);
+    if (st) return st;
+    char source[1024];
+    snprintf(source, sizeof source, "%s/config.json", dir);
+    tfm_gpt_config config;
+    st = tfm_gpt_config_from_json(config_json, source, &config);
+    tfm_free(config_json, strlen(config_json) + 1);
+    if (st) return st;
+    if ((st = tfm_gpt_create(model, &config)) != TFM_OK) return tfm_error_prefix(st, "%s: ", source);
+    if ((st = tfm_checkpoint_load_params(dir, &(*model)->params)) != TFM_OK) {
+        tfm_gpt_free(*model);
+        *model = NULL;
+    }
+    return st;
 }
