@@ -18,8 +18,6 @@ Set GPT_PARITY_TOOL to run another implementation of the tool (for developing th
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -29,7 +27,7 @@ from reference import require  # noqa: E402
 
 np, torch = require("numpy", "torch")  # missing: the test fails and names the set-up command
 
-from torch_reference import checkpoint, safetensors_io
+from torch_reference import checkpoint, harness, safetensors_io
 from torch_reference.gpt import GPT, GPTConfig
 
 LOGITS_TOL = 1e-4
@@ -119,19 +117,6 @@ def reference(model32, tokens, targets, parity):
     return out
 
 
-def find_tool():
-    tool = os.environ.get("GPT_PARITY_TOOL")
-    if tool:
-        return tool.split()
-    build = os.environ.get("TFM_BUILD")
-    if not build:
-        raise RuntimeError("TFM_BUILD is not set (run this test through ctest)")
-    path = os.path.join(build, "tests", "tools", "gpt_parity")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"parity tool {path} is missing (tests/tools/gpt_parity.c not built?)")
-    return [path]
-
-
 def run_case(case, tool, failures):
     name, config = case["name"], case["config"]
     model = build_model(config, case["seed"])
@@ -144,13 +129,7 @@ def run_case(case, tool, failures):
         json.dump(case["parity"], f, indent=2)
 
     ref = reference(model, tokens, targets, case["parity"])
-    local = []
-
-    def check(ok, message):
-        print(("  ok    " if ok else "  FAIL  ") + message)
-        if not ok:
-            local.append(f"{name}: {message}")
-
+    c = harness.Case(name, work)
     print(f"case {name}: V={config.vocab_size} Tmax={config.n_positions} C={config.n_embd} L={config.n_layer} "
           f"H={config.n_head} F={config.d_ff} B={case['batch']} T={case['seq_len']} "
           f"ignored={int((targets == -100).sum())}/{targets.numel()} dir={work}")
@@ -158,85 +137,16 @@ def run_case(case, tool, failures):
         clipped = sum(n > case["parity"]["grad_clip"] for n in ref["grad_norms"])
         print(f"  reference grad norms {ref['grad_norms'][0]:.4f} .. {ref['grad_norms'][-1]:.4f}; "
               f"clipping active in {clipped}/{len(ref['grad_norms'])} steps")
-        check(clipped > 0, "gradient clipping is exercised by this case")
-
-    proc = subprocess.run(tool + [work], capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        check(False, f"{' '.join(tool)} {work} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
-        failures.extend(local)
-        return
-    try:
-        actual = safetensors_io.load(os.path.join(work, "actual.safetensors"))
-    except (OSError, ValueError) as e:
-        check(False, f"cannot read actual.safetensors: {e}")
-        failures.extend(local)
-        return
-
-    def get(key, shape):
-        if key not in actual:
-            check(False, f"actual.safetensors has no '{key}'")
-            return None
-        a = actual[key]
-        if a.dtype != np.float32:
-            check(False, f"'{key}' is {a.dtype}, expected float32")
-        if tuple(a.shape) != tuple(shape):
-            check(False, f"'{key}' has shape {list(a.shape)}, expected {list(shape)}")
-            return None
-        if not np.all(np.isfinite(a)):
-            check(False, f"'{key}' has non-finite values")
-            return None
-        return a.astype(np.float64)
-
-    logits = get("logits", ref["logits"].shape)
-    if logits is not None:
-        diff = float(np.max(np.abs(logits - ref["logits"])))
-        check(diff <= LOGITS_TOL, f"logits max abs diff {diff:.3e} (tol {LOGITS_TOL:.0e})")
-    loss = get("loss", (1,))
-    if loss is not None:
-        diff = abs(float(loss[0]) - ref["loss"])
-        check(diff <= LOSS_TOL, f"loss {float(loss[0]):.6f} vs reference {ref['loss']:.6f}: diff {diff:.3e}")
-    worst_name, worst = None, 0.0
-    for pname, g_ref in ref["grads"].items():
-        g = get("grad." + pname, g_ref.shape)
-        if g is None:
-            continue
-        rel = float(np.max(np.abs(g - g_ref))) / max(float(np.max(np.abs(g_ref))), 1e-6)
-        if rel > GRAD_REL_TOL:
-            check(False, f"grad.{pname}: relative error {rel:.3e} (tol {GRAD_REL_TOL:.0e})")
-        if rel >= worst:
-            worst_name, worst = pname, rel
-    check(worst <= GRAD_REL_TOL, f"{len(ref['grads'])} gradients: worst relative error {worst:.3e} ({worst_name})")
-    extra = sorted(k for k in actual if k.startswith("grad.") and k[5:] not in ref["grads"])
-    check(not extra, f"no gradients for unknown parameters (extra: {extra[:5]})")
-    steps = get("step_losses", (case["parity"]["steps"],))
-    if steps is not None:
-        diff = float(np.max(np.abs(steps - np.array(ref["step_losses"]))))
-        check(diff <= STEP_LOSS_TOL, f"{len(steps)} AdamW step losses: max abs diff {diff:.3e} "
-                                     f"(ref {ref['step_losses'][0]:.5f} -> {ref['step_losses'][-1]:.5f}, "
-                                     f"tfm {steps[0]:.5f} -> {steps[-1]:.5f})")
+        c.check(clipped > 0, "gradient clipping is exercised by this case")
+    if c.run(tool):
+        c.compare_forward_backward(ref, LOGITS_TOL, LOSS_TOL, GRAD_REL_TOL)
         # The optimizer must actually move the loss, or the step comparison proves nothing.
-        check(ref["step_losses"][-1] < ref["step_losses"][0] - 1e-3, "the reference loss decreases over the steps")
-    failures.extend(local)
-    if not local:
-        shutil.rmtree(work, ignore_errors=True)
+        c.compare_steps(ref["step_losses"], STEP_LOSS_TOL, "AdamW steps", 1e-3)
+    c.finish(failures)
 
 
 def main():
-    torch.set_num_threads(2)
-    failures = []
-    try:
-        tool = find_tool()
-    except RuntimeError as e:
-        print(f"FAIL: {e}")
-        print("0 passed, 1 failed")
-        return 1
-    for case in CASES:
-        run_case(case, tool, failures)
-    for f in failures:
-        print("FAILED:", f)
-    passed = len(CASES) - len({f.split(":")[0] for f in failures})
-    print(f"{passed} passed, {len(CASES) - passed} failed")
-    return 1 if failures else 0
+    return harness.main(CASES, run_case, "GPT_PARITY_TOOL", "gpt_parity")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ Set SEQ2SEQ_PARITY_TOOL to run another implementation of the tool.
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -30,7 +28,7 @@ from reference import require  # noqa: E402
 
 np, torch = require("numpy", "torch")  # missing: the test fails and names the set-up command
 
-from torch_reference import safetensors_io
+from torch_reference import harness, safetensors_io
 from torch_reference.seq2seq import Seq2Seq, Seq2SeqConfig, save_checkpoint
 
 LOGITS_TOL = 1e-4
@@ -176,19 +174,6 @@ def greedy_margins(model, inputs, hypotheses):
     return margins
 
 
-def find_tool():
-    tool = os.environ.get("SEQ2SEQ_PARITY_TOOL")
-    if tool:
-        return tool.split()
-    build = os.environ.get("TFM_BUILD")
-    if not build:
-        raise RuntimeError("TFM_BUILD is not set (run this test through ctest)")
-    path = os.path.join(build, "tests", "tools", "seq2seq_parity")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"parity tool {path} is missing (tests/tools/seq2seq_parity.c not built?)")
-    return [path]
-
-
 def run_case(case, tool, failures):
     name, config = case["name"], case["config"]
     model = build_model(config, case["seed"])
@@ -201,76 +186,18 @@ def run_case(case, tool, failures):
         json.dump(PARITY, f, indent=2)
 
     ref = reference(model, inputs, PARITY)
-    local = []
-
-    def check(ok, message):
-        print(("  ok    " if ok else "  FAIL  ") + message)
-        if not ok:
-            local.append(f"{name}: {message}")
-
+    c = harness.Case(name, work)
     print(f"case {name}: V={config.vocab_size} C={config.d_model} H={config.n_heads} F={config.d_ff} "
           f"L={config.n_encoder_layers}+{config.n_decoder_layers} pre_ln={config.pre_layernorm} "
           f"B={case['batch']} S={case['source_length']} T={case['target_length']} "
           f"source_lengths={inputs['source_lengths'].tolist()} target_lengths={inputs['target_lengths'].tolist()} dir={work}")
-
-    proc = subprocess.run(tool + [work], capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        check(False, f"{' '.join(tool)} {work} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
-        failures.extend(local)
+    if not c.run(tool):
+        c.finish(failures)
         return
-    try:
-        actual = safetensors_io.load(os.path.join(work, "actual.safetensors"))
-    except (OSError, ValueError) as e:
-        check(False, f"cannot read actual.safetensors: {e}")
-        failures.extend(local)
-        return
-
-    def get(key, shape):
-        if key not in actual:
-            check(False, f"actual.safetensors has no '{key}'")
-            return None
-        a = actual[key]
-        if tuple(a.shape) != tuple(shape):
-            check(False, f"'{key}' has shape {list(a.shape)}, expected {list(shape)}")
-            return None
-        if not np.all(np.isfinite(a)):
-            check(False, f"'{key}' has non-finite values")
-            return None
-        return a.astype(np.float64)
-
-    logits = get("logits", ref["logits"].shape)
-    if logits is not None:
-        diff = float(np.max(np.abs(logits - ref["logits"])))
-        scale = float(np.max(np.abs(ref["logits"])))
-        check(diff <= LOGITS_TOL, f"logits max abs diff {diff:.3e} (tol {LOGITS_TOL:.0e}; logits up to {scale:.2f})")
-    loss = get("loss", (1,))
-    if loss is not None:
-        diff = abs(float(loss[0]) - ref["loss"])
-        check(diff <= LOSS_TOL, f"loss {float(loss[0]):.6f} vs reference {ref['loss']:.6f}: diff {diff:.3e}")
-    worst_name, worst = None, 0.0
-    for pname, g_ref in ref["grads"].items():
-        g = get("grad." + pname, g_ref.shape)
-        if g is None:
-            continue
-        if float(np.max(np.abs(g_ref))) == 0.0:
-            check(False, f"grad.{pname}: the reference gradient is all zero (the case does not exercise it)")
-        rel = float(np.max(np.abs(g - g_ref))) / max(float(np.max(np.abs(g_ref))), 1e-6)
-        if rel > GRAD_REL_TOL:
-            check(False, f"grad.{pname}: relative error {rel:.3e} (tol {GRAD_REL_TOL:.0e})")
-        if rel >= worst:
-            worst_name, worst = pname, rel
-    check(worst <= GRAD_REL_TOL, f"{len(ref['grads'])} gradients: worst relative error {worst:.3e} ({worst_name})")
-    extra = sorted(k for k in actual if k.startswith("grad.") and k[5:] not in ref["grads"])
-    check(not extra, f"no gradients for unknown parameters (extra: {extra[:5]})")
-    steps = get("step_losses", (PARITY["steps"],))
-    if steps is not None:
-        diff = float(np.max(np.abs(steps - np.array(ref["step_losses"]))))
-        check(diff <= STEP_LOSS_TOL, f"{len(steps)} Adam steps (paper schedule, smoothing 0.1): max abs loss diff {diff:.3e} "
-                                     f"(ref {ref['step_losses'][0]:.5f} -> {ref['step_losses'][-1]:.5f}, "
-                                     f"tfm {steps[0]:.5f} -> {steps[-1]:.5f})")
-        check(ref["step_losses"][-1] < ref["step_losses"][0] - 1e-2, "the reference loss decreases over the steps")
+    c.compare_forward_backward(ref, LOGITS_TOL, LOSS_TOL, GRAD_REL_TOL, require_nonzero_grads=True)
+    c.compare_steps(ref["step_losses"], STEP_LOSS_TOL, "Adam steps (paper schedule, smoothing 0.1)", 1e-2)
     for which in ("initial", "trained"):
-        greedy = get("greedy_" + which, (case["batch"], PARITY["greedy_max_length_b"]))
+        greedy = c.get("greedy_" + which, (case["batch"], PARITY["greedy_max_length_b"]))
         if greedy is None:
             continue
         agree = 0
@@ -281,32 +208,16 @@ def run_case(case, tool, failures):
                 continue
             first = next((i for i in range(min(len(mine), len(hyp))) if mine[i] != hyp[i]), min(len(mine), len(hyp)))
             margin = ref[f"greedy_{which}_margins"][b][first]
-            check(margin <= TIE_TOL, f"greedy ({which} weights) sentence {b}: tfm {mine} vs reference {hyp} differ at "
+            c.check(margin <= TIE_TOL, f"greedy ({which} weights) sentence {b}: tfm {mine} vs reference {hyp} differ at "
                                      f"step {first} where the reference margin is {margin:.2e}")
         lengths = [len(h) for h in ref["greedy_" + which]]
-        check(True, f"greedy ({which} weights): {agree}/{len(lengths)} sentences identical to the reference "
+        c.check(True, f"greedy ({which} weights): {agree}/{len(lengths)} sentences identical to the reference "
                     f"(lengths {lengths})")
-    failures.extend(local)
-    if not local:
-        shutil.rmtree(work, ignore_errors=True)
+    c.finish(failures)
 
 
 def main():
-    torch.set_num_threads(2)
-    failures = []
-    try:
-        tool = find_tool()
-    except RuntimeError as e:
-        print(f"FAIL: {e}")
-        print("0 passed, 1 failed")
-        return 1
-    for case in CASES:
-        run_case(case, tool, failures)
-    for f in failures:
-        print("FAILED:", f)
-    passed = len(CASES) - len({f.split(":")[0] for f in failures})
-    print(f"{passed} passed, {len(CASES) - passed} failed")
-    return 1 if failures else 0
+    return harness.main(CASES, run_case, "SEQ2SEQ_PARITY_TOOL", "seq2seq_parity")
 
 
 if __name__ == "__main__":
