@@ -35,6 +35,28 @@ awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || { echo "loss did not
 "$tfm" generate --model "$work/full" --prompt "ab" --max-tokens 40 --temperature 0.9 --top-k 5 --seed 3 --warmup 2 --stats > "$work/g2" 2> "$work/g2.err"
 cmp -s "$work/g0" "$work/g2" || { echo "FAILED: --warmup changed the generated text"; exit 1; }
 grep -q '"new_tokens":40,' "$work/g2.err" || { echo "FAILED: --stats summary after warm-up: $(cat "$work/g2.err")"; exit 1; }
+# Ctrl-C (SIGINT) finishes the step, saves a resumable checkpoint and exits 0 with stop_reason "requested".
+"$tfm" train --config "$work/config.json" --data "$work/data.txt" --out "$work/interrupted" --max-steps 100000000 --threads 2 \
+  > "$work/int.out" 2> "$work/int.err" &
+pid=$!
+for _ in $(seq 1 100); do [ -s "$work/interrupted/log.jsonl" ] && break; sleep 0.05; done
+kill -INT "$pid"
+wait "$pid" || { echo "FAILED: an interrupted run exits non-zero: $(tail -2 "$work/int.err")"; exit 1; }
+grep -q '"stop_reason":"requested"' "$work/int.out" || { echo "FAILED: no stop_reason requested: $(cat "$work/int.out")"; exit 1; }
+grep -q 'stopped on request' "$work/int.err" || { echo "FAILED: no message about the stop: $(tail -2 "$work/int.err")"; exit 1; }
+"$tfm" train --resume "$work/interrupted" --stop-after "$(( $(grep -o '"final_step":[0-9]*' "$work/int.out" | cut -d: -f2) + 2 ))" \
+  --threads 2 > /dev/null 2> "$work/int2.err" || { echo "FAILED: the interrupted run does not resume: $(tail -2 "$work/int2.err")"; exit 1; }
+# A resumed run drops log lines after its checkpoint: each step once. A new run moves an old log aside.
+steps=$(grep -c '"loss"' "$work/interrupted/log.jsonl"); unique=$(grep -o '"step":[0-9]*,"loss"' "$work/interrupted/log.jsonl" | sort -u | wc -l)
+[ "$steps" = "$unique" ] || { echo "FAILED: log.jsonl repeats steps after a resume ($steps lines, $unique steps)"; exit 1; }
+mkdir -p "$work/oldlog" && echo '{"step":1,"loss":9}' > "$work/oldlog/log.jsonl"
+"$tfm" train --config "$work/config.json" --data "$work/data.txt" --out "$work/oldlog" --max-steps 2 > /dev/null 2>&1
+[ "$(head -c 19 "$work/oldlog/log.jsonl.1")" = '{"step":1,"loss":9}' ] && ! grep -q '"loss":9}' "$work/oldlog/log.jsonl" \
+  || { echo "FAILED: a new run appended to an old log.jsonl instead of moving it aside"; exit 1; }
+# Extending a run under the cosine schedule says how the learning rate changes.
+cp -r "$work/full" "$work/extended"
+"$tfm" train --resume "$work/extended" --max-steps 20 --threads 2 > /dev/null 2> "$work/extend.err"
+grep -q 're-plans the cosine schedule' "$work/extend.err" || { echo "FAILED: no word about the schedule change: $(head -3 "$work/extend.err")"; exit 1; }
 # tfm average works for GPT checkpoints too: the mean of a checkpoint with itself is that checkpoint.
 "$tfm" average --out "$work/avg" "$work/full" "$work/split" 2> "$work/avg.err" || { echo "FAILED: tfm average on GPT: $(cat "$work/avg.err")"; exit 1; }
 tensors() { tail -c +$(( $(od -An -t u8 -N8 "$1" | tr -d ' ') + 9 )) "$1"; }
