@@ -52,8 +52,8 @@ static tfm_seq2seq *train_reverse_model(void) {
     int src_len[B], tgt_len[B];
     tfm_rng rng;
     tfm_rng_init(&rng, 11);
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
     float first = 0, last = 0;
     for (int step = 1; step <= 150; step++) {
         for (int b = 0; b < B; b++) {
@@ -66,15 +66,15 @@ static tfm_seq2seq *train_reverse_model(void) {
             tgt_len[b] = n + 1;
         }
         tfm_params_zero_grad(&m->params);
-        CHECK_OK(tfm_graph_begin(&g, 1, 1));
-        tfm_tensor *loss = tfm_seq2seq_loss(m, &g, src, src_len, in, out, tgt_len, B, S, T, 0.1f, NULL);
+        CHECK_OK(tfm_graph_begin(g, 1, 1));
+        tfm_tensor *loss = tfm_seq2seq_loss(m, g, src, src_len, in, out, tgt_len, B, S, T, 0.1f, NULL);
         if (!loss) break;
         if (step == 1) first = loss->data[0];
         last = loss->data[0];
-        CHECK_OK(tfm_graph_backward(&g, loss, 1.0f));
+        CHECK_OK(tfm_graph_backward(g, loss, 1.0f));
         CHECK_OK(tfm_adamw_step_params(&m->params, 3e-3f, 0.9f, 0.98f, 1e-9f, 0.0f, step));
     }
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     CHECK(last < 0.7f * first, "the reverse task should train: loss %g -> %g", first, last);
     return m;
 }
@@ -116,14 +116,14 @@ static int reference_beam_search(tfm_seq2seq *m, const int32_t *source, int sour
     beams[0].tokens[0] = c->bos_id;
     beams[0].length = 0;
     beams[0].score = 0;
-    tfm_graph g;
-    tfm_graph_init(&g, 0);
+    tfm_graph *g = NULL;
+    tfm_graph_create(&g, 0);
     ref_candidate *cands = malloc(sizeof(ref_candidate) * 8 * V);
     for (int t = 0; nfinal < K && alive > 0; t++) {
         int nc = 0;
         for (int k = 0; k < alive; k++) {
-            tfm_graph_begin(&g, 0, 0);
-            tfm_tensor *logits = tfm_seq2seq_forward(m, &g, source, &source_length, beams[k].tokens, NULL, 1, source_length, t + 1);
+            tfm_graph_begin(g, 0, 0);
+            tfm_tensor *logits = tfm_seq2seq_forward(m, g, source, &source_length, beams[k].tokens, NULL, 1, source_length, t + 1);
             const float *row = logits->data + (size_t)t * V;
             double mx = row[0], sum = 0;
             for (int v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
@@ -158,7 +158,7 @@ static int reference_beam_search(tfm_seq2seq *m, const int32_t *source, int sour
         alive = kept;
     }
     free(cands);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     /* Stable insertion sort by score, best first. */
     for (int i = 1; i < nfinal; i++) {
         ref_final f = finals[i];

@@ -3,6 +3,7 @@
  * sampling, no allocation in steady-state steps, allocation-failure handling, and input validation. */
 #include <string.h>
 
+#include "core/graph_internal.h" /* the arena's use, for the memory checks */
 #include "test_util.h"
 #include "tfm/decode.h"
 #include "tfm/gpt.h"
@@ -48,13 +49,13 @@ static void test_gradients(int pre_layernorm) {
     random_tokens(x, B * T, c.vocab_size, &rng);
     random_tokens(y, B * T, c.vocab_size, &rng);
     y[4] = TFM_IGNORE_INDEX;
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
-    tfm_graph_begin(&g, 1, 0);
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
+    tfm_graph_begin(g, 1, 0);
     tfm_params_zero_grad(&m->params);
-    tfm_tensor *loss = tfm_gpt_loss(m, &g, x, y, B, T, 0.0f);
+    tfm_tensor *loss = tfm_gpt_loss(m, g, x, y, B, T, 0.0f);
     CHECK(loss != NULL, "%s", tfm_last_error());
-    CHECK_OK(tfm_graph_backward(&g, loss, 1.0f));
+    CHECK_OK(tfm_graph_backward(g, loss, 1.0f));
     float *analytic = malloc(sizeof(float) * m->params.total);
     memcpy(analytic, m->params.grad, sizeof(float) * m->params.total);
     double worst = 0;
@@ -66,9 +67,9 @@ static void test_gradients(int pre_layernorm) {
             if (strcmp(e->name, "transformer.wte.weight") == 0) j = e->offset + (size_t)x[k] * c.d_model + (size_t)k; /* a used row */
             float saved = m->params.data[j], h = 1e-2f;
             m->params.data[j] = saved + h;
-            double up = loss_at(m, &g, x, y, B, T);
+            double up = loss_at(m, g, x, y, B, T);
             m->params.data[j] = saved - h;
-            double down = loss_at(m, &g, x, y, B, T);
+            double down = loss_at(m, g, x, y, B, T);
             m->params.data[j] = saved;
             double numeric = (up - down) / (2 * h);
             double err = fabs(numeric - analytic[j]) / fmax(fabs(numeric) + fabs(analytic[j]), 1e-2);
@@ -77,7 +78,7 @@ static void test_gradients(int pre_layernorm) {
     }
     CHECK(worst < 2e-2, "pre_layernorm=%d: worst relative gradient error %.3g at %s", pre_layernorm, worst, worst_name);
     free(analytic);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_gpt_free(m);
 }
 
@@ -115,10 +116,10 @@ static void test_kv_cache(void) {
     tfm_rng rng;
     tfm_rng_init(&rng, 5);
     random_tokens(x, 2 * T, c.vocab_size, &rng);
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
-    tfm_graph_begin(&g, 0, 0);
-    tfm_tensor *full = tfm_gpt_forward(m, &g, x, 2, T, NULL, 0);
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
+    tfm_graph_begin(g, 0, 0);
+    tfm_tensor *full = tfm_gpt_forward(m, g, x, 2, T, NULL, 0);
     float *expected = malloc(sizeof(float) * full->size);
     memcpy(expected, full->data, sizeof(float) * full->size);
     tfm_gpt_cache cache;
@@ -126,10 +127,10 @@ static void test_kv_cache(void) {
     double worst = 0;
     int32_t step_tokens[2];
     for (int t = 0; t < T; t++) {
-        tfm_graph_begin(&g, 0, 0);
+        tfm_graph_begin(g, 0, 0);
         step_tokens[0] = x[t];
         step_tokens[1] = x[T + t];
-        tfm_tensor *logits = tfm_gpt_forward(m, &g, step_tokens, 2, 1, &cache, 0);
+        tfm_tensor *logits = tfm_gpt_forward(m, g, step_tokens, 2, 1, &cache, 0);
         CHECK(logits != NULL, "%s", tfm_last_error());
         if (!logits) break;
         for (int b = 0; b < 2; b++)
@@ -145,12 +146,12 @@ static void test_kv_cache(void) {
     CHECK(worst < 2e-5 * scale, "incremental logits differ from the full pass by %.3g (logits up to %.3g)", worst, scale);
     /* one more token than the context allows is an error, not garbage */
     cache.length = c.context_length;
-    tfm_graph_begin(&g, 0, 0);
-    CHECK(tfm_gpt_forward(m, &g, step_tokens, 2, 1, &cache, 0) == NULL, "forward past the context length succeeded");
+    tfm_graph_begin(g, 0, 0);
+    CHECK(tfm_gpt_forward(m, g, step_tokens, 2, 1, &cache, 0) == NULL, "forward past the context length succeeded");
     CHECK(strstr(tfm_last_error(), "context length") != NULL, "message: %s", tfm_last_error());
     tfm_gpt_cache_free(&cache);
     free(expected);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_gpt_free(m);
 }
 
@@ -233,17 +234,17 @@ static void test_no_allocation_in_steps(void) {
     tfm_rng_init(&rng, 2);
     random_tokens(x, B * T, c.vocab_size, &rng);
     random_tokens(y, B * T, c.vocab_size, &rng);
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
     long before = 0;
     for (int step = 0; step < 4; step++) {
         if (step == 2) before = allocations;
-        tfm_graph_begin(&g, 1, 1);
-        tfm_tensor *loss = tfm_gpt_loss(m, &g, x, y, B, T, 0.1f);
-        CHECK(loss && tfm_graph_backward(&g, loss, 1.0f) == TFM_OK, "%s", tfm_last_error());
+        tfm_graph_begin(g, 1, 1);
+        tfm_tensor *loss = tfm_gpt_loss(m, g, x, y, B, T, 0.1f);
+        CHECK(loss && tfm_graph_backward(g, loss, 1.0f) == TFM_OK, "%s", tfm_last_error());
     }
     CHECK(allocations == before, "steady-state training steps allocated %ld times", allocations - before);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_gpt_free(m);
 
     /* Fail each of the first allocations of model creation in turn: always a clean error, never a crash. */
@@ -266,19 +267,19 @@ static void test_input_validation(void) {
     tfm_gpt_config c = small_config();
     tfm_gpt *m = NULL;
     CHECK_OK(tfm_gpt_create(&m, &c));
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
     int32_t x[4] = {1, 2, 300, 4}, y[4] = {1, 2, 3, 4};
-    tfm_graph_begin(&g, 1, 0);
-    CHECK(tfm_gpt_loss(m, &g, x, y, 1, 4, 0) == NULL && strstr(tfm_last_error(), "outside the vocabulary"), "bad token accepted");
+    tfm_graph_begin(g, 1, 0);
+    CHECK(tfm_gpt_loss(m, g, x, y, 1, 4, 0) == NULL && strstr(tfm_last_error(), "outside the vocabulary"), "bad token accepted");
     int32_t long_seq[25] = {0};
-    tfm_graph_begin(&g, 1, 0);
-    CHECK(tfm_gpt_forward(m, &g, long_seq, 1, 25, NULL, 0) == NULL && strstr(tfm_last_error(), "context length"), "too long accepted");
+    tfm_graph_begin(g, 1, 0);
+    CHECK(tfm_gpt_forward(m, g, long_seq, 1, 25, NULL, 0) == NULL && strstr(tfm_last_error(), "context length"), "too long accepted");
     tfm_gpt_config bad = c;
     bad.n_heads = 3;
     tfm_gpt *mm = NULL;
     CHECK(tfm_gpt_create(&mm, &bad) != TFM_OK && mm == NULL, "d_model %% n_heads != 0 accepted");
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_gpt_free(m);
 }
 
@@ -296,19 +297,19 @@ static void test_cross_entropy_in_place(void) {
     random_tokens(x, B * T, c.vocab_size, &rng);
     random_tokens(y, B * T, c.vocab_size, &rng);
     y[3] = TFM_IGNORE_INDEX;
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
     float *grads[2];
     for (int second_reader = 0; second_reader < 2; second_reader++) {
-        tfm_graph_begin(&g, 1, 0);
+        tfm_graph_begin(g, 1, 0);
         tfm_params_zero_grad(&m->params);
-        tfm_tensor *logits = tfm_gpt_forward(m, &g, x, B, T, NULL, 0);
-        if (second_reader) CHECK(tfm_fn_add(&g, logits, logits) != NULL, "second reader");
-        tfm_tensor *loss = tfm_fn_cross_entropy(&g, logits, y, TFM_IGNORE_INDEX, 0.1f, NULL);
+        tfm_tensor *logits = tfm_gpt_forward(m, g, x, B, T, NULL, 0);
+        if (second_reader) CHECK(tfm_fn_add(g, logits, logits) != NULL, "second reader");
+        tfm_tensor *loss = tfm_fn_cross_entropy(g, logits, y, TFM_IGNORE_INDEX, 0.1f, NULL);
         CHECK(loss != NULL, "%s", tfm_last_error());
         float *before = malloc(sizeof(float) * logits->size);
         memcpy(before, logits->data, sizeof(float) * logits->size);
-        CHECK_OK(tfm_graph_backward(&g, loss, 1.0f));
+        CHECK_OK(tfm_graph_backward(g, loss, 1.0f));
         int overwritten = memcmp(before, logits->data, sizeof(float) * logits->size) != 0;
         CHECK(overwritten == !second_reader, "in place only when the loss is the sole reader (second reader %d)", second_reader);
         free(before);
@@ -317,7 +318,7 @@ static void test_cross_entropy_in_place(void) {
     }
     CHECK(memcmp(grads[0], grads[1], sizeof(float) * m->params.total) == 0, "in-place cross-entropy changed the gradients");
     free(grads[0]); free(grads[1]);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_gpt_free(m);
 }
 
@@ -334,23 +335,23 @@ static void test_inference_arena_reuse(void) {
     tfm_rng rng;
     tfm_rng_init(&rng, 6);
     random_tokens(x, B * T, c.vocab_size, &rng);
-    tfm_graph recording, inference;
-    CHECK_OK(tfm_graph_init(&recording, 0));
-    CHECK_OK(tfm_graph_init(&inference, 0));
-    tfm_graph_begin(&recording, 1, 0);
-    tfm_tensor *expected = tfm_gpt_forward(m, &recording, x, B, T, NULL, 0);
+    tfm_graph *recording = NULL, *inference = NULL;
+    CHECK_OK(tfm_graph_create(&recording, 0));
+    CHECK_OK(tfm_graph_create(&inference, 0));
+    tfm_graph_begin(recording, 1, 0);
+    tfm_tensor *expected = tfm_gpt_forward(m, recording, x, B, T, NULL, 0);
     CHECK(expected != NULL, "%s", tfm_last_error());
-    size_t recording_bytes = recording.block_used + recording.overflow_bytes;
+    size_t recording_bytes = recording->block_used + recording->overflow_bytes;
     for (int pass = 0; pass < 2; pass++) {
-        tfm_graph_begin(&inference, 0, 0);
-        tfm_tensor *logits = tfm_gpt_forward(m, &inference, x, B, T, NULL, 0);
+        tfm_graph_begin(inference, 0, 0);
+        tfm_tensor *logits = tfm_gpt_forward(m, inference, x, B, T, NULL, 0);
         CHECK(logits && memcmp(logits->data, expected->data, sizeof(float) * expected->size) == 0,
               "pass %d: inference logits differ from the recording pass", pass);
-        size_t bytes = inference.block_used + inference.overflow_bytes;
+        size_t bytes = inference->block_used + inference->overflow_bytes;
         CHECK(bytes * 2 < recording_bytes, "pass %d: inference used %zu arena bytes, recording %zu", pass, bytes, recording_bytes);
     }
-    tfm_graph_free(&recording);
-    tfm_graph_free(&inference);
+    tfm_graph_free(recording);
+    tfm_graph_free(inference);
     tfm_gpt_free(m);
 }
 

@@ -2,6 +2,7 @@
  * shared only when safe) and the reuse of dead buffers for gradients during backward. */
 #include <string.h>
 
+#include "core/graph_internal.h" /* the arena's use, for the memory checks */
 #include "test_util.h"
 #include "tfm/config.h"
 #include "tfm/nn.h"
@@ -65,15 +66,15 @@ static float run(net *m, tfm_graph *g, int variant, int kind, int training, int 
 static void test_same_bits(int kind, int training) {
     net m;
     net_init(&m);
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
     size_t bytes = sizeof(float) * m.params.total;
     float *want = malloc(bytes);
     int shared;
-    float loss = run(&m, &g, PLAIN, kind, training, &shared);
+    float loss = run(&m, g, PLAIN, kind, training, &shared);
     memcpy(want, m.params.grad, bytes);
     for (int variant = FUSED; variant <= FUSED_SECOND_READER; variant++) {
-        float fused = run(&m, &g, variant, kind, training, &shared);
+        float fused = run(&m, g, variant, kind, training, &shared);
         CHECK(memcmp(&fused, &loss, sizeof loss) == 0, "kind %d training %d variant %d: loss %.9g vs %.9g", kind, training, variant,
               fused, loss);
         CHECK(memcmp(want, m.params.grad, bytes) == 0, "kind %d training %d variant %d: gradients differ", kind, training, variant);
@@ -84,14 +85,14 @@ static void test_same_bits(int kind, int training) {
     }
     /* The ReLU in place turned its output's gradient into its input's in one buffer. */
     int reused = 0;
-    for (int i = 0; i < g.node_count; i++) reused += g.nodes[i].reuses_output_grad;
+    for (int i = 0; i < g->node_count; i++) reused += g->nodes[i].reuses_output_grad;
     CHECK(reused == 0, "kind %d, second reader: %d gradients reused", kind, reused);
-    run(&m, &g, FUSED, kind, training, &shared);
+    run(&m, g, FUSED, kind, training, &shared);
     reused = 0;
-    for (int i = 0; i < g.node_count; i++) reused += g.nodes[i].reuses_output_grad;
+    for (int i = 0; i < g->node_count; i++) reused += g->nodes[i].reuses_output_grad;
     CHECK(reused == (kind == TFM_ACTIVATION_RELU), "kind %d: %d gradients reused", kind, reused);
     free(want);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_params_free(&m.params);
 }
 
@@ -99,32 +100,32 @@ static void test_same_bits(int kind, int training) {
 static void test_inference(void) {
     net m;
     net_init(&m);
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
     int kinds[] = {TFM_ACTIVATION_RELU, TFM_ACTIVATION_GELU, TFM_ACTIVATION_GELU_ERF};
     for (int k = 0; k < 3; k++) {
         float want[N * C];
-        tfm_graph_begin(&g, 0, 0);
-        tfm_tensor *a = tfm_fn_linear(&g, &m.x, &m.w1, NULL), *b = tfm_fn_linear(&g, &m.x, &m.w2, NULL);
-        tfm_tensor *y = tfm_fn_activation(&g, tfm_fn_add(&g, a, tfm_fn_dropout(&g, b, 0.5f)), kinds[k]);
+        tfm_graph_begin(g, 0, 0);
+        tfm_tensor *a = tfm_fn_linear(g, &m.x, &m.w1, NULL), *b = tfm_fn_linear(g, &m.x, &m.w2, NULL);
+        tfm_tensor *y = tfm_fn_activation(g, tfm_fn_add(g, a, tfm_fn_dropout(g, b, 0.5f)), kinds[k]);
         memcpy(want, y->data, sizeof want);
-        tfm_graph_begin(&g, 0, 0);
-        a = tfm_fn_linear(&g, &m.x, &m.w1, NULL);
-        b = tfm_fn_linear(&g, &m.x, &m.w2, NULL);
-        tfm_tensor *s = tfm_fn_add_dropout_in_place(&g, a, b, 0.5f);
-        tfm_tensor *d = tfm_fn_dropout_in_place(&g, s, 0.5f);
-        y = tfm_fn_activation_in_place(&g, d, kinds[k]);
+        tfm_graph_begin(g, 0, 0);
+        a = tfm_fn_linear(g, &m.x, &m.w1, NULL);
+        b = tfm_fn_linear(g, &m.x, &m.w2, NULL);
+        tfm_tensor *s = tfm_fn_add_dropout_in_place(g, a, b, 0.5f);
+        tfm_tensor *d = tfm_fn_dropout_in_place(g, s, 0.5f);
+        y = tfm_fn_activation_in_place(g, d, kinds[k]);
         CHECK(s->data == b->data && d == s && y->data == b->data, "kind %d: inference did not work in place", kinds[k]);
         CHECK(memcmp(want, y->data, sizeof want) == 0, "kind %d: in-place inference values differ", kinds[k]);
     }
     /* A parameter is never overwritten. */
-    tfm_graph_begin(&g, 0, 1);
+    tfm_graph_begin(g, 0, 1);
     float saved = m.x.data[0];
-    tfm_tensor *out = tfm_fn_dropout_in_place(&g, &m.x, 0.5f);
+    tfm_tensor *out = tfm_fn_dropout_in_place(g, &m.x, 0.5f);
     CHECK(out && out->data != m.x.data && m.x.data[0] == saved, "dropout in place over a parameter");
-    out = tfm_fn_add_in_place(&g, &m.w1, &m.w2);
+    out = tfm_fn_add_in_place(g, &m.w1, &m.w2);
     CHECK(out && out->data != m.w2.data, "add in place over a parameter");
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_params_free(&m.params);
 }
 
@@ -134,21 +135,21 @@ static void test_inference(void) {
 static void test_gradients_reuse_logits(void) {
     net m;
     net_init(&m);
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
     int32_t targets[N] = {1, 5, 0, 11, 7, 3};
     for (int pass = 0; pass < 2; pass++) { /* the second pass runs in the block learnt from the first */
-        tfm_graph_begin(&g, 1, 0);
-        tfm_tensor *h = tfm_fn_linear(&g, &m.x, &m.w1, NULL);
-        h = tfm_fn_activation_in_place(&g, tfm_fn_linear(&g, h, &m.w2, NULL), TFM_ACTIVATION_RELU);
-        tfm_tensor *logits = tfm_fn_linear(&g, h, &m.w3, NULL);   /* [N, V]: V > C */
-        tfm_tensor *loss = tfm_fn_cross_entropy(&g, logits, targets, -100, 0.0f, NULL);
-        size_t before = g.block_used + g.overflow_bytes;
-        CHECK_OK(tfm_graph_backward(&g, loss, 1.0f));
-        size_t after = g.block_used + g.overflow_bytes;
+        tfm_graph_begin(g, 1, 0);
+        tfm_tensor *h = tfm_fn_linear(g, &m.x, &m.w1, NULL);
+        h = tfm_fn_activation_in_place(g, tfm_fn_linear(g, h, &m.w2, NULL), TFM_ACTIVATION_RELU);
+        tfm_tensor *logits = tfm_fn_linear(g, h, &m.w3, NULL);   /* [N, V]: V > C */
+        tfm_tensor *loss = tfm_fn_cross_entropy(g, logits, targets, -100, 0.0f, NULL);
+        size_t before = g->block_used + g->overflow_bytes;
+        CHECK_OK(tfm_graph_backward(g, loss, 1.0f));
+        size_t after = g->block_used + g->overflow_bytes;
         CHECK(after - before == 64 + sizeof(float) * N * C, "pass %d: backward took %zu new arena bytes", pass, after - before);
     }
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_params_free(&m.params);
 }
 
@@ -156,20 +157,20 @@ static void test_gradients_reuse_logits(void) {
  * into overflow chunks too, so the peak is about one layer, and the next step fits in one block. */
 static void test_keep_across_overflow(void) {
     enum { FLOATS = 3 << 20 }; /* 12 MB a tensor: a layer of three crosses the 32 MB overflow chunks */
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
     for (int step = 0; step < 2; step++) {
-        tfm_graph_begin(&g, 0, 0);
-        tfm_tensor *x = tfm_graph_tensor(&g, 1, (int[]){FLOATS});
+        tfm_graph_begin(g, 0, 0);
+        tfm_tensor *x = tfm_graph_tensor(g, 1, (int[]){FLOATS});
         for (size_t i = 0; x && i < FLOATS; i += 4096) x->data[i] = (float)i;
         for (int layer = 0; layer < 4 && x; layer++) {
-            tfm_graph_mark mark = tfm_graph_mark_now(&g);
-            tfm_tensor *h1 = tfm_graph_tensor(&g, 1, (int[]){FLOATS}), *h2 = tfm_graph_tensor(&g, 1, (int[]){FLOATS});
-            tfm_tensor *out = tfm_graph_tensor(&g, 1, (int[]){FLOATS});
+            tfm_graph_mark mark = tfm_graph_mark_now(g);
+            tfm_tensor *h1 = tfm_graph_tensor(g, 1, (int[]){FLOATS}), *h2 = tfm_graph_tensor(g, 1, (int[]){FLOATS});
+            tfm_tensor *out = tfm_graph_tensor(g, 1, (int[]){FLOATS});
             if (!h1 || !h2 || !out) { x = NULL; break; }
             for (size_t i = 0; i < FLOATS; i += 4096) h1->data[i] = h2->data[i] = -1.0f, out->data[i] = x->data[i] + 1.0f;
-            x = tfm_graph_keep(&g, mark, out);
-            size_t in_use = g.block_used + g.overflow_bytes;
+            x = tfm_graph_keep(g, mark, out);
+            size_t in_use = g->block_used + g->overflow_bytes;
             /* The step's input and one kept output per layer so far: the three-tensor layers are gone. */
             CHECK(x && in_use <= (size_t)(layer + 2) * (sizeof(float) * FLOATS + 128), "step %d layer %d: %zu bytes in use after keep",
                   step, layer, in_use);
@@ -178,10 +179,10 @@ static void test_keep_across_overflow(void) {
         for (size_t i = 0; x && i < FLOATS; i += 4096) right &= x->data[i] == (float)i + 4.0f;
         CHECK(right, "step %d: the kept values survive every layer", step);
         /* At most the four kept tensors below the last layer plus its three (without the release: 13). */
-        CHECK(g.peak_bytes <= 7 * (sizeof(float) * FLOATS + 128), "step %d: peak %zu bytes", step, g.peak_bytes);
-        if (step == 1) CHECK(!g.overflowed && !g.overflow, "the second step fits in the block sized by the first");
+        CHECK(g->peak_bytes <= 7 * (sizeof(float) * FLOATS + 128), "step %d: peak %zu bytes", step, g->peak_bytes);
+        if (step == 1) CHECK(!g->overflowed && !g->overflow, "the second step fits in the block sized by the first");
     }
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
 }
 
 int main(void) {

@@ -37,7 +37,7 @@ compile() {
   fi
 }
 
-compile graph tfm/graph.h '^ \*   tfm_graph g;' '^ \*   tfm_graph_free(&g);' \
+compile graph tfm/graph.h '^ \*   tfm_graph \*g;' '^ \*   tfm_graph_free(g);' \
   'static tfm_tensor *model_loss(void *model, tfm_graph *g, void *batch) { (void)model; (void)batch; (void)g; return NULL; }
    static int steps = 1; static void *model, *batch;'
 compile params tfm/tensor.h '^ \*   tfm_params_declare(p, "transformer.wte.weight"' '^ \*   tfm_params_allocate(p);' \
@@ -49,7 +49,7 @@ compile train tfm/train.h '^ \*   tfm_train_config config;' '^ \*   tfm_trainer_
 sed -n '/^ \*   #include <stdio.h>/,/^ \*   }$/p' "$src/include/tfm.h" | sed -e 's|^ \*$||' -e 's|^ \*   \{0,1\}||' -e 's|{ \.\.\. }|{ return 1; }|g' > "$work/worked.c"
 if [ ! -s "$work/worked.c" ]; then
   fail "tfm.h: the worked example was not found"
-elif cc -std=c11 -Wall -Wextra -Werror -I"$src/include" "$work/worked.c" "$build/libtfm.a" -lopenblas -lutf8proc -lcjson -lm -fopenmp \
+elif cc -std=c11 -Wall -Wextra -Werror -I"$src/include" "$work/worked.c" "$build/libtfm.a" -lopenblas -lutf8proc -lcjson -lm -fopenmp ${TFM_LINK_FLAGS:-} \
        -o "$work/worked" 2> "$work/worked.err"; then
   passed=$((passed + 1))
 else

@@ -226,15 +226,15 @@ static void test_gradients(int pre_layernorm, int share, int learned) {
     strengthen(m, 12);
     batch x;
     make_batch(&x, &c, 3, 9, 7, 5);
-    tfm_graph g;
-    CHECK_OK(tfm_graph_init(&g, 0));
-    tfm_graph_begin(&g, 1, 0);
-    tfm_tensor *loss = tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, x.B, x.S,
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_graph_create(&g, 0));
+    tfm_graph_begin(g, 1, 0);
+    tfm_tensor *loss = tfm_seq2seq_loss(m, g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, x.B, x.S,
                                         x.T, 0.1f, NULL);
     CHECK(loss != NULL, "%s", tfm_last_error());
-    if (!loss) { tfm_graph_free(&g); tfm_seq2seq_free(m); return; }
+    if (!loss) { tfm_graph_free(g); tfm_seq2seq_free(m); return; }
     tfm_params_zero_grad(&m->params);
-    CHECK_OK(tfm_graph_backward(&g, loss, 1.0f));
+    CHECK_OK(tfm_graph_backward(g, loss, 1.0f));
     float *grad = malloc(sizeof(float) * m->params.total);
     memcpy(grad, m->params.grad, sizeof(float) * m->params.total);
     double worst = 0;
@@ -255,9 +255,9 @@ static void test_gradients(int pre_layernorm, int share, int learned) {
         for (int r = 0; r < 4; r++) {
             float *w = e->tensor->data + pick[r], saved = *w, h = 2e-3f;
             *w = saved + h;
-            double up = loss_at(m, &g, &x);
+            double up = loss_at(m, g, &x);
             *w = saved - h;
-            double down = loss_at(m, &g, &x);
+            double down = loss_at(m, g, &x);
             *w = saved;
             double numeric = (up - down) / (2.0 * h), analytic = grad[e->offset + pick[r]];
             double err = fabs(numeric - analytic) / fmax(scale, 1e-3);
@@ -267,7 +267,7 @@ static void test_gradients(int pre_layernorm, int share, int learned) {
     CHECK(worst < 2e-2, "pre_ln=%d share=%d learned=%d: worst finite-difference error %.3g in %s", pre_layernorm, share, learned, worst,
           worst_name);
     free(grad);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_seq2seq_free(m);
 }
 
@@ -287,11 +287,11 @@ static void test_padding_invariance(int pre_layernorm) {
     strengthen(m, 22);
     batch x;
     make_batch(&x, &c, 4, 12, 10, 23);
-    tfm_graph g1, g2;
-    tfm_graph_init(&g1, 0);
-    tfm_graph_init(&g2, 0);
-    tfm_graph_begin(&g1, 0, 0);
-    tfm_tensor *all = tfm_seq2seq_forward(m, &g1, x.source, x.source_lengths, x.target_input, x.target_lengths, 4, 12, 10);
+    tfm_graph *g1 = NULL, *g2 = NULL;
+    tfm_graph_create(&g1, 0);
+    tfm_graph_create(&g2, 0);
+    tfm_graph_begin(g1, 0, 0);
+    tfm_tensor *all = tfm_seq2seq_forward(m, g1, x.source, x.source_lengths, x.target_input, x.target_lengths, 4, 12, 10);
     CHECK(all != NULL, "%s", tfm_last_error());
     double worst = 0;
     for (int b = 1; b < 4 && all; b++) {
@@ -300,8 +300,8 @@ static void test_padding_invariance(int pre_layernorm) {
         int32_t source[12], target[10];
         memcpy(source, x.source + b * 12, sizeof(int32_t) * n);
         memcpy(target, x.target_input + b * 10, sizeof(int32_t) * t);
-        tfm_graph_begin(&g2, 0, 0);
-        tfm_tensor *alone = tfm_seq2seq_forward(m, &g2, source, &n, target, &t, 1, n, t);
+        tfm_graph_begin(g2, 0, 0);
+        tfm_tensor *alone = tfm_seq2seq_forward(m, g2, source, &n, target, &t, 1, n, t);
         CHECK(alone != NULL, "%s", tfm_last_error());
         if (alone) worst = fmax(worst, compare_item_logits(all, b, 10, alone, 0, t, t, V));
     }
@@ -312,13 +312,13 @@ static void test_padding_invariance(int pre_layernorm) {
         for (int i = y.source_lengths[b]; i < 12; i++) y.source[b * 12 + i] = 7 + b;
         for (int i = y.target_lengths[b]; i < 10; i++) y.target_input[b * 10 + i] = 9;
     }
-    tfm_graph_begin(&g2, 0, 0);
-    tfm_tensor *junk = tfm_seq2seq_forward(m, &g2, y.source, y.source_lengths, y.target_input, y.target_lengths, 4, 12, 10);
+    tfm_graph_begin(g2, 0, 0);
+    tfm_tensor *junk = tfm_seq2seq_forward(m, g2, y.source, y.source_lengths, y.target_input, y.target_lengths, 4, 12, 10);
     worst = 0;
     for (int b = 0; b < 4 && junk && all; b++) worst = fmax(worst, compare_item_logits(all, b, 10, junk, b, 10, x.target_lengths[b], V));
     CHECK(junk && worst == 0.0, "other ids at padded positions change valid logits by %g", worst);
-    tfm_graph_free(&g1);
-    tfm_graph_free(&g2);
+    tfm_graph_free(g1);
+    tfm_graph_free(g2);
     tfm_seq2seq_free(m);
 }
 
@@ -334,25 +334,25 @@ static void test_cached_decoding(int pre_layernorm, int learned) {
     batch x;
     make_batch(&x, &c, B, S, T, 33);
     int full[3] = {T, T, T};   /* every target position is a real token here: compare all of them */
-    tfm_graph g, h;
-    tfm_graph_init(&g, 0);
-    tfm_graph_init(&h, 0);
-    tfm_graph_begin(&g, 0, 0);
-    tfm_tensor *reference = tfm_seq2seq_forward(m, &g, x.source, x.source_lengths, x.target_input, full, B, S, T);
+    tfm_graph *g = NULL, *h = NULL;
+    tfm_graph_create(&g, 0);
+    tfm_graph_create(&h, 0);
+    tfm_graph_begin(g, 0, 0);
+    tfm_tensor *reference = tfm_seq2seq_forward(m, g, x.source, x.source_lengths, x.target_input, full, B, S, T);
     CHECK(reference != NULL, "%s", tfm_last_error());
     tfm_seq2seq_cache cache;
     CHECK_OK(tfm_seq2seq_cache_create(&cache, m, 4, S));
-    tfm_graph_begin(&h, 0, 0);
-    tfm_tensor *memory = tfm_seq2seq_encode(m, &h, x.source, x.source_lengths, B, S);
-    CHECK_OK(tfm_seq2seq_cache_start(m, &h, &cache, memory, x.source_lengths, B, S));
+    tfm_graph_begin(h, 0, 0);
+    tfm_tensor *memory = tfm_seq2seq_encode(m, h, x.source, x.source_lengths, B, S);
+    CHECK_OK(tfm_seq2seq_cache_start(m, h, &cache, memory, x.source_lengths, B, S));
     /* positions 0..2 in one call, then one at a time */
     double worst = 0;
     int32_t tokens[3 * 10];
     for (int t = 0; t < T && reference;) {
         int n = t == 0 ? 3 : 1;
         for (int b = 0; b < B; b++) memcpy(tokens + b * n, x.target_input + b * T + t, sizeof(int32_t) * n);
-        tfm_graph_begin(&h, 0, 0);
-        tfm_tensor *logits = tfm_seq2seq_decode_step(m, &h, &cache, tokens, n, 0);
+        tfm_graph_begin(h, 0, 0);
+        tfm_tensor *logits = tfm_seq2seq_decode_step(m, h, &cache, tokens, n, 0);
         CHECK(logits != NULL, "step %d: %s", t, tfm_last_error());
         if (!logits) break;
         for (int b = 0; b < B; b++)
@@ -361,18 +361,18 @@ static void test_cached_decoding(int pre_layernorm, int learned) {
     }
     CHECK(cache.length == T, "cache length %d", cache.length);
     CHECK(worst < 1e-5, "pre_ln=%d learned=%d: cached decoding vs teacher forcing differ by %g", pre_layernorm, learned, worst);
-    tfm_graph_begin(&h, 0, 0);
-    CHECK(tfm_seq2seq_decode_step(m, &h, &cache, tokens, 1, 1) == NULL && strstr(tfm_last_error(), "max_target_length"),
+    tfm_graph_begin(h, 0, 0);
+    CHECK(tfm_seq2seq_decode_step(m, h, &cache, tokens, 1, 1) == NULL && strstr(tfm_last_error(), "max_target_length"),
           "a step past max_target_length is an error: %s", tfm_last_error());
 
     /* select: decode 4 positions, reorder to {2, 0, 0}, continue; must equal teacher forcing of the reordered batch */
     int rows[3] = {2, 0, 0};
-    tfm_graph_begin(&h, 0, 0);
-    memory = tfm_seq2seq_encode(m, &h, x.source, x.source_lengths, B, S);
-    CHECK_OK(tfm_seq2seq_cache_start(m, &h, &cache, memory, x.source_lengths, B, S));
+    tfm_graph_begin(h, 0, 0);
+    memory = tfm_seq2seq_encode(m, h, x.source, x.source_lengths, B, S);
+    CHECK_OK(tfm_seq2seq_cache_start(m, h, &cache, memory, x.source_lengths, B, S));
     for (int b = 0; b < B; b++) memcpy(tokens + b * 4, x.target_input + b * T, sizeof(int32_t) * 4);
-    tfm_graph_begin(&h, 0, 0);
-    CHECK(tfm_seq2seq_decode_step(m, &h, &cache, tokens, 4, 1) != NULL, "%s", tfm_last_error());
+    tfm_graph_begin(h, 0, 0);
+    CHECK(tfm_seq2seq_decode_step(m, h, &cache, tokens, 4, 1) != NULL, "%s", tfm_last_error());
     CHECK_OK(tfm_seq2seq_cache_select(&cache, rows, 3));
     /* at position 6 a second select over the selected rows: {1, 2, 1, 0} -> original rows {0, 0, 0, 2} */
     int origin[4] = {rows[0], rows[1], rows[2], 0}, count = 3;
@@ -386,8 +386,8 @@ static void test_cached_decoding(int pre_layernorm, int learned) {
             count = 4;
         }
         for (int i = 0; i < count; i++) tokens[i] = x.target_input[origin[i] * T + t];
-        tfm_graph_begin(&h, 0, 0);
-        tfm_tensor *logits = tfm_seq2seq_decode_step(m, &h, &cache, tokens, 1, 1);
+        tfm_graph_begin(h, 0, 0);
+        tfm_tensor *logits = tfm_seq2seq_decode_step(m, h, &cache, tokens, 1, 1);
         if (!logits) { CHECK(0, "%s", tfm_last_error()); break; }
         for (int i = 0; i < count; i++)
             worst = fmax(worst, test_max_abs_diff(logits->data + (size_t)i * V, reference->data + ((size_t)origin[i] * T + t) * V, V));
@@ -395,8 +395,8 @@ static void test_cached_decoding(int pre_layernorm, int learned) {
     CHECK(worst < 1e-5, "after cache_select (twice, with repeated rows): %g", worst);
     CHECK(tfm_seq2seq_cache_select(&cache, (int[]){4}, 1) != TFM_OK, "selecting a row beyond the batch is an error");
     tfm_seq2seq_cache_free(&cache);
-    tfm_graph_free(&g);
-    tfm_graph_free(&h);
+    tfm_graph_free(g);
+    tfm_graph_free(h);
     tfm_seq2seq_free(m);
 }
 
@@ -424,19 +424,19 @@ static void test_greedy(void) {
         }
         x.target_output[b * T + n - 1] = c.eos_id;
     }
-    tfm_graph g;
-    tfm_graph_init(&g, 0);
+    tfm_graph *g = NULL;
+    tfm_graph_create(&g, 0);
     CHECK_OK(tfm_params_allocate_moments(&m->params));
     double first = 0, last = 0;
     for (int step = 1; step <= 60; step++) {
-        tfm_graph_begin(&g, 1, 0);
-        tfm_tensor *l = tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, B, S, T,
+        tfm_graph_begin(g, 1, 0);
+        tfm_tensor *l = tfm_seq2seq_loss(m, g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, B, S, T,
                                          0.0f, NULL);
         if (!l) { CHECK(0, "%s", tfm_last_error()); break; }
         if (step == 1) first = l->data[0];
         last = l->data[0];
         tfm_params_zero_grad(&m->params);
-        tfm_graph_backward(&g, l, 1.0f);
+        tfm_graph_backward(g, l, 1.0f);
         tfm_adamw_step_params(&m->params, 3e-3f, 0.9f, 0.98f, 1e-9f, 0.0f, step);
     }
     CHECK(last < 0.5 * first, "the toy task trains: loss %g -> %g", first, last);
@@ -480,7 +480,7 @@ static void test_greedy(void) {
     args.max_length_b = 0;
     CHECK_OK(tfm_seq2seq_greedy(m, &args));
     for (int b = 0; b < B; b++) CHECK(uncached_len[b] == 0, "limit of 0 tokens: got %d", uncached_len[b]);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_seq2seq_free(m);
 }
 
@@ -494,32 +494,32 @@ static void test_dropout(void) {
     tfm_seq2seq_init_weights(m, 51);
     batch x;
     make_batch(&x, &c, 2, 8, 6, 52);
-    tfm_graph g;
-    tfm_graph_init(&g, 0);
+    tfm_graph *g = NULL;
+    tfm_graph_create(&g, 0);
     float eval1, eval2, train1, train2;
-    tfm_graph_begin(&g, 0, 0);
-    eval1 = tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL)->data[0];
-    tfm_graph_begin(&g, 1, 1);
-    tfm_tensor *l = tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL);
+    tfm_graph_begin(g, 0, 0);
+    eval1 = tfm_seq2seq_loss(m, g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL)->data[0];
+    tfm_graph_begin(g, 1, 1);
+    tfm_tensor *l = tfm_seq2seq_loss(m, g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL);
     train1 = l->data[0];
     tfm_params_zero_grad(&m->params);
-    CHECK_OK(tfm_graph_backward(&g, l, 1.0f));
-    tfm_graph_begin(&g, 1, 1);
-    train2 = tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL)->data[0];
-    tfm_graph_begin(&g, 0, 0);
-    eval2 = tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL)->data[0];
+    CHECK_OK(tfm_graph_backward(g, l, 1.0f));
+    tfm_graph_begin(g, 1, 1);
+    train2 = tfm_seq2seq_loss(m, g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL)->data[0];
+    tfm_graph_begin(g, 0, 0);
+    eval2 = tfm_seq2seq_loss(m, g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL)->data[0];
     CHECK(eval1 == eval2, "evaluation is deterministic (%.9g vs %.9g)", eval1, eval2);
     CHECK(train1 != eval1 && train2 != train1, "dropout changes training losses (%g, %g vs %g)", train1, train2, eval1);
     c.dropout = c.attention_dropout = c.activation_dropout = 0.0f;
     tfm_seq2seq *plain = NULL;
     CHECK_OK(tfm_seq2seq_create(&plain, &c));
     memcpy(plain->params.data, m->params.data, sizeof(float) * m->params.total);
-    tfm_graph_begin(&g, 0, 0);
-    float eval_plain = tfm_seq2seq_loss(plain, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6,
+    tfm_graph_begin(g, 0, 0);
+    float eval_plain = tfm_seq2seq_loss(plain, g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6,
                                         0.1f, NULL)->data[0];
     CHECK(eval_plain == eval1, "dropout is off at inference (%g vs %g)", eval_plain, eval1);
     tfm_seq2seq_free(plain);
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_seq2seq_free(m);
 }
 
@@ -565,46 +565,46 @@ static void test_errors(void) {
     if (!m) return;
     batch x;
     make_batch(&x, &c, 2, 8, 6, 61);
-    tfm_graph g;
-    tfm_graph_init(&g, 0);
-    tfm_graph_begin(&g, 0, 0);
+    tfm_graph *g = NULL;
+    tfm_graph_create(&g, 0);
+    tfm_graph_begin(g, 0, 0);
     x.source[3] = 29;
-    CHECK(tfm_seq2seq_forward(m, &g, x.source, x.source_lengths, x.target_input, x.target_lengths, 2, 8, 6) == NULL &&
+    CHECK(tfm_seq2seq_forward(m, g, x.source, x.source_lengths, x.target_input, x.target_lengths, 2, 8, 6) == NULL &&
               strstr(tfm_last_error(), "source id 29 at [0, 3] is outside the vocabulary [0, 29)"),
           "%s", tfm_last_error());
     x.source[3] = 4;
     x.target_input[7] = -1;
-    CHECK(tfm_seq2seq_forward(m, &g, x.source, x.source_lengths, x.target_input, x.target_lengths, 2, 8, 6) == NULL &&
+    CHECK(tfm_seq2seq_forward(m, g, x.source, x.source_lengths, x.target_input, x.target_lengths, 2, 8, 6) == NULL &&
               strstr(tfm_last_error(), "target id -1 at [1, 1]"),
           "%s", tfm_last_error());
     x.target_input[7] = 4;
     x.source_lengths[1] = 0;
-    CHECK(tfm_seq2seq_forward(m, &g, x.source, x.source_lengths, x.target_input, x.target_lengths, 2, 8, 6) == NULL &&
+    CHECK(tfm_seq2seq_forward(m, g, x.source, x.source_lengths, x.target_input, x.target_lengths, 2, 8, 6) == NULL &&
               strstr(tfm_last_error(), "source length 0 of sentence 1 is outside [1, 8]"),
           "%s", tfm_last_error());
     x.source_lengths[1] = 3;
     int32_t long_source[13] = {0};
     int thirteen = 13;
-    CHECK(tfm_seq2seq_encode(m, &g, long_source, &thirteen, 1, 13) == NULL && strstr(tfm_last_error(), "max_source_length 12"),
+    CHECK(tfm_seq2seq_encode(m, g, long_source, &thirteen, 1, 13) == NULL && strstr(tfm_last_error(), "max_source_length 12"),
           "%s", tfm_last_error());
     x.target_output[2] = 40;
-    CHECK(tfm_seq2seq_loss(m, &g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL) == NULL &&
+    CHECK(tfm_seq2seq_loss(m, g, x.source, x.source_lengths, x.target_input, x.target_output, x.target_lengths, 2, 8, 6, 0.1f, NULL) == NULL &&
               strstr(tfm_last_error(), "target output id 40"),
           "%s", tfm_last_error());
     tfm_seq2seq_cache cache;
     CHECK(tfm_seq2seq_cache_create(&cache, m, 2, 13) != TFM_OK, "cache longer than max_source_length");
     CHECK_OK(tfm_seq2seq_cache_create(&cache, m, 2, 8));
-    tfm_graph_begin(&g, 0, 0);
-    tfm_tensor *memory = tfm_seq2seq_encode(m, &g, x.source, x.source_lengths, 2, 8);
-    CHECK(tfm_seq2seq_cache_start(m, &g, &cache, memory, x.source_lengths, 3, 8) != TFM_OK, "batch beyond the cache's capacity");
-    tfm_graph_begin(&g, 1, 0);
-    CHECK(tfm_seq2seq_decode_step(m, &g, &cache, x.target_input, 1, 1) == NULL, "decode step on a recording graph");
+    tfm_graph_begin(g, 0, 0);
+    tfm_tensor *memory = tfm_seq2seq_encode(m, g, x.source, x.source_lengths, 2, 8);
+    CHECK(tfm_seq2seq_cache_start(m, g, &cache, memory, x.source_lengths, 3, 8) != TFM_OK, "batch beyond the cache's capacity");
+    tfm_graph_begin(g, 1, 0);
+    CHECK(tfm_seq2seq_decode_step(m, g, &cache, x.target_input, 1, 1) == NULL, "decode step on a recording graph");
     tfm_seq2seq_cache_free(&cache);
     tfm_seq2seq_config bad = c;
     bad.n_heads = 5;
     tfm_seq2seq *none = NULL;
     CHECK(tfm_seq2seq_create(&none, &bad) == TFM_ERR_CONFIG && none == NULL, "invalid config rejected");
-    tfm_graph_free(&g);
+    tfm_graph_free(g);
     tfm_seq2seq_free(m);
 }
 

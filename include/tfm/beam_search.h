@@ -14,9 +14,8 @@ extern "C" {
  * again (nor its fresh pages faulted in, which costs more than decoding a short batch). Start from
  * {0}; free with tfm_seq2seq_workspace_free. One workspace serves one search at a time. */
 typedef struct tfm_seq2seq_workspace {
-    tfm_graph graph;
+    tfm_graph *graph;            /* created on first use */
     tfm_seq2seq_cache cache;
-    int graph_ready;
 } tfm_seq2seq_workspace;
 void tfm_seq2seq_workspace_free(tfm_seq2seq_workspace *workspace);
 

@@ -11,14 +11,14 @@ extern "C" {
 
 /* A graph is the tape of one forward pass plus the arena that holds its activations.
  *
- *   tfm_graph g;
- *   if (tfm_graph_init(&g, 0) != TFM_OK) return 1;
+ *   tfm_graph *g;
+ *   if (tfm_graph_create(&g, 0) != TFM_OK) return 1;
  *   for (int step = 0; step < steps; step++) {
- *       tfm_graph_begin(&g, 1, 1);                       // reset the arena; record for backward; training mode
- *       tfm_tensor *loss = model_loss(model, &g, batch); // each op appends a node to the tape
- *       tfm_graph_backward(&g, loss, 1.0f);              // runs the tape in reverse, accumulating grads
+ *       tfm_graph_begin(g, 1, 1);                        // reset the arena; record for backward; training mode
+ *       tfm_tensor *loss = model_loss(model, g, batch);  // each op appends a node to the tape
+ *       tfm_graph_backward(g, loss, 1.0f);               // runs the tape in reverse, accumulating grads
  *   }
- *   tfm_graph_free(&g);
+ *   tfm_graph_free(g);
  *
  * The arena grows during the first step(s) and is then a single block re-used by every later step, so
  * a training or decode step in steady state calls no allocator at all. During backward, the gradient of
@@ -26,7 +26,7 @@ extern "C" {
  * for later gradients, so gradients need a few buffers, not one per activation (and when the loss
  * writes the logits' gradient over the logits, the largest activation of all holds them). */
 
-struct tfm_graph;
+typedef struct tfm_graph tfm_graph;  /* opaque: tfm_graph_create / tfm_graph_free */
 struct tfm_node;
 typedef void (*tfm_backward_fn)(struct tfm_graph *graph, struct tfm_node *node);
 
@@ -53,39 +53,18 @@ typedef struct tfm_node {
     int reuses_output_grad;
 } tfm_node;
 
-typedef struct tfm_arena_chunk {
-    struct tfm_arena_chunk *next;
-    size_t capacity, used;       /* bytes, including this header */
-} tfm_arena_chunk;
 
-/* Free arena memory during backward: a gradient buffer whose tensor's producer has run its backward
- * (with the logits' values, when the loss wrote their gradient over them). A gradient is carved from
- * the smallest free buffer that holds it; neighbouring free buffers merge. */
-typedef struct tfm_free_buffer {
-    struct tfm_free_buffer *next;
-    size_t bytes;
-} tfm_free_buffer;
-
-typedef struct tfm_graph {
-    /* arena: one block, plus overflow chunks during the steps before it knows its size */
-    char *block;
-    size_t block_capacity, block_used;
-    tfm_arena_chunk *overflow;
-    size_t overflow_bytes;       /* in use in overflow chunks this step */
-    size_t peak_bytes;           /* largest total use seen at once (block + overflow) */
-    int overflowed;              /* 1: this step needed overflow chunks (the next begin resizes the block) */
-    tfm_free_buffer *free_grads; /* released activation gradients, by address, reused during this backward */
-    /* tape */
-    tfm_node *nodes;
-    int node_count, node_capacity;
-    int recording;               /* 1: ops record nodes and outputs require grad */
-    int training;                /* 1: dropout active */
-    tfm_rng dropout_rng;         /* dropout masks are drawn by counter from this stream */
-} tfm_graph;
-
-/* `initial_bytes` sizes the arena up front (0: learn it from the first step). */
-tfm_status tfm_graph_init(tfm_graph *g, size_t initial_bytes);
+/* A new graph; `initial_bytes` sizes the arena up front (0: learn it from the first step). */
+tfm_status tfm_graph_create(tfm_graph **g, size_t initial_bytes);
+/* Everything the graph holds, and the handle (NULL is fine). */
 void tfm_graph_free(tfm_graph *g);
+/* What the current pass does: record a tape for backward; apply dropout. */
+int tfm_graph_recording(const tfm_graph *g);
+int tfm_graph_training(const tfm_graph *g);
+/* The stream dropout masks are drawn from (by counter): seed it, save and restore it for exact resume. */
+tfm_rng *tfm_graph_dropout_stream(tfm_graph *g);
+/* The most arena memory in use at once so far, in bytes. */
+size_t tfm_graph_peak_bytes(const tfm_graph *g);
 /* Start a new forward pass: forget the tape, recycle the arena (consolidating overflow into one block).
  * `recording` = 1 to allow backward; `training` = 1 to apply dropout. */
 tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training);
@@ -112,7 +91,7 @@ tfm_tensor *tfm_graph_tensor_like(tfm_graph *g, tfm_tensor *x, int overwrite);
  * t = NULL releases everything since the mark (and returns NULL). */
 typedef struct tfm_graph_mark {
     size_t block_used, overflow_bytes;
-    tfm_arena_chunk *chunk;  /* the overflow chunk in use at the mark, and its use */
+    struct tfm_arena_chunk *chunk;  /* the overflow chunk in use at the mark, and its use */
     size_t chunk_used;
 } tfm_graph_mark;
 tfm_graph_mark tfm_graph_mark_now(const tfm_graph *g);

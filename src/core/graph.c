@@ -1,5 +1,5 @@
 /* core/graph.c: the tape and the per-step arena behind reverse-mode differentiation (include/tfm/graph.h). */
-#include "tfm/graph.h"
+#include "core/graph_internal.h"
 
 #include <string.h>
 
@@ -10,16 +10,27 @@
 
 static size_t align_up(size_t n) { return (n + TFM_ARENA_ALIGN - 1) & ~(size_t)(TFM_ARENA_ALIGN - 1); }
 
-tfm_status tfm_graph_init(tfm_graph *g, size_t initial_bytes) {
-    memset(g, 0, sizeof *g);
+tfm_status tfm_graph_create(tfm_graph **out, size_t initial_bytes) {
+    tfm_graph *g = tfm_calloc(1, sizeof *g);
+    *out = NULL;
+    if (!g) return tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory for a graph");
     tfm_rng_init(&g->dropout_rng, 0);
     if (initial_bytes) {
         g->block = tfm_malloc(align_up(initial_bytes));
-        if (!g->block) return TFM_ERR_OUT_OF_MEMORY;
+        if (!g->block) {
+            tfm_free(g, sizeof *g);
+            return tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte arena", initial_bytes);
+        }
         g->block_capacity = align_up(initial_bytes);
     }
+    *out = g;
     return TFM_OK;
 }
+
+int tfm_graph_recording(const tfm_graph *g) { return g->recording; }
+int tfm_graph_training(const tfm_graph *g) { return g->training; }
+tfm_rng *tfm_graph_dropout_stream(tfm_graph *g) { return &g->dropout_rng; }
+size_t tfm_graph_peak_bytes(const tfm_graph *g) { return g->peak_bytes; }
 
 static void free_overflow(tfm_graph *g) {
     tfm_arena_chunk *c = g->overflow;
@@ -33,10 +44,11 @@ static void free_overflow(tfm_graph *g) {
 }
 
 void tfm_graph_free(tfm_graph *g) {
+    if (!g) return;
     free_overflow(g);
     tfm_free(g->block, g->block_capacity);
     tfm_free(g->nodes, sizeof(tfm_node) * (size_t)g->node_capacity);
-    memset(g, 0, sizeof *g);
+    tfm_free(g, sizeof *g);
 }
 
 tfm_status tfm_graph_begin(tfm_graph *g, int recording, int training) {

@@ -79,7 +79,7 @@ static void candidate_insert(candidate *top, int *count, int n, candidate c) {
 }
 
 void tfm_seq2seq_workspace_free(tfm_seq2seq_workspace *w) {
-    if (w->graph_ready) tfm_graph_free(&w->graph);
+    tfm_graph_free(w->graph);
     tfm_seq2seq_cache_free(&w->cache);
     memset(w, 0, sizeof *w);
 }
@@ -87,10 +87,7 @@ void tfm_seq2seq_workspace_free(tfm_seq2seq_workspace *w) {
 /* Ready the workspace for `rows` decoder rows, growing (never shrinking) the cache. */
 static tfm_status workspace_prepare(tfm_seq2seq *m, tfm_seq2seq_workspace *w, int rows) {
     tfm_status st;
-    if (!w->graph_ready) {
-        if ((st = tfm_graph_init(&w->graph, 0))) return st;
-        w->graph_ready = 1;
-    }
+    if (!w->graph && (st = tfm_graph_create(&w->graph, 0))) return st;
     if (w->cache.batch_capacity >= rows) return TFM_OK;
     int capacity = rows > w->cache.batch_capacity ? rows : w->cache.batch_capacity;
     /* Sources up to the longest the model takes: address space only (a batch touches its S positions). */
@@ -332,10 +329,10 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
     if ((st = beam_buffers_allocate(&f, B, K, Tmax))) goto done;
     start_sentences(&f, c, source_lengths, B, K, o);
     /* Encode once; each sentence's cross-attention keys/values, repeated for its K beams: row b*K + k. */
-    if ((st = workspace_prepare(m, w, (int)R)) || (st = tfm_graph_begin(&w->graph, 0, 0))) goto done;
-    tfm_tensor *memory = tfm_seq2seq_encode(m, &w->graph, source, source_lengths, B, S);
+    if ((st = workspace_prepare(m, w, (int)R)) || (st = tfm_graph_begin(w->graph, 0, 0))) goto done;
+    tfm_tensor *memory = tfm_seq2seq_encode(m, w->graph, source, source_lengths, B, S);
     if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
-    if ((st = tfm_seq2seq_cache_start(m, &w->graph, &w->cache, memory, source_lengths, B, S))) goto done;
+    if ((st = tfm_seq2seq_cache_start(m, w->graph, &w->cache, memory, source_lengths, B, S))) goto done;
     for (size_t r = 0; r < R; r++) f.rows[r] = (int)(r / K);
     if ((st = tfm_seq2seq_cache_select(&w->cache, f.rows, (int)R))) goto done;
     int slots = B;   /* active sentences in the cache, in sentence_of_slot order, K rows each */
@@ -344,8 +341,8 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
             const sentence_state *s = &f.states[f.sentence_of_slot[i]];
             for (int k = 0; k < K; k++) f.tokens[(size_t)i * K + k] = k < s->alive ? s->history[(size_t)k * Tmax + t] : c->pad_id;
         }
-        if ((st = tfm_graph_begin(&w->graph, 0, 0))) goto done;
-        tfm_tensor *logits = tfm_seq2seq_decode_step(m, &w->graph, &w->cache, f.tokens, 1, 1);   /* [slots*K, 1, V] */
+        if ((st = tfm_graph_begin(w->graph, 0, 0))) goto done;
+        tfm_tensor *logits = tfm_seq2seq_decode_step(m, w->graph, &w->cache, f.tokens, 1, 1);   /* [slots*K, 1, V] */
         if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
         expand(&f, c, logits, slots, K, t);
         int next_slots = 0;
@@ -391,7 +388,7 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
     int32_t *tokens = tfm_malloc(sizeof(int32_t) * (size_t)B);
     int samplers_ready = 0, longest = 0;
     tfm_seq2seq_workspace local = {0}, *w = workspace ? workspace : &local;
-    tfm_graph *graph = &w->graph;
+    tfm_graph *graph = NULL;   /* the workspace's, once prepared */
     tfm_seq2seq_cache *cache = &w->cache;
     if (!samplers || !history || !done_flags || !lengths || !log_probs || !masked || !tokens) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
     for (int b = 0; b < B; b++) {
@@ -402,6 +399,7 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
         if (l + 1 > longest) longest = l + 1;
     }
     if ((st = workspace_prepare(m, w, B))) goto done;
+    graph = w->graph;
     if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
     tfm_tensor *memory = tfm_seq2seq_encode(m, graph, source, source_lengths, B, S);
     if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }

@@ -23,9 +23,9 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
     int threads = tfm_threads_get(); /* restored on the way out */
     size_t capacity = (size_t)prompt_length + (size_t)max_new_tokens;
     int32_t *sequence = tfm_malloc(sizeof(int32_t) * capacity); /* [prompt + new] */
-    tfm_graph graph;
+    tfm_graph *graph = NULL;
     tfm_gpt_cache cache = {0};
-    tfm_status st = sequence ? tfm_graph_init(&graph, 0) : TFM_ERR_OUT_OF_MEMORY;
+    tfm_status st = sequence ? tfm_graph_create(&graph, 0) : TFM_ERR_OUT_OF_MEMORY;
     if (st) { tfm_free(sequence, sizeof(int32_t) * capacity); return st; }
     if (use_cache && (st = tfm_gpt_cache_create(&cache, m, 1)) != TFM_OK) goto done;
     memcpy(sequence, prompt, sizeof(int32_t) * (size_t)prompt_length);
@@ -41,16 +41,16 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
             fed = 0;
             tfm_gpt_cache_reset(&cache);
         }
-        if ((st = tfm_graph_begin(&graph, 0, 0)) != TFM_OK) goto done;
+        if ((st = tfm_graph_begin(graph, 0, 0)) != TFM_OK) goto done;
         tfm_tensor *logits;
         if (use_cache) {
             int start = window_start + fed;
             int want = length - start > 1 ? threads : 1;
             if (want != tfm_threads_get()) tfm_threads_set(want);
-            logits = tfm_gpt_forward(m, &graph, sequence + start, 1, length - start, &cache, 1);
+            logits = tfm_gpt_forward(m, graph, sequence + start, 1, length - start, &cache, 1);
             fed = length - window_start;
         } else {
-            logits = tfm_gpt_forward(m, &graph, sequence + window_start, 1, length - window_start, NULL, 1);
+            logits = tfm_gpt_forward(m, graph, sequence + window_start, 1, length - window_start, NULL, 1);
         }
         if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
         int token = tfm_sampler_next(sampler, logits->data);
@@ -60,7 +60,7 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
 done:
     tfm_threads_set(threads);
     if (use_cache) tfm_gpt_cache_free(&cache);
-    tfm_graph_free(&graph);
+    tfm_graph_free(graph);
     tfm_free(sequence, sizeof(int32_t) * capacity);
     return st;
 }

@@ -146,7 +146,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "sequence of %d tokens is longer than the model's context length %d", start + T, c->context_length);
         return NULL;
     }
-    if (cache && (cache->batch != B || g->recording)) {
+    if (cache && (cache->batch != B || tfm_graph_recording(g))) {
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "GPT forward: a KV cache is for inference with its own batch size (%d)", cache->batch);
         return NULL;
     }

@@ -175,7 +175,7 @@ static tfm_tensor *cached_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2
 tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, const int32_t *tokens, int T, int last_only) {
     const tfm_seq2seq_config *c = &m->config;
     int B = cache->batch, C = c->d_model;
-    if (g->recording) {
+    if (tfm_graph_recording(g)) {
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq decode step: the cache is for inference (graph must not be recording)");
         return NULL;
     }
@@ -243,8 +243,8 @@ tfm_status tfm_seq2seq_greedy(tfm_seq2seq *m, const tfm_seq2seq_greedy_args *a) 
     int32_t *step_tokens = tfm_malloc(sizeof(int32_t) * (size_t)B);
     float *memory_copy = NULL;
     size_t memory_floats = (size_t)B * S * C;
-    tfm_graph graph;
-    int graph_ready = 0, cache_ready = 0;
+    tfm_graph *graph = NULL;
+    int cache_ready = 0;
     tfm_seq2seq_cache cache;
     memset(&cache, 0, sizeof cache);
     if (!limit || !finished || !history || !step_tokens) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
@@ -259,15 +259,14 @@ tfm_status tfm_seq2seq_greedy(tfm_seq2seq *m, const tfm_seq2seq_greedy_args *a) 
         finished[b] = limit[b] == 0;
         history[(size_t)b * c->max_target_length] = c->bos_id;
     }
-    if ((st = tfm_graph_init(&graph, 0))) goto done;
-    graph_ready = 1;
-    if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
-    tfm_tensor *memory = tfm_seq2seq_encode(m, &graph, a->source, a->source_lengths, B, S);
+    if ((st = tfm_graph_create(&graph, 0))) goto done;
+    if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
+    tfm_tensor *memory = tfm_seq2seq_encode(m, graph, a->source, a->source_lengths, B, S);
     if (!memory) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
     if (a->use_cache) {
         if ((st = tfm_seq2seq_cache_create(&cache, m, B, S))) goto done;
         cache_ready = 1;
-        if ((st = tfm_seq2seq_cache_start(m, &graph, &cache, memory, a->source_lengths, B, S))) goto done;
+        if ((st = tfm_seq2seq_cache_start(m, graph, &cache, memory, a->source_lengths, B, S))) goto done;
     } else {
         /* The arena is recycled every step: keep the encoder output outside it. */
         memory_copy = tfm_malloc(sizeof(float) * memory_floats);
@@ -278,21 +277,21 @@ tfm_status tfm_seq2seq_greedy(tfm_seq2seq *m, const tfm_seq2seq_greedy_args *a) 
         int active = 0;
         for (int b = 0; b < B; b++) active += !finished[b];
         if (!active) break;
-        if ((st = tfm_graph_begin(&graph, 0, 0))) goto done;
+        if ((st = tfm_graph_begin(graph, 0, 0))) goto done;
         tfm_tensor *logits;   /* rows of V: [B, 1, V] (cached) or [B, t+1, V] (uncached) */
         size_t row_of_last, rows_per_item;
         if (a->use_cache) {
             for (int b = 0; b < B; b++) step_tokens[b] = history[(size_t)b * c->max_target_length + t];
-            logits = tfm_seq2seq_decode_step(m, &graph, &cache, step_tokens, 1, 1);
+            logits = tfm_seq2seq_decode_step(m, graph, &cache, step_tokens, 1, 1);
             row_of_last = 0;
             rows_per_item = 1;
         } else {
             /* The whole prefix [B, t+1] again, decoder self- and cross-attention recomputed from scratch. */
-            int32_t *prefix = tfm_graph_alloc(&graph, sizeof(int32_t) * (size_t)B * (t + 1));
+            int32_t *prefix = tfm_graph_alloc(graph, sizeof(int32_t) * (size_t)B * (t + 1));
             if (!prefix) { st = TFM_ERR_OUT_OF_MEMORY; goto done; }
             for (int b = 0; b < B; b++) memcpy(prefix + (size_t)b * (t + 1), history + (size_t)b * c->max_target_length, sizeof(int32_t) * (t + 1));
             tfm_tensor memory_view = {.data = memory_copy, .ndim = 3, .shape = {B, S, C}, .size = memory_floats};
-            logits = tfm_seq2seq_decode(m, &graph, &memory_view, a->source_lengths, prefix, NULL, B, S, t + 1);
+            logits = tfm_seq2seq_decode(m, graph, &memory_view, a->source_lengths, prefix, NULL, B, S, t + 1);
             row_of_last = (size_t)t;
             rows_per_item = (size_t)t + 1;
         }
@@ -316,7 +315,7 @@ tfm_status tfm_seq2seq_greedy(tfm_seq2seq *m, const tfm_seq2seq_greedy_args *a) 
         if (a->output_lengths[b] > a->max_output) a->output_lengths[b] = a->max_output;
 done:
     if (cache_ready) tfm_seq2seq_cache_free(&cache);
-    if (graph_ready) tfm_graph_free(&graph);
+    tfm_graph_free(graph);
     tfm_free(memory_copy, sizeof(float) * memory_floats);
     tfm_free(limit, sizeof(int) * (size_t)B);
     tfm_free(finished, sizeof(int) * (size_t)B);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/graph_internal.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/cross_entropy.h"

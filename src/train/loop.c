@@ -19,8 +19,7 @@
 struct tfm_trainer {
     tfm_train_task *task;        /* owned */
     tfm_train_config config;
-    tfm_graph graph;             /* per-step arena + tape, reused */
-    int graph_ready;
+    tfm_graph *graph;            /* per-step arena + tape, reused */
     long step;                   /* optimizer steps done */
     float last_loss, last_learning_rate, last_grad_norm;
     long last_tokens;
@@ -47,8 +46,8 @@ tfm_status tfm_trainer_create(tfm_trainer **out, tfm_train_task *task, const tfm
     t->task = task;
     t->config = *config;
     t->best_score = NAN;
-    if ((st = tfm_graph_init(&t->graph, 0)) == TFM_OK) t->graph_ready = 1;
-    if (!st) tfm_rng_init(&t->graph.dropout_rng, config->seed ^ DROPOUT_SEED_MIX);
+    st = tfm_graph_create(&t->graph, 0);
+    if (!st) tfm_rng_init(tfm_graph_dropout_stream(t->graph), config->seed ^ DROPOUT_SEED_MIX);
     if (!st) st = tfm_params_allocate_moments(task->params);
     if (st) {
         tfm_trainer_free(t);
@@ -60,7 +59,7 @@ tfm_status tfm_trainer_create(tfm_trainer **out, tfm_train_task *task, const tfm
 
 void tfm_trainer_free(tfm_trainer *t) {
     if (!t) return;
-    if (t->graph_ready) tfm_graph_free(&t->graph);
+    tfm_graph_free(t->graph);
     tfm_train_task_free(t->task);
     tfm_free(t, sizeof *t);
 }
@@ -75,11 +74,11 @@ static tfm_status accumulate_gradients(tfm_trainer *t, double *loss, long *token
     double weighted_sum = 0;
     *tokens = 0;
     for (int micro = 0; micro < c->grad_accum_steps; micro++) {
-        tfm_status st = tfm_graph_begin(&t->graph, 1, 1);
+        tfm_status st = tfm_graph_begin(t->graph, 1, 1);
         if (st) return st;
         tfm_tensor *micro_loss = NULL;
         long count = 0;
-        if ((st = task->train_loss(task->self, &t->graph, c->label_smoothing, &micro_loss, &count)) != TFM_OK || !micro_loss)
+        if ((st = task->train_loss(task->self, t->graph, c->label_smoothing, &micro_loss, &count)) != TFM_OK || !micro_loss)
             return tfm_error_prefix(st ? st : TFM_ERR_INVALID_ARGUMENT, "step %ld: ", t->step + 1);
         float value = micro_loss->data[0];
         if (!isfinite(value))
@@ -90,7 +89,7 @@ static tfm_status accumulate_gradients(tfm_trainer *t, double *loss, long *token
         /* Per batch: each micro-batch's mean counts 1/accum. Per token: weigh by its tokens now and divide by
          * the step's total below, so the gradient is that of the mean over every token of the step. */
         float seed = per_token ? (float)count : 1.0f / (float)c->grad_accum_steps;
-        if ((st = tfm_graph_backward(&t->graph, micro_loss, seed)) != TFM_OK) return st;
+        if ((st = tfm_graph_backward(t->graph, micro_loss, seed)) != TFM_OK) return st;
     }
     tfm_params *p = task->params;
     if (per_token && *tokens > 0) {
@@ -127,7 +126,7 @@ tfm_status tfm_trainer_step(tfm_trainer *t) {
 
 tfm_status tfm_trainer_evaluate(tfm_trainer *t, float *valid_loss, float *score) {
     float loss = NAN, task_score = NAN;
-    tfm_status st = t->task->evaluate(t->task->self, &t->graph, &loss, &task_score);
+    tfm_status st = t->task->evaluate(t->task->self, t->graph, &loss, &task_score);
     if (st) return tfm_error_prefix(st, "validation at step %ld: ", t->step);
     /* Higher is better: the task's score, or the negated loss when it has none. */
     float ranked = isnan(task_score) ? -loss : task_score;
@@ -168,8 +167,8 @@ static tfm_status write_state(const tfm_trainer *t, tfm_train_state *state) {
     if (!st) st = tfm_train_state_set_count(state, "step", t->step);
     if (!st) st = tfm_train_state_set_string(state, task->data_key, task->data_location);
     if (!st) st = task->save_state(task->self, state);
-    if (!st) st = tfm_train_state_set_u64(state, "dropout_seed", t->graph.dropout_rng.seed);
-    if (!st) st = tfm_train_state_set_u64(state, "dropout_counter", t->graph.dropout_rng.counter);
+    if (!st) st = tfm_train_state_set_u64(state, "dropout_seed", tfm_graph_dropout_stream(t->graph)->seed);
+    if (!st) st = tfm_train_state_set_u64(state, "dropout_counter", tfm_graph_dropout_stream(t->graph)->counter);
     if (!st) st = tfm_train_state_set_float(state, "best_score", t->best_score);
     if (!st) st = tfm_train_state_set_count(state, "best_step", t->best_step);
     if (!st) st = tfm_train_state_set_count(state, "evaluations_without_gain", t->evaluations_without_gain);
@@ -286,7 +285,7 @@ static tfm_status restore(tfm_trainer *t, const tfm_train_state *state) {
     if (!st) st = t->task->load_state(t->task->self, state);
     if (st) return st;
     t->step = step;
-    t->graph.dropout_rng = (tfm_rng){dropout_seed, dropout_counter};
+    *tfm_graph_dropout_stream(t->graph) = (tfm_rng){dropout_seed, dropout_counter};
     t->best_score = best;
     t->best_step = best_step;
     t->evaluations_without_gain = (int)without;

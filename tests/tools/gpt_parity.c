@@ -60,19 +60,19 @@ int main(int argc, char **argv) {
 
     tfm_params *p = &model->params;
     if (tfm_params_allocate_moments(p)) return fail("moments");
-    tfm_graph graph;
-    if (tfm_graph_init(&graph, 0)) return fail("graph");
+    tfm_graph *graph = NULL;
+    if (tfm_graph_create(&graph, 0)) return fail("graph");
 
     /* 1. logits, loss and gradients at the given weights */
-    tfm_graph_begin(&graph, 1, 0);
-    tfm_tensor *logits = tfm_gpt_forward(model, &graph, tokens, B, T, NULL, 0);
-    tfm_tensor *loss = tfm_fn_cross_entropy(&graph, logits, targets, TFM_IGNORE_INDEX, 0.0f, NULL);
+    tfm_graph_begin(graph, 1, 0);
+    tfm_tensor *logits = tfm_gpt_forward(model, graph, tokens, B, T, NULL, 0);
+    tfm_tensor *loss = tfm_fn_cross_entropy(graph, logits, targets, TFM_IGNORE_INDEX, 0.0f, NULL);
     if (!loss) return fail("forward");
     /* keep the logits: the backward writes their gradient over them, and the arena is reused below */
     float *logits_copy = malloc(sizeof(float) * logits->size);
     memcpy(logits_copy, logits->data, sizeof(float) * logits->size);
     tfm_params_zero_grad(p);
-    if (tfm_graph_backward(&graph, loss, 1.0f)) return fail("backward");
+    if (tfm_graph_backward(graph, loss, 1.0f)) return fail("backward");
 
     int n_entries = p->count + 3;
     tfm_safetensors_entry *entries = calloc((size_t)n_entries, sizeof *entries);
@@ -93,12 +93,12 @@ int main(int argc, char **argv) {
     /* 2. N AdamW steps on the same batch; record the loss before each */
     float *step_losses = malloc(sizeof(float) * (size_t)(steps > 0 ? steps : 1));
     for (int s = 0; s < steps; s++) {
-        tfm_graph_begin(&graph, 1, 0);
-        tfm_tensor *l = tfm_gpt_loss(model, &graph, tokens, targets, B, T, 0.0f);
+        tfm_graph_begin(graph, 1, 0);
+        tfm_tensor *l = tfm_gpt_loss(model, graph, tokens, targets, B, T, 0.0f);
         if (!l) return fail("step forward");
         step_losses[s] = l->data[0];
         tfm_params_zero_grad(p);
-        if (tfm_graph_backward(&graph, l, 1.0f)) return fail("step backward");
+        if (tfm_graph_backward(graph, l, 1.0f)) return fail("step backward");
         float norm = (float)tfm_clip_global_norm(p->grad, p->total);
         if (clip > 0) tfm_clip_scale(p->grad, p->total, norm, clip);
         if (tfm_adamw_step_params(p, lr, beta1, beta2, eps, weight_decay, s + 1)) return fail("adamw");
@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
     free(names); free(entries); free(grads); free(logits_copy); free(step_losses);
     free(tokens); free(targets);
     tfm_free(parity_text, parity_size + 1);
-    tfm_graph_free(&graph);
+    tfm_graph_free(graph);
     tfm_gpt_free(model);
     return 0;
 }

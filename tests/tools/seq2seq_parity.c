@@ -95,19 +95,19 @@ int main(int argc, char **argv) {
 
     tfm_params *p = &model->params;
     if (tfm_params_allocate_moments(p)) return fail("moments");
-    tfm_graph graph;
-    if (tfm_graph_init(&graph, 0)) return fail("graph");
+    tfm_graph *graph = NULL;
+    if (tfm_graph_create(&graph, 0)) return fail("graph");
 
     /* 1. logits, loss and gradients at the given weights */
-    tfm_graph_begin(&graph, 1, 0);
-    tfm_tensor *logits = tfm_seq2seq_forward(model, &graph, source, source_lengths, target_input, target_lengths, B, S, T);
-    tfm_tensor *loss = tfm_fn_cross_entropy(&graph, logits, target_output, config.pad_id, smoothing, NULL);
+    tfm_graph_begin(graph, 1, 0);
+    tfm_tensor *logits = tfm_seq2seq_forward(model, graph, source, source_lengths, target_input, target_lengths, B, S, T);
+    tfm_tensor *loss = tfm_fn_cross_entropy(graph, logits, target_output, config.pad_id, smoothing, NULL);
     if (!loss) return fail("forward");
     /* keep the logits: the backward writes their gradient over them, and the arena is reused below */
     float *logits_copy = malloc(sizeof(float) * logits->size);
     memcpy(logits_copy, logits->data, sizeof(float) * logits->size);
     tfm_params_zero_grad(p);
-    if (tfm_graph_backward(&graph, loss, 1.0f)) return fail("backward");
+    if (tfm_graph_backward(graph, loss, 1.0f)) return fail("backward");
 
     int n_entries = p->count + 5;
     tfm_safetensors_entry *entries = calloc((size_t)n_entries, sizeof *entries);
@@ -134,13 +134,13 @@ int main(int argc, char **argv) {
     /* 3. N Adam steps (no weight decay) on the same batch with the paper's schedule; record the loss before each */
     float *step_losses = malloc(sizeof(float) * (size_t)(steps > 0 ? steps : 1));
     for (int s = 0; s < steps; s++) {
-        tfm_graph_begin(&graph, 1, 0);
-        tfm_tensor *l = tfm_seq2seq_loss(model, &graph, source, source_lengths, target_input, target_output, target_lengths, B, S, T,
+        tfm_graph_begin(graph, 1, 0);
+        tfm_tensor *l = tfm_seq2seq_loss(model, graph, source, source_lengths, target_input, target_output, target_lengths, B, S, T,
                                          smoothing, NULL);
         if (!l) return fail("step forward");
         step_losses[s] = l->data[0];
         tfm_params_zero_grad(p);
-        if (tfm_graph_backward(&graph, l, 1.0f)) return fail("step backward");
+        if (tfm_graph_backward(graph, l, 1.0f)) return fail("step backward");
         float lr = tfm_schedule_learning_rate(&schedule, config.d_model, s + 1);
         if (tfm_adamw_step_params(p, lr, beta1, beta2, eps, 0.0f, s + 1)) return fail("adam");
     }
@@ -159,7 +159,7 @@ int main(int argc, char **argv) {
     free(greedy_initial); free(greedy_trained);
     free(source); free(source_lengths); free(target_input); free(target_output); free(target_lengths);
     tfm_free(parity_text, parity_size + 1);
-    tfm_graph_free(&graph);
+    tfm_graph_free(graph);
     tfm_seq2seq_free(model);
     return 0;
 }
