@@ -108,10 +108,18 @@ def train_settings(config_path):
     return defaults
 
 
-def copy_model(src, dst, files=("model.safetensors", "config.json", "tokenizer.json")):
+def checkpoint_of(directory):
+    """The checkpoint a tfm directory stands for: a run's current checkpoint (RUN/current), else the directory."""
+    current = os.path.join(directory, "current")
+    return current if os.path.isdir(current) else directory
+
+
+def copy_model(src, dst):
+    """A model-only copy of a run's current checkpoint, with the run's tokenizer."""
     os.makedirs(dst, exist_ok=True)
-    for name in files:
-        shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+    for name in ("model.safetensors", "config.json"):
+        shutil.copyfile(os.path.join(checkpoint_of(src), name), os.path.join(dst, name))
+    shutil.copyfile(os.path.join(src, "tokenizer.json"), os.path.join(dst, "tokenizer.json"))
 
 
 def bleu_of(args, hyp, ref, env):
@@ -708,6 +716,7 @@ def torch_model(model_dir, threads):
     warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors")
     from torch_reference import safetensors_io
     from torch_reference.seq2seq import Seq2Seq, Seq2SeqConfig
+    model_dir = checkpoint_of(model_dir)
     d = read_json(os.path.join(model_dir, "config.json"))
     fields = {f.name for f in dataclasses.fields(Seq2SeqConfig)}
     kw = {k: v for k, v in d.items() if k in fields}

@@ -56,7 +56,7 @@
  *           step = p.step;
  *           if (step % 10 == 0) printf("step %ld loss %.4f\n", step, p.loss);
  *       }
- *       tfm_trainer_save(trainer, "runs/gpt");       // model.safetensors + config.json + optimizer state
+ *       tfm_trainer_save(trainer, "runs/gpt");       // runs/gpt/checkpoints/step-N, made runs/gpt/current
  *       tfm_trainer_free(trainer);                   // (tfm_trainer_run does all this, with validation,
  *                                                    //  checkpoints and log.jsonl, as `tfm train` does)
  *       tfm_sampler sampler;                         // temperature 0.8, top-k 40, top-p 0.95

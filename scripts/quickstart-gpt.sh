@@ -10,7 +10,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 bash scripts/get-corpus.sh
 run=runs/quickstart-gpt
-if [ -f "$run/model.safetensors" ]; then
+if [ -e "$run/current" ] || [ -f "$run/model.safetensors" ]; then
   echo "quickstart-gpt: $run already holds a model; moving it to $run.previous" >&2
   rm -rf "$run.previous"; mv "$run" "$run.previous"
 fi

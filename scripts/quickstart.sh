@@ -12,7 +12,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 bash scripts/make-ende-corpus.sh --tfm build/tfm
 run=runs/quickstart
-if [ -f "$run/model.safetensors" ]; then
+if [ -e "$run/current" ] || [ -f "$run/model.safetensors" ]; then
   echo "quickstart: $run already holds a model; moving it to $run.previous" >&2
   rm -rf "$run.previous"; mv "$run" "$run.previous"
 fi

@@ -324,12 +324,139 @@ static void test_allocation_failures(void) {
     tfm_params_free(&b.params);
 }
 
+/* ---- Run directories: one complete checkpoint per save, an atomic `current`, pruning, adoption, cleaning ---- */
+
+static int path_exists(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static void expect_current(const char *run, const char *step_name, float seed) {
+    char *resolved = NULL, want[512];
+    snprintf(want, sizeof want, "%s/checkpoints/%s", run, step_name);
+    CHECK_OK(tfm_checkpoint_resolve(run, &resolved));
+    CHECK(resolved && strcmp(resolved, want) == 0, "%s resolves to %s, got %s", run, want, resolved ? resolved : "(null)");
+    free_text(resolved);
+    toy b;
+    toy_init(&b, 8);
+    char *state = NULL;
+    CHECK_OK(tfm_checkpoint_load_params(run, &b.params));
+    CHECK_OK(tfm_checkpoint_load_trainer_state(run, &b.params, &state));
+    CHECK(b.params.data[1] == seed + 0.25f, "%s: the parameters of %s (seed %g, got %g)", run, step_name, seed, b.params.data[1] - 0.25f);
+    free_text(state);
+    tfm_params_free(&b.params);
+}
+
+static void save_step(const char *run, toy *a, const char *config, long step, int keep) {
+    char state[64];
+    snprintf(state, sizeof state, "{\"step\": %ld}", step);
+    toy_fill(a, (float)step, 1);
+    CHECK_OK(tfm_checkpoint_save_step(run, step, keep, &a->params, config, state));
+}
+
+static void test_run_directory(void) {
+    const char *run = TMP_DIR "/run";
+    toy a;
+    toy_init(&a, 8);
+    char *config = config_text();
+    CHECK(tfm_checkpoint_directory_kind(run) == TFM_DIRECTORY_MISSING, "missing");
+    for (long step = 1; step <= 3; step++) save_step(run, &a, config, step, 2);
+    expect_current(run, "step-00000003", 3.0f);
+    CHECK(!path_exists(TMP_DIR "/run/checkpoints/step-00000001") && path_exists(TMP_DIR "/run/checkpoints/step-00000002"),
+          "keep 2: the oldest checkpoint is removed, the one before current stays");
+    CHECK(tfm_checkpoint_directory_kind(run) == TFM_DIRECTORY_RUN, "a run");
+    /* A run resumed at step 3 saves step 3 again: a new revision, the old one stays until it is complete. */
+    save_step(run, &a, config, 3, 2);
+    expect_current(run, "step-00000003.1", 3.0f);
+    CHECK(path_exists(TMP_DIR "/run/checkpoints/step-00000003") && !path_exists(TMP_DIR "/run/checkpoints/step-00000002"),
+          "revisions count as checkpoints when pruning");
+
+    /* A failure in any file of a save (a full disk) leaves the previous checkpoint current and nothing behind. */
+    for (int file = 0; file < 4; file++) {
+        toy_fill(&a, 9.0f, 1);
+        tfm_file_set_fault(TFM_FILE_FAULT_WRITE, 16, file);
+        EXPECT_ERROR(tfm_checkpoint_save_step(run, 4, 2, &a.params, config, "{\"step\": 4}"), TFM_ERR_IO, "cannot write",
+                     "step-00000004.tmp-");
+        tfm_file_set_fault(TFM_FILE_FAULT_NONE, 0, 0);
+        expect_current(run, "step-00000003.1", 3.0f);
+        CHECK(!path_exists(TMP_DIR "/run/checkpoints/step-00000004"), "file %d: no step-4 directory after the failure", file);
+    }
+    int removed = -1;
+    CHECK_OK(tfm_checkpoint_clean_stale(run, &removed));
+    CHECK(removed == 0, "a failed save leaves no temporaries (%d removed)", removed);
+
+    /* Killed runs' temporaries: files *.tmp.<pid>, directories step-*.tmp-<pid>, links current.tmp-<pid>. */
+    char live[256];
+    snprintf(live, sizeof live, TMP_DIR "/run/log.jsonl.tmp.%ld", (long)getpid());
+    write_text(live, "mine");
+    write_text(TMP_DIR "/run/log.jsonl.tmp.99999999", "dead");
+    mkdir(TMP_DIR "/run/checkpoints/step-00000005.tmp-99999999", 0755);
+    write_text(TMP_DIR "/run/checkpoints/step-00000005.tmp-99999999/model.safetensors", "half");
+    CHECK(symlink("checkpoints/step-00000005", TMP_DIR "/run/current.tmp-99999999") == 0, "make a stale link");
+    CHECK_OK(tfm_checkpoint_clean_stale(run, &removed));
+    CHECK(removed == 3, "three stale temporaries removed, got %d", removed);
+    CHECK(path_exists(live) && !path_exists(TMP_DIR "/run/checkpoints/step-00000005.tmp-99999999") &&
+              !path_exists(TMP_DIR "/run/current.tmp-99999999"),
+          "a live process's temporary stays, the dead ones go");
+    unlink(live);
+    expect_current(run, "step-00000003.1", 3.0f);
+
+    /* Killed between its first save's rename and the link: the newest checkpoint directory is used. */
+    unlink(TMP_DIR "/run/current");
+    expect_current(run, "step-00000003.1", 3.0f);
+    /* A link to something else is an error, not a silent fallback. */
+    CHECK(symlink("../elsewhere", TMP_DIR "/run/current") == 0, "make a foreign link");
+    char *path = NULL;
+    EXPECT_ERROR(tfm_checkpoint_resolve(run, &path), TFM_ERR_FORMAT, "run/current: links to \"../elsewhere\"", "checkpoints/step-N");
+    unlink(TMP_DIR "/run/current");
+
+    /* A model-only save into a run is refused; remove_run clears what tfm wrote and nothing else. */
+    EXPECT_ERROR(tfm_checkpoint_save(run, &a.params, config, NULL), TFM_ERR_INVALID_ARGUMENT, "holds a training run");
+    write_text(TMP_DIR "/run/notes.txt", "the user's");
+    CHECK_OK(tfm_checkpoint_remove_run(run));
+    CHECK(!path_exists(TMP_DIR "/run/checkpoints") && path_exists(TMP_DIR "/run/notes.txt"), "remove_run keeps other files");
+    CHECK(tfm_checkpoint_directory_kind(run) == TFM_DIRECTORY_OTHER, "other files only");
+    unlink(TMP_DIR "/run/notes.txt");
+    CHECK(tfm_checkpoint_directory_kind(run) == TFM_DIRECTORY_EMPTY, "empty");
+    CHECK_OK(tfm_checkpoint_save(run, &a.params, config, NULL));
+    CHECK(tfm_checkpoint_directory_kind(run) == TFM_DIRECTORY_MODEL, "a model");
+    free_text(config);
+    tfm_params_free(&a.params);
+}
+
+/* A run saved before checkpoints/ existed (four files directly in it) loads, and its next save moves it. */
+static void test_flat_run_adopted(void) {
+    const char *run = TMP_DIR "/flat";
+    toy a;
+    toy_init(&a, 8);
+    char *config = config_text();
+    toy_fill(&a, 100.0f, 1);
+    CHECK_OK(tfm_checkpoint_save(run, &a.params, config, "{\"step\": 100}"));
+    char *resolved = NULL;
+    CHECK_OK(tfm_checkpoint_resolve(run, &resolved));
+    CHECK(resolved && strcmp(resolved, run) == 0, "a flat run is its own checkpoint");
+    free_text(resolved);
+    save_step(run, &a, config, 101, 5);
+    expect_current(run, "step-00000101", 101.0f);
+    CHECK(!path_exists(TMP_DIR "/flat/trainer_state.json") && !path_exists(TMP_DIR "/flat/model.safetensors"),
+          "the flat files are gone");
+    /* The adopted checkpoint is complete: make it current by hand and load it. */
+    unlink(TMP_DIR "/flat/current");
+    CHECK(symlink("checkpoints/step-00000100", TMP_DIR "/flat/current") == 0, "point current at the adopted step");
+    expect_current(run, "step-00000100", 100.0f);
+    free_text(config);
+    tfm_params_free(&a.params);
+}
+
 int main(void) {
+    if (system("rm -rf " TMP_DIR) != 0) return 2; /* a fresh directory each run */
     mkdir(TMP_DIR, 0755);
     test_full_round_trip();
     test_model_only();
     test_torn_saves();
     test_errors();
     test_allocation_failures();
+    test_run_directory();
+    test_flat_run_adopted();
     return test_summary();
 }

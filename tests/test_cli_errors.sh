@@ -6,26 +6,10 @@ tfm=${TFM_BIN:?TFM_BIN must point at the tfm binary}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 passed=0; failed=0
 
-# expect_error NAME PATTERN -- command...: exit code must be non-zero (and not a signal), stderr must match PATTERN
-expect_error() {
-  local name=$1 pattern=$2; shift 3
-  "$@" > "$work/out" 2> "$work/err"; local code=$?
-  if [ $code -eq 0 ] || [ $code -ge 128 ]; then
-    echo "FAILED $name: exit code $code"; cat "$work/err"; failed=$((failed + 1)); return
-  fi
-  if ! grep -qE -- "$pattern" "$work/err"; then
-    echo "FAILED $name: message does not match /$pattern/:"; cat "$work/err"; failed=$((failed + 1)); return
-  fi
-  passed=$((passed + 1))
-}
+source "$TFM_SOURCE/tests/cli_checks.sh"
 
-cat "$TFM_SOURCE"/src/*/*.c > "$work/data.txt"
-cat > "$work/config.json" <<'JSON'
-{"model": {"context_length": 16, "d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32},
- "train": {"batch_size": 2, "seq_len": 16, "max_steps": 2, "eval_every": 0, "log_every": 1}}
-JSON
-"$tfm" train --config "$work/config.json" --data "$work/data.txt" --out "$work/run" > /dev/null 2>&1 || { echo "setup training failed"; exit 1; }
-sum_before=$(md5sum "$work/run/model.safetensors" | cut -d' ' -f1)
+tiny_gpt_run "$work/run" 2
+sum_before=$(md5sum "$work/run/current/model.safetensors" | cut -d' ' -f1)
 
 # options
 expect_error "unknown command" "unknown command 'trian'" -- "$tfm" trian
@@ -55,17 +39,17 @@ expect_error "missing config" "cannot open .*nope.json" -- "$tfm" train --config
 
 # checkpoints
 expect_error "missing checkpoint" "nowhere" -- "$tfm" generate --model "$work/nowhere" --prompt hi
-mkdir -p "$work/trunc" && cp "$work/run/config.json" "$work/trunc/"
-head -c 300 "$work/run/model.safetensors" > "$work/trunc/model.safetensors"
+mkdir -p "$work/trunc" && cp "$work/run/current/config.json" "$work/trunc/"
+head -c 300 "$work/run/current/model.safetensors" > "$work/trunc/model.safetensors"
 expect_error "truncated checkpoint" "trunc/model.safetensors.*(truncated|beyond|short)" -- "$tfm" generate --model "$work/trunc" --prompt hi
-mkdir -p "$work/corrupt" && cp "$work/run/config.json" "$work/corrupt/"
+mkdir -p "$work/corrupt" && cp "$work/run/current/config.json" "$work/corrupt/"
 printf '\x10\x00\x00\x00\x00\x00\x00\x00{not json at all' > "$work/corrupt/model.safetensors"
 expect_error "corrupt checkpoint" "corrupt/model.safetensors" -- "$tfm" generate --model "$work/corrupt" --prompt hi
-mkdir -p "$work/foreign" && cp "$work/run/config.json" "$work/foreign/"
+mkdir -p "$work/foreign" && cp "$work/run/current/config.json" "$work/foreign/"
 printf 'PK\x03\x04 this is a zip file, e.g. a PyTorch .bin' > "$work/foreign/model.safetensors"
 expect_error "foreign checkpoint" "not a safetensors file" -- "$tfm" generate --model "$work/foreign" --prompt hi
-mkdir -p "$work/mismatch" && cp "$work/run/model.safetensors" "$work/mismatch/"
-sed -E 's/"n_embd":[[:space:]]*16/"n_embd": 32/' "$work/run/config.json" > "$work/mismatch/config.json"
+mkdir -p "$work/mismatch" && cp "$work/run/current/model.safetensors" "$work/mismatch/"
+sed -E 's/"n_embd":[[:space:]]*16/"n_embd": 32/' "$work/run/current/config.json" > "$work/mismatch/config.json"
 grep -q '"n_embd": 32' "$work/mismatch/config.json" || { echo "FAILED: could not edit config for the mismatch case"; failed=$((failed + 1)); }
 expect_error "config/tensor mismatch" "shape" -- "$tfm" generate --model "$work/mismatch" --prompt hi
 
@@ -74,10 +58,10 @@ long_prompt=$(head -c 40 /dev/zero | tr '\0' 'a')
 expect_error "prompt too long" "longer than the model's context length 16" -- "$tfm" generate --model "$work/run" --prompt "$long_prompt"
 head -c 20000 "$work/data.txt" > "$work/other.txt"
 expect_error "resume on other data" "differs from the one this checkpoint was trained on" -- "$tfm" train --resume "$work/run" --data "$work/other.txt" --max-steps 4
-expect_error "train over a checkpoint" "already holds a checkpoint" -- "$tfm" train --config "$work/config.json" --data "$work/data.txt" --out "$work/run"
+expect_error "train over a checkpoint" "holds a training run.*--resume.*--force" -- "$tfm" train --config "$work/config.json" --data "$work/data.txt" --out "$work/run"
 
 # nothing was lost
-sum_after=$(md5sum "$work/run/model.safetensors" | cut -d' ' -f1)
+sum_after=$(md5sum "$work/run/current/model.safetensors" | cut -d' ' -f1)
 if [ "$sum_before" = "$sum_after" ]; then passed=$((passed + 1)); else echo "FAILED: the existing checkpoint changed"; failed=$((failed + 1)); fi
 if "$tfm" generate --model "$work/run" --prompt "int " --max-tokens 5 > /dev/null 2>&1; then passed=$((passed + 1)); else echo "FAILED: the checkpoint no longer loads"; failed=$((failed + 1)); fi
 leftovers=$(find "$work/run" -name '*.tmp*' | wc -l)

@@ -60,7 +60,7 @@ grep -q 're-plans the cosine schedule' "$work/extend.err" || { echo "FAILED: no 
 # tfm average works for GPT checkpoints too: the mean of a checkpoint with itself is that checkpoint.
 "$tfm" average --out "$work/avg" "$work/full" "$work/split" 2> "$work/avg.err" || { echo "FAILED: tfm average on GPT: $(cat "$work/avg.err")"; exit 1; }
 tensors() { tail -c +$(( $(od -An -t u8 -N8 "$1" | tr -d ' ') + 9 )) "$1"; }
-cmp -s <(tensors "$work/avg/model.safetensors") <(tensors "$work/full/model.safetensors") \
+cmp -s <(tensors "$work/avg/model.safetensors") <(tensors "$work/full/current/model.safetensors") \
   || { echo "FAILED: the average of two identical GPT checkpoints differs from them"; exit 1; }
 "$tfm" generate --model "$work/avg" --prompt "ab" --max-tokens 5 > /dev/null 2>&1 || { echo "FAILED: the averaged GPT does not load"; exit 1; }
 echo "1 passed, 0 failed"

@@ -15,20 +15,9 @@ check() { # check "description" command...
 }
 
 # ---- A word-for-word "translation" task: English words map to German words, same order. ----
-mkdir -p "$work/data" "$work/other"
-awk -v out="$work/data" 'BEGIN {
-  split("the house is small big red green old new we see a dog cat", en, " ");
-  split("das Haus ist klein gross rot gruen alt neu wir sehen ein Hund Katze", de, " ");
-  srand(7);
-  for (split_i = 0; split_i < 2; split_i++) {
-    name = split_i == 0 ? "train" : "valid"; n = split_i == 0 ? 600 : 30;
-    for (i = 0; i < n; i++) {
-      len = 2 + int(rand() * 5); s = ""; t = "";
-      for (j = 0; j < len; j++) { w = 1 + int(rand() * 14); s = s (j ? " " : "") en[w]; t = t (j ? " " : "") de[w]; }
-      print s > (out "/" name ".en"); print t > (out "/" name ".de");
-    }
-  }
-}'
+source "$TFM_SOURCE/tests/cli_checks.sh"
+mkdir -p "$work/other"
+make_word_task "$work/data" 600 30 6
 "$TFM" tokenizer train --input "$work/data/train.en" --input "$work/data/train.de" --output "$work/data/tokenizer.json" \
   --vocab-size 300 --special "<pad>" --special "<s>" --special "</s>" >/dev/null 2>"$work/tok.err" || { cat "$work/tok.err"; exit 1; }
 vocab=$("$TFM" tokenizer info --tokenizer "$work/data/tokenizer.json" 2>/dev/null | grep -o 'vocab[^0-9]*[0-9]*' | grep -o '[0-9]*$' | head -1)
@@ -45,7 +34,7 @@ EOF
 "$TFM" train --config "$work/config.json" --data "$work/data" --out "$work/full" --threads 2 >"$work/full.out" 2>"$work/full.err"
 check "train exits 0 ($(tail -2 "$work/full.err"))" [ $? -eq 0 ]
 check "the run directory holds the model, its config and the tokenizer" \
-  test -f "$work/full/model.safetensors" -a -f "$work/full/config.json" -a -f "$work/full/tokenizer.json" -a -f "$work/full/best/tokenizer.json"
+  test -f "$work/full/current/model.safetensors" -a -f "$work/full/current/config.json" -a -f "$work/full/tokenizer.json" -a -f "$work/full/best/tokenizer.json"
 check "progress line with epoch, loss, lr, tokens/s and ETA" grep -q 'epoch .* loss .* lr .* tok/s | ETA' "$work/full.err"
 check "validation BLEU is reported" grep -q 'valid loss .* BLEU' "$work/full.err"
 check "summary line (plain JSON)" grep -q '^{"model":"seq2seq","steps":40,' "$work/full.out"
@@ -63,13 +52,13 @@ grep '"loss"' "$work/split/log.jsonl" | sed 's/,"wall_seconds":[0-9.]*//' >"$wor
 check "resumed losses equal the uninterrupted run's, step for step" cmp -s "$work/full.losses" "$work/split.losses"
 # Tensor bytes (after the safetensors header, whose save id differs) and trainer state (save id aside).
 tensors() { tail -c +$(( $(od -An -t u8 -N8 "$1" | tr -d ' ') + 9 )) "$1"; }
-check "resumed final model equals the uninterrupted one" cmp -s <(tensors "$work/full/model.safetensors") <(tensors "$work/split/model.safetensors")
+check "resumed final model equals the uninterrupted one" cmp -s <(tensors "$work/full/current/model.safetensors") <(tensors "$work/split/current/model.safetensors")
 check "resumed optimizer state equals the uninterrupted one" \
-  cmp -s <(tensors "$work/full/optimizer.safetensors") <(tensors "$work/split/optimizer.safetensors")
+  cmp -s <(tensors "$work/full/current/optimizer.safetensors") <(tensors "$work/split/current/optimizer.safetensors")
 check "resumed trainer state (data position, dropout stream, best BLEU) equals the uninterrupted one" \
-  cmp -s <(grep -v tfm_save_id "$work/full/trainer_state.json") <(grep -v tfm_save_id "$work/split/trainer_state.json")
+  cmp -s <(grep -v tfm_save_id "$work/full/current/trainer_state.json") <(grep -v tfm_save_id "$work/split/current/trainer_state.json")
 "$TFM" train --config "$work/config.json" --data "$work/data" --out "$work/full" >/dev/null 2>"$work/exists.err"
-check "refuses to overwrite a checkpoint" grep -q 'already holds a checkpoint' "$work/exists.err"
+check "refuses to overwrite a run" grep -q "holds a training run" "$work/exists.err"
 cp "$work/data/"* "$work/other/"
 head -n 100 "$work/data/train.en" >"$work/other/train.en"
 head -n 100 "$work/data/train.de" >"$work/other/train.de"
@@ -82,14 +71,14 @@ sed 's/"learning_rate": 0.003/"learning_rate": 1e-30/' "$work/config.json" >"$wo
 "$TFM" train --config "$work/frozen.json" --data "$work/data" --out "$work/frozen" --eval-every 5 --patience 1 >"$work/frozen.out" 2>"$work/frozen.err"
 check "early stopping on validation BLEU after 'patience' validations without gain" \
   sh -c "grep -q 'stopping early' '$work/frozen.err' && grep -q '\"steps\":10,.*\"stopped_early\":true' '$work/frozen.out'"
-check "early stopping saves a resumable checkpoint" test -f "$work/frozen/trainer_state.json"
+check "early stopping saves a resumable checkpoint" test -f "$work/frozen/current/trainer_state.json"
 
 # A time limit ends the run like max_steps: validation, checkpoint, summary.
 "$TFM" train --config "$work/config.json" --data "$work/data" --out "$work/timed" --max-steps 1000000 --time-limit 0.01 \
   >"$work/timed.out" 2>"$work/timed.err"
 check "--time-limit stops the run, validates and saves ($(tail -1 "$work/timed.err"))" \
   sh -c "grep -q 'time limit of 0.01 minutes reached' '$work/timed.err' && grep -q 'valid loss' '$work/timed.err' && \
-         grep -q '\"wall_seconds\"' '$work/timed.out' && test -f '$work/timed/trainer_state.json'"
+         grep -q '\"wall_seconds\"' '$work/timed.out' && test -f '$work/timed/current/trainer_state.json'"
 
 # ---- translate: one output line per input line ----
 long=$(for i in $(seq 1 60); do printf 'the red house '; done)
@@ -133,7 +122,7 @@ check "average of different checkpoints gives a usable model" [ "$(wc -l <"$work
 
 # ---- bad inputs ----
 mkdir -p "$work/notok"
-cp "$work/full/config.json" "$work/full/model.safetensors" "$work/notok/"
+cp "$work/full/current/config.json" "$work/full/current/model.safetensors" "$work/notok/"
 "$TFM" translate --model "$work/notok" <"$work/in.en" >/dev/null 2>"$work/notok.err"
 code=$?
 check "model directory without a tokenizer: exit 1 naming tokenizer.json ($(cat "$work/notok.err"))" \
@@ -141,7 +130,7 @@ check "model directory without a tokenizer: exit 1 naming tokenizer.json ($(cat 
 "$TFM" tokenizer train --input "$work/data/train.en" --output "$work/small_tok.json" --vocab-size 280 \
   --special "<pad>" --special "<s>" --special "</s>" >/dev/null 2>&1
 mkdir -p "$work/mismatch"
-cp "$work/full/config.json" "$work/full/model.safetensors" "$work/mismatch/"
+cp "$work/full/current/config.json" "$work/full/current/model.safetensors" "$work/mismatch/"
 cp "$work/small_tok.json" "$work/mismatch/tokenizer.json"
 "$TFM" translate --model "$work/mismatch" <"$work/in.en" >/dev/null 2>"$work/mismatch.err"
 code=$?

@@ -73,6 +73,7 @@ typedef struct tfm_train_config {
     int eval_every;          /* steps between validations (0: GPT never, seq2seq only at the end) */
     int patience;            /* stop after this many validations without a better score (0: never) */
     int save_every;          /* steps between checkpoints (0: only at the end) */
+    int keep_checkpoints;    /* checkpoints kept under <run>/checkpoints/ (the newest; >= 1) */
     int log_every;           /* steps between progress lines */
     unsigned long long seed;
     tfm_gpt_train_config gpt;

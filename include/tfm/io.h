@@ -141,6 +141,46 @@ tfm_status tfm_checkpoint_load_trainer_state(const char *dir, tfm_params *params
 /* 1 if the directory holds a resumable training state (trainer_state.json exists), else 0. */
 int tfm_checkpoint_has_trainer_state(const char *dir);
 
+/* ---- Run directories: what a training run writes, one complete checkpoint per save ----
+ *
+ *   RUN/checkpoints/step-00000200/   a checkpoint directory as above (all four files); a step saved twice
+ *                                    (a run resumed at a step it had saved) is step-00000200.1, .2, ...
+ *   RUN/current -> checkpoints/step-00000200
+ *                                    a symbolic link, switched by one atomic rename only once the new
+ *                                    checkpoint is complete and synced to disk
+ *   RUN/log.jsonl, RUN/best/, RUN/tokenizer.json
+ *
+ * So a kill or a full disk at any moment of a save leaves `current` naming a complete checkpoint (and if a
+ * kill came before the first link existed, the newest checkpoint directory is used). Every loader above
+ * accepts RUN as well as a checkpoint directory; a run written before this layout (the four files directly
+ * in RUN) still loads and is moved under checkpoints/ by its first new save. */
+
+/* Save a checkpoint of `step` into a new RUN/checkpoints/step-<step>[.<revision>]/ (written under a temporary
+ * name, synced, renamed), point RUN/current at it, then keep only the `keep` newest checkpoints (keep >= 1;
+ * the current one is never removed). On failure the previous checkpoint stays current and nothing is left. */
+tfm_status tfm_checkpoint_save_step(const char *run_dir, long step, int keep, const tfm_params *params,
+                                    const char *config_json, const char *trainer_state_json);
+/* The checkpoint directory that `dir` stands for: RUN/current's target (or RUN's newest checkpoint when
+ * there is no link) for a run, else `dir` itself.
+ * Free *path with tfm_free(*path, strlen(*path) + 1). */
+tfm_status tfm_checkpoint_resolve(const char *dir, char **path);
+
+/* What a directory holds, so a command can refuse to overwrite what it did not make. */
+typedef enum tfm_directory_kind {
+    TFM_DIRECTORY_MISSING = 0, /* no such path */
+    TFM_DIRECTORY_EMPTY,       /* an empty directory */
+    TFM_DIRECTORY_OTHER,       /* a directory with none of tfm's files (or a path that is not a directory) */
+    TFM_DIRECTORY_MODEL,       /* model.safetensors or config.json, but no training state */
+    TFM_DIRECTORY_RUN,         /* a training run or checkpoint: trainer state, checkpoints/ or current */
+} tfm_directory_kind;
+tfm_directory_kind tfm_checkpoint_directory_kind(const char *dir);
+/* Remove what tfm wrote in `dir` (current, checkpoints/step-*, the checkpoint files, best/, log.jsonl*) and
+ * nothing else; for `--force` over an existing run. */
+tfm_status tfm_checkpoint_remove_run(const char *dir);
+/* Remove the temporaries that killed processes left in a run (their process ids are no longer alive):
+ * "*.tmp.<pid>" files, "checkpoints/step-*.tmp-<pid>" directories, "current.tmp-<pid>" links. */
+tfm_status tfm_checkpoint_clean_stale(const char *run_dir, int *removed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,19 +18,21 @@ static int same_shapes(const tfm_params *a, const tfm_params *b) {
 
 int cli_average(int argc, char **argv) {
     const char *out_dir = NULL;
-    int help = 0;
+    int force = 0, help = 0;
     /* Options first, then the checkpoint directories. */
     int first_dir = 1;
-    while (first_dir < argc && strncmp(argv[first_dir], "--", 2) == 0) first_dir += strcmp(argv[first_dir], "--help") == 0 ? 1 : 2;
+    while (first_dir < argc && strncmp(argv[first_dir], "--", 2) == 0)
+        first_dir += strcmp(argv[first_dir], "--help") == 0 || strcmp(argv[first_dir], "--force") == 0 ? 1 : 2;
     if (first_dir > argc) first_dir = argc;
     cli_option options[] = {
         {"out", CLI_STRING, &out_dir, 0, 0, "directory to write the averaged model into", 0},
+        {"force", CLI_FLAG, &force, 0, 0, "replace the run or model already in --out (it may be one of the inputs)", 0},
         {"help", CLI_FLAG, &help, 0, 0, "show this help", 0},
         {0},
     };
     if (!cli_options_parse("average", options, first_dir, argv, 1)) return 2;
     if (help) {
-        cli_options_print_help("usage: tfm average --out DIR CHECKPOINT_DIR1 CHECKPOINT_DIR2 ...\n"
+        cli_options_print_help("usage: tfm average [--force] --out DIR CHECKPOINT_DIR1 CHECKPOINT_DIR2 ...\n"
                                "Averages the parameters of checkpoints of one model, GPT or encoder-decoder (e.g. the last k of a run); the first\n"
                                "directory's config.json and tokenizer.json are copied.",
                                options);
@@ -41,6 +43,7 @@ int cli_average(int argc, char **argv) {
         fprintf(stderr, "tfm average: needs --out DIR and at least one checkpoint directory\n");
         return 2;
     }
+    if (!cli_output_directory_check("average", out_dir, force, NULL)) return 1;
     cli_model sum, next;
     double *acc = NULL;
     int exit_code = 0;
@@ -65,11 +68,12 @@ int cli_average(int argc, char **argv) {
     }
     if (!exit_code) {
         for (size_t i = 0; i < n; i++) params->data[i] = (float)(acc[i] / k);
-        if ((st = cli_model_save(&sum, out_dir))) exit_code = cli_fail("average");
+        /* Every input is in memory now, so --force may replace one of them. */
+        if ((st = cli_output_directory_clear(out_dir)) || (st = cli_model_save(&sum, out_dir))) exit_code = cli_fail("average");
     }
     if (!exit_code) {
         char *from = tfm_file_join(argv[first_dir], "tokenizer.json"), *to = tfm_file_join(out_dir, "tokenizer.json");
-        if (from && to && tfm_file_exists(from) && tfm_file_copy(from, to) != TFM_OK) exit_code = cli_fail("average");
+        if (from && to && tfm_file_exists(from) && !cli_same_file(from, to) && tfm_file_copy(from, to) != TFM_OK) exit_code = cli_fail("average");
         if (from) tfm_free(from, strlen(from) + 1);
         if (to) tfm_free(to, strlen(to) + 1);
     }

@@ -40,12 +40,19 @@ int cli_model_type_of_file(const char *path, int top) {
     return seq2seq ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
 }
 
+int cli_model_type_of_directory(const char *dir) {
+    char *checkpoint = NULL, *config = NULL;
+    int task = TFM_TASK_GPT;
+    if (tfm_checkpoint_resolve(dir, &checkpoint) == TFM_OK && (config = tfm_file_join(checkpoint, "config.json")))
+        task = cli_model_type_of_file(config, 0);
+    if (config) tfm_free(config, strlen(config) + 1);
+    if (checkpoint) tfm_free(checkpoint, strlen(checkpoint) + 1);
+    return task;
+}
+
 tfm_status cli_model_load(const char *dir, cli_model *m) {
     memset(m, 0, sizeof *m);
-    char *config = tfm_file_join(dir, "config.json");
-    if (!config) return TFM_ERR_OUT_OF_MEMORY;
-    m->task = cli_model_type_of_file(config, 0);
-    tfm_free(config, strlen(config) + 1);
+    m->task = cli_model_type_of_directory(dir);
     return m->task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_load(&m->seq2seq, dir) : tfm_gpt_load(&m->gpt, dir);
 }
 
@@ -68,12 +75,53 @@ void cli_format_duration(double seconds, char *buf, int size) {
     else snprintf(buf, (size_t)size, "%ldm%02lds", s / 60, s % 60);
 }
 
-/* ---- Streaming commands' files ---- */
+/* ---- Outputs that must not destroy what the user had ---- */
 
-static int same_file(const char *a, const char *b) {
+int cli_same_file(const char *a, const char *b) {
     struct stat sa, sb;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
+
+int cli_output_overwrites_input(const char *command, const char *option, const char *output, const char *const *inputs, int count) {
+    if (!output || !strcmp(output, "-")) return 0;
+    for (int i = 0; i < count; i++)
+        if (inputs[i] && strcmp(inputs[i], "-") && cli_same_file(inputs[i], output)) {
+            fprintf(stderr, "tfm %s: %s %s is the input file %s; write to another file\n", command, option, output, inputs[i]);
+            return 1;
+        }
+    return 0;
+}
+
+int cli_output_directory_check(const char *command, const char *dir, int force, const char *advice) {
+    switch (tfm_checkpoint_directory_kind(dir)) {
+    case TFM_DIRECTORY_MISSING:
+    case TFM_DIRECTORY_EMPTY:
+        return 1;
+    case TFM_DIRECTORY_OTHER: {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 1; /* a directory of other files: ours are new names */
+        fprintf(stderr, "tfm %s: --out %s exists and is not a directory\n", command, dir);
+        return 0;
+    }
+    case TFM_DIRECTORY_RUN:
+        if (force) return 1;
+        fprintf(stderr, "tfm %s: --out %s holds a training run (its checkpoints and optimizer state would be lost); %s"
+                        "or pass --force to replace it\n", command, dir, advice ? advice : "choose another --out, ");
+        return 0;
+    case TFM_DIRECTORY_MODEL:
+        if (force) return 1;
+        fprintf(stderr, "tfm %s: --out %s holds a model; choose another --out, or pass --force to replace it\n", command, dir);
+        return 0;
+    }
+    return 0;
+}
+
+tfm_status cli_output_directory_clear(const char *dir) {
+    tfm_directory_kind kind = tfm_checkpoint_directory_kind(dir);
+    return kind == TFM_DIRECTORY_RUN || kind == TFM_DIRECTORY_MODEL ? tfm_checkpoint_remove_run(dir) : TFM_OK;
+}
+
+/* ---- Streaming commands' files ---- */
 
 int cli_files_open(cli_files *f, const char *command, const char *const *inputs, int input_count, const char *output) {
     memset(f, 0, sizeof *f);
@@ -85,10 +133,7 @@ int cli_files_open(cli_files *f, const char *command, const char *const *inputs,
         fprintf(stderr, "tfm %s: one --input only\n", command);
         return 0;
     }
-    if (input && f->output && same_file(input, f->output)) {
-        fprintf(stderr, "tfm %s: --output %s is the input file; write to another file\n", command, f->output);
-        return 0;
-    }
+    if (cli_output_overwrites_input(command, "--output", f->output, &input, input ? 1 : 0)) return 0;
     f->in = input ? fopen(input, "rb") : stdin;
     struct stat st;
     if (f->in && fstat(fileno(f->in), &st) == 0 && S_ISDIR(st.st_mode)) {

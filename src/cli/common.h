@@ -23,11 +23,24 @@ typedef struct cli_model {
 /* TFM_TASK_SEQ2SEQ when the JSON file's object (top = 0) or its "model" member (top = 1) has model_type
  * "seq2seq"; TFM_TASK_GPT otherwise (also when the file cannot be read: loading it reports that). */
 int cli_model_type_of_file(const char *path, int top);
+/* The same for a model, checkpoint or run directory (its current checkpoint's config.json). */
+int cli_model_type_of_directory(const char *dir);
 tfm_status cli_model_load(const char *dir, cli_model *model);
 tfm_params *cli_model_params(cli_model *model);
 /* Model-only save (parameters + config.json). */
 tfm_status cli_model_save(const cli_model *model, const char *dir);
 void cli_model_free(cli_model *model);
+/* 1 when both paths exist and are the same file (device and inode). */
+int cli_same_file(const char *a, const char *b);
+/* 1 (after a message naming `option`) when `output` is the same file, by device and inode, as one of the
+ * `count` inputs (NULL and "-" entries are skipped). */
+int cli_output_overwrites_input(const char *command, const char *option, const char *output, const char *const *inputs, int count);
+/* 1 when `dir` may receive a new model or run: missing, empty, or a directory of other files. A run or a model
+ * there is refused (0, after a message; `advice` such as "continue it with --resume DIR, " goes before the
+ * --force hint) unless `force`; then call cli_output_directory_clear before writing into it. */
+int cli_output_directory_check(const char *command, const char *dir, int force, const char *advice);
+/* Remove the run or model tfm wrote in `dir` (nothing else there). */
+tfm_status cli_output_directory_clear(const char *dir);
 /* The input and output of a streaming command (tokenizer encode/decode): --input FILE or stdin, --output FILE or
  * stdout. The output goes to FILE.tmp.<pid> and is renamed over FILE only when everything was written, so a
  * failed or interrupted run never truncates what was there; an output that is the input file is refused. */

@@ -385,6 +385,25 @@ static int command_convert(const options *o) {
     return st ? fail("convert") : 0;
 }
 
+/* 1 (after a message) when an output of the command would replace one of its inputs: the tokenizer files or
+ * the text (same file by device and inode). */
+static int overwrites_an_input(const options *o) {
+    const char *inputs[MAX_LIST + 4];
+    int n = 0;
+    inputs[n++] = o->tokenizer;
+    inputs[n++] = o->gpt2_encoder;
+    inputs[n++] = o->gpt2_merges;
+    inputs[n++] = o->tiktoken;
+    for (int i = 0; i < o->input_count; i++) inputs[n++] = o->inputs[i];
+    const char *outputs[] = {o->output, o->to_tokenizer, o->to_gpt2_encoder, o->to_gpt2_merges, o->to_tiktoken};
+    const char *names[] = {"--output", "--to-tokenizer", "--to-gpt2-encoder", "--to-gpt2-merges", "--to-tiktoken"};
+    char command[64];
+    snprintf(command, sizeof command, "tokenizer %s", o->verb);
+    for (int i = 0; i < 5; i++)
+        if (cli_output_overwrites_input(command, names[i], outputs[i], inputs, n)) return 1;
+    return 0;
+}
+
 int tfm_cli_tokenizer(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -402,6 +421,7 @@ int tfm_cli_tokenizer(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
     options o;
     if (!parse_options(argc, argv, &o)) return 2;
+    if (overwrites_an_input(&o)) return 1;
     if (!strcmp(o.verb, "encode")) return command_encode(&o);
     if (!strcmp(o.verb, "decode")) return command_decode(&o);
     if (!strcmp(o.verb, "info")) return command_info(&o);

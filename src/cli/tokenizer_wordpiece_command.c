@@ -432,6 +432,17 @@ static int wp_train(const wp_options *o) {
     return status == TFM_OK ? 0 : wp_fail("train");
 }
 
+/* 1 (after a message) when --output is the vocabulary or one of the --input files (device and inode). */
+static int wp_overwrites_an_input(const wp_options *o) {
+    const char *inputs[MAX_LIST + 1];
+    int n = 0;
+    inputs[n++] = o->vocab;
+    for (int i = 0; i < o->input_count; i++) inputs[n++] = o->inputs[i];
+    char command[64];
+    snprintf(command, sizeof command, "tokenizer %s", o->verb);
+    return cli_output_overwrites_input(command, "--output", o->output, inputs, n);
+}
+
 int tfm_cli_tokenizer_wordpiece(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         wp_usage(argc < 2 ? stderr : stdout);
@@ -445,6 +456,7 @@ int tfm_cli_tokenizer_wordpiece(int argc, char **argv) {
     }
     wp_options o;
     if (!wp_parse(argc, argv, &o)) return 2;
+    if (wp_overwrites_an_input(&o)) return 1;
     if (!strcmp(o.verb, "encode")) return wp_encode(&o);
     if (!strcmp(o.verb, "decode")) return wp_decode(&o);
     if (!strcmp(o.verb, "info")) return wp_info(&o);

@@ -16,7 +16,7 @@
 typedef struct train_arguments {
     const char *config_path, *data, *out_dir, *resume_dir, *tokenizer;
     long max_steps, stop_after, seed;
-    int threads, eval_every, save_every, log_every, patience, bleu_sentences, help;
+    int threads, eval_every, save_every, keep_checkpoints, log_every, patience, bleu_sentences, force, help;
     float time_limit_minutes;
     char saved_data[4096];       /* on resume without --data: where the run's data was */
 } train_arguments;
@@ -37,10 +37,7 @@ static void free_model(train_model *m) {
 static int task_of(const train_arguments *a) {
     if (a->config_path) return cli_model_type_of_file(a->config_path, 1);
     if (!a->resume_dir) return TFM_TASK_GPT;
-    char *path = tfm_file_join(a->resume_dir, "config.json");
-    int task = path ? cli_model_type_of_file(path, 0) : TFM_TASK_GPT;
-    if (path) tfm_free(path, strlen(path) + 1);
-    return task;
+    return cli_model_type_of_directory(a->resume_dir);
 }
 
 /* ---- The config: file or saved, then what the command line changes ---- */
@@ -51,6 +48,7 @@ static void apply_overrides(const train_arguments *a, tfm_train_config *c, int r
     if (a->seed >= 0 && !resuming) c->seed = (unsigned long long)a->seed;
     if (a->eval_every >= 0) c->eval_every = a->eval_every;
     if (a->save_every >= 0) c->save_every = a->save_every;
+    if (a->keep_checkpoints > 0) c->keep_checkpoints = a->keep_checkpoints;
     if (a->log_every > 0) c->log_every = a->log_every;
     if (a->patience >= 0) c->patience = a->patience;
     if (a->bleu_sentences >= -1) c->seq2seq.bleu_sentences = a->bleu_sentences;
@@ -264,7 +262,9 @@ int cli_train(int argc, char **argv) {
         {"patience", CLI_INT, &a.patience, 0, 1e6, "stop after this many validations without a better score (0 = never)", 0},
         {"bleu-sentences", CLI_INT, &a.bleu_sentences, -1, 1e8, "encoder-decoder: validation sentences translated for BLEU (-1 = all, 0 = none)", 0},
         {"save-every", CLI_INT, &a.save_every, 0, 1e9, "steps between checkpoints (0 = only at the end)", 0},
+        {"keep-checkpoints", CLI_INT, &a.keep_checkpoints, 1, 1e6, "checkpoints kept in <out>/checkpoints/, the newest (default 2)", 0},
         {"log-every", CLI_INT, &a.log_every, 1, 1e9, "steps between progress lines", 0},
+        {"force", CLI_FLAG, &a.force, 0, 0, "replace the run or model already in --out", 0},
         {"help", CLI_FLAG, &a.help, 0, 0, "show this help", 0},
         {0},
     };
@@ -277,15 +277,15 @@ int cli_train(int argc, char **argv) {
     if (!check_arguments(&a, m.model.task)) return 2;
     cli_set_threads(a.threads);
     const char *out_dir = a.resume_dir ? a.resume_dir : a.out_dir;
-    char *existing = tfm_file_join(out_dir, "model.safetensors");
-    int exists = existing && tfm_file_exists(existing);
-    if (existing) tfm_free(existing, strlen(existing) + 1);
-    if (!a.resume_dir && exists) {
-        fprintf(stderr, "tfm train: %s already holds a checkpoint; continue it with --resume %s, or choose another --out\n", out_dir, out_dir);
-        return 1;
+    if (!a.resume_dir) {
+        char advice[4200];
+        snprintf(advice, sizeof advice, "continue it with --resume %s, choose another --out, ", out_dir);
+        if (!cli_output_directory_check("train", out_dir, a.force, advice)) return 1;
     }
     tfm_trainer *trainer = NULL;
-    if (make_trainer(&a, out_dir, &m, &trainer) != TFM_OK) {
+    /* With --force the old run goes only once the new one is set up (a bad config loses nothing). */
+    if (make_trainer(&a, out_dir, &m, &trainer) != TFM_OK || (!a.resume_dir && cli_output_directory_clear(out_dir) != TFM_OK)) {
+        tfm_trainer_free(trainer);
         free_model(&m);
         return cli_fail("train");
     }

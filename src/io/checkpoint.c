@@ -1,4 +1,4 @@
-/* io/checkpoint.c: checkpoint directories (model.safetensors, config.json, optimizer.safetensors, trainer_state.json) saved so a torn save is detected. */
+/* io/checkpoint.c: one checkpoint directory (model.safetensors, config.json, optimizer.safetensors, trainer_state.json): save, check, load. */
 #define _POSIX_C_SOURCE 200809L
 #include "io/file.h"
 #include "io/json.h"
@@ -58,6 +58,16 @@ static tfm_status parse_object(const char *text, const char *what, cJSON **root)
         return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: expected a JSON object", what);
     }
     return TFM_OK;
+}
+
+/* A run directory (checkpoints/ or current): a model saved beside them would never be read. */
+static int holds_checkpoints(const char *dir) {
+    struct stat st;
+    char *checkpoints = tfm_file_join(dir, "checkpoints"), *current = tfm_file_join(dir, "current");
+    int holds = (checkpoints && lstat(checkpoints, &st) == 0) || (current && lstat(current, &st) == 0);
+    free_string(checkpoints);
+    free_string(current);
+    return holds;
 }
 
 static tfm_status remove_if_present(const char *dir, const char *name) {
@@ -125,6 +135,11 @@ tfm_status tfm_checkpoint_save(const char *dir, const tfm_params *params, const 
             return tfm_error_prefix(s, "saving %s: ", dir);
         }
     }
+    if (!state && holds_checkpoints(dir)) {
+        cJSON_Delete(state);
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "saving a model into %s: it holds a training run; remove it first "
+                         "(tfm_checkpoint_remove_run) or save elsewhere", dir);
+    }
     s = tfm_file_make_directory(dir);
     if (s != TFM_OK) {
         cJSON_Delete(state);
@@ -162,7 +177,7 @@ tfm_status tfm_checkpoint_save(const char *dir, const tfm_params *params, const 
     return s;
 }
 
-tfm_status tfm_checkpoint_load_config(const char *dir, char **config_json) {
+static tfm_status load_config_in(const char *dir, char **config_json) {
     *config_json = NULL;
     tfm_status s = check_directory(dir);
     if (s != TFM_OK) return s;
@@ -185,7 +200,7 @@ tfm_status tfm_checkpoint_load_config(const char *dir, char **config_json) {
     return TFM_OK;
 }
 
-tfm_status tfm_checkpoint_load_params(const char *dir, tfm_params *params) {
+static tfm_status load_params_in(const char *dir, tfm_params *params) {
     tfm_status s = check_directory(dir);
     if (s != TFM_OK) return s;
     char *path = tfm_file_join(dir, MODEL_FILE);
@@ -195,7 +210,7 @@ tfm_status tfm_checkpoint_load_params(const char *dir, tfm_params *params) {
     return s;
 }
 
-int tfm_checkpoint_has_trainer_state(const char *dir) {
+static int has_trainer_state_in(const char *dir) {
     char *path = tfm_file_join(dir, TRAINER_FILE);
     int exists = path && tfm_file_exists(path);
     free_string(path);
@@ -265,7 +280,7 @@ static tfm_status read_moments(const tfm_safetensors *f, tfm_params *params) {
     return TFM_OK;
 }
 
-tfm_status tfm_checkpoint_load_trainer_state(const char *dir, tfm_params *params, char **trainer_state_json) {
+static tfm_status load_trainer_state_in(const char *dir, tfm_params *params, char **trainer_state_json) {
     *trainer_state_json = NULL;
     if (!params || !params->data) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "loading %s: parameters are not allocated", dir);
     tfm_status s = check_directory(dir);
@@ -318,4 +333,39 @@ tfm_status tfm_checkpoint_load_trainer_state(const char *dir, tfm_params *params
     free_string(optimizer_path);
     free_string(model_path);
     return s;
+}
+
+/* ---- The public loaders: a run directory stands for the checkpoint its "current" link names ---- */
+
+tfm_status tfm_checkpoint_load_config(const char *dir, char **config_json) {
+    *config_json = NULL;
+    char *resolved = NULL;
+    tfm_status s = tfm_checkpoint_resolve(dir, &resolved);
+    if (!s) s = load_config_in(resolved, config_json);
+    free_string(resolved);
+    return s;
+}
+
+tfm_status tfm_checkpoint_load_params(const char *dir, tfm_params *params) {
+    char *resolved = NULL;
+    tfm_status s = tfm_checkpoint_resolve(dir, &resolved);
+    if (!s) s = load_params_in(resolved, params);
+    free_string(resolved);
+    return s;
+}
+
+tfm_status tfm_checkpoint_load_trainer_state(const char *dir, tfm_params *params, char **trainer_state_json) {
+    *trainer_state_json = NULL;
+    char *resolved = NULL;
+    tfm_status s = tfm_checkpoint_resolve(dir, &resolved);
+    if (!s) s = load_trainer_state_in(resolved, params, trainer_state_json);
+    free_string(resolved);
+    return s;
+}
+
+int tfm_checkpoint_has_trainer_state(const char *dir) {
+    char *resolved = NULL;
+    int has = tfm_checkpoint_resolve(dir, &resolved) == TFM_OK && has_trainer_state_in(resolved);
+    free_string(resolved);
+    return has;
 }

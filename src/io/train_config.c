@@ -54,6 +54,7 @@ void tfm_train_config_default_task(tfm_train_config *t, int task) {
     t->task = task == TFM_TASK_SEQ2SEQ ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
     t->grad_accum_steps = 1;
     t->momentum = 0.9f;
+    t->keep_checkpoints = 2;
     if (t->task == TFM_TASK_SEQ2SEQ) seq2seq_defaults(t);
     else gpt_defaults(t);
     /* Both parts get defaults, so a config copied between tasks stays valid. */
@@ -125,6 +126,8 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
     if (t->eval_every < 0) return tfm_error(TFM_ERR_CONFIG, "train.eval_every: expected a non-negative integer, got %d", t->eval_every);
     if (t->patience < 0) return tfm_error(TFM_ERR_CONFIG, "train.patience: expected a non-negative integer, got %d", t->patience);
     if (t->save_every < 0) return tfm_error(TFM_ERR_CONFIG, "train.save_every: expected a non-negative integer, got %d", t->save_every);
+    if (t->keep_checkpoints < 1)
+        return tfm_error(TFM_ERR_CONFIG, "train.keep_checkpoints: expected a positive integer, got %d", t->keep_checkpoints);
     if (t->log_every < 1) return tfm_error(TFM_ERR_CONFIG, "train.log_every: expected a positive integer, got %d", t->log_every);
     return t->task == TFM_TASK_SEQ2SEQ ? validate_seq2seq_part(&t->seq2seq) : validate_gpt_part(&t->gpt, m);
 }
@@ -133,7 +136,7 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
 
 static const char *const loop_keys[] = {"grad_accum_steps", "max_steps", "optimizer", "learning_rate", "min_lr", "schedule",
                                         "warmup_steps", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip",
-                                        "label_smoothing", "eval_every", "patience", "save_every", "log_every", "seed", NULL};
+                                        "label_smoothing", "eval_every", "patience", "save_every", "keep_checkpoints", "log_every", "seed", NULL};
 static const char *const gpt_keys[] = {"batch_size", "seq_len", "valid_fraction", "eval_batches", NULL};
 static const char *const seq2seq_keys[] = {"batch_tokens", "max_sentences", "bleu_sentences", "max_length_a", "max_length_b",
                                            "source_lang", "target_lang", NULL};
@@ -210,6 +213,7 @@ static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx,
     TRY(tfm_json_read_int32(o, "eval_every", ctx, 0, INT_MAX, &t->eval_every));
     TRY(tfm_json_read_int32(o, "patience", ctx, 0, INT_MAX, &t->patience));
     TRY(tfm_json_read_int32(o, "save_every", ctx, 0, INT_MAX, &t->save_every));
+    TRY(tfm_json_read_int32(o, "keep_checkpoints", ctx, 1, 1000000, &t->keep_checkpoints));
     TRY(tfm_json_read_int32(o, "log_every", ctx, 1, INT_MAX, &t->log_every));
     TRY(tfm_json_read_u64(o, "seed", ctx, &t->seed));
     return read_task_part(o, ctx, t);
@@ -240,7 +244,8 @@ tfm_status tfm_train_config_to_json(const tfm_train_config *t, char **json_text)
              add_float(o, "eps", t->eps) && add_float(o, "momentum", t->momentum) && add_float(o, "weight_decay", t->weight_decay) &&
              add_float(o, "grad_clip", t->grad_clip) && add_float(o, "label_smoothing", t->label_smoothing) &&
              add_number(o, "eval_every", t->eval_every) && add_number(o, "patience", t->patience) &&
-             add_number(o, "save_every", t->save_every) && add_number(o, "log_every", t->log_every) &&
+             add_number(o, "save_every", t->save_every) &&
+             add_number(o, "keep_checkpoints", t->keep_checkpoints) && add_number(o, "log_every", t->log_every) &&
              tfm_json_add_u64(o, "seed", t->seed) && add_task_part(o, t);
     tfm_status s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building train config JSON");
     cJSON_Delete(o);

@@ -184,7 +184,7 @@ tfm_status tfm_trainer_save(tfm_trainer *t, const char *dir) {
     if (!st) st = tfm_train_state_create(&state, "trainer_state.json");
     if (!st) st = write_state(t, state);
     if (!st) st = tfm_train_state_print(state, &state_text);
-    if (!st) st = tfm_checkpoint_save(dir, t->task->params, model_json, state_text);
+    if (!st) st = tfm_checkpoint_save_step(dir, t->step, t->config.keep_checkpoints, t->task->params, model_json, state_text);
     tfm_train_state_free(state);
     if (model_json) tfm_free(model_json, strlen(model_json) + 1);
     if (state_text) tfm_free(state_text, strlen(state_text) + 1);
@@ -201,14 +201,15 @@ tfm_status tfm_trainer_save_model(tfm_trainer *t, const char *dir) {
 
 /* trainer_state.json of dir, parsed (without touching the optimizer files). */
 static tfm_status read_state_file(const char *dir, tfm_train_state **state) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    char *text = NULL;
+    char *checkpoint = NULL, *path = NULL, *text = NULL;
     size_t size = 0;
-    tfm_status st = tfm_file_read(path, &text, &size);
-    if (st) return st;
-    st = tfm_train_state_parse(state, text, path);
-    tfm_free(text, size + 1);
+    tfm_status st = tfm_checkpoint_resolve(dir, &checkpoint);
+    if (!st) st = (path = tfm_file_join(checkpoint, "trainer_state.json")) ? TFM_OK : TFM_ERR_OUT_OF_MEMORY;
+    if (!st) st = tfm_file_read(path, &text, &size);
+    if (!st) st = tfm_train_state_parse(state, text, path);
+    if (text) tfm_free(text, size + 1);
+    if (path) tfm_free(path, strlen(path) + 1);
+    if (checkpoint) tfm_free(checkpoint, strlen(checkpoint) + 1);
     return st;
 }
 
@@ -244,6 +245,7 @@ static tfm_status check_resume_config(const tfm_train_state *state, const tfm_tr
     saved.max_steps = given->max_steps;
     saved.eval_every = given->eval_every;
     saved.save_every = given->save_every;
+    saved.keep_checkpoints = given->keep_checkpoints;
     saved.log_every = given->log_every;
     saved.patience = given->patience;
     saved.seq2seq.bleu_sentences = given->seq2seq.bleu_sentences;
@@ -297,9 +299,15 @@ tfm_status tfm_trainer_resume(tfm_trainer **out, tfm_train_task *task, const tfm
     char *state_text = NULL;
     tfm_train_state *state = NULL;
     tfm_trainer *t = NULL;
-    char source[4096];
-    snprintf(source, sizeof source, "%s/trainer_state.json", dir);
-    tfm_status st = tfm_trainer_create(&t, task, config); /* owns the task from here */
+    char source[4096], *checkpoint = NULL;
+    tfm_status st = tfm_checkpoint_resolve(dir, &checkpoint);
+    snprintf(source, sizeof source, "%s/trainer_state.json", checkpoint ? checkpoint : dir);
+    if (checkpoint) tfm_free(checkpoint, strlen(checkpoint) + 1);
+    if (st) {
+        tfm_train_task_free(task);
+        return st;
+    }
+    st = tfm_trainer_create(&t, task, config); /* owns the task from here */
     if (!st) st = tfm_checkpoint_load_trainer_state(dir, task->params, &state_text);
     if (!st) st = tfm_train_state_parse(&state, state_text, source);
     if (!st) st = check_resume_config(state, config);

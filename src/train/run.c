@@ -167,6 +167,7 @@ tfm_status tfm_trainer_run(tfm_trainer *t, const tfm_train_run_options *o, tfm_t
     long stop_at = o->stop_after > 0 && o->stop_after < c->max_steps ? o->stop_after : c->max_steps;
     FILE *log = NULL;
     tfm_status st = tfm_file_make_directory(o->out_dir);
+    if (!st) st = tfm_checkpoint_clean_stale(o->out_dir, NULL); /* what runs killed in the middle of a save left */
     if (!st) st = open_log(o->out_dir, first_step, &log);
     if (st) return st;
     run_clock clock = {now_seconds(), INFINITY, 0, 0, 0};

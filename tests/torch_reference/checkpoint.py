@@ -87,6 +87,8 @@ def save_checkpoint(directory, model):
 def load_checkpoint(directory, dtype=torch.float32):
     """Read DIR/config.json + DIR/model.safetensors into a GPT. Every parameter must be present with the expected shape;
     extra tensors (e.g. an explicit lm_head.weight equal to wte) are ignored."""
+    if os.path.isdir(os.path.join(directory, "current")):  # a training run: its current checkpoint
+        directory = os.path.join(directory, "current")
     with open(os.path.join(directory, "config.json")) as f:
         config = config_from_dict(json.load(f), os.path.join(directory, "config.json"))
     model = GPT(config)
