@@ -314,6 +314,38 @@ static void test_dropout_mask(void) {
     tfm_free(scratch, sizeof(float) * scratch_floats);
 }
 
+/* NaN and infinity are not hidden: a NaN in one key of batch item 1 makes every output row of item 1
+ * that sees it NaN (fast and reference alike; the fast exp's clamp once turned NaN into an undefined
+ * float -> int conversion), while item 0 stays finite and equal to the reference. */
+static void test_nan_propagates(float bad) {
+    const int B = 2, T = 70, H = 2, hd = 8;
+    setup s;
+    setup_init(&s, B, T, T, H, hd, 0, 0, 0.0f, LAYOUT_SEPARATE);
+    float *x = test_random_floats(s.x_size, 5, -1, 1);
+    x[s.k_offset + (size_t)1 * T * H * hd + 3 * H * hd + 1] = bad; /* item 1, key 3, head 0 */
+    float *out = tfm_malloc(sizeof(float) * s.out_size), *probs = tfm_malloc(sizeof(float) * s.probs_size);
+    float *out_ref = tfm_malloc(sizeof(float) * s.out_size), *probs_ref = tfm_malloc(sizeof(float) * s.probs_size);
+    size_t scratch_floats;
+    float *scratch = scratch_for(&s, &scratch_floats);
+    CHECK_OK(tfm_attention_forward(out, probs, x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config, scratch, scratch_floats));
+    CHECK_OK(tfm_attention_forward_reference(out_ref, probs_ref, x + s.q_offset, x + s.k_offset, x + s.v_offset, &s.config));
+    size_t item = (size_t)T * H * hd;
+    CHECK(all_finite(out, item) && scaled_diff(out_ref, out, item) < 1e-5, "item 0 must be unaffected by item 1's %g", (double)bad);
+    size_t finite_fast = 0, finite_ref = 0;
+    for (int i = 0; i < T; i++) { /* head 0's columns of item 1 */
+        finite_fast += isfinite(out[item + (size_t)i * H * hd]) != 0;
+        finite_ref += isfinite(out_ref[item + (size_t)i * H * hd]) != 0;
+    }
+    CHECK(finite_fast == 0 && finite_ref == 0, "a key holding %g: %zu fast and %zu reference rows of item 1 stayed finite",
+          (double)bad, finite_fast, finite_ref);
+    tfm_free(x, sizeof(float) * s.x_size);
+    tfm_free(out, sizeof(float) * s.out_size);
+    tfm_free(out_ref, sizeof(float) * s.out_size);
+    tfm_free(probs, sizeof(float) * s.probs_size);
+    tfm_free(probs_ref, sizeof(float) * s.probs_size);
+    tfm_free(scratch, sizeof(float) * scratch_floats);
+}
+
 /* Decoding against a KV cache [B, max_length, C] gives the same rows as the full causal pass. */
 static void test_decode(int query_count, int padding) {
     const int B = 2, T = 70, H = 3, hd = 12, C = H * hd, max_length = 96;
@@ -585,6 +617,7 @@ int main(int argc, char **argv) {
     test_case(2, 129, 129, 2, 32, 1, 0, 0.0f, LAYOUT_FUSED_QKV);
     test_gradient_check_catches_errors();
     test_dropout_mask();
+    test_nan_propagates(NAN);
     test_decode(1, 0);
     test_decode(3, 0);
     test_decode(1, 1);

@@ -13,7 +13,6 @@
 
 #define TMP_DIR "test_checkpoint_tmp"
 
-
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     if (!f) {
@@ -260,20 +259,6 @@ static void test_errors(void) {
     tfm_params_free(&narrow.params);
 }
 
-/* An allocator that fails once `countdown` allocations have been made. */
-static long alloc_countdown = -1;
-static void *failing_alloc(void *user, void *pointer, size_t old_size, size_t size) {
-    (void)user;
-    (void)old_size;
-    if (size == 0) {
-        free(pointer);
-        return NULL;
-    }
-    if (alloc_countdown == 0) return NULL;
-    if (alloc_countdown > 0) alloc_countdown--;
-    return realloc(pointer, size);
-}
-
 /* Every allocation failure during save and resume is reported as out-of-memory, and leaks nothing (ASan). */
 static void test_allocation_failures(void) {
     const char *dir = TMP_DIR "/oom";
@@ -284,8 +269,8 @@ static void test_allocation_failures(void) {
     char *config = config_text();
     int failures = 0, done = 0;
     for (long n = 0; n < 500 && !done; n++) {
-        alloc_countdown = n;
-        tfm_set_allocator(failing_alloc, NULL);
+        test_alloc_countdown = n;
+        tfm_set_allocator(test_failing_alloc, NULL);
         tfm_status s = tfm_checkpoint_save(dir, &a.params, config, "{\"step\": 9}");
         tfm_set_allocator(NULL, NULL);
         if (s == TFM_OK) done = 1;
@@ -298,8 +283,8 @@ static void test_allocation_failures(void) {
     failures = done = 0;
     for (long n = 0; n < 500 && !done; n++) {
         char *state = NULL;
-        alloc_countdown = n;
-        tfm_set_allocator(failing_alloc, NULL);
+        test_alloc_countdown = n;
+        tfm_set_allocator(test_failing_alloc, NULL);
         tfm_status s = tfm_checkpoint_load_trainer_state(dir, &b.params, &state);
         if (s == TFM_OK) {
             done = 1;

@@ -21,7 +21,6 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-
 /* Load a config file made of `text`; returns the status. */
 static tfm_status load_text(const char *name, const char *text, tfm_gpt_config *m, tfm_train_config *t) {
     char path[256];
@@ -335,19 +334,6 @@ static void test_train_round_trip(void) {
                  "state.json: train.batch_size: expected a positive integer, got 0");
 }
 
-static long alloc_countdown = -1;
-static void *failing_alloc(void *user, void *pointer, size_t old_size, size_t size) {
-    (void)user;
-    (void)old_size;
-    if (size == 0) {
-        free(pointer);
-        return NULL;
-    }
-    if (alloc_countdown == 0) return NULL;
-    if (alloc_countdown > 0) alloc_countdown--;
-    return realloc(pointer, size);
-}
-
 /* Allocation failures while loading a config or writing config.json are reported, never crash or leak. */
 static void test_allocation_failures(void) {
     const char *source = getenv("TFM_SOURCE");
@@ -358,8 +344,8 @@ static void test_allocation_failures(void) {
         tfm_gpt_config m;
         tfm_train_config t;
         char *json = NULL;
-        alloc_countdown = n;
-        tfm_set_allocator(failing_alloc, NULL);
+        test_alloc_countdown = n;
+        tfm_set_allocator(test_failing_alloc, NULL);
         tfm_status s = tfm_config_load(path, &m, &t);
         if (s == TFM_OK) s = tfm_gpt_config_to_json(&m, &json);
         if (json) tfm_free(json, strlen(json) + 1);

@@ -387,6 +387,24 @@ static void test_activation(const char *name, unary_forward fwd_ref, unary_forwa
 
 /* ReLU's backward from its output, in one buffer: the bits of tfm_relu_backward accumulating into zeros
  * (which reads the input), including a -0 incoming gradient and outputs of exactly 0. */
+/* NaN in, NaN out, for every activation and both paths (a comparison-based clamp such as x > 0 ? x : 0
+ * used to turn NaN into 0 and hide a broken model), as torch does; ReLU keeps +inf and sends -inf to 0 (GELU of
+ * -inf is NaN, as in torch: -inf * 0). */
+static void test_activations_keep_nan(void) {
+    const unary_forward forwards[] = {tfm_gelu_forward_reference, tfm_gelu_forward, tfm_gelu_erf_forward_reference,
+                                      tfm_gelu_erf_forward, tfm_relu_forward_reference, tfm_relu_forward};
+    const char *names[] = {"gelu reference", "gelu", "gelu_erf reference", "gelu_erf", "relu reference", "relu"};
+    for (int f = 0; f < 6; f++) {
+        float in[20], out[20];
+        for (int i = 0; i < 20; i++) in[i] = i == 3 || i == 17 ? NAN : 0.25f * (float)(i - 10);
+        in[5] = INFINITY;
+        in[6] = -INFINITY;
+        forwards[f](out, in, 20);
+        CHECK(isnan(out[3]) && isnan(out[17]), "%s: NaN in gives %g and %g", names[f], (double)out[3], (double)out[17]);
+        if (f >= 4) CHECK(out[5] == INFINITY && out[6] == 0.0f, "%s: +inf -> %g, -inf -> %g", names[f], (double)out[5], (double)out[6]);
+    }
+}
+
 static void test_relu_backward_in_place(void) {
     size_t sizes[] = {1, 1001, 1 << 20};
     for (size_t s = 0; s < 3; s++) {
@@ -877,6 +895,7 @@ int main(void) {
                     tfm_gelu_erf_backward, 0.7, 0.530625463);
     test_activation("relu", tfm_relu_forward_reference, tfm_relu_forward, tfm_relu_backward_reference, tfm_relu_backward, 2.5, 2.5);
     test_relu_backward_in_place();
+    test_activations_keep_nan();
     test_embedding();
     test_layernorm();
     test_dropout();

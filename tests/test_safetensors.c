@@ -13,7 +13,6 @@
 
 #define TMP_DIR "test_safetensors_tmp"
 
-
 /* A string literal's bytes without the terminating NUL. */
 #define LITERAL(s) s, sizeof(s) - 1
 
@@ -452,21 +451,6 @@ static void test_atomic_writes(void) {
     tfm_params_free(&b.params);
 }
 
-/* An allocator that fails the n-th allocation: every failure must be reported and leak nothing (ASan checks). */
-static long alloc_countdown = -1;
-static void *failing_alloc(void *user, void *pointer, size_t old_size, size_t size) {
-    (void)user;
-    (void)old_size;
-    if (size == 0) {
-        free(pointer);
-        return NULL;
-    }
-    if (alloc_countdown == 0) return NULL;
-    if (alloc_countdown > 0) alloc_countdown--;
-    void *p = realloc(pointer, size);
-    return p;
-}
-
 static void test_allocation_failures(void) {
     toy_model a, b;
     toy_init(&a, "transformer.", 6, 4);
@@ -477,8 +461,8 @@ static void test_allocation_failures(void) {
     for (size_t i = 0; i < b.params.total; i++) b.params.data[i] = 9.0f;
     int saw_failure = 0, finished = 0;
     for (long n = 0; n < 200 && !finished; n++) {
-        alloc_countdown = n;
-        tfm_set_allocator(failing_alloc, NULL);
+        test_alloc_countdown = n;
+        tfm_set_allocator(test_failing_alloc, NULL);
         tfm_status s = tfm_safetensors_save_params(path, &b.params, (const char *[]){"step", "2", NULL});
         tfm_set_allocator(NULL, NULL);
         if (s == TFM_OK) {
@@ -492,8 +476,8 @@ static void test_allocation_failures(void) {
     CHECK(saw_failure && finished, "save eventually succeeded after failing");
     saw_failure = finished = 0;
     for (long n = 0; n < 200 && !finished; n++) {
-        alloc_countdown = n;
-        tfm_set_allocator(failing_alloc, NULL);
+        test_alloc_countdown = n;
+        tfm_set_allocator(test_failing_alloc, NULL);
         tfm_status s = tfm_safetensors_load_params(path, &a.params);
         tfm_set_allocator(NULL, NULL);
         if (s == TFM_OK) {

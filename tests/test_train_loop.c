@@ -12,11 +12,17 @@
  * Micro-batch i holds rows [begin[i], begin[i+1]) of one fixed stream; ignored rows make the token counts differ,
  * which is what per-token weighting must get right. */
 enum { VOCAB = 7, ROWS = 24, IGNORE = -1 };
+/* Poisoned micro-batches: x = NaN (the loss is NaN), or x = 3e38 with extra = 0, which keeps the loss finite
+ * while extra's gradient (a sum of 3e38 * (p - y) over the rows) overflows to infinity. */
+enum { POISON_NONE, POISON_LOSS, POISON_GRADIENT };
 
 typedef struct bigram_task {
     tfm_train_task task;
     tfm_params params;
     tfm_tensor table;            /* [VOCAB, VOCAB] */
+    tfm_tensor extra;            /* [VOCAB, 2]: logits += x extra^T with x [n, 2], zero unless the batch is poisoned */
+    int poison;                  /* POISON_*: what x holds for the micro-batches from poison_from on */
+    int poison_from, batches_run;
     int32_t ids[ROWS], targets[ROWS];
     const int *begin;            /* micro-batch boundaries into the rows */
     int batch;                   /* next micro-batch */
@@ -29,6 +35,12 @@ static tfm_status bigram_loss(void *self, tfm_graph *g, float label_smoothing, t
     t->batch = (t->batch + 1) % t->batches;
     int counted = 0;
     tfm_tensor *logits = tfm_fn_embedding(g, &t->table, t->ids + first, 1, (int[]){n});
+    tfm_tensor *x = tfm_graph_tensor(g, 2, (int[]){n, 2});
+    if (!logits || !x) return TFM_ERR_OUT_OF_MEMORY;
+    int poisoned = t->poison != POISON_NONE && t->batches_run++ >= t->poison_from;
+    float value = !poisoned ? 0.0f : t->poison == POISON_LOSS ? NAN : 3e38f;
+    for (int i = 0; i < 2 * n; i++) x->data[i] = value;
+    logits = tfm_fn_add(g, logits, tfm_fn_linear(g, x, &t->extra, NULL));
     *loss = tfm_fn_cross_entropy(g, logits, t->targets + first, IGNORE, label_smoothing, &counted);
     *count = counted;
     return *loss ? TFM_OK : TFM_ERR_INVALID_ARGUMENT;
@@ -75,7 +87,9 @@ static void bigram_describe(const void *self, char *buffer, size_t size) {
 static bigram_task *bigram_create(const int *begin, int batches) {
     bigram_task *t = calloc(1, sizeof *t);
     tfm_params_init(&t->params);
-    if (tfm_params_declare(&t->params, "table", 2, (int[]){VOCAB, VOCAB}, &t->table, 1) || tfm_params_allocate(&t->params)) return NULL;
+    if (tfm_params_declare(&t->params, "table", 2, (int[]){VOCAB, VOCAB}, &t->table, 1) ||
+        tfm_params_declare(&t->params, "extra", 2, (int[]){VOCAB, 2}, &t->extra, 1) || tfm_params_allocate(&t->params))
+        return NULL;
     for (int i = 0; i < VOCAB * VOCAB; i++) t->table.data[i] = 0.1f * (float)((i * 37) % 11) - 0.5f;
     for (int r = 0; r < ROWS; r++) {
         t->ids[r] = (r * 5 + 1) % VOCAB;
@@ -230,9 +244,93 @@ static void test_resume_through_the_interface(void) {
           "a changed learning rate on resume: %s", tfm_last_error());
 }
 
+/* A copy of every parameter value, to show a failed step left them alone. */
+static float *snapshot(const bigram_task *t) {
+    float *copy = malloc(sizeof(float) * t->params.total);
+    if (copy) memcpy(copy, t->params.data, sizeof(float) * t->params.total);
+    return copy;
+}
+
+static int unchanged(const bigram_task *t, const float *copy) {
+    return copy && memcmp(copy, t->params.data, sizeof(float) * t->params.total) == 0;
+}
+
+/* NaN and infinity: a step names itself and the first non-finite tensor and leaves the parameters; "skip"
+ * drops the batch and goes on, up to nonfinite_skip_limit in a row; a run that stops saves the last good step. */
+static void test_nonfinite_steps(void) {
+    static const int three[] = {0, 5, 8, 24};
+    tfm_train_config c;
+    loop_config(&c, 1);
+    c.max_steps = 20;
+    for (int kind = POISON_LOSS; kind <= POISON_GRADIENT; kind++) {
+        bigram_task *a = bigram_create(three, 3);
+        a->poison = kind;
+        a->poison_from = 2; /* steps 1 and 2 are clean, step 3 is not */
+        tfm_trainer *t = NULL;
+        CHECK_OK(tfm_trainer_create(&t, &a->task, &c));
+        if (!t) return;
+        CHECK_OK(tfm_trainer_step(t));
+        CHECK_OK(tfm_trainer_step(t));
+        float *before = snapshot(a);
+        if (kind == POISON_LOSS)
+            EXPECT_ERROR(tfm_trainer_step(t), TFM_ERR_NUMERIC, "step 3: the loss is nan",
+                         "the first non-finite gradient is that of table", "parameters left as before this step");
+        else
+            EXPECT_ERROR(tfm_trainer_step(t), TFM_ERR_NUMERIC, "step 3: the gradient norm is inf",
+                         "the first non-finite gradient is that of extra", "parameters left as before this step");
+        CHECK(unchanged(a, before) && tfm_trainer_get_progress(t).step == 2, "a non-finite step (kind %d) changed the parameters", kind);
+        free(before);
+        tfm_trainer_free(t);
+    }
+    /* skip: the poisoned batch is dropped, later clean ones train; step counts only real updates */
+    static const int one[] = {0, 24}; /* all rows in each batch: enough of them for the gradient to overflow */
+    bigram_task *b = bigram_create(one, 1);
+    b->poison = POISON_GRADIENT;
+    b->poison_from = 1;
+    tfm_train_config skip = c;
+    skip.on_nonfinite = TFM_ON_NONFINITE_SKIP;
+    skip.nonfinite_skip_limit = 3;
+    tfm_trainer *t = NULL;
+    CHECK_OK(tfm_trainer_create(&t, &b->task, &skip));
+    if (!t) return;
+    CHECK_OK(tfm_trainer_step(t));
+    float *before = snapshot(b);
+    CHECK_OK(tfm_trainer_step(t));
+    tfm_trainer_progress p = tfm_trainer_get_progress(t);
+    CHECK(p.last_step_skipped && p.skipped_steps == 1 && p.step == 1 && unchanged(b, before),
+          "skip: skipped %d (%ld in all) at step %ld", p.last_step_skipped, p.skipped_steps, p.step);
+    CHECK(strstr(tfm_trainer_skip_reason(t), "step 2: the gradient norm is inf") != NULL, "skip reason: %s", tfm_trainer_skip_reason(t));
+    CHECK_OK(tfm_trainer_step(t));
+    EXPECT_ERROR(tfm_trainer_step(t), TFM_ERR_NUMERIC, "3 non-finite steps in a row (nonfinite_skip_limit)", "the gradient norm is inf");
+    CHECK(unchanged(b, before), "skipped steps changed the parameters");
+    free(before);
+    tfm_trainer_free(t);
+    /* A whole run that stops on NaN saves the step before it, and that checkpoint resumes. */
+    bigram_task *r = bigram_create(three, 3);
+    r->poison = POISON_LOSS;
+    r->poison_from = 4;
+    CHECK_OK(tfm_trainer_create(&t, &r->task, &c));
+    if (!t) return;
+    tfm_train_run_options run = {.out_dir = "train_loop_nan_run"};
+    tfm_train_summary summary;
+    tfm_checkpoint_remove_run("train_loop_nan_run");
+    EXPECT_ERROR(tfm_trainer_run(t, &run, &summary), TFM_ERR_NUMERIC, "step 5: the loss is nan",
+                 "the run is saved at step 4 in train_loop_nan_run", "--resume train_loop_nan_run");
+    before = snapshot(r);
+    tfm_trainer_free(t);
+    bigram_task *again = bigram_create(three, 3);
+    CHECK_OK(tfm_checkpoint_load_params("train_loop_nan_run", &again->params));
+    CHECK(unchanged(again, before), "the checkpoint saved after the NaN holds the last good parameters");
+    CHECK_OK(tfm_trainer_resume(&t, &again->task, &c, "train_loop_nan_run"));
+    if (t) CHECK(tfm_trainer_get_progress(t).step == 4, "resumed at step %ld", tfm_trainer_get_progress(t).step);
+    free(before);
+    tfm_trainer_free(t);
+}
+
 int main(void) {
     test_per_token_accumulation();
     test_gpt_accumulation();
     test_resume_through_the_interface();
+    test_nonfinite_steps();
     return test_summary();
 }

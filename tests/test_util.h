@@ -80,6 +80,53 @@ static inline void test_expect_error_at(int line, tfm_status got, tfm_status wan
 }
 #define EXPECT_ERROR(call, want, ...) test_expect_error_at(__LINE__, (call), (want), __VA_ARGS__, (const char *)NULL)
 
+/* ---- Allocation failures: an allocator whose n-th allocation from now returns NULL ---- */
+static long test_alloc_countdown = -1; /* allocations left before the failure; -1: never fail */
+static long test_alloc_made = 0;       /* allocations made while installed */
+static inline void *test_failing_alloc(void *user, void *pointer, size_t old_size, size_t size) {
+    (void)user;
+    if (size == 0) {
+        free(pointer);
+        return NULL;
+    }
+    if (test_alloc_countdown == 0) return NULL;
+    if (test_alloc_countdown > 0) test_alloc_countdown--;
+    test_alloc_made++;
+    void *fresh = aligned_alloc(64, (size + 63) & ~(size_t)63); /* 64-byte aligned, as tfm's allocator contract asks */
+    if (!fresh) return NULL;
+    if (pointer) {
+        memcpy(fresh, pointer, old_size < size ? old_size : size);
+        free(pointer);
+    }
+    return fresh;
+}
+
+/* Run attempt(context) with its 0th, 1st, 2nd ... allocation failing, until it succeeds: every failure must be
+ * a status with a message (a crash or leak fails the test under ASan), and `want` when `want` is nonzero.
+ * attempt frees whatever it made before returning (the same allocator stays installed meanwhile). Returns the
+ * number of allocations of the successful attempt. */
+static inline long test_each_allocation_failure(const char *name, tfm_status (*attempt)(void *), void *context, tfm_status want) {
+    long allocations = -1;
+    for (long n = 0; allocations < 0 && n < 1000000; n++) {
+        test_alloc_countdown = n;
+        test_alloc_made = 0;
+        tfm_error_clear();
+        tfm_set_allocator(test_failing_alloc, NULL);
+        tfm_status st = attempt(context);
+        tfm_set_allocator(NULL, NULL);
+        if (st == TFM_OK) {
+            allocations = test_alloc_made;
+        } else if ((want && st != want) || tfm_last_error()[0] == '\0') {
+            test_failed++;
+            printf("FAILED %s: allocation %ld failing gave %s: \"%s\"\n", name, n, tfm_status_name(st), tfm_last_error());
+        } else {
+            test_passed++;
+        }
+    }
+    test_alloc_countdown = -1;
+    return allocations;
+}
+
 static inline int test_summary(void) {
     printf("%d passed, %d failed\n", test_passed, test_failed);
     return test_failed ? 1 : 0;

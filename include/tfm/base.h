@@ -56,6 +56,10 @@ void *tfm_calloc(size_t count, size_t size);
 void *tfm_realloc(void *pointer, size_t old_size, size_t size);
 void tfm_free(void *pointer, size_t size);
 char *tfm_strdup(const char *s);
+/* Before a large allocation sized by a file or config: `bytes` (computed in double, so that no product of
+ * counts can wrap) must be below this machine's physical memory, else TFM_ERR_OUT_OF_MEMORY with a message
+ * "<what> needs X GiB, more than this machine's Y GiB of memory" (`what` names the fields that size it). */
+tfm_status tfm_memory_check_request(double bytes, const char *what);
 
 /* ---- Threads ---- */
 /* Use `threads` threads for every later parallel kernel on the calling thread: sets OpenMP's

@@ -31,6 +31,9 @@ typedef struct tfm_gpt_config {
 enum { TFM_ACTIVATION_GELU = 0, TFM_ACTIVATION_RELU = 1, TFM_ACTIVATION_GELU_ERF = 2 };
 enum { TFM_OPTIMIZER_ADAMW = 0, TFM_OPTIMIZER_SGD = 1 };
 enum { TFM_SCHEDULE_CONSTANT = 0, TFM_SCHEDULE_COSINE = 1, TFM_SCHEDULE_NOAM = 2 };
+/* A step whose loss or gradient is NaN or infinite: STOP saves the last good parameters and ends the run with
+ * TFM_ERR_NUMERIC; SKIP drops the step's batch and goes on (until nonfinite_skip_limit steps in a row fail). */
+enum { TFM_ON_NONFINITE_STOP = 0, TFM_ON_NONFINITE_SKIP = 1 };
 
 /* Which model a training config is for: it chooses the defaults and which task part applies. */
 enum { TFM_TASK_GPT = 0, TFM_TASK_SEQ2SEQ = 1 };
@@ -75,6 +78,8 @@ typedef struct tfm_train_config {
     int save_every;          /* steps between checkpoints (0: only at the end) */
     int keep_checkpoints;    /* checkpoints kept under <run>/checkpoints/ (the newest; >= 1) */
     int log_every;           /* steps between progress lines */
+    int on_nonfinite;        /* TFM_ON_NONFINITE_*: "stop" (default) or "skip" */
+    int nonfinite_skip_limit; /* "skip": stop after this many non-finite steps in a row (default 10) */
     unsigned long long seed;
     tfm_gpt_train_config gpt;
     tfm_seq2seq_train_config seq2seq;

@@ -31,6 +31,9 @@ tfm_status tfm_sampler_config_validate(const tfm_sampler_config *config);
 int tfm_sampler_next(tfm_sampler *s, const float *logits);
 /* Index of the largest value (the first one on ties). */
 int tfm_argmax(const float *values, int n);
+/* TFM_ERR_NUMERIC naming the decoding step and the logit when any of logits[count] is NaN or infinite: every
+ * decoder checks the rows it chooses from, so a broken model fails instead of printing arbitrary tokens. */
+tfm_status tfm_logits_check_finite(const float *logits, size_t count, long step);
 
 #ifdef __cplusplus
 }

@@ -48,7 +48,11 @@ void tfm_gpt_free(tfm_gpt *model);
 /* A model-only checkpoint directory: model.safetensors + config.json (Hugging Face GPT-2 keys). */
 tfm_status tfm_gpt_save(const tfm_gpt *model, const char *dir);
 /* Create the model that dir/config.json describes and fill it from dir/model.safetensors. */
+/* Weights holding NaN or infinity are refused (TFM_ERR_NUMERIC naming the tensor) unless
+ * options->allow_nonfinite (struct tfm_load_options, tfm/io.h; NULL = defaults). */
 tfm_status tfm_gpt_load(tfm_gpt **model, const char *dir);
+struct tfm_load_options;
+tfm_status tfm_gpt_load_with(tfm_gpt **model, const char *dir, const struct tfm_load_options *options);
 
 /* logits for tokens [B, T] -> [B, T, V] (or [B, 1, V] for the last position only, when last_only).
  * With a cache, the tokens continue the cached sequence at position cache->length, attend to all cached

@@ -16,6 +16,14 @@ extern "C" {
 /* Read a whole file into memory that ends with an extra '\0' (so text can be parsed in place).
  * Free with tfm_free(*data, *size + 1). Missing file: TFM_ERR_IO "cannot open <path>: No such file or directory". */
 tfm_status tfm_file_read(const char *path, char **data, size_t *size);
+/* Open a file for reading only if it is a regular file: a directory, FIFO, socket or device is TFM_ERR_IO
+ * naming the path and what it is (a FIFO would block the open, so it is opened non-blocking and checked
+ * first). Every reader in tfm opens files through these. */
+tfm_status tfm_file_open_regular(const char *path, int *fd);
+tfm_status tfm_file_open_read(const char *path, FILE **file);
+/* An already open input such as stdin: refused when it is a directory (reading one gives no bytes and no
+ * error); pipes, terminals and regular files are fine. `name` is how the message calls it. */
+tfm_status tfm_file_check_input(FILE *file, const char *name);
 
 /* An atomic write in progress: the bytes go to "<path>.tmp.<pid>" in the same directory; commit flushes,
  * fsyncs, renames it over `path` and fsyncs the directory. Any failure (or an abort) removes the temporary
@@ -120,6 +128,15 @@ tfm_status tfm_safetensors_save_params(const char *path, const tfm_params *param
  * a shape mismatch, a dtype that cannot be converted, or an unexpected extra tensor (Hugging Face GPT-2's
  * ".attn.bias" / ".attn.masked_bias" buffers are ignored). */
 tfm_status tfm_safetensors_load_params(const char *path, tfm_params *params);
+/* What loaders accept; zero-initialised (or a NULL pointer) is the default. */
+typedef struct tfm_load_options {
+    int allow_nonfinite; /* 1: accept weights holding NaN or infinity (refused by default: TFM_ERR_NUMERIC naming the tensor) */
+} tfm_load_options;
+tfm_status tfm_safetensors_load_params_with(const char *path, tfm_params *params, const tfm_load_options *options);
+/* The index of the tensor's first NaN or infinity, or SIZE_MAX when every element is finite (integer dtypes
+ * always are); tfm_safetensors_check_finite turns one into TFM_ERR_NUMERIC naming the file, tensor and element. */
+size_t tfm_safetensors_first_nonfinite(const tfm_safetensors *file, const tfm_safetensors_tensor *tensor);
+tfm_status tfm_safetensors_check_finite(const tfm_safetensors *file, const tfm_safetensors_tensor *tensor);
 
 /* ---- Checkpoints: a directory with model.safetensors, config.json, and optionally
  *      optimizer.safetensors ("<param>.exp_avg", "<param>.exp_avg_sq") + trainer_state.json ---- */
@@ -135,6 +152,7 @@ tfm_status tfm_checkpoint_save(const char *dir, const tfm_params *params, const 
 /* config.json's text; free with tfm_free(*config_json, strlen(*config_json) + 1). */
 tfm_status tfm_checkpoint_load_config(const char *dir, char **config_json);
 tfm_status tfm_checkpoint_load_params(const char *dir, tfm_params *params);
+tfm_status tfm_checkpoint_load_params_with(const char *dir, tfm_params *params, const tfm_load_options *options);
 /* Allocates the moment slabs if needed and fills them; returns the trainer's JSON (same free rule as above).
  * Fails if the optimizer, trainer-state and model files are not from the same save. */
 tfm_status tfm_checkpoint_load_trainer_state(const char *dir, tfm_params *params, char **trainer_state_json);

@@ -131,6 +131,9 @@ void tfm_seq2seq_free(tfm_seq2seq *model);
  * parameter; errors name the directory and the file (e.g. a GPT checkpoint: "model_type: expected \"seq2seq\""). */
 tfm_status tfm_seq2seq_save(const tfm_seq2seq *model, const char *dir);
 tfm_status tfm_seq2seq_load(tfm_seq2seq **model, const char *dir);
+/* As tfm_seq2seq_load; weights holding NaN or infinity are refused unless options->allow_nonfinite (tfm/io.h). */
+struct tfm_load_options;
+tfm_status tfm_seq2seq_load_with(tfm_seq2seq **model, const char *dir, const struct tfm_load_options *options);
 
 /* For decoding only: pack every linear weight in place for the inference kernel (ops/linear_packed.h:
  * no per-call weight copy; 1.2-1.4x faster GEMMs at decode-step sizes), pack a copy of a shared output

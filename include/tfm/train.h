@@ -138,8 +138,10 @@ tfm_status tfm_trainer_saved_config(const char *dir, int task, tfm_train_config 
 tfm_status tfm_trainer_resume(tfm_trainer **trainer, tfm_train_task *task, const tfm_train_config *config, const char *dir);
 void tfm_trainer_free(tfm_trainer *trainer);
 
-/* One optimizer step. A NaN or infinite loss or gradient norm is TFM_ERR_NUMERIC and the parameters are
- * left as they were before the step. */
+/* One optimizer step. A NaN or infinite loss or gradient norm leaves the parameters as they were before the
+ * step; the message names the step and the first non-finite weight or gradient tensor. With on_nonfinite
+ * "stop" that is TFM_ERR_NUMERIC; with "skip" the call returns TFM_OK with progress.last_step_skipped set (the
+ * batch is dropped, the step not counted), and TFM_ERR_NUMERIC once nonfinite_skip_limit steps in a row fail. */
 tfm_status tfm_trainer_step(tfm_trainer *trainer);
 /* Validation (the task's), updating the best score and the patience count. */
 tfm_status tfm_trainer_evaluate(tfm_trainer *trainer, float *valid_loss, float *score);
@@ -160,9 +162,13 @@ typedef struct tfm_trainer_progress {
     float best_score;            /* best validation score so far (NAN before the first validation) */
     long best_step;
     int evaluations_without_gain;
+    long skipped_steps;          /* on_nonfinite "skip": batches dropped for a NaN/infinite loss or gradient */
+    int last_step_skipped;       /* the last tfm_trainer_step dropped its batch (tfm_trainer_skip_reason says why) */
 } tfm_trainer_progress;
 tfm_trainer_progress tfm_trainer_get_progress(const tfm_trainer *trainer);
 const tfm_train_config *tfm_trainer_config(const tfm_trainer *trainer);
+/* Why the last skipped step was dropped ("step N: the loss is nan (...)"); "" before any. */
+const char *tfm_trainer_skip_reason(const tfm_trainer *trainer);
 const tfm_train_task *tfm_trainer_task(const tfm_trainer *trainer);
 /* 1 when early stopping says stop (patience validations without a better score). */
 int tfm_trainer_should_stop(const tfm_trainer *trainer);
@@ -176,6 +182,7 @@ typedef enum tfm_train_event_kind {
     TFM_TRAIN_EVENT_PROGRESS,    /* every log_every steps and at the last step */
     TFM_TRAIN_EVENT_EVALUATED,   /* after a validation */
     TFM_TRAIN_EVENT_STOPPED,     /* why the run ended before max_steps: see tfm_train_summary.stop_reason */
+    TFM_TRAIN_EVENT_SKIPPED,     /* on_nonfinite "skip" dropped a step: see .message */
 } tfm_train_event_kind;
 typedef struct tfm_train_event {
     tfm_train_event_kind kind;
@@ -186,6 +193,7 @@ typedef struct tfm_train_event {
     double eval_seconds;         /* EVALUATED */
     int new_best;                /* EVALUATED: the score is the best so far (the model was copied to <out>/best) */
     tfm_train_stop_reason stop_reason; /* STOPPED */
+    const char *message;         /* SKIPPED: why (valid during the callback) */
 } tfm_train_event;
 
 typedef struct tfm_train_run_options {
@@ -209,10 +217,13 @@ typedef struct tfm_train_summary {
     float final_score;           /* NAN when not measured */
     float best_score;
     long best_step;
+    long skipped_steps;          /* non-finite steps dropped this run (on_nonfinite "skip") */
     tfm_train_stop_reason stop_reason;
 } tfm_train_summary;
 extern const char *const tfm_train_stop_reason_names[]; /* "max_steps", "paused", "time_limit", "patience", "requested" */
 
+/* A step that fails on NaN or infinity (on_nonfinite "stop", or "skip" past its limit) first saves the last
+ * good parameters as a checkpoint (unless the run already has one of that step) and says so in the message. */
 tfm_status tfm_trainer_run(tfm_trainer *trainer, const tfm_train_run_options *options, tfm_train_summary *summary);
 
 #ifdef __cplusplus

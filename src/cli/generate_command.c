@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "cli/options.h"
 #include "tfm/decode.h"
+#include "tfm/io.h" /* tfm_load_options */
 
 typedef struct generate_progress {
     int silent;            /* a warm-up run: nothing is written */
@@ -25,7 +26,7 @@ static int write_token(int token, void *user_data) {
 
 int cli_generate(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL;
-    int max_tokens = 200, top_k = 0, threads = 0, stats = 0, no_cache = 0, warmup = 0, help = 0;
+    int max_tokens = 200, top_k = 0, threads = 0, stats = 0, no_cache = 0, warmup = 0, help = 0, allow_nonfinite = 0;
     float temperature = 1.0f, top_p = 1.0f;
     long seed = 1;
     cli_option options[] = {
@@ -40,6 +41,7 @@ int cli_generate(int argc, char **argv) {
         {"no-cache", CLI_FLAG, &no_cache, 0, 0, "recompute the whole window per token instead of using the KV cache", 0},
         {"stats", CLI_FLAG, &stats, 0, 0, "print a summary line with tokens/s to stderr", 0},
         {"warmup", CLI_INT, &warmup, 0, 100, "untimed generations before the one shown (benchmarks: warm caches and memory)", 0},
+        {"allow-nonfinite", CLI_FLAG, &allow_nonfinite, 0, 0, "load weights holding NaN or infinity (generation then fails at the first non-finite logit)", 0},
         {"help", CLI_FLAG, &help, 0, 0, "show this help", 0},
         {0},
     };
@@ -54,7 +56,8 @@ int cli_generate(int argc, char **argv) {
     }
     cli_set_threads(threads);
     tfm_gpt *model = NULL;
-    if (tfm_gpt_load(&model, model_dir) != TFM_OK) return cli_fail("generate");
+    tfm_load_options load = {.allow_nonfinite = allow_nonfinite};
+    if (tfm_gpt_load_with(&model, model_dir, &load) != TFM_OK) return cli_fail("generate");
     tfm_params_free_gradients(&model->params); /* generation only */
     int n = (int)strlen(prompt);
     int32_t prompt_tokens[4096];

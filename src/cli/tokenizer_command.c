@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tfm/io.h" /* tfm_file_open_read, tfm_file_check_input */
 #include "cli/common.h"
 #include "cli/tokenizer_commands.h"
 #include "tfm/bpe.h"
@@ -313,6 +314,11 @@ static int command_info(const options *o) {
 static int read_file(const char *path, char **data, size_t *len) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f) { fprintf(stderr, "tfm tokenizer train: %s: %s\n", path, strerror(errno)); return 0; }
+    if (tfm_file_check_input(f, strcmp(path, "-") ? path : "standard input")) { /* a directory reads as empty */
+        fprintf(stderr, "tfm tokenizer train: %s\n", tfm_last_error());
+        if (f != stdin) fclose(f);
+        return 0;
+    }
     size_t cap = 1 << 20, n = 0;
     char *buf = malloc(cap);
     while (buf) {

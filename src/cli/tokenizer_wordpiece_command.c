@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tfm/io.h" /* tfm_file_open_read, tfm_file_check_input */
 #include "cli/common.h"
 #include "cli/tokenizer_commands.h"
 #include "tfm/wordpiece.h"
@@ -357,6 +358,11 @@ static int wp_train_file(tfm_wordpiece_trainer *trainer, const char *path) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f) {
         fprintf(stderr, "tfm tokenizer train: %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    if (tfm_file_check_input(f, strcmp(path, "-") ? path : "standard input")) { /* a directory reads as empty */
+        fprintf(stderr, "tfm tokenizer train: %s\n", tfm_last_error());
+        if (f != stdin) fclose(f);
         return 0;
     }
     size_t capacity = 1 << 20, len = 0;

@@ -14,7 +14,7 @@
 
 /* What the command line says, before it is applied to a config. Negative / zero: not given. */
 typedef struct train_arguments {
-    const char *config_path, *data, *out_dir, *resume_dir, *tokenizer;
+    const char *config_path, *data, *out_dir, *resume_dir, *tokenizer, *on_nonfinite;
     long max_steps, stop_after, seed;
     int threads, eval_every, save_every, keep_checkpoints, log_every, patience, bleu_sentences, force, help;
     float time_limit_minutes;
@@ -52,6 +52,7 @@ static void apply_overrides(const train_arguments *a, tfm_train_config *c, int r
     if (a->log_every > 0) c->log_every = a->log_every;
     if (a->patience >= 0) c->patience = a->patience;
     if (a->bleu_sentences >= -1) c->seq2seq.bleu_sentences = a->bleu_sentences;
+    if (a->on_nonfinite) c->on_nonfinite = strcmp(a->on_nonfinite, "skip") == 0 ? TFM_ON_NONFINITE_SKIP : TFM_ON_NONFINITE_STOP;
 }
 
 /* Extending a run whose schedule depends on max_steps changes the rate from the next step on: say so. */
@@ -176,6 +177,9 @@ static void print_event(void *user, const tfm_train_event *e) {
         else if (e->stop_reason == TFM_TRAIN_STOP_REQUESTED)
             fprintf(stderr, "tfm train: stopped on request after step %ld; continue with --resume\n", p->step);
         break;
+    case TFM_TRAIN_EVENT_SKIPPED:
+        fprintf(stderr, "tfm train: skipped (on_nonfinite \"skip\", %ld so far): %s\n", p->skipped_steps, e->message);
+        break;
     }
 }
 
@@ -205,6 +209,7 @@ static void print_summary(const tfm_trainer *t, const tfm_train_summary *s) {
     }
     if (isnan(s->best_score)) printf("\"best_step\":null,");
     else printf("\"best_step\":%ld,", s->best_step);
+    printf("\"skipped_steps\":%ld,", s->skipped_steps);
     printf("\"stop_reason\":\"%s\",\"stopped_early\":%s,", tfm_train_stop_reason_names[s->stop_reason],
            s->stop_reason == TFM_TRAIN_STOP_PATIENCE ? "true" : "false");
     print_number("wall_seconds", s->wall_seconds, 1);
@@ -236,6 +241,10 @@ static int check_arguments(const train_arguments *a, int task) {
         fprintf(stderr, "tfm train: --resume writes back into %s; drop --out or make it the same directory\n", a->resume_dir);
         return 0;
     }
+    if (a->on_nonfinite && strcmp(a->on_nonfinite, "stop") != 0 && strcmp(a->on_nonfinite, "skip") != 0) {
+        fprintf(stderr, "tfm train: --on-nonfinite: expected \"stop\" or \"skip\", got \"%s\"\n", a->on_nonfinite);
+        return 0;
+    }
     if (task == TFM_TASK_GPT && a->tokenizer) {
         fprintf(stderr, "tfm train: --tokenizer is for encoder-decoder runs; a GPT trains on bytes\n");
         return 0;
@@ -264,6 +273,8 @@ int cli_train(int argc, char **argv) {
         {"save-every", CLI_INT, &a.save_every, 0, 1e9, "steps between checkpoints (0 = only at the end)", 0},
         {"keep-checkpoints", CLI_INT, &a.keep_checkpoints, 1, 1e6, "checkpoints kept in <out>/checkpoints/, the newest (default 2)", 0},
         {"log-every", CLI_INT, &a.log_every, 1, 1e9, "steps between progress lines", 0},
+        {"on-nonfinite", CLI_STRING, &a.on_nonfinite, 0, 0, "a step with a NaN/infinite loss or gradient: \"stop\" (save the last good "
+                                                          "step and fail; the default) or \"skip\" (drop its batch)", 0},
         {"force", CLI_FLAG, &a.force, 0, 0, "replace the run or model already in --out", 0},
         {"help", CLI_FLAG, &a.help, 0, 0, "show this help", 0},
         {0},

@@ -106,7 +106,7 @@ static void write_text(FILE *out, const char *bytes, size_t len) {
 
 int cli_translate(int argc, char **argv) {
     const char *model_dir = NULL;
-    int beam = 4, nbest = 1, batch_tokens = 4096, max_sentences = 64, greedy = 0, top_k = 0, threads = 0, help = 0, max_length_b = 10;
+    int beam = 4, nbest = 1, batch_tokens = 4096, max_sentences = 64, greedy = 0, top_k = 0, threads = 0, help = 0, max_length_b = 10, allow_nonfinite = 0;
     float alpha = 0.6f, temperature = 0.0f, top_p = 1.0f, max_length_a = 1.5f;
     long seed = 0;
     cli_option options[] = {
@@ -124,6 +124,7 @@ int cli_translate(int argc, char **argv) {
         {"top-p", CLI_FLOAT, &top_p, 0, 1, "sampling: nucleus probability", 0},
         {"seed", CLI_LONG, &seed, 0, 9.2e18, "sampling seed (line i uses seed + i)", 0},
         {"threads", CLI_INT, &threads, 0, 1024, "compute threads (0 = all cores)", 0},
+        {"allow-nonfinite", CLI_FLAG, &allow_nonfinite, 0, 0, "load weights holding NaN or infinity (decoding then fails at the first non-finite logit)", 0},
         {"help", CLI_FLAG, &help, 0, 0, "show this help", 0},
         {0},
     };
@@ -171,7 +172,12 @@ int cli_translate(int argc, char **argv) {
     tfm_free(tokenizer_path, strlen(tokenizer_path) + 1);
     if (st) return cli_fail("translate");
     /* Decoding only: packed weights, no gradient slab. */
-    if ((st = tfm_seq2seq_load_inference(&model, model_dir))) { tfm_bpe_free(tokenizer); return cli_fail("translate"); }
+    tfm_load_options load = {.allow_nonfinite = allow_nonfinite};
+    if (!(st = tfm_seq2seq_load_with(&model, model_dir, &load)) && (st = tfm_seq2seq_prepare_inference(model))) {
+        tfm_seq2seq_free(model);
+        model = NULL;
+    }
+    if (st) { tfm_bpe_free(tokenizer); return cli_fail("translate"); }
     const tfm_seq2seq_config *c = &model->config;
     if ((long)tfm_bpe_vocab_size(tokenizer) != c->vocab_size) {
         fprintf(stderr, "tfm translate: %s: tokenizer.json has %zu tokens but the model's vocab_size is %d; they must come from the same "

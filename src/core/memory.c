@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void *default_alloc(void *user_data, void *pointer, size_t old_size, size_t size) {
     (void)user_data;
@@ -62,4 +63,13 @@ char *tfm_strdup(const char *s) {
     char *p = tfm_malloc(n);
     if (p) memcpy(p, s, n);
     return p;
+}
+
+tfm_status tfm_memory_check_request(double bytes, const char *what) {
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+    double physical = pages > 0 && page_size > 0 ? (double)pages * (double)page_size : 0;
+    if (physical <= 0 || bytes < physical) return TFM_OK; /* unknown: let the allocator decide */
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    return tfm_error(TFM_ERR_OUT_OF_MEMORY, "%s needs %.3g GiB, more than this machine's %.3g GiB of memory", what, bytes / gib,
+                     physical / gib);
 }

@@ -1,13 +1,15 @@
 /* core/params.c: the parameter store: named tensors laid out in one slab each for values, gradients, moments. */
 #include "tfm/tensor.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 size_t tfm_shape_size(int ndim, const int *shape) {
     if (ndim < 0 || ndim > TFM_MAX_DIMS) return 0;
     size_t n = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] <= 0) return 0;
+        if (shape[i] <= 0 || n > SIZE_MAX / 16 / (size_t)shape[i]) return 0; /* empty, or too large to address */
         n *= (size_t)shape[i];
     }
     return n;
@@ -33,6 +35,7 @@ tfm_status tfm_params_declare(tfm_params *p, const char *name, int ndim, const i
     size_t size = tfm_shape_size(ndim, shape);
     if (size == 0) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "parameter '%s' has an empty or invalid shape", name);
     if (tfm_params_find(p, name)) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "parameter '%s' declared twice", name);
+    if (p->total > SIZE_MAX / 16 - size - 16) return tfm_error(TFM_ERR_OUT_OF_MEMORY, "parameter '%s': the model is too large to address", name);
     if (p->count == p->capacity) {
         int cap = p->capacity ? p->capacity * 2 : 32;
         tfm_param *e = tfm_realloc(p->entries, sizeof(tfm_param) * (size_t)p->capacity, sizeof(tfm_param) * (size_t)cap);
@@ -63,6 +66,12 @@ size_t tfm_params_count_values(const tfm_params *p) {
 
 tfm_status tfm_params_allocate(tfm_params *p) {
     if (p->data) return TFM_OK;
+    char what[96];
+    double count = (double)p->total;
+    snprintf(what, sizeof what, "%.3g %s parameters (values and gradients, fp32)", count >= 1e9 ? count / 1e9 : count / 1e6,
+             count >= 1e9 ? "billion" : "million");
+    tfm_status st = tfm_memory_check_request(8.0 * (double)p->total, what);
+    if (st) return st;
     p->data = tfm_calloc(p->total ? p->total : 1, sizeof(float));
     p->grad = tfm_calloc(p->total ? p->total : 1, sizeof(float));
     if (!p->data || !p->grad) return TFM_ERR_OUT_OF_MEMORY;

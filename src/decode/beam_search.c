@@ -344,6 +344,7 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
         if ((st = tfm_graph_begin(w->graph, 0, 0))) goto done;
         tfm_tensor *logits = tfm_seq2seq_decode_step(m, w->graph, &w->cache, f.tokens, 1, 1);   /* [slots*K, 1, V] */
         if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+        if ((st = tfm_logits_check_finite(logits->data, (size_t)slots * K * c->vocab_size, t + 1))) goto done;
         expand(&f, c, logits, slots, K, t);
         int next_slots = 0;
         for (int i = 0; i < slots; i++) {
@@ -415,6 +416,7 @@ tfm_status tfm_seq2seq_sample(tfm_seq2seq *m, const int32_t *source, const int *
         for (int b = 0; b < B; b++) {
             if (done_flags[b]) continue;
             const float *row = logits->data + (size_t)b * V;
+            if ((st = tfm_logits_check_finite(row, (size_t)V, t + 1))) goto done;
             int next;
             if (t >= length_limit(c, max_length_a, max_length_b, source_lengths[b])) {
                 next = c->eos_id;

@@ -53,6 +53,7 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
             logits = tfm_gpt_forward(m, graph, sequence + window_start, 1, length - window_start, NULL, 1);
         }
         if (!logits) { st = TFM_ERR_INVALID_ARGUMENT; goto done; }
+        if ((st = tfm_logits_check_finite(logits->data, (size_t)m->config.vocab_size, produced + 1)) != TFM_OK) goto done;
         int token = tfm_sampler_next(sampler, logits->data);
         sequence[length++] = token;
         if (on_token && on_token(token, user_data)) break;

@@ -12,6 +12,16 @@ int tfm_argmax(const float *values, int n) {
     return best;
 }
 
+tfm_status tfm_logits_check_finite(const float *logits, size_t count, long step) {
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(logits[i]))
+            return tfm_error(TFM_ERR_NUMERIC,
+                             "decoding step %ld: logit %zu is %g; the model computes non-finite values (weights with NaN or "
+                             "infinity, loaded with --allow-nonfinite, or an overflow), so no token can be chosen",
+                             step, i, (double)logits[i]);
+    return TFM_OK;
+}
+
 tfm_status tfm_sampler_config_validate(const tfm_sampler_config *c) {
     if (!(c->temperature >= 0) || !isfinite(c->temperature))
         return tfm_error(TFM_ERR_INVALID_ARGUMENT, "temperature must be a finite number >= 0, got %g", c->temperature);

@@ -200,12 +200,12 @@ static tfm_status load_config_in(const char *dir, char **config_json) {
     return TFM_OK;
 }
 
-static tfm_status load_params_in(const char *dir, tfm_params *params) {
+static tfm_status load_params_in(const char *dir, tfm_params *params, const tfm_load_options *options) {
     tfm_status s = check_directory(dir);
     if (s != TFM_OK) return s;
     char *path = tfm_file_join(dir, MODEL_FILE);
     if (!path) return TFM_ERR_OUT_OF_MEMORY;
-    s = tfm_safetensors_load_params(path, params);
+    s = tfm_safetensors_load_params_with(path, params, options);
     free_string(path);
     return s;
 }
@@ -245,6 +245,7 @@ static tfm_status read_moments(const tfm_safetensors *f, tfm_params *params) {
                 if (!name) return TFM_ERR_OUT_OF_MEMORY;
                 float *out = pass == 0 ? NULL : (k ? params->moment2 : params->moment1) + p->offset;
                 tfm_status s = tfm_safetensors_read_f32(f, name, p->ndim, p->shape, transpose, out);
+                if (!s && pass == 0) s = tfm_safetensors_check_finite(f, tfm_safetensors_find(f, name));
                 free_string(name);
                 if (s != TFM_OK) return s;
             }
@@ -347,9 +348,13 @@ tfm_status tfm_checkpoint_load_config(const char *dir, char **config_json) {
 }
 
 tfm_status tfm_checkpoint_load_params(const char *dir, tfm_params *params) {
+    return tfm_checkpoint_load_params_with(dir, params, NULL);
+}
+
+tfm_status tfm_checkpoint_load_params_with(const char *dir, tfm_params *params, const tfm_load_options *options) {
     char *resolved = NULL;
     tfm_status s = tfm_checkpoint_resolve(dir, &resolved);
-    if (!s) s = load_params_in(resolved, params);
+    if (!s) s = load_params_in(resolved, params, options);
     free_string(resolved);
     return s;
 }

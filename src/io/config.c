@@ -12,6 +12,8 @@
 
 /* Largest accepted dimension: keeps every shape product far from int and size_t overflow. */
 #define TFM_CONFIG_MAX_DIM (1 << 24)
+/* Deeper than any published model (GPT-3: 96, Llama 3 405B: 126); far more only makes set-up crawl. */
+#define TFM_CONFIG_MAX_LAYERS 1024
 
 /* indices = TFM_ACTIVATION_*: "gelu" is the tanh approximation (GPT-2), "gelu_erf" the exact one (BERT) */
 static const char *const activation_names[] = {"gelu", "relu", "gelu_erf", NULL};
@@ -47,8 +49,8 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
                          c->context_length);
     if (!positive_dim(c->d_model))
         return tfm_error(TFM_ERR_CONFIG, "model.d_model: expected 1 to %d, got %d", TFM_CONFIG_MAX_DIM, c->d_model);
-    if (!positive_dim(c->n_layers))
-        return tfm_error(TFM_ERR_CONFIG, "model.n_layers: expected 1 to %d, got %d", TFM_CONFIG_MAX_DIM, c->n_layers);
+    if (c->n_layers < 1 || c->n_layers > TFM_CONFIG_MAX_LAYERS)
+        return tfm_error(TFM_ERR_CONFIG, "model.n_layers: expected 1 to %d, got %d", TFM_CONFIG_MAX_LAYERS, c->n_layers);
     if (!positive_dim(c->n_heads))
         return tfm_error(TFM_ERR_CONFIG, "model.n_heads: expected 1 to %d, got %d", TFM_CONFIG_MAX_DIM, c->n_heads);
     if (c->d_model % c->n_heads != 0)

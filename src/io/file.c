@@ -80,20 +80,67 @@ static void free_string(char *s) {
 
 /* ---- Reading ---- */
 
+static const char *kind_of(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "not a regular file";
+}
+
+tfm_status tfm_file_open_regular(const char *path, int *fd) {
+    *fd = -1;
+    int d = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* O_NONBLOCK: opening a FIFO would wait for a writer */
+    if (d < 0) return tfm_error(TFM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(d, &st) != 0) {
+        int e = errno;
+        close(d);
+        return tfm_error(TFM_ERR_IO, "cannot stat %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(d);
+        return tfm_error(TFM_ERR_IO, "cannot read %s: it is %s, expected a regular file", path, kind_of(st.st_mode));
+    }
+    int flags = fcntl(d, F_GETFL);
+    if (flags >= 0) fcntl(d, F_SETFL, flags & ~O_NONBLOCK);
+    *fd = d;
+    return TFM_OK;
+}
+
+tfm_status tfm_file_open_read(const char *path, FILE **file) {
+    *file = NULL;
+    int fd = -1;
+    tfm_status st = tfm_file_open_regular(path, &fd);
+    if (st) return st;
+    *file = fdopen(fd, "rb");
+    if (!*file) {
+        int e = errno;
+        close(fd);
+        return tfm_error(TFM_ERR_IO, "cannot open %s: %s", path, strerror(e));
+    }
+    return TFM_OK;
+}
+
+tfm_status tfm_file_check_input(FILE *file, const char *name) {
+    struct stat st;
+    if (fstat(fileno(file), &st) == 0 && S_ISDIR(st.st_mode))
+        return tfm_error(TFM_ERR_IO, "cannot read %s: it is a directory", name);
+    return TFM_OK;
+}
+
 tfm_status tfm_file_read(const char *path, char **data, size_t *size) {
     *data = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tfm_error(TFM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    FILE *f = NULL;
+    tfm_status status = tfm_file_open_read(path, &f);
+    if (status) return status;
     struct stat st;
     if (fstat(fileno(f), &st) != 0) {
         int e = errno;
         fclose(f);
         return tfm_error(TFM_ERR_IO, "cannot stat %s: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return tfm_error(TFM_ERR_IO, "cannot read %s: it is a directory", path);
     }
     /* Grow as we go: st_size is only a hint (pipes, /proc files report 0). */
     size_t capacity = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, used = 0;

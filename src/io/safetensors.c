@@ -6,6 +6,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,18 +358,15 @@ tfm_status tfm_safetensors_open(const char *path, tfm_safetensors **out) {
         tfm_safetensors_close(f);
         return TFM_ERR_OUT_OF_MEMORY;
     }
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        tfm_status s = tfm_error(TFM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    int fd = -1;
+    tfm_status s = tfm_file_open_regular(path, &fd);
+    if (s != TFM_OK) {
         tfm_safetensors_close(f);
         return s;
     }
     struct stat st;
-    tfm_status s = TFM_OK;
     if (fstat(fd, &st) != 0) {
         s = tfm_error(TFM_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
-    } else if (S_ISDIR(st.st_mode)) {
-        s = tfm_error(TFM_ERR_IO, "cannot read %s: it is a directory", path);
     } else if (st.st_size < 8) {
         unsigned char head[8] = {0};
         ssize_t n = st.st_size > 0 ? read(fd, head, (size_t)st.st_size) : 0;
@@ -508,6 +507,32 @@ static void copy_tensor(const tfm_safetensors *f, const tfm_safetensors_tensor *
                 for (size_t r = 0; r < rn; r++) out[(c0 + c) * rows_in_file + r0 + r] = tile[r * WIDTH + c];
         }
     }
+}
+
+size_t tfm_safetensors_first_nonfinite(const tfm_safetensors *f, const tfm_safetensors_tensor *t) {
+    const unsigned char *src = f->data + t->data_begin;
+    /* An all-ones exponent is infinity or NaN in every floating-point dtype read here. */
+    if (t->dtype == TFM_DTYPE_F32) {
+        for (size_t i = 0; i < t->elements; i++)
+            if ((load_u32_le(src + 4 * i) & 0x7F800000u) == 0x7F800000u) return i;
+    } else if (t->dtype == TFM_DTYPE_F16 || t->dtype == TFM_DTYPE_BF16) {
+        unsigned mask = t->dtype == TFM_DTYPE_F16 ? 0x7C00u : 0x7F80u;
+        for (size_t i = 0; i < t->elements; i++)
+            if (((unsigned)(src[2 * i] | src[2 * i + 1] << 8) & mask) == mask) return i;
+    }
+    return SIZE_MAX;
+}
+
+static tfm_status nonfinite_error(const tfm_safetensors *f, const tfm_safetensors_tensor *t, size_t at, const char *hint) {
+    float value = 0.0f;
+    decode_f32(t->dtype, f->data + t->data_begin + at * tfm_dtype_size(t->dtype), 1, &value);
+    return tfm_error(TFM_ERR_NUMERIC, "%s: tensor \"%s\" holds %s (first at element %zu of %zu)%s", f->path, t->name,
+                     isnan(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity", at, t->elements, hint);
+}
+
+tfm_status tfm_safetensors_check_finite(const tfm_safetensors *f, const tfm_safetensors_tensor *t) {
+    size_t at = tfm_safetensors_first_nonfinite(f, t);
+    return at == SIZE_MAX ? TFM_OK : nonfinite_error(f, t, at, "");
 }
 
 tfm_status tfm_safetensors_read_f32(const tfm_safetensors *f, const char *name, int ndim, const int *shape,
@@ -771,13 +796,16 @@ static tfm_status missing_error(const tfm_safetensors *f, const tfm_params *para
 }
 
 /* All checks first (so a failed load leaves the parameters untouched), then the copies. */
-static tfm_status load_params_from(const tfm_safetensors *f, tfm_params *params) {
+static tfm_status load_params_from(const tfm_safetensors *f, tfm_params *params, const tfm_load_options *options) {
     for (int i = 0; i < params->count; i++) {
         const tfm_param *p = &params->entries[i];
         const tfm_safetensors_tensor *t = tfm_safetensors_find(f, p->name);
         if (!t) return missing_error(f, params, p->name);
         tfm_status s = check_readable(f, t, p->ndim, p->shape, p->stored_transposed && p->ndim == 2);
         if (s != TFM_OK) return s;
+        size_t at = options && options->allow_nonfinite ? SIZE_MAX : tfm_safetensors_first_nonfinite(f, t);
+        if (at != SIZE_MAX)
+            return nonfinite_error(f, t, at, ": a model with non-finite weights computes only NaN (--allow-nonfinite loads it anyway)");
     }
     for (int i = 0; i < f->count; i++) {
         const char *name = f->tensors[i].name;
@@ -792,11 +820,15 @@ static tfm_status load_params_from(const tfm_safetensors *f, tfm_params *params)
 }
 
 tfm_status tfm_safetensors_load_params(const char *path, tfm_params *params) {
+    return tfm_safetensors_load_params_with(path, params, NULL);
+}
+
+tfm_status tfm_safetensors_load_params_with(const char *path, tfm_params *params, const tfm_load_options *options) {
     if (!params->data) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "loading %s: parameters are not allocated", path);
     tfm_safetensors *f = NULL;
     tfm_status s = tfm_safetensors_open(path, &f);
     if (s != TFM_OK) return s;
-    s = load_params_from(f, params);
+    s = load_params_from(f, params, options);
     tfm_safetensors_close(f);
     return s;
 }

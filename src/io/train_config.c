@@ -12,6 +12,7 @@
 
 static const char *const optimizer_names[] = {"adamw", "sgd", NULL};    /* indices = TFM_OPTIMIZER_* */
 static const char *const schedule_names[] = {"constant", "cosine", "noam", NULL}; /* = TFM_SCHEDULE_* */
+static const char *const on_nonfinite_names[] = {"stop", "skip", NULL};            /* = TFM_ON_NONFINITE_* */
 
 /* ---- Defaults ---- */
 
@@ -55,6 +56,8 @@ void tfm_train_config_default_task(tfm_train_config *t, int task) {
     t->grad_accum_steps = 1;
     t->momentum = 0.9f;
     t->keep_checkpoints = 2;
+    t->on_nonfinite = TFM_ON_NONFINITE_STOP;
+    t->nonfinite_skip_limit = 10;
     if (t->task == TFM_TASK_SEQ2SEQ) seq2seq_defaults(t);
     else gpt_defaults(t);
     /* Both parts get defaults, so a config copied between tasks stays valid. */
@@ -129,6 +132,10 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
     if (t->keep_checkpoints < 1)
         return tfm_error(TFM_ERR_CONFIG, "train.keep_checkpoints: expected a positive integer, got %d", t->keep_checkpoints);
     if (t->log_every < 1) return tfm_error(TFM_ERR_CONFIG, "train.log_every: expected a positive integer, got %d", t->log_every);
+    if (t->on_nonfinite != TFM_ON_NONFINITE_STOP && t->on_nonfinite != TFM_ON_NONFINITE_SKIP)
+        return tfm_error(TFM_ERR_CONFIG, "train.on_nonfinite: expected TFM_ON_NONFINITE_STOP or _SKIP, got %d", t->on_nonfinite);
+    if (t->nonfinite_skip_limit < 1)
+        return tfm_error(TFM_ERR_CONFIG, "train.nonfinite_skip_limit: expected a positive integer, got %d", t->nonfinite_skip_limit);
     return t->task == TFM_TASK_SEQ2SEQ ? validate_seq2seq_part(&t->seq2seq) : validate_gpt_part(&t->gpt, m);
 }
 
@@ -136,7 +143,8 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
 
 static const char *const loop_keys[] = {"grad_accum_steps", "max_steps", "optimizer", "learning_rate", "min_lr", "schedule",
                                         "warmup_steps", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip",
-                                        "label_smoothing", "eval_every", "patience", "save_every", "keep_checkpoints", "log_every", "seed", NULL};
+                                        "label_smoothing", "eval_every", "patience", "save_every", "keep_checkpoints", "log_every", "on_nonfinite",
+                                        "nonfinite_skip_limit", "seed", NULL};
 static const char *const gpt_keys[] = {"batch_size", "seq_len", "valid_fraction", "eval_batches", NULL};
 static const char *const seq2seq_keys[] = {"batch_tokens", "max_sentences", "bleu_sentences", "max_length_a", "max_length_b",
                                            "source_lang", "target_lang", NULL};
@@ -156,7 +164,7 @@ static tfm_status check_train_keys(const cJSON *o, const tfm_json_context *ctx, 
             if (item->string && strcmp(item->string, other[i]) == 0)
                 return tfm_error(TFM_ERR_CONFIG, "%s: train.%s: a setting of %s training, not of %s", ctx->source, other[i],
                                  task == TFM_TASK_SEQ2SEQ ? "GPT" : "encoder-decoder", task == TFM_TASK_SEQ2SEQ ? "the encoder-decoder" : "GPT");
-    const char *allowed[32];
+    const char *allowed[48];
     int n = 0;
     for (int i = 0; loop_keys[i]; i++) allowed[n++] = loop_keys[i];
     for (int i = 0; own[i]; i++) allowed[n++] = own[i];
@@ -215,6 +223,8 @@ static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx,
     TRY(tfm_json_read_int32(o, "save_every", ctx, 0, INT_MAX, &t->save_every));
     TRY(tfm_json_read_int32(o, "keep_checkpoints", ctx, 1, 1000000, &t->keep_checkpoints));
     TRY(tfm_json_read_int32(o, "log_every", ctx, 1, INT_MAX, &t->log_every));
+    TRY(tfm_json_read_choice(o, "on_nonfinite", ctx, on_nonfinite_names, &t->on_nonfinite));
+    TRY(tfm_json_read_int32(o, "nonfinite_skip_limit", ctx, 1, INT_MAX, &t->nonfinite_skip_limit));
     TRY(tfm_json_read_u64(o, "seed", ctx, &t->seed));
     return read_task_part(o, ctx, t);
 }
@@ -246,7 +256,8 @@ tfm_status tfm_train_config_to_json(const tfm_train_config *t, char **json_text)
              add_number(o, "eval_every", t->eval_every) && add_number(o, "patience", t->patience) &&
              add_number(o, "save_every", t->save_every) &&
              add_number(o, "keep_checkpoints", t->keep_checkpoints) && add_number(o, "log_every", t->log_every) &&
-             tfm_json_add_u64(o, "seed", t->seed) && add_task_part(o, t);
+             cJSON_AddStringToObject(o, "on_nonfinite", on_nonfinite_names[t->on_nonfinite]) &&
+             add_number(o, "nonfinite_skip_limit", t->nonfinite_skip_limit) && tfm_json_add_u64(o, "seed", t->seed) && add_task_part(o, t);
     tfm_status s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building train config JSON");
     cJSON_Delete(o);
     return s;

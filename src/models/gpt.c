@@ -47,7 +47,11 @@ tfm_status tfm_gpt_create(tfm_gpt **out, const tfm_gpt_config *config) {
     if (!m->blocks) { tfm_gpt_free(m); return TFM_ERR_OUT_OF_MEMORY; }
     st = declare_all(m);
     if (!st) st = tfm_params_allocate(&m->params);
-    if (st) { tfm_gpt_free(m); return st; }
+    if (st) {
+        tfm_gpt_free(m);
+        return tfm_error_prefix(st, "model (vocab_size %d, d_model %d, n_layers %d, d_ff %d, context_length %d): ", config->vocab_size,
+                                config->d_model, config->n_layers, config->d_ff, config->context_length);
+    }
     /* Sensible values even before tfm_gpt_init_weights: LayerNorm gains of 1. */
     for (int i = 0; i < m->params.count; i++) {
         tfm_param *e = &m->params.entries[i];
@@ -223,7 +227,9 @@ tfm_status tfm_gpt_save(const tfm_gpt *model, const char *dir) {
     return st;
 }
 
-tfm_status tfm_gpt_load(tfm_gpt **model, const char *dir) {
+tfm_status tfm_gpt_load(tfm_gpt **model, const char *dir) { return tfm_gpt_load_with(model, dir, NULL); }
+
+tfm_status tfm_gpt_load_with(tfm_gpt **model, const char *dir, const tfm_load_options *options) {
     *model = NULL;
     char *config_json = NULL;
     tfm_status st = tfm_checkpoint_load_config(dir, &config_json);
@@ -235,7 +241,7 @@ tfm_status tfm_gpt_load(tfm_gpt **model, const char *dir) {
     tfm_free(config_json, strlen(config_json) + 1);
     if (st) return st;
     if ((st = tfm_gpt_create(model, &config)) != TFM_OK) return tfm_error_prefix(st, "%s: ", source);
-    if ((st = tfm_checkpoint_load_params(dir, &(*model)->params)) != TFM_OK) {
+    if ((st = tfm_checkpoint_load_params_with(dir, &(*model)->params, options)) != TFM_OK) {
         tfm_gpt_free(*model);
         *model = NULL;
     }

@@ -114,7 +114,11 @@ tfm_status tfm_seq2seq_create(tfm_seq2seq **out, const tfm_seq2seq_config *confi
     if (!m->encoder_layers || !m->decoder_layers) { tfm_seq2seq_free(m); return TFM_ERR_OUT_OF_MEMORY; }
     st = declare_all(m);
     if (!st) st = tfm_params_allocate(&m->params);
-    if (st) { tfm_seq2seq_free(m); return st; }
+    if (st) {
+        tfm_seq2seq_free(m);
+        return tfm_error_prefix(st, "model (vocab_size %d, d_model %d, n_encoder_layers %d, n_decoder_layers %d, d_ff %d): ",
+                                config->vocab_size, config->d_model, config->n_encoder_layers, config->n_decoder_layers, config->d_ff);
+    }
     int C = config->d_model;
     for (int l = 0; l < config->n_encoder_layers; l++) set_attention_views(&m->encoder_layers[l].self_attn, C);
     for (int l = 0; l < config->n_decoder_layers; l++) {
@@ -191,7 +195,9 @@ tfm_status tfm_seq2seq_save(const tfm_seq2seq *m, const char *dir) {
     return st;
 }
 
-tfm_status tfm_seq2seq_load(tfm_seq2seq **out, const char *dir) {
+tfm_status tfm_seq2seq_load(tfm_seq2seq **out, const char *dir) { return tfm_seq2seq_load_with(out, dir, NULL); }
+
+tfm_status tfm_seq2seq_load_with(tfm_seq2seq **out, const char *dir, const tfm_load_options *options) {
     *out = NULL;
     char *json = NULL;
     tfm_status st = tfm_checkpoint_load_config(dir, &json);
@@ -204,7 +210,7 @@ tfm_status tfm_seq2seq_load(tfm_seq2seq **out, const char *dir) {
     if (st) return st;
     tfm_seq2seq *m = NULL;
     st = tfm_seq2seq_create(&m, &config);
-    if (!st) st = tfm_checkpoint_load_params(dir, &m->params);
+    if (!st) st = tfm_checkpoint_load_params_with(dir, &m->params, options);
     if (st) { tfm_seq2seq_free(m); return st; }
     *out = m;
     return TFM_OK;

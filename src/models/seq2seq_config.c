@@ -7,6 +7,7 @@
 
 /* Largest accepted dimension, as for GPT configs: keeps shape products far from overflow. */
 #define SEQ2SEQ_MAX_DIM (1 << 24)
+#define SEQ2SEQ_MAX_LAYERS 1024 /* per stack; as GPT's model.n_layers */
 
 /* indices = TFM_ACTIVATION_*: "gelu" is the tanh approximation, "gelu_erf" torch's exact activation="gelu" */
 static const char *const activation_names[] = {"gelu", "relu", "gelu_erf", NULL};
@@ -48,6 +49,10 @@ tfm_status tfm_seq2seq_config_validate(const tfm_seq2seq_config *c) {
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (!dim_ok(dims[i].value))
             return tfm_error(TFM_ERR_CONFIG, "model.%s: expected 1 to %d, got %d", dims[i].name, SEQ2SEQ_MAX_DIM, dims[i].value);
+    if (c->n_encoder_layers > SEQ2SEQ_MAX_LAYERS || c->n_decoder_layers > SEQ2SEQ_MAX_LAYERS)
+        return tfm_error(TFM_ERR_CONFIG, "model.%s: expected 1 to %d, got %d",
+                         c->n_encoder_layers > SEQ2SEQ_MAX_LAYERS ? "n_encoder_layers" : "n_decoder_layers", SEQ2SEQ_MAX_LAYERS,
+                         c->n_encoder_layers > SEQ2SEQ_MAX_LAYERS ? c->n_encoder_layers : c->n_decoder_layers);
     if (c->d_model % c->n_heads != 0)
         return tfm_error(TFM_ERR_CONFIG, "model.d_model (%d) must be a multiple of model.n_heads (%d)", c->d_model, c->n_heads);
     const struct { const char *name; float value; } probabilities[] = {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "models/seq2seq_internal.h"
+#include "tfm/decode.h" /* tfm_logits_check_finite */
 
 /* ---- Cache ---- */
 
@@ -299,7 +300,9 @@ tfm_status tfm_seq2seq_greedy(tfm_seq2seq *m, const tfm_seq2seq_greedy_args *a) 
         for (int b = 0; b < B; b++) {
             int32_t next = c->pad_id;   /* finished sentences keep feeding padding; their rows are ignored */
             if (!finished[b]) {
-                next = choose_token(c, logits->data + ((size_t)b * rows_per_item + row_of_last) * V);
+                const float *row = logits->data + ((size_t)b * rows_per_item + row_of_last) * V;
+                if ((st = tfm_logits_check_finite(row, (size_t)V, t + 1))) goto done;
+                next = choose_token(c, row);
                 if (next == c->eos_id) {
                     finished[b] = 1;
                 } else {

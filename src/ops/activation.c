@@ -117,12 +117,12 @@ void tfm_gelu_erf_backward(float *dinp, const float *dout, const float *inp, siz
 /* ---------------- ReLU ---------------- */
 
 void tfm_relu_forward_reference(float *out, const float *inp, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] <= 0.0f ? 0.0f : inp[i]; /* NaN stays NaN (as torch.relu) */
 }
 
 static void relu_forward_range(float *restrict out, const float *restrict inp, size_t begin, size_t end) {
     #pragma omp simd
-    for (size_t i = begin; i < end; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+    for (size_t i = begin; i < end; i++) out[i] = inp[i] <= 0.0f ? 0.0f : inp[i]; /* NaN stays NaN (as torch.relu) */
 }
 
 void tfm_relu_forward(float *out, const float *inp, size_t n) {
@@ -131,22 +131,22 @@ void tfm_relu_forward(float *out, const float *inp, size_t n) {
 
 void tfm_relu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (inp[i] > 0.0f) dinp[i] += dout[i];
+        if (!(inp[i] <= 0.0f)) dinp[i] += dout[i];
 }
 
 void tfm_relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) dinp[i] += inp[i] <= 0.0f ? 0.0f : dout[i];
 }
 
 /* 0.0f + d, not d: the sum into a zeroed buffer turns -0 into +0, and these must match it bit for bit. */
 void tfm_relu_backward_in_place_reference(float *grad, const float *out, size_t n) {
-    for (size_t i = 0; i < n; i++) grad[i] = out[i] > 0.0f ? 0.0f + grad[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) grad[i] = out[i] <= 0.0f ? 0.0f : 0.0f + grad[i];
 }
 
 void tfm_relu_backward_in_place(float *grad, const float *out, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n >= ACTIVATION_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) grad[i] = out[i] > 0.0f ? 0.0f + grad[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) grad[i] = out[i] <= 0.0f ? 0.0f : 0.0f + grad[i];
 }
 
 /* ---------------- dispatch ---------------- */

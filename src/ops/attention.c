@@ -185,8 +185,11 @@ tfm_status tfm_attention_backward_reference(float *dq, float *dk, float *dv, con
  * no branches): 2^n · e^r with n = round(x / ln2) via the 1.5·2^23 trick, |r| <= ln2/2, and Cephes'
  * degree-6 polynomial; within 2 ulp of expf. Inputs below -87.3 are clamped, giving ~1e-38 instead of
  * a denormal or 0, which no softmax can tell apart. */
-static inline float exp_nonpositive(float x) {
-    x = x < -87.3f ? -87.3f : x;
+static inline float exp_nonpositive(float input) {
+    /* Clamp to [-87.3, 0] with comparisons that send NaN to -87.3, so the float -> int conversion
+     * below is always defined; NaN itself is returned at the end, so a NaN score makes a NaN row. */
+    float x = input >= -87.3f ? input : -87.3f;
+    x = x <= 0.0f ? x : 0.0f;
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest, in [-126, 0] */
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;                /* x - n·ln2 in two parts */
     float y = 1.9875691500e-4f;
@@ -199,7 +202,7 @@ static inline float exp_nonpositive(float x) {
     int32_t bits = ((int32_t)n + 127) << 23; /* 2^n as a float */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return y * scale;
+    return input != input ? input : y * scale;
 }
 
 /* row[0, n) = softmax(row[0, n)), row[n, width) = 0. With n == 0 the whole row is zero. */

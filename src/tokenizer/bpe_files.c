@@ -7,14 +7,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tfm/io.h" /* tfm_file_open_read, tfm_file_check_input */
 #include "tokenizer/bpe_internal.h"
 
 /* Whole file into memory (NUL-terminated). Vocabulary files are a few MB; refuse absurd sizes. */
 static tfm_status read_whole_file(const char *path, char **out, size_t *out_len) {
     *out = NULL;
     *out_len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tfm_error(TFM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = NULL;
+    tfm_status opened = tfm_file_open_read(path, &f); /* a regular file: a FIFO or directory is refused */
+    if (opened) return opened;
     size_t cap = 1 << 16, len = 0;
     char *buf = tfm_malloc(cap);
     if (!buf) { fclose(f); return TFM_ERR_OUT_OF_MEMORY; }
@@ -87,6 +89,27 @@ static tfm_status add_spelled_merge(tfm_bpe *tok, const char *a, size_t alen, co
 static int json_is_integer_id(const cJSON *v) {
     return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < (double)(1u << 24) &&
            v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
+/* Without merges (and without ignore_merges) only single bytes and added tokens can ever be produced: a
+ * vocabulary with longer tokens then means the merges went missing (an empty vocab.bpe, a tokenizer.json
+ * without model.merges), and encoding would silently give one id per byte. */
+static tfm_status check_merges_present(const tfm_bpe *tok, const char *merges_name) {
+    if (tok->merge_count > 0 || tok->ignore_merges) return TFM_OK;
+    size_t longer = 0;
+    uint32_t example = 0;
+    for (uint32_t id = 0; id < tok->vocab_size; id++) {
+        if (tok->token_length[id] == UINT32_MAX || tok->token_length[id] <= 1) continue;
+        int added = 0;
+        for (size_t a = 0; a < tok->added_count && !added; a++) added = tok->added[a].id == id;
+        if (!added && longer++ == 0) example = id;
+    }
+    if (longer == 0) return TFM_OK;
+    return tfm_error(TFM_ERR_FORMAT,
+                     "%s: no merges, yet %zu tokens of the vocabulary are longer than one byte (id %u is \"%.*s\"): "
+                     "without merges they could never be produced",
+                     merges_name, longer, example, (int)(tok->token_length[example] < 60 ? tok->token_length[example] : 60),
+                     tok->token_bytes + tok->token_offset[example]);
 }
 
 /* ---- GPT-2: encoder.json + vocab.bpe ---- */
@@ -164,6 +187,7 @@ tfm_status tfm_bpe_load_gpt2_text(tfm_bpe **out, const char *json, size_t json_l
     int64_t eot = tfm_bpe_token_to_id(tok, "<|endoftext|>", 13);
     if (eot >= 0 && (st = tfm_bpe_add_added(tok, (uint32_t)eot, 1))) goto done;
     if ((st = tfm_bpe_finalize(tok))) { tfm_error_prefix(st, "%s: ", json_name); goto done; }
+    if ((st = check_merges_present(tok, merges_name))) goto done;
 done:
     cJSON_Delete(root);
     if (st) { tfm_bpe_free(tok); return st; }
@@ -341,7 +365,9 @@ static tfm_status load_hf_tree(tfm_bpe *tok, const cJSON *root, const char *name
     }
     if (tok->vocab_size == 0) return tfm_error(TFM_ERR_FORMAT, "%s: the vocabulary is empty", name);
     if ((st = tfm_bpe_finalize(tok))) return tfm_error_prefix(st, "%s: ", name);
-    return TFM_OK;
+    char model_merges[300];
+    snprintf(model_merges, sizeof model_merges, "%.200s: model.merges", name);
+    return check_merges_present(tok, model_merges);
 }
 
 tfm_status tfm_bpe_load_hf_text(tfm_bpe **out, const char *json, size_t json_len, const char *name) {

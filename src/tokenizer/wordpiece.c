@@ -1,4 +1,5 @@
 /* WordPiece (BERT) tokenizer: vocab.txt loading, greedy longest-match-first encoding, sentence pairs, decoding. */
+#include "tfm/io.h" /* tfm_file_open_read, tfm_file_check_input */
 #include "tfm/wordpiece.h"
 
 #include <errno.h>
@@ -199,8 +200,9 @@ tfm_status tfm_wordpiece_load_text(tfm_wordpiece **out, const char *text, size_t
 tfm_status tfm_wordpiece_read_file(const char *path, char **data, size_t *size) {
     *data = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tfm_error(TFM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = NULL;
+    tfm_status opened = tfm_file_open_read(path, &f); /* a regular file: a FIFO or directory is refused */
+    if (opened) return opened;
     size_t capacity = 1 << 16, n = 0;
     char *buf = tfm_malloc(capacity);
     if (!buf) {

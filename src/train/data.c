@@ -1,4 +1,5 @@
 /* train/data.c: a text file as a stream of byte tokens, split into training windows and a validation tail. */
+#include "tfm/io.h" /* tfm_file_open_read, tfm_file_check_input */
 #include "tfm/train.h"
 
 #include <errno.h>
@@ -26,8 +27,9 @@ static int utf8_sequence_length(const unsigned char *s, size_t left) {
 
 tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, float valid_fraction, uint64_t seed) {
     memset(d, 0, sizeof *d);
-    FILE *f = fopen(path, "rb");
-    if (!f) return tfm_error(TFM_ERR_IO, "cannot open data file %s: %s", path, strerror(errno));
+    FILE *f = NULL;
+    tfm_status opened = tfm_file_open_read(path, &f);
+    if (opened) return tfm_error_prefix(opened, "data file: ");
     if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return tfm_error(TFM_ERR_IO, "%s: cannot seek: %s", path, strerror(errno)); }
     long size = ftell(f);
     rewind(f);

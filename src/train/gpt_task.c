@@ -109,6 +109,15 @@ tfm_status tfm_gpt_task_create(tfm_train_task **out, tfm_gpt *model, const tfm_t
     if (config->task != TFM_TASK_GPT) return tfm_error(TFM_ERR_CONFIG, "tfm_gpt_task_create: the train config is not a GPT one");
     if (model->config.vocab_size < 256)
         return tfm_error(TFM_ERR_CONFIG, "byte-level data needs vocab_size >= 256, the model has %d", model->config.vocab_size);
+    /* What one step keeps for backward, roughly: logits, probabilities and their gradient [B, T, V]; per layer
+     * the block's activations [B, T, 12 d + 4 d_ff] and attention probabilities [B, H, T, T]. In double: no wrap. */
+    const tfm_gpt_config *m = &model->config;
+    double rows = (double)config->gpt.batch_size * config->gpt.seq_len;
+    double floats = rows * (3.0 * m->vocab_size + m->n_layers * (12.0 * m->d_model + 4.0 * m->d_ff + 2.0 * m->n_heads * config->gpt.seq_len));
+    char what[256];
+    snprintf(what, sizeof what, "a training step of train.batch_size %d x train.seq_len %d (model.vocab_size %d, n_layers %d, d_model %d, d_ff %d)",
+             config->gpt.batch_size, config->gpt.seq_len, m->vocab_size, m->n_layers, m->d_model, m->d_ff);
+    if ((st = tfm_memory_check_request(4.0 * floats, what)) != TFM_OK) return st;
     gpt_task *t = tfm_calloc(1, sizeof *t);
     if (!t) return TFM_ERR_OUT_OF_MEMORY;
     t->model = model;

@@ -26,6 +26,10 @@ struct tfm_trainer {
     float best_score;            /* NAN before the first validation */
     long best_step;
     int evaluations_without_gain;
+    long skipped_steps;          /* on_nonfinite "skip": non-finite steps dropped in the whole run */
+    int skips_in_a_row;
+    int last_step_skipped;       /* the last tfm_trainer_step call dropped its batch */
+    char skip_reason[512];       /* and why */
 };
 
 const char *const tfm_train_stop_reason_names[] = {"max_steps", "paused", "time_limit", "patience", "requested", NULL};
@@ -66,6 +70,26 @@ void tfm_trainer_free(tfm_trainer *t) {
 
 /* ---- One step ---- */
 
+/* The first parameter whose slab entries (values or gradients) hold NaN or infinity, or NULL. */
+static const tfm_param *first_nonfinite(const tfm_params *p, const float *slab) {
+    for (int i = 0; i < p->count; i++)
+        if (tfm_clip_has_nonfinite(slab + p->entries[i].offset, p->entries[i].size)) return &p->entries[i];
+    return NULL;
+}
+
+/* Step N failed on `what` (the loss or the gradient norm): say where the first NaN or infinity is, in the
+ * weights themselves or else in the gradients (in declaration order, embeddings first). */
+static tfm_status nonfinite_error(const tfm_trainer *t, const char *what, double value) {
+    const tfm_params *p = t->task->params;
+    const tfm_param *weight = first_nonfinite(p, p->data), *grad = weight ? NULL : first_nonfinite(p, p->grad);
+    char where[400];
+    if (weight) snprintf(where, sizeof where, "the weights of %s are already non-finite", weight->name);
+    else if (grad) snprintf(where, sizeof where, "the first non-finite gradient is that of %s", grad->name);
+    else snprintf(where, sizeof where, "every weight and gradient is finite");
+    return tfm_error(TFM_ERR_NUMERIC, "step %ld: the %s is %s (%s); parameters left as before this step", t->step + 1, what,
+                     isnan(value) ? "nan" : value > 0 ? "inf" : "-inf", where);
+}
+
 /* Run the micro-batches: forward, finite check, weighted backward. Sets *loss (the step's mean) and *tokens. */
 static tfm_status accumulate_gradients(tfm_trainer *t, double *loss, long *tokens) {
     const tfm_train_config *c = &t->config;
@@ -81,9 +105,10 @@ static tfm_status accumulate_gradients(tfm_trainer *t, double *loss, long *token
         if ((st = task->train_loss(task->self, t->graph, c->label_smoothing, &micro_loss, &count)) != TFM_OK || !micro_loss)
             return tfm_error_prefix(st ? st : TFM_ERR_INVALID_ARGUMENT, "step %ld: ", t->step + 1);
         float value = micro_loss->data[0];
-        if (!isfinite(value))
-            return tfm_error(TFM_ERR_NUMERIC, "step %ld: the loss is %g; parameters left as before this step (try a lower learning_rate)",
-                             t->step + 1, (double)value);
+        if (!isfinite(value)) { /* backpropagate anyway, to name the first tensor that went non-finite */
+            if ((st = tfm_graph_backward(t->graph, micro_loss, 1.0f)) != TFM_OK) return st;
+            return nonfinite_error(t, "loss", value);
+        }
         weighted_sum += per_token ? (double)value * (double)count : (double)value;
         *tokens += count;
         /* Per batch: each micro-batch's mean counts 1/accum. Per token: weigh by its tokens now and divide by
@@ -100,17 +125,33 @@ static tfm_status accumulate_gradients(tfm_trainer *t, double *loss, long *token
     return TFM_OK;
 }
 
+/* A non-finite step under on_nonfinite "skip": its batch is dropped and the step is not counted, until
+ * nonfinite_skip_limit steps in a row have failed. */
+static tfm_status skip_step(tfm_trainer *t) {
+    if (t->config.on_nonfinite != TFM_ON_NONFINITE_SKIP) return TFM_ERR_NUMERIC;
+    if (++t->skips_in_a_row >= t->config.nonfinite_skip_limit)
+        return tfm_error_prefix(TFM_ERR_NUMERIC, "%d non-finite steps in a row (nonfinite_skip_limit), the last: ", t->skips_in_a_row);
+    snprintf(t->skip_reason, sizeof t->skip_reason, "%s", tfm_last_error());
+    t->skipped_steps++;
+    t->last_step_skipped = 1;
+    return TFM_OK;
+}
+
 tfm_status tfm_trainer_step(tfm_trainer *t) {
     const tfm_train_config *c = &t->config;
     tfm_params *p = t->task->params;
     tfm_params_zero_grad(p);
+    t->last_step_skipped = 0;
     double loss = 0;
     long tokens = 0;
     tfm_status st = accumulate_gradients(t, &loss, &tokens);
-    if (st) return st;
+    if (st) return st == TFM_ERR_NUMERIC ? skip_step(t) : st;
     float norm = (float)tfm_clip_global_norm(p->grad, p->total);
-    if (!isfinite(norm))
-        return tfm_error(TFM_ERR_NUMERIC, "step %ld: the gradient norm is %g; parameters left as before this step", t->step + 1, (double)norm);
+    if (!isfinite(norm)) {
+        nonfinite_error(t, "gradient norm", norm);
+        return skip_step(t);
+    }
+    t->skips_in_a_row = 0;
     if (c->grad_clip > 0) tfm_clip_scale(p->grad, p->total, norm, c->grad_clip);
     float lr = tfm_schedule_learning_rate(c, t->task->d_model, t->step + 1);
     st = c->optimizer == TFM_OPTIMIZER_SGD ? tfm_sgd_step_params(p, lr, c->momentum, 0.0f, c->weight_decay, 0, t->step + 1)
@@ -147,14 +188,24 @@ int tfm_trainer_should_stop(const tfm_trainer *t) {
 }
 
 tfm_trainer_progress tfm_trainer_get_progress(const tfm_trainer *t) {
-    tfm_trainer_progress p = {t->step, t->config.max_steps, t->task->epoch ? t->task->epoch(t->task->self) : 0, t->last_loss,
-                              t->last_learning_rate, t->last_grad_norm, t->last_tokens, t->best_score, t->best_step,
-                              t->evaluations_without_gain};
+    tfm_trainer_progress p = {.step = t->step,
+                              .max_steps = t->config.max_steps,
+                              .epoch = t->task->epoch ? t->task->epoch(t->task->self) : 0,
+                              .loss = t->last_loss,
+                              .learning_rate = t->last_learning_rate,
+                              .grad_norm = t->last_grad_norm,
+                              .tokens = t->last_tokens,
+                              .best_score = t->best_score,
+                              .best_step = t->best_step,
+                              .evaluations_without_gain = t->evaluations_without_gain,
+                              .skipped_steps = t->skipped_steps,
+                              .last_step_skipped = t->last_step_skipped};
     return p;
 }
 
 const tfm_train_config *tfm_trainer_config(const tfm_trainer *t) { return &t->config; }
 const tfm_train_task *tfm_trainer_task(const tfm_trainer *t) { return t->task; }
+const char *tfm_trainer_skip_reason(const tfm_trainer *t) { return t->skip_reason; }
 
 /* ---- Checkpoints ---- */
 
@@ -172,6 +223,7 @@ static tfm_status write_state(const tfm_trainer *t, tfm_train_state *state) {
     if (!st) st = tfm_train_state_set_float(state, "best_score", t->best_score);
     if (!st) st = tfm_train_state_set_count(state, "best_step", t->best_step);
     if (!st) st = tfm_train_state_set_count(state, "evaluations_without_gain", t->evaluations_without_gain);
+    if (!st) st = tfm_train_state_set_count(state, "skipped_steps", t->skipped_steps);
     if (!st) st = tfm_train_state_set_object(state, "train", train_json);
     if (train_json) tfm_free(train_json, strlen(train_json) + 1);
     return st;
@@ -248,13 +300,15 @@ static tfm_status check_resume_config(const tfm_train_state *state, const tfm_tr
     saved.keep_checkpoints = given->keep_checkpoints;
     saved.log_every = given->log_every;
     saved.patience = given->patience;
+    saved.on_nonfinite = given->on_nonfinite;
+    saved.nonfinite_skip_limit = given->nonfinite_skip_limit;
     saved.seq2seq.bleu_sentences = given->seq2seq.bleu_sentences;
     char *a = NULL, *b = NULL;
     st = tfm_train_config_to_json(&saved, &a);
     if (!st) st = tfm_train_config_to_json(given, &b);
     if (!st && strcmp(a, b) != 0)
         st = tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: a resumed run keeps its training config; only max_steps, eval_every, save_every, "
-                                                 "log_every, patience and bleu_sentences may change", tfm_train_state_source(state));
+                                                 "keep_checkpoints, log_every, patience, on_nonfinite, nonfinite_skip_limit and bleu_sentences may change", tfm_train_state_source(state));
     if (a) tfm_free(a, strlen(a) + 1);
     if (b) tfm_free(b, strlen(b) + 1);
     return st;
@@ -284,8 +338,11 @@ static tfm_status restore(tfm_trainer *t, const tfm_train_state *state) {
     if (!st && tfm_train_state_has(state, "best_step")) st = tfm_train_state_get_count(state, "best_step", &best_step);
     if (!st && tfm_train_state_has(state, "evaluations_without_gain"))
         st = tfm_train_state_get_count(state, "evaluations_without_gain", &without);
+    long skipped = 0;
+    if (!st && tfm_train_state_has(state, "skipped_steps")) st = tfm_train_state_get_count(state, "skipped_steps", &skipped);
     if (!st) st = t->task->load_state(t->task->self, state);
     if (st) return st;
+    t->skipped_steps = skipped;
     t->step = step;
     *tfm_graph_dropout_stream(t->graph) = (tfm_rng){dropout_seed, dropout_counter};
     t->best_score = best;

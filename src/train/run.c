@@ -89,6 +89,18 @@ static void log_validation(FILE *log, long step, float loss, const char *score_n
     fflush(log);
 }
 
+/* A dropped step (on_nonfinite "skip"): {"step": the step it would have been, "skipped": why}. */
+static void log_skip(FILE *log, long step, const char *reason, double wall) {
+    fprintf(log, "{\"step\":%ld,\"skipped\":\"", step);
+    for (const char *c = reason; *c; c++) {
+        if (*c == '"' || *c == '\\') fprintf(log, "\\%c", *c);
+        else if ((unsigned char)*c < 0x20) fprintf(log, "\\u%04x", (unsigned)(unsigned char)*c);
+        else fputc(*c, log);
+    }
+    fprintf(log, "\",\"wall_seconds\":%.3f}\n", wall);
+    fflush(log);
+}
+
 /* ---- best/: a model-only copy of the best validation, with the run's tokenizer if it has one ---- */
 
 static tfm_status save_best(tfm_trainer *t, const char *dir) {
@@ -148,6 +160,20 @@ static tfm_status validate(tfm_trainer *t, const tfm_train_run_options *o, FILE 
     return TFM_OK;
 }
 
+/* A step failed on NaN or infinity: keep the parameters as they were before it (the checkpoint of this step,
+ * unless the run already has one) and say where they are. */
+static tfm_status save_after_nonfinite(tfm_trainer *t, const char *out_dir, long saved_step) {
+    char reason[1024];
+    snprintf(reason, sizeof reason, "%s", tfm_last_error());
+    long step = tfm_trainer_get_progress(t).step;
+    if (step != saved_step && tfm_trainer_save(t, out_dir) != TFM_OK)
+        return tfm_error(TFM_ERR_NUMERIC, "%s; saving the last good parameters (step %ld) failed too: %s", reason, step, tfm_last_error());
+    return tfm_error(TFM_ERR_NUMERIC,
+                     "%s; the run is saved at step %ld in %s: resume it with --resume %s (--on-nonfinite skip drops such "
+                     "steps) or train again with a lower learning rate",
+                     reason, step, out_dir, out_dir);
+}
+
 static void finish_summary(const tfm_trainer *t, long first_step, const run_clock *clock, tfm_train_summary *s) {
     tfm_trainer_progress p = tfm_trainer_get_progress(t);
     s->steps = p.step - first_step;
@@ -155,6 +181,7 @@ static void finish_summary(const tfm_trainer *t, long first_step, const run_cloc
     s->final_train_loss = s->steps > 0 ? p.loss : NAN;
     s->best_score = p.best_score;
     s->best_step = p.best_step;
+    s->skipped_steps = p.skipped_steps - s->skipped_steps; /* s->skipped_steps held the count at the start */
     s->wall_seconds = now_seconds() - clock->start;
 }
 
@@ -175,11 +202,26 @@ tfm_status tfm_trainer_run(tfm_trainer *t, const tfm_train_run_options *o, tfm_t
     tfm_train_stop_reason reason = stop_at < c->max_steps ? TFM_TRAIN_STOP_PAUSED : TFM_TRAIN_STOP_MAX_STEPS;
     int has_epochs = task->epoch != NULL;
     long step = first_step;
+    long saved_step = first_step > 0 ? first_step : -1; /* a resumed run has the checkpoint it started from */
+    summary->skipped_steps = tfm_trainer_get_progress(t).skipped_steps;
     while (!st && step < stop_at) {
         double t0 = now_seconds();
-        if ((st = tfm_trainer_step(t)) != TFM_OK) break;
+        if ((st = tfm_trainer_step(t)) != TFM_OK) {
+            if (st == TFM_ERR_NUMERIC) st = save_after_nonfinite(t, o->out_dir, saved_step);
+            break;
+        }
         double dt = now_seconds() - t0;
         tfm_trainer_progress p = tfm_trainer_get_progress(t);
+        if (p.last_step_skipped) {
+            log_skip(log, p.step + 1, tfm_trainer_skip_reason(t), now_seconds() - clock.start);
+            tfm_train_event e = {.kind = TFM_TRAIN_EVENT_SKIPPED, .progress = p, .message = tfm_trainer_skip_reason(t)};
+            emit(o, &e);
+            if (!(now_seconds() >= clock.deadline || (o->stop_requested && *o->stop_requested))) continue;
+            /* out of time or asked to stop while skipping: save where the run is and end */
+            if ((st = tfm_trainer_save(t, o->out_dir)) != TFM_OK) break;
+            reason = now_seconds() >= clock.deadline ? TFM_TRAIN_STOP_TIME_LIMIT : TFM_TRAIN_STOP_REQUESTED;
+            break;
+        }
         step = p.step;
         if (step > first_step + 1) { /* the first step of a process warms up the arena and thread pools */
             summary->train_seconds += dt;
@@ -198,8 +240,10 @@ tfm_status tfm_trainer_run(tfm_trainer *t, const tfm_train_run_options *o, tfm_t
         if ((c->eval_every > 0 && step % c->eval_every == 0) || step == c->max_steps || out_of_time)
             if ((st = validate(t, o, log, &clock, summary, &patience_out)) != TFM_OK) break;
         int ending = step == stop_at || out_of_time || requested || patience_out;
-        if ((c->save_every > 0 && step % c->save_every == 0) || ending)
+        if ((c->save_every > 0 && step % c->save_every == 0) || ending) {
             if ((st = tfm_trainer_save(t, o->out_dir)) != TFM_OK) break;
+            saved_step = step;
+        }
         if (patience_out) reason = TFM_TRAIN_STOP_PATIENCE;
         else if (out_of_time && step < stop_at) reason = TFM_TRAIN_STOP_TIME_LIMIT;
         else if (requested && step < stop_at) reason = TFM_TRAIN_STOP_REQUESTED;

@@ -247,6 +247,17 @@ tfm_status tfm_seq2seq_task_create(tfm_train_task **out, tfm_seq2seq *model, tfm
     if ((long)tfm_bpe_vocab_size(tokenizer) != model->config.vocab_size)
         return tfm_error(TFM_ERR_CONFIG, "the tokenizer has %zu tokens but the model's vocab_size is %d; they must be equal",
                          tfm_bpe_vocab_size(tokenizer), model->config.vocab_size);
+    /* One step's activations, roughly: [tokens, V] logits, probabilities and gradient, and per layer (a decoder
+     * layer counts twice: self and cross attention) [tokens, 12 d + 4 d_ff] plus attention rows of up to the
+     * longest sentence per head. In double, so that no product wraps. */
+    const tfm_seq2seq_config *m = &model->config;
+    double tokens = (double)config->seq2seq.batch_tokens, layers = m->n_encoder_layers + 2.0 * m->n_decoder_layers;
+    double longest = m->max_source_length > m->max_target_length ? m->max_source_length : m->max_target_length;
+    double floats = tokens * (3.0 * m->vocab_size + layers * (12.0 * m->d_model + 4.0 * m->d_ff + 2.0 * m->n_heads * longest));
+    char what[256];
+    snprintf(what, sizeof what, "a training step of train.batch_tokens %d (model.vocab_size %d, %d + %d layers of d_model %d, d_ff %d)",
+             config->seq2seq.batch_tokens, m->vocab_size, m->n_encoder_layers, m->n_decoder_layers, m->d_model, m->d_ff);
+    if ((st = tfm_memory_check_request(4.0 * floats, what)) != TFM_OK) return st;
     seq2seq_task *t = tfm_calloc(1, sizeof *t);
     if (!t) return TFM_ERR_OUT_OF_MEMORY;
     t->model = model;
