@@ -95,6 +95,9 @@ check "invalid UTF-8 is reported as replaced" grep -q 'invalid UTF-8' "$work/bea
 "$TFM" translate --model "$work/full" --greedy <"$work/in.en" >"$work/greedy.de" 2>/dev/null
 "$TFM" translate --model "$work/full" --beam 1 <"$work/in.en" >"$work/beam1.de" 2>/dev/null
 check "--greedy equals --beam 1" cmp -s "$work/greedy.de" "$work/beam1.de"
+# One checkpoint of the run translates too: its tokenizer is the run's.
+"$TFM" translate --model "$work/full/checkpoints/step-00000040" --beam 4 <"$work/in.en" >"$work/step.de" 2>/dev/null
+check "--model RUN/checkpoints/step-N uses the run's tokenizer" cmp -s "$work/step.de" "$work/beam.de"
 # Batch independence at the CLI: the same lines translated one per batch give the same output.
 "$TFM" translate --model "$work/full" --beam 4 --max-sentences 1 <"$work/in.en" >"$work/single.de" 2>/dev/null
 check "a line's translation does not depend on its batch" cmp -s "$work/beam.de" "$work/single.de"
