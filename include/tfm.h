@@ -85,6 +85,7 @@
 
 #include "tfm/base.h"
 #include "tfm/beam_search.h"
+#include "tfm/bert.h"
 #include "tfm/bpe.h"
 #include "tfm/config.h"
 #include "tfm/decode.h"

@@ -385,6 +385,36 @@ static void test_activation(const char *name, unary_forward fwd_ref, unary_forwa
           torch_point, inplace[0], torch_value);
 }
 
+/* tanh (BERT's pooler): fast vs reference, backward vs reference and finite differences, the limits +-1,
+ * and a value from torch. Its limits differ from the ReLU-like ones test_activation checks. */
+static void test_tanh(void) {
+    size_t n = 4099;
+    float *inp = new_floats(n), *out_ref = new_floats(n), *out_fast = new_floats(n), *dout = new_floats(n);
+    fill_normal(inp, n, 77, 0.0f, 3.0f);
+    fill_normal(dout, n, 78, 0.0f, 1.0f);
+    tfm_tanh_forward_reference(out_ref, inp, n);
+    tfm_tanh_forward(out_fast, inp, n);
+    double fwd = test_max_abs_diff(out_ref, out_fast, n);
+    CHECK(fwd < 3e-7, "tanh forward: fast vs reference %g", fwd);
+    float *dinp_ref = new_floats(n), *dinp_fast = new_floats(n), *grad = new_floats(n);
+    memset(dinp_ref, 0, sizeof(float) * n);
+    memset(dinp_fast, 0, sizeof(float) * n);
+    tfm_tanh_backward_reference(dinp_ref, dout, inp, n);
+    tfm_tanh_backward(dinp_fast, dout, inp, n);
+    double bwd = test_max_abs_diff(dinp_ref, dinp_fast, n);
+    CHECK(bwd < 1e-6, "tanh backward: fast vs reference %g", bwd);
+    memcpy(grad, dinp_ref, sizeof(float) * n);
+    activation_ctx ctx = {tfm_tanh_forward_reference, out_ref, inp, dout, n};
+    double fd = fd_max_error(inp, n, grad, activation_loss, &ctx, 1e-2f, 32);
+    CHECK(fd < TOL_FD, "tanh gradient vs finite differences: %g", fd);
+    float special[] = {-100.f, -20.f, 0.0f, 20.f, 100.f, 1e30f, -1e30f, 0.5f}, out[8];
+    tfm_tanh_forward(out, special, 8);
+    CHECK(out[0] == -1.0f && out[1] == -1.0f && out[2] == 0.0f && out[3] == 1.0f && out[4] == 1.0f && out[5] == 1.0f && out[6] == -1.0f,
+          "tanh limits: %g %g %g %g %g %g %g", out[0], out[1], out[2], out[3], out[4], out[5], out[6]);
+    CHECK(fabs(out[7] - 0.46211715726000974) <= 2e-7, "tanh(0.5) = %.9g, torch gives 0.462117157", out[7]); /* torch.tanh(0.5) */
+    free(inp); free(out_ref); free(out_fast); free(dout); free(dinp_ref); free(dinp_fast); free(grad);
+}
+
 /* ReLU's backward from its output, in one buffer: the bits of tfm_relu_backward accumulating into zeros
  * (which reads the input), including a -0 incoming gradient and outputs of exactly 0. */
 /* NaN in, NaN out, for every activation and both paths (a comparison-based clamp such as x > 0 ? x : 0
@@ -392,16 +422,17 @@ static void test_activation(const char *name, unary_forward fwd_ref, unary_forwa
  * -inf is NaN, as in torch: -inf * 0). */
 static void test_activations_keep_nan(void) {
     const unary_forward forwards[] = {tfm_gelu_forward_reference, tfm_gelu_forward, tfm_gelu_erf_forward_reference,
-                                      tfm_gelu_erf_forward, tfm_relu_forward_reference, tfm_relu_forward};
-    const char *names[] = {"gelu reference", "gelu", "gelu_erf reference", "gelu_erf", "relu reference", "relu"};
-    for (int f = 0; f < 6; f++) {
+                                      tfm_gelu_erf_forward, tfm_tanh_forward_reference, tfm_tanh_forward,
+                                      tfm_relu_forward_reference, tfm_relu_forward};
+    const char *names[] = {"gelu reference", "gelu", "gelu_erf reference", "gelu_erf", "tanh reference", "tanh", "relu reference", "relu"};
+    for (int f = 0; f < 8; f++) {
         float in[20], out[20];
         for (int i = 0; i < 20; i++) in[i] = i == 3 || i == 17 ? NAN : 0.25f * (float)(i - 10);
         in[5] = INFINITY;
         in[6] = -INFINITY;
         forwards[f](out, in, 20);
         CHECK(isnan(out[3]) && isnan(out[17]), "%s: NaN in gives %g and %g", names[f], (double)out[3], (double)out[17]);
-        if (f >= 4) CHECK(out[5] == INFINITY && out[6] == 0.0f, "%s: +inf -> %g, -inf -> %g", names[f], (double)out[5], (double)out[6]);
+        if (f >= 6) CHECK(out[5] == INFINITY && out[6] == 0.0f, "%s: +inf -> %g, -inf -> %g", names[f], (double)out[5], (double)out[6]);
     }
 }
 
@@ -895,6 +926,7 @@ int main(void) {
                     tfm_gelu_erf_backward, 0.7, 0.530625463);
     test_activation("relu", tfm_relu_forward_reference, tfm_relu_forward, tfm_relu_backward_reference, tfm_relu_backward, 2.5, 2.5);
     test_relu_backward_in_place();
+    test_tanh();
     test_activations_keep_nan();
     test_embedding();
     test_layernorm();

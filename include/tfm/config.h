@@ -27,8 +27,8 @@ typedef struct tfm_gpt_config {
     int activation;          /* TFM_ACTIVATION_GELU (tanh approximation, GPT-2's) or TFM_ACTIVATION_RELU */
 } tfm_gpt_config;
 
-/* GELU: tanh approximation (GPT-2's "gelu_new"); GELU_ERF: the exact erf form (BERT's "gelu"). */
-enum { TFM_ACTIVATION_GELU = 0, TFM_ACTIVATION_RELU = 1, TFM_ACTIVATION_GELU_ERF = 2 };
+/* GELU: tanh approximation (GPT-2's "gelu_new"); GELU_ERF: the exact erf form (BERT's "gelu"); TANH: BERT's pooler. */
+enum { TFM_ACTIVATION_GELU = 0, TFM_ACTIVATION_RELU = 1, TFM_ACTIVATION_GELU_ERF = 2, TFM_ACTIVATION_TANH = 3 };
 enum { TFM_OPTIMIZER_ADAMW = 0, TFM_OPTIMIZER_SGD = 1 };
 enum { TFM_SCHEDULE_CONSTANT = 0, TFM_SCHEDULE_COSINE = 1, TFM_SCHEDULE_NOAM = 2 };
 /* A step whose loss or gradient is NaN or infinite: STOP saves the last good parameters and ends the run with

@@ -21,6 +21,9 @@ extern "C" {
 
 /* table [V, C], ids [N] (validated by the caller to be in [0, V)) -> [N, C] */
 tfm_tensor *tfm_fn_embedding(tfm_graph *g, tfm_tensor *table, const int32_t *ids, int ndim, const int *shape);
+/* Rows of x [..., C] (leading dimensions flattened) picked by rows[count] -> [count, C]; backward adds each
+ * row's gradient back (rows may repeat). rows must stay valid until backward (e.g. in the graph's arena). */
+tfm_tensor *tfm_fn_gather_rows(tfm_graph *g, tfm_tensor *x, const int32_t *rows, int count);
 /* a + b, same shape */
 tfm_tensor *tfm_fn_add(tfm_graph *g, tfm_tensor *a, tfm_tensor *b);
 tfm_tensor *tfm_fn_add_in_place(tfm_graph *g, tfm_tensor *a, tfm_tensor *b);
@@ -35,7 +38,8 @@ tfm_tensor *tfm_fn_linear(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_t
 tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias, float eps);
 tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x);   /* tanh approximation (GPT-2) */
 tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x);
-/* kind: TFM_ACTIVATION_GELU (tanh approximation), TFM_ACTIVATION_GELU_ERF (exact, BERT's) or TFM_ACTIVATION_RELU */
+/* kind: TFM_ACTIVATION_GELU (tanh approximation), TFM_ACTIVATION_GELU_ERF (exact, BERT's), TFM_ACTIVATION_RELU or
+ * TFM_ACTIVATION_TANH */
 tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind);
 /* In place, ReLU's backward reads its output (> 0 exactly where x > 0), so x's values are not needed:
  * the output is written over x, and backward turns the output's gradient into x's in the same buffer

@@ -753,9 +753,9 @@ tfm_status tfm_safetensors_save_params(const char *path, const tfm_params *param
     return s;
 }
 
-/* Buffers Hugging Face GPT-2 files carry that are not parameters (the causal mask). */
+/* Buffers Hugging Face files carry that are not parameters (GPT-2's causal mask, BERT's position ids). */
 static int ignorable_extra(const char *name) {
-    static const char *const suffixes[] = {".attn.bias", ".attn.masked_bias", NULL};
+    static const char *const suffixes[] = {".attn.bias", ".attn.masked_bias", "embeddings.position_ids", NULL}; /* + BERT's */
     size_t n = strlen(name);
     for (int i = 0; suffixes[i]; i++) {
         size_t k = strlen(suffixes[i]);

@@ -51,6 +51,30 @@ tfm_tensor *tfm_fn_embedding(tfm_graph *g, tfm_tensor *table, const int32_t *ids
     return out;
 }
 
+/* ---- gather rows: the embedding lookup with a graph tensor as the table ---- */
+static void gather_rows_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *x = n->in[0];
+    tfm_embedding_backward(grad_of(x), n->out->grad, (const int32_t *)n->object, n->ints[0], x->shape[x->ndim - 1]);
+}
+
+tfm_tensor *tfm_fn_gather_rows(tfm_graph *g, tfm_tensor *x, const int32_t *rows, int count) {
+    if (!x) return NULL;
+    size_t available = rows_of(x);
+    for (int i = 0; i < count; i++)
+        if (rows[i] < 0 || (size_t)rows[i] >= available) {
+            tfm_error(TFM_ERR_INVALID_ARGUMENT, "gather rows: row %d (entry %d) is outside [0, %zu)", rows[i], i, available);
+            return NULL;
+        }
+    int C = x->shape[x->ndim - 1];
+    tfm_tensor *out = tfm_graph_tensor(g, 2, (int[]){count, C});
+    if (!out) return NULL;
+    tfm_embedding_forward(out->data, x->data, rows, count, C);
+    tfm_node *n = tfm_graph_record(g, gather_rows_backward, out, 1, &x);
+    if (n) { n->object = rows; n->ints[0] = count; }
+    return out;
+}
+
 /* ---- residual add ---- */
 static void add_backward(tfm_graph *g, tfm_node *n) {
     (void)g;
@@ -164,7 +188,7 @@ static void activation_backward(tfm_graph *g, tfm_node *n) {
 
 static tfm_tensor *activation(tfm_graph *g, tfm_tensor *x, int kind, int in_place) {
     if (!x) return NULL;
-    if (kind != TFM_ACTIVATION_GELU && kind != TFM_ACTIVATION_GELU_ERF && kind != TFM_ACTIVATION_RELU) {
+    if (kind != TFM_ACTIVATION_GELU && kind != TFM_ACTIVATION_GELU_ERF && kind != TFM_ACTIVATION_RELU && kind != TFM_ACTIVATION_TANH) {
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "activation: unknown kind %d", kind);
         return NULL;
     }

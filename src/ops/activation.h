@@ -66,6 +66,12 @@ void tfm_relu_backward(float *dinp, const float *dout, const float *inp, size_t 
 /* The backward pass from ReLU's output (out > 0 exactly where inp > 0, so tfm_relu_backward with `out`
  * as `inp` is exact too) with the gradient in one buffer: grad[n] holds d out on entry and d inp on
  * return, bit for bit what tfm_relu_backward accumulates into zeros. */
+/* ---- tanh (BERT's pooler); backward recomputes tanh from the input: dinp += dout * (1 - tanh(x)^2) ---- */
+void tfm_tanh_forward_reference(float *out, const float *inp, size_t n);
+void tfm_tanh_forward(float *out, const float *inp, size_t n);
+void tfm_tanh_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_tanh_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
 void tfm_relu_backward_in_place_reference(float *grad, const float *out, size_t n);
 void tfm_relu_backward_in_place(float *grad, const float *out, size_t n);
 

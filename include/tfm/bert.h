@@ -1,0 +1,106 @@
+/* tfm/bert.h: BERT, the encoder-only Transformer (token + position + segment embeddings, post-LN blocks, pooler, MLM and NSP heads). */
+#ifndef TFM_BERT_H
+#define TFM_BERT_H
+
+#include "tfm/config.h"
+#include "tfm/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Which parts exist, and so which names the parameters have (Hugging Face's):
+ *   TFM_BERT_BASE         transformers' BertModel: "embeddings.*", "encoder.layer.N.*", "pooler.dense.*"
+ *   TFM_BERT_PRETRAINING  BertForPreTraining: the same under "bert.", plus "cls.predictions.*" (the masked-LM
+ *                         head, its decoder tied to the word embeddings) and "cls.seq_relationship.*" (next
+ *                         sentence prediction on the pooled [CLS]) */
+enum { TFM_BERT_BASE = 0, TFM_BERT_PRETRAINING = 1 };
+
+/* config.json is Hugging Face's BertConfig (hidden_size, num_hidden_layers, ...); "architectures" picks the parts. */
+typedef struct tfm_bert_config {
+    int vocab_size;          /* V (30522 for bert-base-uncased) */
+    int d_model;             /* hidden_size, C */
+    int n_layers;            /* num_hidden_layers */
+    int n_heads;             /* num_attention_heads */
+    int d_ff;                /* intermediate_size */
+    int max_positions;       /* max_position_embeddings: longer input is refused */
+    int type_vocab_size;     /* segments A/B: token_type_ids in [0, type_vocab_size) */
+    int activation;          /* TFM_ACTIVATION_GELU_ERF ("gelu", BERT's), _GELU ("gelu_new", tanh form) or _RELU */
+    float dropout;           /* hidden_dropout_prob: embeddings and each residual branch */
+    float attention_dropout; /* attention_probs_dropout_prob */
+    float layernorm_eps;     /* 1e-12 */
+    int pad_id;              /* pad_token_id */
+    int parts;               /* TFM_BERT_BASE or TFM_BERT_PRETRAINING */
+} tfm_bert_config;
+
+void tfm_bert_config_default(tfm_bert_config *c); /* BERT-base: 30522 x 768, 12 layers, 12 heads, 3072, 512 positions */
+tfm_status tfm_bert_config_validate(const tfm_bert_config *c);
+/* Hugging Face's config.json; unknown keys, wrong types and unsupported settings (relative positions, a
+ * decoder, untied MLM decoder) are errors naming source and the field. */
+tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_name, tfm_bert_config *c);
+tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, char **json_text); /* free with tfm_free(s, strlen(s) + 1) */
+
+/* One post-LN block:  x = norm1(x + dropout(output(attention(query x, key x, value x))))
+ *                     x = norm2(x + dropout(output_dense(act(intermediate(x))))) */
+typedef struct tfm_bert_layer {
+    tfm_linear_layer query, key, value;  /* attention.self.{query,key,value}: [C, C] each */
+    tfm_linear_layer attention_output;   /* attention.output.dense [C, C] */
+    tfm_layernorm_layer attention_norm;  /* attention.output.LayerNorm */
+    tfm_linear_layer intermediate;       /* intermediate.dense [d_ff, C] */
+    tfm_linear_layer output;             /* output.dense [C, d_ff] */
+    tfm_layernorm_layer output_norm;     /* output.LayerNorm */
+} tfm_bert_layer;
+
+typedef struct tfm_bert {
+    tfm_bert_config config;
+    tfm_params params;
+    tfm_tensor word_embeddings;          /* [V, C], also the MLM decoder's weight */
+    tfm_tensor position_embeddings;      /* [max_positions, C] */
+    tfm_tensor token_type_embeddings;    /* [type_vocab_size, C] */
+    tfm_layernorm_layer embedding_norm;
+    tfm_bert_layer *layers;              /* [n_layers] */
+    tfm_linear_layer pooler;             /* pooler.dense [C, C], then tanh, on [CLS] */
+    /* TFM_BERT_PRETRAINING only */
+    tfm_linear_layer mlm_transform;      /* cls.predictions.transform.dense [C, C], then act and: */
+    tfm_layernorm_layer mlm_norm;        /* cls.predictions.transform.LayerNorm */
+    tfm_tensor mlm_bias;                 /* cls.predictions.bias [V] */
+    tfm_linear_layer nsp;                /* cls.seq_relationship [2, C] */
+} tfm_bert;
+
+/* Declare and allocate (zeros, LayerNorm gains 1); tfm_bert_init_weights: BERT's normal(0, 0.02). */
+tfm_status tfm_bert_create(tfm_bert **model, const tfm_bert_config *config);
+void tfm_bert_init_weights(tfm_bert *model, uint64_t seed);
+void tfm_bert_free(tfm_bert *model);
+/* A Hugging Face BERT directory: config.json + model.safetensors (a position_ids buffer is ignored). Weights
+ * holding NaN or infinity are refused unless options->allow_nonfinite (tfm/io.h; NULL = defaults). */
+struct tfm_load_options;
+tfm_status tfm_bert_load(tfm_bert **model, const char *dir, const struct tfm_load_options *options);
+/* config.json + model.safetensors in the same layout, atomically; transformers loads it. */
+tfm_status tfm_bert_save(const tfm_bert *model, const char *dir);
+
+/* The inputs of one batch: B sequences of T tokens, right-padded. */
+typedef struct tfm_bert_batch {
+    const int32_t *input_ids;            /* [B, T], in [0, V) */
+    const int32_t *token_type_ids;       /* [B, T] in [0, type_vocab_size), or NULL: all segment 0 */
+    const int *lengths;                  /* [B]: tokens before the padding (attention_mask = 1 there), or NULL: all T */
+    int batch, length;                   /* B, T (T <= max_positions) */
+} tfm_bert_batch;
+
+/* The encoder's last hidden states [B, T, C] (transformers' last_hidden_state). Padding keys are masked in
+ * the scores; rows at padded positions are computed as transformers computes them. */
+tfm_tensor *tfm_bert_encode(tfm_bert *model, tfm_graph *g, const tfm_bert_batch *batch);
+/* tanh(pooler(hidden[:, 0])) -> [B, C] (pooler_output) */
+tfm_tensor *tfm_bert_pool(tfm_bert *model, tfm_graph *g, tfm_tensor *hidden, int B, int T);
+/* The MLM head on rows[count] of hidden [B*T, C] (e.g. the masked positions) -> [count, V] */
+tfm_tensor *tfm_bert_mlm_logits(tfm_bert *model, tfm_graph *g, tfm_tensor *hidden, const int32_t *rows, int count);
+/* Next-sentence logits from the pooled output [B, C] -> [B, 2] (index 0: B follows A) */
+tfm_tensor *tfm_bert_nsp_logits(tfm_bert *model, tfm_graph *g, tfm_tensor *pooled);
+
+/* Means with padding masks, L2 normalised: sentence-transformers' embedding (mean pooling + Normalize) of
+ * hidden [B, T, C] -> a plain array out[B, C] (no gradient). */
+tfm_status tfm_bert_mean_pool(const tfm_tensor *hidden, const int *lengths, int B, int T, int normalize, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,244 @@
+/* models/bert.c: BERT's parameters (Hugging Face names), forward on a graph (embeddings, post-LN encoder, pooler, MLM and NSP heads), load and save. */
+#include "tfm/bert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tfm/io.h"
+
+/* ---- Parameters ---- */
+
+static tfm_status declare_layer(tfm_bert_layer *l, tfm_params *p, const char *prefix, const tfm_bert_config *c) {
+    char name[320]; /* prefix (< 256) + the longest suffix */
+    int C = c->d_model;
+    struct { tfm_linear_layer *layer; const char *suffix; int in, out; } linears[] = {
+        {&l->query, "attention.self.query", C, C}, {&l->key, "attention.self.key", C, C},
+        {&l->value, "attention.self.value", C, C}, {&l->attention_output, "attention.output.dense", C, C},
+        {&l->intermediate, "intermediate.dense", C, c->d_ff}, {&l->output, "output.dense", c->d_ff, C}};
+    tfm_status st = TFM_OK;
+    for (size_t i = 0; i < sizeof linears / sizeof linears[0] && !st; i++) {
+        snprintf(name, sizeof name, "%s.%s", prefix, linears[i].suffix);
+        st = tfm_linear_declare(linears[i].layer, p, name, linears[i].in, linears[i].out, 1, 0);
+        if (!st && i == 3) { /* HF's order: attention.output.dense, then its LayerNorm */
+            snprintf(name, sizeof name, "%s.attention.output.LayerNorm", prefix);
+            st = tfm_layernorm_declare(&l->attention_norm, p, name, C, c->layernorm_eps);
+        }
+    }
+    snprintf(name, sizeof name, "%s.output.LayerNorm", prefix);
+    return st ? st : tfm_layernorm_declare(&l->output_norm, p, name, C, c->layernorm_eps);
+}
+
+static tfm_status declare_all(tfm_bert *m) {
+    const tfm_bert_config *c = &m->config;
+    tfm_params *p = &m->params;
+    const char *base = c->parts == TFM_BERT_PRETRAINING ? "bert." : "";
+    char name[64];
+    int C = c->d_model;
+    snprintf(name, sizeof name, "%sembeddings.word_embeddings.weight", base);
+    tfm_status st = tfm_params_declare(p, name, 2, (int[]){c->vocab_size, C}, &m->word_embeddings, 1);
+    snprintf(name, sizeof name, "%sembeddings.position_embeddings.weight", base);
+    if (!st) st = tfm_params_declare(p, name, 2, (int[]){c->max_positions, C}, &m->position_embeddings, 1);
+    snprintf(name, sizeof name, "%sembeddings.token_type_embeddings.weight", base);
+    if (!st) st = tfm_params_declare(p, name, 2, (int[]){c->type_vocab_size, C}, &m->token_type_embeddings, 1);
+    snprintf(name, sizeof name, "%sembeddings.LayerNorm", base);
+    if (!st) st = tfm_layernorm_declare(&m->embedding_norm, p, name, C, c->layernorm_eps);
+    for (int l = 0; l < c->n_layers && !st; l++) {
+        snprintf(name, sizeof name, "%sencoder.layer.%d", base, l);
+        st = declare_layer(&m->layers[l], p, name, c);
+    }
+    snprintf(name, sizeof name, "%spooler.dense", base);
+    if (!st) st = tfm_linear_declare(&m->pooler, p, name, C, C, 1, 0);
+    if (st || c->parts != TFM_BERT_PRETRAINING) return st;
+    st = tfm_params_declare(p, "cls.predictions.bias", 1, (int[]){c->vocab_size}, &m->mlm_bias, 0);
+    if (!st) st = tfm_linear_declare(&m->mlm_transform, p, "cls.predictions.transform.dense", C, C, 1, 0);
+    if (!st) st = tfm_layernorm_declare(&m->mlm_norm, p, "cls.predictions.transform.LayerNorm", C, c->layernorm_eps);
+    if (!st) st = tfm_linear_declare(&m->nsp, p, "cls.seq_relationship", C, 2, 1, 0);
+    return st;
+}
+
+tfm_status tfm_bert_create(tfm_bert **out, const tfm_bert_config *config) {
+    *out = NULL;
+    tfm_status st = tfm_bert_config_validate(config);
+    if (st) return st;
+    tfm_bert *m = tfm_calloc(1, sizeof *m);
+    if (!m) return TFM_ERR_OUT_OF_MEMORY;
+    m->config = *config;
+    tfm_params_init(&m->params);
+    m->layers = tfm_calloc((size_t)config->n_layers, sizeof(tfm_bert_layer));
+    st = m->layers ? declare_all(m) : TFM_ERR_OUT_OF_MEMORY;
+    if (!st) st = tfm_params_allocate(&m->params);
+    if (st) {
+        tfm_bert_free(m);
+        return tfm_error_prefix(st, "BERT (vocab_size %d, hidden_size %d, num_hidden_layers %d, intermediate_size %d): ",
+                                config->vocab_size, config->d_model, config->n_layers, config->d_ff);
+    }
+    for (int i = 0; i < m->params.count; i++) { /* LayerNorm gains 1 */
+        tfm_param *e = &m->params.entries[i];
+        if (e->ndim == 1 && strstr(e->name, "LayerNorm.weight")) tfm_init_constant(e->tensor, 1.0f);
+    }
+    *out = m;
+    return TFM_OK;
+}
+
+void tfm_bert_init_weights(tfm_bert *m, uint64_t seed) {
+    tfm_rng rng;
+    tfm_rng_init(&rng, seed);
+    for (int i = 0; i < m->params.count; i++) {
+        tfm_param *e = &m->params.entries[i];
+        if (e->ndim == 2) tfm_init_normal(e->tensor, 0.02f, &rng); /* BERT's initializer_range */
+        else tfm_init_constant(e->tensor, strstr(e->name, "LayerNorm.weight") ? 1.0f : 0.0f);
+    }
+}
+
+void tfm_bert_free(tfm_bert *m) {
+    if (!m) return;
+    tfm_params_free(&m->params);
+    tfm_free(m->layers, sizeof(tfm_bert_layer) * (size_t)m->config.n_layers);
+    tfm_free(m, sizeof *m);
+}
+
+/* ---- Load and save ---- */
+
+tfm_status tfm_bert_load(tfm_bert **model, const char *dir, const tfm_load_options *options) {
+    *model = NULL;
+    char *json = NULL;
+    tfm_status st = tfm_checkpoint_load_config(dir, &json);
+    if (st) return st;
+    char source[1024];
+    snprintf(source, sizeof source, "%s/config.json", dir);
+    tfm_bert_config config;
+    st = tfm_bert_config_from_json(json, source, &config);
+    tfm_free(json, strlen(json) + 1);
+    if (!st) st = tfm_bert_create(model, &config);
+    if (!st && (st = tfm_checkpoint_load_params_with(dir, &(*model)->params, options)) != TFM_OK) {
+        tfm_bert_free(*model);
+        *model = NULL;
+    }
+    return st;
+}
+
+tfm_status tfm_bert_save(const tfm_bert *model, const char *dir) {
+    char *json = NULL;
+    tfm_status st = tfm_bert_config_to_json(&model->config, &json);
+    if (st) return st;
+    st = tfm_checkpoint_save(dir, &model->params, json, NULL);
+    tfm_free(json, strlen(json) + 1);
+    return st;
+}
+
+/* ---- Forward ---- */
+
+static tfm_status check_batch(const tfm_bert *m, const tfm_bert_batch *b) {
+    const tfm_bert_config *c = &m->config;
+    int B = b->batch, T = b->length;
+    if (B < 1 || T < 1 || !b->input_ids) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: empty batch (%d x %d)", B, T);
+    if (T > c->max_positions)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: %d tokens, more than max_position_embeddings = %d", T, c->max_positions);
+    for (size_t i = 0; i < (size_t)B * T; i++) {
+        if (b->input_ids[i] < 0 || b->input_ids[i] >= c->vocab_size)
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: input_ids[%zu][%zu] = %d is outside the vocabulary [0, %d)", i / T, i % T,
+                             b->input_ids[i], c->vocab_size);
+        if (b->token_type_ids && (b->token_type_ids[i] < 0 || b->token_type_ids[i] >= c->type_vocab_size))
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: token_type_ids[%zu][%zu] = %d is outside [0, type_vocab_size = %d)",
+                             i / T, i % T, b->token_type_ids[i], c->type_vocab_size);
+    }
+    for (int i = 0; b->lengths && i < B; i++)
+        if (b->lengths[i] < 1 || b->lengths[i] > T)
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: sequence %d has length %d, expected 1 to %d", i, b->lengths[i], T);
+    return TFM_OK;
+}
+
+/* LayerNorm(word[ids] + position[t] + token_type[types]) with dropout -> [B, T, C]. The id arrays the
+ * embeddings' backward reads live in the graph's arena. */
+static tfm_tensor *embed(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) {
+    int B = b->batch, T = b->length, N = B * T;
+    int32_t *positions = tfm_graph_alloc(g, sizeof(int32_t) * (size_t)N);
+    int32_t *types = b->token_type_ids ? (int32_t *)b->token_type_ids : tfm_graph_alloc_zero(g, sizeof(int32_t) * (size_t)N);
+    if (!positions || !types) return NULL;
+    for (int i = 0; i < N; i++) positions[i] = i % T;
+    int shape[2] = {B, T};
+    tfm_tensor *x = tfm_fn_embedding(g, &m->word_embeddings, b->input_ids, 2, shape);
+    x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, &m->token_type_embeddings, types, 2, shape), x);
+    x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, &m->position_embeddings, positions, 2, shape), x);
+    x = tfm_layernorm_forward_graph(g, &m->embedding_norm, x);
+    return tfm_fn_dropout_in_place(g, x, m->config.dropout);
+}
+
+/* Bidirectional self-attention with padded keys masked, then the output projection. -> [B, T, C] */
+static tfm_tensor *attention(tfm_bert *m, tfm_graph *g, tfm_bert_layer *l, tfm_tensor *x, const tfm_bert_batch *b) {
+    const tfm_bert_config *c = &m->config;
+    tfm_tensor *q = tfm_linear_forward_graph(g, &l->query, x), *k = tfm_linear_forward_graph(g, &l->key, x);
+    tfm_tensor *v = tfm_linear_forward_graph(g, &l->value, x);
+    tfm_attention_args args = {.q = q, .k = k, .v = v, .batch = b->batch, .query_length = b->length, .key_length = b->length,
+                               .heads = c->n_heads, .head_dim = c->d_model / c->n_heads, .key_lengths = b->lengths,
+                               .dropout_p = c->attention_dropout};
+    return tfm_linear_forward_graph(g, &l->attention_output, tfm_fn_attention(g, &args));
+}
+
+/* norm(x + dropout(branch)), written over the branch */
+static tfm_tensor *residual(tfm_bert *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x, tfm_tensor *branch) {
+    return tfm_layernorm_forward_graph(g, norm, tfm_fn_add_dropout_in_place(g, x, branch, m->config.dropout));
+}
+
+tfm_tensor *tfm_bert_encode(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) {
+    if (check_batch(m, b)) return NULL;
+    tfm_tensor *x = embed(m, g, b);
+    for (int i = 0; i < m->config.n_layers; i++) {
+        tfm_bert_layer *l = &m->layers[i];
+        tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
+        x = residual(m, g, &l->attention_norm, x, attention(m, g, l, x, b));
+        tfm_tensor *h = tfm_linear_forward_graph(g, &l->intermediate, x);
+        h = tfm_linear_forward_graph(g, &l->output, tfm_fn_activation_in_place(g, h, m->config.activation));
+        x = residual(m, g, &l->output_norm, x, h);
+        x = tfm_graph_keep(g, layer_start, x);
+    }
+    return x;
+}
+
+tfm_tensor *tfm_bert_pool(tfm_bert *m, tfm_graph *g, tfm_tensor *hidden, int B, int T) {
+    int32_t *first = tfm_graph_alloc(g, sizeof(int32_t) * (size_t)B);
+    if (!hidden || !first) return NULL;
+    for (int b = 0; b < B; b++) first[b] = b * T; /* [CLS] */
+    tfm_tensor *cls = tfm_fn_gather_rows(g, hidden, first, B);
+    return tfm_fn_activation_in_place(g, tfm_linear_forward_graph(g, &m->pooler, cls), TFM_ACTIVATION_TANH);
+}
+
+static int has_heads(const tfm_bert *m, const char *what) {
+    if (m->config.parts == TFM_BERT_PRETRAINING) return 1;
+    tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: the %s head needs a BertForPreTraining model; this one is a BertModel", what);
+    return 0;
+}
+
+tfm_tensor *tfm_bert_mlm_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *hidden, const int32_t *rows, int count) {
+    if (!hidden || !has_heads(m, "masked-LM")) return NULL;
+    tfm_tensor *h = tfm_linear_forward_graph(g, &m->mlm_transform, tfm_fn_gather_rows(g, hidden, rows, count));
+    h = tfm_layernorm_forward_graph(g, &m->mlm_norm, tfm_fn_activation_in_place(g, h, m->config.activation));
+    return tfm_fn_linear(g, h, &m->word_embeddings, &m->mlm_bias); /* the decoder is the word embeddings */
+}
+
+tfm_tensor *tfm_bert_nsp_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *pooled) {
+    if (!pooled || !has_heads(m, "next-sentence")) return NULL;
+    return tfm_linear_forward_graph(g, &m->nsp, pooled);
+}
+
+tfm_status tfm_bert_mean_pool(const tfm_tensor *hidden, const int *lengths, int B, int T, int normalize, float *out) {
+    if (!hidden || hidden->ndim != 3 || hidden->shape[0] != B || hidden->shape[1] != T)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT mean pooling: expected hidden states [%d, %d, C]", B, T);
+    int C = hidden->shape[2];
+    for (int b = 0; b < B; b++) {
+        int n = lengths ? lengths[b] : T;
+        float *o = out + (size_t)b * C;
+        for (int c = 0; c < C; c++) {
+            double sum = 0;
+            for (int t = 0; t < n; t++) sum += hidden->data[((size_t)b * T + t) * C + c];
+            o[c] = (float)(sum / (n > 0 ? n : 1));
+        }
+        if (!normalize) continue;
+        double norm = 0;
+        for (int c = 0; c < C; c++) norm += (double)o[c] * o[c];
+        norm = sqrt(norm);
+        for (int c = 0; c < C; c++) o[c] = (float)(o[c] / (norm > 1e-12 ? norm : 1e-12)); /* torch's F.normalize eps */
+    }
+    return TFM_OK;
+}

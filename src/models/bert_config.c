@@ -1,0 +1,166 @@
+/* models/bert_config.c: BERT's configuration: defaults, validation, Hugging Face's config.json in and out. */
+#include "tfm/bert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/json.h"
+
+#define BERT_MAX_DIM (1 << 24)
+#define BERT_MAX_LAYERS 1024 /* as GPT's model.n_layers */
+
+void tfm_bert_config_default(tfm_bert_config *c) {
+    memset(c, 0, sizeof *c);
+    c->vocab_size = 30522;
+    c->d_model = 768;
+    c->n_layers = 12;
+    c->n_heads = 12;
+    c->d_ff = 3072;
+    c->max_positions = 512;
+    c->type_vocab_size = 2;
+    c->activation = TFM_ACTIVATION_GELU_ERF;
+    c->dropout = 0.1f;
+    c->attention_dropout = 0.1f;
+    c->layernorm_eps = 1e-12f;
+    c->pad_id = 0;
+    c->parts = TFM_BERT_BASE;
+}
+
+static int probability(float p) { return isfinite(p) && p >= 0.0f && p < 1.0f; }
+
+tfm_status tfm_bert_config_validate(const tfm_bert_config *c) {
+    const struct { const char *name; int value, max; } dims[] = {
+        {"vocab_size", c->vocab_size, BERT_MAX_DIM}, {"hidden_size", c->d_model, BERT_MAX_DIM},
+        {"num_hidden_layers", c->n_layers, BERT_MAX_LAYERS}, {"num_attention_heads", c->n_heads, BERT_MAX_DIM},
+        {"intermediate_size", c->d_ff, BERT_MAX_DIM}, {"max_position_embeddings", c->max_positions, BERT_MAX_DIM},
+        {"type_vocab_size", c->type_vocab_size, BERT_MAX_DIM}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (dims[i].value < 1 || dims[i].value > dims[i].max)
+            return tfm_error(TFM_ERR_CONFIG, "%s: expected 1 to %d, got %d", dims[i].name, dims[i].max, dims[i].value);
+    if (c->d_model % c->n_heads)
+        return tfm_error(TFM_ERR_CONFIG, "hidden_size (%d) must be a multiple of num_attention_heads (%d)", c->d_model, c->n_heads);
+    if (c->activation != TFM_ACTIVATION_GELU_ERF && c->activation != TFM_ACTIVATION_GELU && c->activation != TFM_ACTIVATION_RELU)
+        return tfm_error(TFM_ERR_CONFIG, "hidden_act: expected TFM_ACTIVATION_GELU_ERF, _GELU or _RELU, got %d", c->activation);
+    if (!probability(c->dropout)) return tfm_error(TFM_ERR_CONFIG, "hidden_dropout_prob: expected [0, 1), got %g", (double)c->dropout);
+    if (!probability(c->attention_dropout))
+        return tfm_error(TFM_ERR_CONFIG, "attention_probs_dropout_prob: expected [0, 1), got %g", (double)c->attention_dropout);
+    if (!(isfinite(c->layernorm_eps) && c->layernorm_eps > 0))
+        return tfm_error(TFM_ERR_CONFIG, "layer_norm_eps: expected a positive number, got %g", (double)c->layernorm_eps);
+    if (c->pad_id < 0 || c->pad_id >= c->vocab_size)
+        return tfm_error(TFM_ERR_CONFIG, "pad_token_id: expected an id in [0, vocab_size = %d), got %d", c->vocab_size, c->pad_id);
+    if (c->parts != TFM_BERT_BASE && c->parts != TFM_BERT_PRETRAINING)
+        return tfm_error(TFM_ERR_CONFIG, "parts: expected TFM_BERT_BASE or TFM_BERT_PRETRAINING, got %d", c->parts);
+    return TFM_OK;
+}
+
+/* ---- config.json ---- */
+
+static const char *const architecture_names[] = {"BertModel", "BertForPreTraining", NULL}; /* = TFM_BERT_* */
+static const char *const activation_names[] = {"gelu", "gelu_new", "gelu_pytorch_tanh", "relu", NULL};
+static const char *const known_keys[] = {
+    "architectures", "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+    "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+    "type_vocab_size", "layer_norm_eps", "pad_token_id", "position_embedding_type", "tie_word_embeddings", "is_decoder",
+    "add_cross_attention", NULL};
+/* Keys that do not change the computation (bookkeeping, generation, other heads' settings). */
+static const char *const ignored_keys[] = {
+    "_name_or_path", "transformers_version", "torch_dtype", "dtype", "initializer_range", "gradient_checkpointing", "use_cache",
+    "classifier_dropout", "bos_token_id", "eos_token_id", "sep_token_id", "id2label", "label2id", "num_labels", "problem_type",
+    "output_hidden_states", "output_attentions", "return_dict", "torchscript", "tokenizer_class", "finetuning_task", NULL};
+
+#define STEP(call)                                                                                                         \
+    if (s == TFM_OK) s = (call)
+
+/* "architectures": one of architecture_names, or absent (a bare BertModel). */
+static tfm_status read_architecture(const cJSON *o, const char *source, int *parts) {
+    const cJSON *arch = tfm_json_field(o, "architectures");
+    if (!arch) return TFM_OK;
+    const cJSON *first = cJSON_IsArray(arch) && cJSON_GetArraySize(arch) == 1 ? cJSON_GetArrayItem(arch, 0) : NULL;
+    for (int i = 0; cJSON_IsString(first) && architecture_names[i]; i++)
+        if (strcmp(first->valuestring, architecture_names[i]) == 0) {
+            *parts = i;
+            return TFM_OK;
+        }
+    char got[96];
+    tfm_json_describe(arch, got, sizeof got);
+    return tfm_error(TFM_ERR_UNSUPPORTED, "%s: architectures: expected [\"BertModel\"] or [\"BertForPreTraining\"], got %s", source, got);
+}
+
+/* A setting tfm does not implement is accepted only at the value that means "as tfm computes". */
+static tfm_status expect_bool(const cJSON *o, const char *key, const tfm_json_context *ctx, int required) {
+    int v = required;
+    tfm_status s = tfm_json_read_bool(o, key, ctx, &v);
+    if (!s && v != required)
+        s = tfm_error(TFM_ERR_UNSUPPORTED, "%s: %s: tfm's BERT supports only %s", ctx->source, key, required ? "true" : "false");
+    return s;
+}
+
+tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_name, tfm_bert_config *out) {
+    const char *source = source_name ? source_name : "<config>";
+    cJSON *o = NULL;
+    tfm_status s = tfm_json_parse(json_text, strlen(json_text), source, &o);
+    if (s) return s;
+    tfm_bert_config c;
+    tfm_bert_config_default(&c);
+    tfm_json_context ctx = {source, NULL};
+    s = tfm_json_expect_object(o, source, "the top level");
+    STEP(tfm_json_check_keys(o, &ctx, known_keys, ignored_keys));
+    const cJSON *type = tfm_json_field(o, "model_type");
+    if (s == TFM_OK && !(cJSON_IsString(type) && strcmp(type->valuestring, "bert") == 0)) {
+        char got[64];
+        tfm_json_describe(type, got, sizeof got);
+        s = tfm_error(TFM_ERR_CONFIG, "%s: model_type: expected \"bert\", got %s", source, type ? got : "nothing");
+    }
+    STEP(read_architecture(o, source, &c.parts));
+    STEP(tfm_json_read_int32(o, "vocab_size", &ctx, 1, BERT_MAX_DIM, &c.vocab_size));
+    STEP(tfm_json_read_int32(o, "hidden_size", &ctx, 1, BERT_MAX_DIM, &c.d_model));
+    STEP(tfm_json_read_int32(o, "num_hidden_layers", &ctx, 1, BERT_MAX_LAYERS, &c.n_layers));
+    STEP(tfm_json_read_int32(o, "num_attention_heads", &ctx, 1, BERT_MAX_DIM, &c.n_heads));
+    STEP(tfm_json_read_int32(o, "intermediate_size", &ctx, 1, BERT_MAX_DIM, &c.d_ff));
+    STEP(tfm_json_read_int32(o, "max_position_embeddings", &ctx, 1, BERT_MAX_DIM, &c.max_positions));
+    STEP(tfm_json_read_int32(o, "type_vocab_size", &ctx, 1, BERT_MAX_DIM, &c.type_vocab_size));
+    STEP(tfm_json_read_int32(o, "pad_token_id", &ctx, 0, BERT_MAX_DIM, &c.pad_id));
+    int act = 0;
+    STEP(tfm_json_read_choice(o, "hidden_act", &ctx, activation_names, &act));
+    c.activation = act == 0 ? TFM_ACTIVATION_GELU_ERF : act == 3 ? TFM_ACTIVATION_RELU : TFM_ACTIVATION_GELU;
+    STEP(tfm_json_read_float(o, "hidden_dropout_prob", &ctx, 0, 1, 1, 0, &c.dropout));
+    STEP(tfm_json_read_float(o, "attention_probs_dropout_prob", &ctx, 0, 1, 1, 0, &c.attention_dropout));
+    STEP(tfm_json_read_float(o, "layer_norm_eps", &ctx, 0, 0, INFINITY, 0, &c.layernorm_eps));
+    const cJSON *positions = tfm_json_field(o, "position_embedding_type");
+    if (s == TFM_OK && positions && !(cJSON_IsString(positions) && strcmp(positions->valuestring, "absolute") == 0))
+        s = tfm_error(TFM_ERR_UNSUPPORTED, "%s: position_embedding_type: tfm's BERT has learned absolute positions only", source);
+    STEP(expect_bool(o, "tie_word_embeddings", &ctx, 1));
+    STEP(expect_bool(o, "is_decoder", &ctx, 0));
+    STEP(expect_bool(o, "add_cross_attention", &ctx, 0));
+    cJSON_Delete(o);
+    if (s) return s;
+    if ((s = tfm_bert_config_validate(&c)) != TFM_OK) return tfm_error_prefix(s, "%s: ", source);
+    *out = c;
+    return TFM_OK;
+}
+
+tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, char **json_text) {
+    *json_text = NULL;
+    tfm_status s = tfm_bert_config_validate(c);
+    if (s) return s;
+    cJSON *o = cJSON_CreateObject(), *arch = cJSON_CreateArray();
+    int ok = o && arch && cJSON_AddItemToArray(arch, cJSON_CreateString(architecture_names[c->parts]));
+    ok = ok && cJSON_AddItemToObject(o, "architectures", arch);
+    if (!ok) cJSON_Delete(arch);
+    const char *act = c->activation == TFM_ACTIVATION_GELU_ERF ? "gelu" : c->activation == TFM_ACTIVATION_RELU ? "relu" : "gelu_new";
+    ok = ok && cJSON_AddStringToObject(o, "model_type", "bert") && cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size) &&
+         cJSON_AddNumberToObject(o, "hidden_size", c->d_model) && cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers) &&
+         cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads) &&
+         cJSON_AddNumberToObject(o, "intermediate_size", c->d_ff) && cJSON_AddStringToObject(o, "hidden_act", act) &&
+         cJSON_AddNumberToObject(o, "hidden_dropout_prob", tfm_json_float_value(c->dropout)) &&
+         cJSON_AddNumberToObject(o, "attention_probs_dropout_prob", tfm_json_float_value(c->attention_dropout)) &&
+         cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_positions) &&
+         cJSON_AddNumberToObject(o, "type_vocab_size", c->type_vocab_size) &&
+         cJSON_AddNumberToObject(o, "layer_norm_eps", tfm_json_float_value(c->layernorm_eps)) &&
+         cJSON_AddNumberToObject(o, "pad_token_id", c->pad_id) && cJSON_AddStringToObject(o, "position_embedding_type", "absolute") &&
+         cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
+    s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building BERT's config.json");
+    cJSON_Delete(o);
+    return s;
+}

