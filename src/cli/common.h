@@ -57,6 +57,8 @@ int cli_files_close(cli_files *files, int ok);
 /* Write token ids as "text" (space-separated), "uint16" or "uint32" (little-endian). *first tracks the
  * separator of text output. 0 on a write error or an id too large for uint16 (with a message). */
 int cli_write_ids(FILE *out, const char *format, const uint32_t *ids, size_t n, int *first);
+/* The whole of a stream (stdin, a pipe): free with tfm_free(text, *capacity); NULL when out of memory. */
+char *cli_read_stream(FILE *in, size_t *size, size_t *capacity);
 /* A decimal long in [min, max] (the whole string). */
 int cli_parse_long(const char *s, long min, long max, long *out);
 
@@ -67,5 +69,6 @@ int cli_train(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_init(int argc, char **argv);
 int cli_bleu(int argc, char **argv);
+int cli_embed(int argc, char **argv);
 
 #endif

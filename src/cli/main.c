@@ -19,6 +19,7 @@ static void usage(FILE *out) {
             "  translate   translate stdin line by line with an encoder-decoder (beam, greedy, sampling)\n"
             "  average     average the parameters of encoder-decoder checkpoints\n"
             "  generate    continue a prompt with a trained model\n"
+            "  embed       sentence embeddings from a BERT (mean pooling + L2 norm, as sentence-transformers)\n"
             "  init        write a freshly initialised model\n"
             "  tokenizer   train, apply and inspect BPE / WordPiece tokenizers\n"
             "  bleu        BLEU / chrF of translations against references (as sacreBLEU computes them)\n"
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
     if (strcmp(command, "generate") == 0) return cli_generate(argc - 1, argv + 1);
     if (strcmp(command, "init") == 0) return cli_init(argc - 1, argv + 1);
     if (strcmp(command, "bleu") == 0) return cli_bleu(argc - 1, argv + 1);
+    if (strcmp(command, "embed") == 0) return cli_embed(argc - 1, argv + 1);
 #ifdef TFM_HAVE_TOKENIZER_CLI
     if (strcmp(command, "tokenizer") == 0) return tfm_cli_tokenizer(argc - 1, argv + 1);
 #endif

@@ -65,26 +65,6 @@ static int is_blank(const char *s, size_t n) {
     return 1;
 }
 
-/* The whole of stdin. */
-static char *read_stream(FILE *in, size_t *size, size_t *capacity) {
-    size_t cap = 1 << 16, len = 0;
-    char *buf = tfm_malloc(cap);
-    while (buf) {
-        if (len == cap) {
-            char *bigger = tfm_realloc(buf, cap, cap * 2);
-            if (!bigger) { tfm_free(buf, cap); return NULL; }
-            buf = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, in);
-        len += got;
-        if (got == 0) break;
-    }
-    *size = len;
-    *capacity = cap;
-    return buf;
-}
-
 typedef struct input_line {
     int32_t *ids;        /* [length] source tokens without EOS (NULL for an empty line) */
     int length;
@@ -198,7 +178,7 @@ int cli_translate(int argc, char **argv) {
     }
 
     size_t size = 0, capacity = 0;
-    char *text = read_stream(stdin, &size, &capacity);
+    char *text = cli_read_stream(stdin, &size, &capacity);
     if (!text) { tfm_seq2seq_free(model); tfm_bpe_free(tokenizer); return cli_fail("translate"); }
     size_t count = 0;
     for (size_t i = 0; i < size; i++) count += text[i] == '\n';
