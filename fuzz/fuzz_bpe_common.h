@@ -19,7 +19,7 @@
         }                                                                                      \
     } while (0)
 
-static tfm_bpe *fuzz_small_tokenizer(void) {
+static inline tfm_bpe *fuzz_small_tokenizer(void) {
     static tfm_bpe *tok;
     if (tok) return tok;
     static const char text[] =

@@ -24,7 +24,7 @@ static const char wp_fuzz_vocab[] =
     "caf\n##e\ncafe\nstra\n##sse\n##ße\nü\n##ü\n中\n文\n.\n,\n!\n?\n'\n-\n#\n##\n###\n[\n]\n0\n1\n##0\n##1\n"
     "é\n##é\nα\nβ\n##β\nя\n😀\n\xe2\x80\x8b\nx\n##x\nxx\n##xx\n";
 
-static tfm_wordpiece *wp_fuzz_tokenizer(int lowercase) {
+static inline tfm_wordpiece *wp_fuzz_tokenizer(int lowercase) {
     static tfm_wordpiece *toks[2];
     if (!toks[lowercase]) {
         WP_FUZZ_REQUIRE(tfm_wordpiece_load_text(&toks[lowercase], wp_fuzz_vocab, sizeof wp_fuzz_vocab - 1, "fuzz",

@@ -73,18 +73,23 @@ static int parse_digits(const char *p, const char *end, long *value) {
 }
 
 /* 1 and *out when `name` is a checkpoint directory's name. */
+static void format_step_name(char *buffer, size_t size, step_name name) {
+    if (name.revision) snprintf(buffer, size, STEP_PREFIX "%08ld.%ld", name.step, name.revision);
+    else snprintf(buffer, size, STEP_PREFIX "%08ld", name.step);
+}
+
 static int parse_step_name(const char *name, step_name *out) {
     size_t n = strlen(STEP_PREFIX);
     if (strncmp(name, STEP_PREFIX, n) != 0) return 0;
     const char *digits = name + n, *dot = strchr(digits, '.'), *end = digits + strlen(digits);
     out->revision = 0;
     if (!parse_digits(digits, dot ? dot : end, &out->step)) return 0;
-    return !dot || parse_digits(dot + 1, end, &out->revision);
-}
-
-static void format_step_name(char *buffer, size_t size, step_name name) {
-    if (name.revision) snprintf(buffer, size, STEP_PREFIX "%08ld.%ld", name.step, name.revision);
-    else snprintf(buffer, size, STEP_PREFIX "%08ld", name.step);
+    if (dot && !parse_digits(dot + 1, end, &out->revision)) return 0;
+    /* Only the names tfm writes ("step-00000007", "step-00000007.1"): another spelling of the same step
+     * ("step-7", "step-7.0") would be re-spelled, and resolved to a directory that does not exist. */
+    char canonical[64];
+    format_step_name(canonical, sizeof canonical, *out);
+    return strcmp(canonical, name) == 0;
 }
 
 static int step_name_before(step_name a, step_name b) { return a.step < b.step || (a.step == b.step && a.revision < b.revision); }
@@ -156,7 +161,9 @@ static tfm_status list_steps(const char *run_dir, step_list *list) {
     tfm_status st = d || errno == ENOENT || errno == ENOTDIR ? TFM_OK : tfm_error(TFM_ERR_IO, "cannot open directory %s: %s", dir, strerror(errno));
     for (struct dirent *e; d && !st && (e = readdir(d)) != NULL;) {
         step_name name;
-        if (parse_step_name(e->d_name, &name)) st = append_step(list, name);
+        struct stat info; /* a file of that name is not a checkpoint */
+        if (parse_step_name(e->d_name, &name) && fstatat(dirfd(d), e->d_name, &info, 0) == 0 && S_ISDIR(info.st_mode))
+            st = append_step(list, name);
     }
     if (d) closedir(d);
     free_string(dir);

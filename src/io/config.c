@@ -57,7 +57,7 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
         return tfm_error(TFM_ERR_CONFIG, "model.d_model (%d) must be a multiple of model.n_heads (%d)", c->d_model,
                          c->n_heads);
     if (!positive_dim(c->d_ff))
-        return tfm_error(TFM_ERR_CONFIG, "model.d_ff: expected 1 to %d, got %d", TFM_CONFIG_MAX_DIM, c->d_ff);
+        return tfm_error(TFM_ERR_CONFIG, "model.d_ff (n_inner; 4 x n_embd when absent): expected 1 to %d, got %d", TFM_CONFIG_MAX_DIM, c->d_ff);
     if (!unit_interval(c->dropout))
         return tfm_error(TFM_ERR_CONFIG, "model.dropout: expected a number in [0, 1), got %g", (double)c->dropout);
     if (!(isfinite(c->layernorm_eps) && c->layernorm_eps > 0.0f))

@@ -49,15 +49,43 @@ static void describe_position(const char *at, const char *end, char *buf, size_t
         snprintf(buf, size, "unexpected '%s'", quote);
 }
 
-/* Report the first duplicated key in any object of the tree. */
+static int compare_keys(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static tfm_status duplicate_key(const char *source, const char *key) {
+    return tfm_error(TFM_ERR_FORMAT, "%s: invalid JSON: key \"%s\" appears twice in one object", source, key);
+}
+
+/* A key that appears twice among an object's members: sorted, so that a header of a million tensors costs
+ * n log n comparisons, not n^2 / 2 (small objects compare pairwise, naming the first duplicate in order). */
+static tfm_status check_object_keys(const cJSON *object, const char *source) {
+    size_t n = 0;
+    for (const cJSON *a = object->child; a; a = a->next) n += a->string != NULL;
+    if (n <= 16) {
+        for (const cJSON *a = object->child; a; a = a->next)
+            for (const cJSON *b = a->next; a->string && b; b = b->next)
+                if (b->string && strcmp(a->string, b->string) == 0) return duplicate_key(source, a->string);
+        return TFM_OK;
+    }
+    const char **keys = tfm_malloc(sizeof *keys * n);
+    if (!keys) return tfm_error_prefix(TFM_ERR_OUT_OF_MEMORY, "%s: checking JSON keys: ", source);
+    size_t k = 0;
+    for (const cJSON *a = object->child; a; a = a->next)
+        if (a->string) keys[k++] = a->string;
+    qsort(keys, n, sizeof *keys, compare_keys);
+    tfm_status s = TFM_OK;
+    for (size_t i = 1; i < n && !s; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0) s = duplicate_key(source, keys[i]);
+    tfm_free(keys, sizeof *keys * n);
+    return s;
+}
+
+/* Report a duplicated key in any object of the tree. */
 static tfm_status check_duplicates(const cJSON *item, const char *source) {
+    if (cJSON_IsObject(item)) {
+        tfm_status s = check_object_keys(item, source);
+        if (s != TFM_OK) return s;
+    }
     for (const cJSON *a = item ? item->child : NULL; a; a = a->next) {
-        if (cJSON_IsObject(item) && a->string) {
-            for (const cJSON *b = a->next; b; b = b->next)
-                if (b->string && strcmp(a->string, b->string) == 0)
-                    return tfm_error(TFM_ERR_FORMAT, "%s: invalid JSON: key \"%s\" appears twice in one object", source,
-                                     a->string);
-        }
         tfm_status s = check_duplicates(a, source);
         if (s != TFM_OK) return s;
     }

@@ -552,6 +552,9 @@ tfm_status tfm_safetensors_read_i32(const tfm_safetensors *f, const char *name, 
     if (!t) return tfm_error(TFM_ERR_FORMAT, "%s: missing tensor \"%s\"", f->path, name);
     tfm_status s = check_shape(f, t, ndim, shape, 0);
     if (s != TFM_OK) return s;
+    if (t->dtype == TFM_DTYPE_F32 || t->dtype == TFM_DTYPE_F16 || t->dtype == TFM_DTYPE_BF16 || t->dtype == TFM_DTYPE_F64 ||
+        t->dtype == TFM_DTYPE_BOOL || t->dtype == TFM_DTYPE_F8_E4M3 || t->dtype == TFM_DTYPE_F8_E5M2) /* also when empty */
+        return tfm_error(TFM_ERR_UNSUPPORTED, "%s: tensor \"%s\": dtype %s is not an integer type", f->path, name, t->dtype_name);
     const unsigned char *p = f->data + t->data_begin;
     for (size_t i = 0; i < t->elements; i++) {
         int64_t v;
