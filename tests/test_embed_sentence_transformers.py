@@ -62,6 +62,21 @@ def main():
         rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
         check(jsonl.returncode == 0 and len(rows) == len(sentences) and np.allclose(np.array(rows, dtype=np.float32), got, atol=1e-7),
               "JSON lines hold the same vectors, one line per sentence")
+    # Bad model directories: each a clear error naming what is wrong.
+    def broken(name, edit, expect):
+        bad = os.path.join(work, name)
+        os.makedirs(bad)
+        for f in ("model.safetensors", "vocab.txt", "tokenizer_config.json"):
+            os.symlink(os.path.join(model_dir, f), os.path.join(bad, f))
+        config = json.load(open(os.path.join(model_dir, "config.json")))
+        edit(config)
+        json.dump(config, open(os.path.join(bad, "config.json"), "w"))
+        p = subprocess.run([tfm, "embed", "--model", bad, "--input", text], capture_output=True, text=True, timeout=120)
+        check(p.returncode == 1 and expect in p.stderr, f"{name}: exit {p.returncode}, {p.stderr.strip()[-160:]!r}")
+    broken("segments", lambda c: c.update(type_vocab_size=3), 'tensor "embeddings.token_type_embeddings.weight"')
+    broken("gpt2", lambda c: c.update(model_type="gpt2"), 'model_type: expected "bert", got "gpt2"')
+    broken("relative", lambda c: c.update(position_embedding_type="relative_key"), "position_embedding_type")
+    broken("vocab", lambda c: c.update(vocab_size=30000), 'tensor "embeddings.word_embeddings.weight": shape mismatch')
     print(f"{checks - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
