@@ -4,8 +4,7 @@
  *  What tfm is
  * ============================================================================================
  * A small C11 library (libtfm) and a command-line tool (tfm) that train and run Transformer models
- * on ordinary CPUs: GPT today; the encoder-decoder of "Attention Is All You Need" and BERT build on
- * the same engine. Everything is fp32, every op has a plain reference implementation beside its fast
+ * on ordinary CPUs: GPT, the encoder-decoder of "Attention Is All You Need" and BERT, on one engine. Everything is fp32, every op has a plain reference implementation beside its fast
  * one, and whole models are tested against PyTorch on identical weights.
  *
  * The pieces, in the order data flows through them (one header each):
@@ -19,6 +18,8 @@
  *   tfm/config.h   model and training configurations (JSON files, Hugging Face config.json)
  *   tfm/gpt.h      GPT: the decoder-only Transformer, its KV cache and generation
  *   tfm/seq2seq.h  the encoder-decoder Transformer of "Attention Is All You Need" (model, cached greedy decoding)
+ *   tfm/bert.h     BERT: the encoder-only Transformer in Hugging Face's layout (pooler, MLM and NSP heads,
+ *                  sentence embeddings by mean pooling)
  *   tfm/decode.h   greedy / temperature / top-k / top-p sampling
  *   tfm/beam_search.h  beam search (length penalty, n-best) and sampling for the encoder-decoder
  *   tfm/train.h    the one training loop (GPT and encoder-decoder tasks), schedules, exact resume
