@@ -1,6 +1,7 @@
-/* fuzz/fuzz_model_config.c: libFuzzer target for config JSON: GPT-2 and seq2seq config.json, the "train" object (both tasks), and whole training-config files; what parses must validate and round-trip. */
+/* fuzz/fuzz_model_config.c: libFuzzer target for config JSON: GPT-2, seq2seq and BERT config.json, the "train" object (both tasks), and whole training-config files; what parses must validate and round-trip. */
 #include "fuzz_io_common.h"
 
+#include "tfm/bert.h"
 #include "tfm/config.h"
 #include "tfm/seq2seq.h"
 
@@ -58,6 +59,17 @@ static void train_round_trip(const tfm_train_config *t) {
     free_text(b);
 }
 
+static void bert_round_trip(const tfm_bert_config *c) {
+    char *a = NULL, *b = NULL;
+    tfm_bert_config again;
+    IO_FUZZ_REQUIRE(tfm_bert_config_to_json(c, &a) == TFM_OK, "a parsed BERT config prints");
+    IO_FUZZ_REQUIRE(tfm_bert_config_from_json(a, "printed config.json", &again) == TFM_OK, "a printed BERT config parses");
+    IO_FUZZ_REQUIRE(tfm_bert_config_to_json(&again, &b) == TFM_OK, "prints again");
+    IO_FUZZ_REQUIRE(strcmp(a, b) == 0, "BERT config.json round trip");
+    free_text(a);
+    free_text(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = io_fuzz_text(data, size);
@@ -75,6 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     s = tfm_seq2seq_config_from_json(text, "fuzz config.json", &seq2seq);
     IO_FUZZ_FAILED_WITH_MESSAGE(s, "a refused seq2seq config says why");
     if (s == TFM_OK) seq2seq_round_trip(&seq2seq);
+
+    tfm_bert_config bert;
+    tfm_bert_config_default(&bert);
+    s = tfm_bert_config_from_json(text, "fuzz config.json", &bert);
+    IO_FUZZ_FAILED_WITH_MESSAGE(s, "a refused BERT config says why");
+    if (s == TFM_OK) bert_round_trip(&bert);
 
     /* The "train" object alone (trainer_state.json keeps it so), for both tasks. */
     for (int task = TFM_TASK_GPT; task <= TFM_TASK_SEQ2SEQ; task++) {
