@@ -3,7 +3,7 @@ import os
 import sys
 
 
-def require(*modules):
+def import_references(*modules):
     """Import and return the named modules; a missing one fails the test (exit 1) with the set-up command."""
     loaded = []
     for name in modules:

@@ -8,9 +8,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import require  # noqa: E402
+from reference import import_references  # noqa: E402
 
-torch = require("torch")
+torch = import_references("torch")
 
 torch.manual_seed(0)
 BUILD = os.environ.get("TFM_BUILD")

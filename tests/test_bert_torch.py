@@ -22,9 +22,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from reference import asset, real_sentences, require  # noqa: E402
+from reference import asset, real_sentences, import_references  # noqa: E402
 
-np, torch, transformers, tokenizers = require("numpy", "torch", "transformers", "tokenizers")
+np, torch, transformers, tokenizers = import_references("numpy", "torch", "transformers", "tokenizers")
 
 from torch_reference import harness, safetensors_io  # noqa: E402
 

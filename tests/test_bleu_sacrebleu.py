@@ -19,9 +19,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import require  # noqa: E402
+from reference import import_references  # noqa: E402
 
-sacrebleu = require("sacrebleu")
+sacrebleu = import_references("sacrebleu")
 from sacrebleu.metrics import BLEU, CHRF  # noqa: E402
 
 source = os.environ.get("TFM_SOURCE") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")

@@ -15,9 +15,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from reference import asset, real_sentences, require  # noqa: E402
+from reference import asset, real_sentences, import_references  # noqa: E402
 
-np, sentence_transformers = require("numpy", "sentence_transformers")
+np, sentence_transformers = import_references("numpy", "sentence_transformers")
 
 COSINE_MIN = 0.99999
 

@@ -9,9 +9,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import require  # noqa: E402
+from reference import import_references  # noqa: E402
 
-np = require("numpy")
+np = import_references("numpy")
 
 BUILD = os.environ.get("TFM_BUILD")
 if not BUILD:

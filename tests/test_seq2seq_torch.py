@@ -24,9 +24,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from reference import require  # noqa: E402
+from reference import import_references  # noqa: E402
 
-np, torch = require("numpy", "torch")  # missing: the test fails and names the set-up command
+np, torch = import_references("numpy", "torch")  # missing: the test fails and names the set-up command
 
 from torch_reference import harness, safetensors_io
 from torch_reference.seq2seq import Seq2Seq, Seq2SeqConfig, save_checkpoint

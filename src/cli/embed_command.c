@@ -83,6 +83,7 @@ static void warn_truncated(embed_job *j, char **lines, const size_t *bytes, int 
     tfm_tokens tokens = {0};
     int shown = 0, total = 0;
     for (int i = 0; i < count; i++) {
+        if (bytes[i] + 2 <= (size_t)j->max_length) continue; /* every word piece takes at least one byte: it fits */
         tokens.count = 0;
         if (tfm_wordpiece_encode(j->tokenizer, lines[i], bytes[i], 0, &tokens) || tokens.count + 2 <= (size_t)j->max_length) continue;
         if (shown++ < 5) fprintf(stderr, "tfm embed: line %d: %zu tokens, truncated to --max-length %d\n", i + 1, tokens.count + 2, j->max_length);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "io/file.h"
 #include "tfm/io.h"
 
@@ -91,14 +93,12 @@ static void log_validation(FILE *log, long step, float loss, const char *score_n
 
 /* A dropped step (on_nonfinite "skip"): {"step": the step it would have been, "skipped": why}. */
 static void log_skip(FILE *log, long step, const char *reason, double wall) {
-    fprintf(log, "{\"step\":%ld,\"skipped\":\"", step);
-    for (const char *c = reason; *c; c++) {
-        if (*c == '"' || *c == '\\') fprintf(log, "\\%c", *c);
-        else if ((unsigned char)*c < 0x20) fprintf(log, "\\u%04x", (unsigned)(unsigned char)*c);
-        else fputc(*c, log);
-    }
-    fprintf(log, "\",\"wall_seconds\":%.3f}\n", wall);
+    cJSON *why = cJSON_CreateString(reason);
+    char *quoted = why ? cJSON_PrintUnformatted(why) : NULL; /* cJSON escapes the message */
+    fprintf(log, "{\"step\":%ld,\"skipped\":%s,\"wall_seconds\":%.3f}\n", step, quoted ? quoted : "\"\"", wall);
     fflush(log);
+    if (quoted) cJSON_free(quoted);
+    cJSON_Delete(why);
 }
 
 /* ---- best/: a model-only copy of the best validation, with the run's tokenizer if it has one ---- */

@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from reference import require  # noqa: E402
+from reference import import_references  # noqa: E402
 
 # GPT-2's pre-tokenizer pattern (tiktoken's gpt2 / r50k_base).
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -27,14 +27,14 @@ ENDOFTEXT = {"<|endoftext|>": 50256}
 
 
 def tiktoken_gpt2(ranks_path):
-    tiktoken = require("tiktoken")
+    tiktoken = import_references("tiktoken")
     import tiktoken.load
     ranks = tiktoken.load.load_tiktoken_bpe(ranks_path)
     return tiktoken.Encoding(name="gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=ENDOFTEXT)
 
 
 def hf_gpt2(vocab, merges):
-    tokenizers = require("tokenizers")
+    tokenizers = import_references("tokenizers")
     from tokenizers import decoders, models, pre_tokenizers
     tok = tokenizers.Tokenizer(models.BPE.from_file(vocab, merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -52,14 +52,14 @@ def make_encoder(a):
         tok = hf_gpt2(a.vocab, a.merges)
         return lambda text: tok.encode(text, add_special_tokens=False).ids
     if a.engine == "hf":
-        tokenizers = require("tokenizers")
+        tokenizers = import_references("tokenizers")
         tok = tokenizers.Tokenizer.from_file(a.tokenizer)
         return lambda text: tok.encode(text, add_special_tokens=False).ids
     sys.exit(f"bpe_reference.py: unknown engine {a.engine}")
 
 
 def convert(ranks_path, vocab_path, merges_path):
-    require("transformers")
+    import_references("transformers")
     from transformers.convert_slow_tokenizer import TikTokenConverter
     vocab, merges = TikTokenConverter(vocab_file=ranks_path).extract_vocab_merges_from_model(ranks_path)
     with open(vocab_path, "w", encoding="utf-8") as f:

@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from reference import require  # noqa: E402
+from reference import import_references  # noqa: E402
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -32,7 +32,7 @@ def bert_normalizer(lowercase):
 
 
 def make_tokenizer(vocab, lowercase, with_specials):
-    tokenizers = require("tokenizers")
+    tokenizers = import_references("tokenizers")
     from tokenizers import decoders, models, pre_tokenizers, processors
     tok = tokenizers.Tokenizer(models.WordPiece.from_file(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
     tok.normalizer = bert_normalizer(lowercase)
@@ -101,7 +101,7 @@ def decode(vocab, path):
 
 
 def train(path, out_vocab, cased):
-    tokenizers = require("tokenizers")
+    tokenizers = import_references("tokenizers")
     from tokenizers import models, pre_tokenizers, trainers
     tok = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = bert_normalizer(not cased)
@@ -116,7 +116,7 @@ def train(path, out_vocab, cased):
 
 
 def tokenizer_json(path, text_path):
-    tokenizers = require("tokenizers")
+    tokenizers = import_references("tokenizers")
     write_pairs(tokenizers.Tokenizer.from_file(path), text_path)
 
 
@@ -142,7 +142,7 @@ def bench(vocab, path):
 
 
 def tokenizers_version():
-    return require("tokenizers").__version__
+    return import_references("tokenizers").__version__
 
 
 def main(argv):

@@ -14,11 +14,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from reference import require  # noqa: E402
+from reference import import_references  # noqa: E402
 
 
 def main():
-    require("tokenizers")
+    import_references("tokenizers")
     from tokenizers import normalizers, pre_tokenizers
 
     def stage(**only):

@@ -9,9 +9,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from reference import require  # noqa: E402
+from reference import import_references  # noqa: E402
 
-np, torch = require("numpy", "torch")
+np, torch = import_references("numpy", "torch")
 
 from torch_reference import checkpoint, safetensors_io
 from torch_reference.gpt import GPT, GPTConfig, KVCache, count_parameters
