@@ -19,10 +19,11 @@
  *   tfm/gpt.h      GPT: the decoder-only Transformer, its KV cache and generation
  *   tfm/seq2seq.h  the encoder-decoder Transformer of "Attention Is All You Need" (model, cached greedy decoding)
  *   tfm/bert.h     BERT: the encoder-only Transformer in Hugging Face's layout (pooler, MLM and NSP heads,
- *                  sentence embeddings by mean pooling)
+ *                  sentence embeddings by mean pooling, the pre-training loss)
+ *   tfm/bert_data.h  BERT's pre-training examples from text: NSP / SOP pairs, 15% masking with 80/10/10
  *   tfm/decode.h   greedy / temperature / top-k / top-p sampling
  *   tfm/beam_search.h  beam search (length penalty, n-best) and sampling for the encoder-decoder
- *   tfm/train.h    the one training loop (GPT and encoder-decoder tasks), schedules, exact resume
+ *   tfm/train.h    the one training loop (GPT, encoder-decoder and BERT tasks), schedules, exact resume
  *   tfm/io.h       files written atomically, safetensors files and checkpoint directories
  *   tfm/metrics.h  BLEU and chrF exactly as sacreBLEU computes them
  *   tfm/bpe.h, tfm/wordpiece.h   GPT-2's byte-level BPE and BERT's WordPiece tokenizers
@@ -87,6 +88,7 @@
 #include "tfm/base.h"
 #include "tfm/beam_search.h"
 #include "tfm/bert.h"
+#include "tfm/bert_data.h"
 #include "tfm/bpe.h"
 #include "tfm/config.h"
 #include "tfm/decode.h"

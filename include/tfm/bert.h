@@ -39,6 +39,10 @@ tfm_status tfm_bert_config_validate(const tfm_bert_config *c);
  * decoder, untied MLM decoder) are errors naming source and the field. */
 tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_name, tfm_bert_config *c);
 tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, char **json_text); /* free with tfm_free(s, strlen(s) + 1) */
+/* A training config file {"model": {Hugging Face's BertConfig keys, "model_type": "bert"}, "train": {...}} (see
+ * tfm/config.h for "train"); either output may be NULL. Errors name the file and the field. */
+struct tfm_train_config;
+tfm_status tfm_bert_config_load(const char *path, tfm_bert_config *model, struct tfm_train_config *train);
 
 /* One post-LN block:  x = norm1(x + dropout(output(attention(query x, key x, value x))))
  *                     x = norm2(x + dropout(output_dense(act(intermediate(x))))) */
@@ -95,6 +99,18 @@ tfm_tensor *tfm_bert_pool(tfm_bert *model, tfm_graph *g, tfm_tensor *hidden, int
 tfm_tensor *tfm_bert_mlm_logits(tfm_bert *model, tfm_graph *g, tfm_tensor *hidden, const int32_t *rows, int count);
 /* Next-sentence logits from the pooled output [B, C] -> [B, 2] (index 0: B follows A) */
 tfm_tensor *tfm_bert_nsp_logits(tfm_bert *model, tfm_graph *g, tfm_tensor *pooled);
+
+/* BERT's pre-training loss on a batch made by tfm_bert_pretraining_batch_fill (tfm/bert_data.h): the mean masked-LM
+ * cross-entropy over the batch's prediction rows, plus, when it has pairs, the mean NSP/SOP cross-entropy over its
+ * sequences: transformers' BertForPreTraining loss (labels -100 except at the rows). -> [1]. `outputs` (may be NULL)
+ * receives the logits (for accuracies; valid until backward) and the two parts' values. */
+typedef struct tfm_bert_pretraining_outputs {
+    tfm_tensor *mlm_logits;              /* [predictions, V] */
+    tfm_tensor *pair_logits;             /* [B, 2], NULL without pairs */
+    float mlm_loss, pair_loss;           /* pair_loss 0 without pairs */
+} tfm_bert_pretraining_outputs;
+tfm_tensor *tfm_bert_pretraining_loss(tfm_bert *model, tfm_graph *g, const tfm_bert_pretraining_batch *batch, float label_smoothing,
+                                      tfm_bert_pretraining_outputs *outputs);
 
 /* Means with padding masks, L2 normalised: sentence-transformers' embedding (mean pooling + Normalize) of
  * hidden [B, T, C] -> a plain array out[B, C] (no gradient). */

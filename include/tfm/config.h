@@ -3,6 +3,7 @@
 #define TFM_CONFIG_H
 
 #include "tfm/base.h"
+#include "tfm/bert_data.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,7 +37,7 @@ enum { TFM_SCHEDULE_CONSTANT = 0, TFM_SCHEDULE_COSINE = 1, TFM_SCHEDULE_NOAM = 2
 enum { TFM_ON_NONFINITE_STOP = 0, TFM_ON_NONFINITE_SKIP = 1 };
 
 /* Which model a training config is for: it chooses the defaults and which task part applies. */
-enum { TFM_TASK_GPT = 0, TFM_TASK_SEQ2SEQ = 1 };
+enum { TFM_TASK_GPT = 0, TFM_TASK_SEQ2SEQ = 1, TFM_TASK_BERT = 2 };
 
 /* GPT's part of the "train" object: windows of a token stream. */
 typedef struct tfm_gpt_train_config {
@@ -55,6 +56,16 @@ typedef struct tfm_seq2seq_train_config {
     int max_length_b;
     char source_lang[16], target_lang[16];   /* file suffixes: <data>/train.<source_lang> etc. */
 } tfm_seq2seq_train_config;
+
+/* BERT's part: pre-training sequences built from sentences and documents (tfm/bert_data.h). JSON keys:
+ * batch_size, seq_len (data.max_length), valid_fraction, eval_batches, and the data options by their field names
+ * (objective "nsp" | "sop" | "mlm", mask_probability, max_predictions, ..., whole_word_masking, dynamic_masking). */
+typedef struct tfm_bert_train_config {
+    int batch_size;          /* sequences per micro-batch */
+    float valid_fraction;    /* documents at the end of the text held out for validation */
+    int eval_batches;        /* micro-batches per validation (fewer if the held-out part is smaller) */
+    tfm_bert_data_options data;
+} tfm_bert_train_config;
 
 /* The "train" object of a config file: what the one training loop reads, then the task's own part. JSON
  * names are the field names, flat: {"batch_size": 32, "max_steps": 2000, ...}; a field of the other task is
@@ -83,12 +94,14 @@ typedef struct tfm_train_config {
     unsigned long long seed;
     tfm_gpt_train_config gpt;
     tfm_seq2seq_train_config seq2seq;
+    tfm_bert_train_config bert;
 } tfm_train_config;
 
 void tfm_gpt_config_default(tfm_gpt_config *c);     /* the built-in "tiny" byte-level GPT */
 void tfm_train_config_default(tfm_train_config *c);                /* GPT's defaults */
-/* The defaults of a task: GPT's above, or the paper's for TFM_TASK_SEQ2SEQ (Adam 0.9/0.98/1e-9, "noam"
- * warm-up 4000, label smoothing 0.1, batches of 4096 tokens). */
+/* The defaults of a task: GPT's above, the paper's for TFM_TASK_SEQ2SEQ (Adam 0.9/0.98/1e-9, "noam" warm-up
+ * 4000, label smoothing 0.1, batches of 4096 tokens), or for TFM_TASK_BERT BERT's (AdamW 0.9/0.999/1e-6, weight
+ * decay 0.01, NSP + 15% masked LM on 128-token sequences) with a peak rate of 5e-4 for small models. */
 void tfm_train_config_default_task(tfm_train_config *c, int task);
 /* Check ranges and consistency (d_model % n_heads, seq_len <= context_length, ...). */
 tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c);

@@ -54,6 +54,9 @@ char *tfm_file_join(const char *dir, const char *name);
 tfm_status tfm_file_copy(const char *from, const char *to);
 /* 1 if a path exists (any kind). */
 int tfm_file_exists(const char *path);
+/* TFM_OK when bytes[0 .. size) are valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF);
+ * else TFM_ERR_FORMAT "<name>: invalid UTF-8 at byte offset N (line L): expected UTF-8 text". */
+tfm_status tfm_text_check_utf8(const char *bytes, size_t size, const char *name);
 
 
 /* ---- safetensors (Hugging Face): u64 LE header length N, N bytes of JSON header, raw LE tensor data ---- */

@@ -69,6 +69,10 @@ tfm_status tfm_train_state_set_string(tfm_train_state *state, const char *key, c
 tfm_status tfm_train_state_get_u64(const tfm_train_state *state, const char *key, uint64_t *value);
 /* The string stays valid while the state does. */
 tfm_status tfm_train_state_get_string(const tfm_train_state *state, const char *key, const char **value);
+/* Where an epoch-based task is in its data: "data_epoch" (0-based) and "data_position" (units of this epoch used).
+ * Reading checks the position against the `count` units of an epoch (`units` names them in the message). */
+tfm_status tfm_train_state_set_epoch_position(tfm_train_state *state, long epoch, size_t position);
+tfm_status tfm_train_state_get_epoch_position(const tfm_train_state *state, size_t count, const char *units, long *epoch, size_t *position);
 /* "<dir>/trainer_state.json", for messages. */
 const char *tfm_train_state_source(const tfm_train_state *state);
 
@@ -80,6 +84,7 @@ enum {
     TFM_LOSS_WEIGHT_PER_TOKEN = 1,   /* micro-batches count by the tokens in their mean: the step's loss is the
                                         mean over all its tokens, so k micro-batches = one batch holding them */
 };
+#define TFM_TRAIN_MAX_METRICS 4
 typedef struct tfm_train_task {
     const char *name;            /* "gpt", "seq2seq": the first word of progress lines */
     const char *state_format;    /* trainer_state.json's "format"; resume refuses any other */
@@ -87,6 +92,13 @@ typedef struct tfm_train_task {
     const char *data_location;   /* absolute path of what is trained on */
     const char *score_name;      /* the validation score ("bleu": log key "valid_bleu"), NULL if the task has none */
     int loss_weighting;          /* TFM_LOSS_WEIGHT_* */
+    const char *tokenizer_files[3]; /* the files in the run directory that go with the model ("tokenizer.json";
+                                       "vocab.txt", "tokenizer_config.json"), copied into best/; NULL-terminated */
+    /* Further validation figures beside the loss and the score ("nsp_accuracy"): evaluate sets metric_values,
+     * the loop logs each as "valid_<name>". */
+    int metric_count;
+    const char *metric_names[TFM_TRAIN_MAX_METRICS];
+    float metric_values[TFM_TRAIN_MAX_METRICS];
     int d_model;                 /* for the "noam" schedule */
     tfm_params *params;          /* what the optimizer updates (the model's) */
     void *self;
@@ -112,6 +124,15 @@ typedef struct tfm_train_task {
  * validation windows. The model is not owned. */
 struct tfm_gpt;
 tfm_status tfm_gpt_task_create(tfm_train_task **task, struct tfm_gpt *model, const tfm_train_config *config, const char *data_path);
+/* BERT pre-training on a text file of sentences (one per line, blank lines between documents) tokenized with
+ * `tokenizer` (a vocabulary no larger than the model's): the last valid_fraction of the documents held out; loss =
+ * mean masked-LM cross-entropy + mean NSP/SOP cross-entropy (MLM only for objective "mlm"); score = masked-LM
+ * accuracy on the held-out examples, metrics "mlm_loss", "nsp_accuracy" (or "sop_accuracy"). Epochs go through the
+ * training examples in an order shuffled per epoch. The model (TFM_BERT_PRETRAINING) and tokenizer are not owned. */
+struct tfm_bert;
+struct tfm_wordpiece;
+tfm_status tfm_bert_task_create(tfm_train_task **task, struct tfm_bert *model, struct tfm_wordpiece *tokenizer, const tfm_train_config *config,
+                                const char *data_path);
 /* The encoder-decoder on <data_dir>/{train,valid}.{source_lang,target_lang} tokenised with the joint BPE
  * (its vocabulary must be the model's): token-count batches, per-token weighting, validation loss and the
  * BLEU of greedy translations of bleu_sentences validation pairs. Model and tokenizer are not owned. */

@@ -35,9 +35,11 @@ int cli_model_type_of_file(const char *path, int top) {
     tfm_free(text, size + 1);
     const cJSON *model = top ? cJSON_GetObjectItemCaseSensitive(root, "model") : root;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "model_type");
-    int seq2seq = cJSON_IsString(type) && strcmp(type->valuestring, "seq2seq") == 0;
+    int task = !cJSON_IsString(type) ? TFM_TASK_GPT
+               : strcmp(type->valuestring, "seq2seq") == 0 ? TFM_TASK_SEQ2SEQ
+               : strcmp(type->valuestring, "bert") == 0 ? TFM_TASK_BERT : TFM_TASK_GPT;
     cJSON_Delete(root);
-    return seq2seq ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
+    return task;
 }
 
 int cli_model_type_of_directory(const char *dir) {
@@ -53,19 +55,39 @@ int cli_model_type_of_directory(const char *dir) {
 tfm_status cli_model_load(const char *dir, cli_model *m) {
     memset(m, 0, sizeof *m);
     m->task = cli_model_type_of_directory(dir);
+    if (m->task == TFM_TASK_BERT) return tfm_bert_load(&m->bert, dir, NULL);
     return m->task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_load(&m->seq2seq, dir) : tfm_gpt_load(&m->gpt, dir);
 }
 
-tfm_params *cli_model_params(cli_model *m) { return m->seq2seq ? &m->seq2seq->params : &m->gpt->params; }
+tfm_params *cli_model_params(cli_model *m) { return m->bert ? &m->bert->params : m->seq2seq ? &m->seq2seq->params : &m->gpt->params; }
 
 tfm_status cli_model_save(const cli_model *m, const char *dir) {
+    if (m->bert) return tfm_bert_save(m->bert, dir);
     return m->seq2seq ? tfm_seq2seq_save(m->seq2seq, dir) : tfm_gpt_save(m->gpt, dir);
 }
 
 void cli_model_free(cli_model *m) {
     tfm_gpt_free(m->gpt);
     tfm_seq2seq_free(m->seq2seq);
+    tfm_bert_free(m->bert);
     memset(m, 0, sizeof *m);
+}
+
+/* A number from a small JSON file beside the model (tokenizer_config.json, sentence_bert_config.json), or fallback. */
+double cli_json_number_in(const char *dir, const char *file, const char *key, double fallback) {
+    char *path = tfm_file_join(dir, file), *text = NULL;
+    size_t size = 0;
+    double value = fallback;
+    if (path && tfm_file_exists(path) && tfm_file_read(path, &text, &size) == TFM_OK) {
+        cJSON *o = cJSON_ParseWithLength(text, size);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+        if (cJSON_IsNumber(v)) value = v->valuedouble;
+        else if (cJSON_IsBool(v)) value = cJSON_IsTrue(v);
+        cJSON_Delete(o);
+        tfm_free(text, size + 1);
+    }
+    if (path) tfm_free(path, strlen(path) + 1);
+    return value;
 }
 
 void cli_format_duration(double seconds, char *buf, int size) {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tfm/bert.h"
 #include "tfm/gpt.h"
 #include "tfm/seq2seq.h"
 
@@ -14,14 +15,15 @@ int cli_fail(const char *command);
 double cli_now(void);
 /* Apply --threads (0 = all cores). */
 void cli_set_threads(int threads);
-/* Any model directory: which model config.json describes ("model_type" "seq2seq", else GPT), loaded. */
+/* Any model directory: which model config.json describes ("model_type" "seq2seq", "bert", else GPT), loaded. */
 typedef struct cli_model {
-    int task;                    /* TFM_TASK_GPT or TFM_TASK_SEQ2SEQ */
+    int task;                    /* TFM_TASK_GPT, TFM_TASK_SEQ2SEQ or TFM_TASK_BERT */
     tfm_gpt *gpt;
     tfm_seq2seq *seq2seq;
+    tfm_bert *bert;
 } cli_model;
-/* TFM_TASK_SEQ2SEQ when the JSON file's object (top = 0) or its "model" member (top = 1) has model_type
- * "seq2seq"; TFM_TASK_GPT otherwise (also when the file cannot be read: loading it reports that). */
+/* TFM_TASK_SEQ2SEQ / TFM_TASK_BERT when the JSON file's object (top = 0) or its "model" member (top = 1) has
+ * model_type "seq2seq" / "bert"; TFM_TASK_GPT otherwise (also when the file cannot be read: loading it reports that). */
 int cli_model_type_of_file(const char *path, int top);
 /* The same for a model, checkpoint or run directory (its current checkpoint's config.json). */
 int cli_model_type_of_directory(const char *dir);
@@ -61,6 +63,10 @@ int cli_write_ids(FILE *out, const char *format, const uint32_t *ids, size_t n, 
 char *cli_read_stream(FILE *in, size_t *size, size_t *capacity);
 /* A decimal long in [min, max] (the whole string). */
 int cli_parse_long(const char *s, long min, long max, long *out);
+
+/* A number (or boolean, as 0/1) from a small JSON file in dir (tokenizer_config.json, sentence_bert_config.json), or
+ * fallback when the file or the key is missing. */
+double cli_json_number_in(const char *dir, const char *file, const char *key, double fallback);
 
 /* "3m05s" */
 void cli_format_duration(double seconds, char *buf, int size);

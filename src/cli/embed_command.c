@@ -10,23 +10,6 @@
 #include "tfm/io.h"
 #include "tfm/wordpiece.h"
 
-/* A number from a small JSON file beside the model (tokenizer_config.json, sentence_bert_config.json), or fallback. */
-static double json_number_in(const char *dir, const char *file, const char *key, double fallback) {
-    char *path = tfm_file_join(dir, file), *text = NULL;
-    size_t size = 0;
-    double value = fallback;
-    if (path && tfm_file_exists(path) && tfm_file_read(path, &text, &size) == TFM_OK) {
-        cJSON *o = cJSON_ParseWithLength(text, size);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-        if (cJSON_IsNumber(v)) value = v->valuedouble;
-        else if (cJSON_IsBool(v)) value = cJSON_IsTrue(v);
-        cJSON_Delete(o);
-        tfm_free(text, size + 1);
-    }
-    if (path) tfm_free(path, strlen(path) + 1);
-    return value;
-}
-
 /* .npy version 1.0: magic, header length, a Python dict padded with spaces to a multiple of 64 bytes. */
 static int write_npy(FILE *out, const float *x, size_t rows, int columns) {
     char header[128];
@@ -156,7 +139,7 @@ static void job_free(embed_job *j) {
 static int load(embed_job *j, const char *dir, int max_length) {
     if (tfm_bert_load(&j->model, dir, NULL)) return 0;
     char *vocab = tfm_file_join(dir, "vocab.txt");
-    int lowercase = (int)json_number_in(dir, "tokenizer_config.json", "do_lower_case", 1);
+    int lowercase = (int)cli_json_number_in(dir, "tokenizer_config.json", "do_lower_case", 1);
     tfm_status st = vocab ? tfm_wordpiece_load(&j->tokenizer, vocab, lowercase) : TFM_ERR_OUT_OF_MEMORY;
     if (vocab) tfm_free(vocab, strlen(vocab) + 1);
     if (st) return 0;
@@ -166,7 +149,7 @@ static int load(embed_job *j, const char *dir, int max_length) {
         return 0;
     }
     int positions = j->model->config.max_positions;
-    j->max_length = max_length ? max_length : (int)json_number_in(dir, "sentence_bert_config.json", "max_seq_length", positions);
+    j->max_length = max_length ? max_length : (int)cli_json_number_in(dir, "sentence_bert_config.json", "max_seq_length", positions);
     if (j->max_length < 2 || j->max_length > positions) {
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "--max-length %d: expected 2 to the model's max_position_embeddings %d", j->max_length, positions);
         return 0;

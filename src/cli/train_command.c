@@ -11,6 +11,7 @@
 #include "tfm/io.h"
 #include "tfm/seq2seq.h"
 #include "tfm/train.h"
+#include "tfm/wordpiece.h"
 
 /* What the command line says, before it is applied to a config. Negative / zero: not given. */
 typedef struct train_arguments {
@@ -25,11 +26,13 @@ typedef struct train_arguments {
 typedef struct train_model {
     cli_model model;             /* .task: TFM_TASK_* */
     tfm_bpe *tokenizer;          /* the encoder-decoder's joint BPE */
+    tfm_wordpiece *wordpiece;    /* BERT's vocabulary */
 } train_model;
 
 static void free_model(train_model *m) {
     cli_model_free(&m->model);
     tfm_bpe_free(m->tokenizer);
+    tfm_wordpiece_free(m->wordpiece);
 }
 
 /* ---- Which model: "model_type" of --config's "model" object or of --resume DIR/config.json ---- */
@@ -105,6 +108,57 @@ static tfm_status seq2seq_task(const train_arguments *a, const char *out_dir, tr
     return st;
 }
 
+/* The directory part of a path ("." when it has none), in fresh memory. */
+static char *directory_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return tfm_strdup(".");
+    char *dir = tfm_strdup(path);
+    if (dir) dir[slash == path ? 1 : slash - path] = '\0';
+    return dir;
+}
+
+/* BERT's WordPiece vocabulary: --tokenizer, else vocab.txt beside the data; it lower-cases unless a
+ * tokenizer_config.json beside it says "do_lower_case": false. The run directory keeps both, as Hugging Face
+ * lays a BERT out, so resume, best/ and other tools find them. */
+static tfm_status load_wordpiece(const train_arguments *a, const char *out_dir, train_model *m) {
+    char *data_dir = directory_of(a->data);
+    char *given = a->resume_dir ? tfm_file_join(out_dir, "vocab.txt") : a->tokenizer ? tfm_strdup(a->tokenizer)
+                                                                                         : data_dir ? tfm_file_join(data_dir, "vocab.txt") : NULL;
+    char *given_dir = given ? directory_of(given) : NULL;
+    tfm_status st = (!data_dir || !given || !given_dir) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
+    if (!st && !tfm_file_exists(given))
+        st = tfm_error(TFM_ERR_IO, "%s: no such file; BERT needs a WordPiece vocab.txt (make one with \"tfm tokenizer wordpiece train\", or "
+                                   "pass --tokenizer)", given);
+    int lowercase = st ? 1 : (int)cli_json_number_in(given_dir, "tokenizer_config.json", "do_lower_case", 1);
+    if (!st) st = tfm_wordpiece_load(&m->wordpiece, given, lowercase);
+    if (!st && !a->resume_dir) {
+        char *vocab = tfm_file_join(out_dir, "vocab.txt"), *settings = tfm_file_join(out_dir, "tokenizer_config.json");
+        char json[128];
+        snprintf(json, sizeof json, "{\n  \"do_lower_case\": %s,\n  \"tokenizer_class\": \"BertTokenizer\"\n}\n", lowercase ? "true" : "false");
+        st = (!vocab || !settings) ? TFM_ERR_OUT_OF_MEMORY : tfm_file_make_directory(out_dir);
+        if (!st) st = tfm_file_copy(given, vocab); /* byte for byte (also when it is that file) */
+        if (!st) st = tfm_file_write_atomic(settings, json, strlen(json));
+        if (vocab) tfm_free(vocab, strlen(vocab) + 1);
+        if (settings) tfm_free(settings, strlen(settings) + 1);
+    }
+    if (data_dir) tfm_free(data_dir, strlen(data_dir) + 1);
+    if (given) tfm_free(given, strlen(given) + 1);
+    if (given_dir) tfm_free(given_dir, strlen(given_dir) + 1);
+    return st;
+}
+
+static tfm_status bert_task(const train_arguments *a, const char *out_dir, train_model *m, tfm_train_config *c, tfm_train_task **task) {
+    tfm_status st = load_wordpiece(a, out_dir, m);
+    if (!st && a->resume_dir) {
+        st = tfm_bert_load(&m->model.bert, a->resume_dir, NULL);
+    } else if (!st) {
+        tfm_bert_config model_config;
+        if ((st = tfm_bert_config_load(a->config_path, &model_config, NULL)) == TFM_OK) st = tfm_bert_create(&m->model.bert, &model_config);
+        if (!st) tfm_bert_init_weights(m->model.bert, c->seed);
+    }
+    return st ? st : tfm_bert_task_create(task, m->model.bert, m->wordpiece, c, a->data);
+}
+
 /* New run: the config file's (or the built-in) config; resume: the saved one. Then the trainer. */
 static tfm_status make_trainer(train_arguments *a, const char *out_dir, train_model *m, tfm_trainer **trainer) {
     tfm_train_config config, saved;
@@ -115,13 +169,16 @@ static tfm_status make_trainer(train_arguments *a, const char *out_dir, train_mo
         if (!a->data) a->data = a->saved_data;
     } else if (a->config_path) {
         st = m->model.task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_config_load(a->config_path, NULL, &config)
-                                         : tfm_config_load(a->config_path, NULL, &config);
+             : m->model.task == TFM_TASK_BERT  ? tfm_bert_config_load(a->config_path, NULL, &config)
+                                               : tfm_config_load(a->config_path, NULL, &config);
     }
     if (st) return st;
     saved = config;
     apply_overrides(a, &config, a->resume_dir != NULL);
     tfm_train_task *task = NULL;
-    st = m->model.task == TFM_TASK_SEQ2SEQ ? seq2seq_task(a, out_dir, m, &config, &task) : gpt_task(a, m, &config, &task);
+    st = m->model.task == TFM_TASK_SEQ2SEQ ? seq2seq_task(a, out_dir, m, &config, &task)
+         : m->model.task == TFM_TASK_BERT  ? bert_task(a, out_dir, m, &config, &task)
+                                           : gpt_task(a, m, &config, &task);
     if (st) return st;
     if (!a->resume_dir) return tfm_trainer_create(trainer, task, &config);
     st = tfm_trainer_resume(trainer, task, &config, a->resume_dir);
@@ -137,10 +194,11 @@ typedef struct progress_printer {
     float time_limit_minutes;
 } progress_printer;
 
-/* "BLEU" for the score name "bleu". */
+/* "BLEU" for the score name "bleu"; a name of several words ("mlm_accuracy") stays as it is. */
 static void upper_case(const char *name, char *out, size_t size) {
     size_t i = 0;
-    for (; name[i] && i + 1 < size; i++) out[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
+    int word = strchr(name, '_') == NULL;
+    for (; name[i] && i + 1 < size; i++) out[i] = (char)(word && name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
     out[i] = '\0';
 }
 
@@ -166,6 +224,8 @@ static void print_event(void *user, const tfm_train_event *e) {
             fprintf(stderr, " | %s %.2f (best %.2f at step %ld)", score_name, (double)e->score, (double)p->best_score, p->best_step);
         else
             fprintf(stderr, " (best %.4f at step %ld)", -(double)p->best_score, p->best_step);
+        for (int i = 0; i < task->metric_count; i++)
+            if (!isnan(task->metric_values[i])) fprintf(stderr, " | %s %.4g", task->metric_names[i], (double)task->metric_values[i]);
         fprintf(stderr, " | %.1fs\n", e->eval_seconds);
         break;
     case TFM_TRAIN_EVENT_STOPPED:
@@ -229,8 +289,9 @@ static void request_stop(int signal_number) {
 /* ---- The command ---- */
 
 static int check_arguments(const train_arguments *a, int task) {
-    if (!a->resume_dir && (!a->data || !a->out_dir || (task == TFM_TASK_SEQ2SEQ && !a->config_path))) {
-        fprintf(stderr, "tfm train: needs --data FILE and --out DIR (and --config FILE for an encoder-decoder), or --resume DIR; see tfm train --help\n");
+    if (!a->resume_dir && (!a->data || !a->out_dir || (task != TFM_TASK_GPT && !a->config_path))) {
+        fprintf(stderr, "tfm train: needs --data FILE and --out DIR (and --config FILE for an encoder-decoder or a BERT), or --resume DIR; see "
+                        "tfm train --help\n");
         return 0;
     }
     if (a->resume_dir && (a->config_path || a->seed >= 0 || a->tokenizer)) {
@@ -246,7 +307,7 @@ static int check_arguments(const train_arguments *a, int task) {
         return 0;
     }
     if (task == TFM_TASK_GPT && a->tokenizer) {
-        fprintf(stderr, "tfm train: --tokenizer is for encoder-decoder runs; a GPT trains on bytes\n");
+        fprintf(stderr, "tfm train: --tokenizer is for encoder-decoder and BERT runs; a GPT trains on bytes\n");
         return 0;
     }
     return 1;
@@ -256,10 +317,12 @@ int cli_train(int argc, char **argv) {
     train_arguments a = {.seed = -1, .eval_every = -1, .save_every = -1, .log_every = -1, .patience = -1, .bleu_sentences = -2};
     cli_option options[] = {
         {"config", CLI_STRING, &a.config_path, 0, 0, "training config (JSON); default: the built-in tiny GPT. \"model_type\": \"seq2seq\" "
-                                                   "in its model makes an encoder-decoder run", 0},
+                                                   "or \"bert\" in its model makes an encoder-decoder or BERT pre-training run", 0},
         {"data", CLI_STRING, &a.data, 0, 0, "GPT: a UTF-8 text file (byte tokens); encoder-decoder: the directory with "
-                                           "train.<src>/train.<tgt>/valid.<src>/valid.<tgt> (and tokenizer.json)", 0},
-        {"tokenizer", CLI_STRING, &a.tokenizer, 0, 0, "encoder-decoder: the joint BPE tokenizer.json (default: <data>/tokenizer.json)", 0},
+                                           "train.<src>/train.<tgt>/valid.<src>/valid.<tgt> (and tokenizer.json); BERT: a UTF-8 text file, "
+                                           "one sentence per line, a blank line between documents", 0},
+        {"tokenizer", CLI_STRING, &a.tokenizer, 0, 0, "encoder-decoder: the joint BPE tokenizer.json (default: <data>/tokenizer.json); BERT: "
+                                                     "the WordPiece vocab.txt (default: vocab.txt beside --data)", 0},
         {"out", CLI_STRING, &a.out_dir, 0, 0, "checkpoint directory to create", 0},
         {"resume", CLI_STRING, &a.resume_dir, 0, 0, "continue the run saved in this directory", 0},
         {"max-steps", CLI_LONG, &a.max_steps, 1, 1e12, "optimizer steps in total (overrides the config)", 0},

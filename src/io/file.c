@@ -332,3 +332,34 @@ tfm_status tfm_file_copy(const char *from, const char *to) {
     tfm_free(data, size + 1);
     return st;
 }
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not valid (overlong, surrogate, > U+10FFFF). */
+static int utf8_sequence_length(const unsigned char *s, size_t left) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    int n;
+    unsigned min;
+    if ((c & 0xE0) == 0xC0) { n = 2; min = 0x80; c &= 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { n = 3; min = 0x800; c &= 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { n = 4; min = 0x10000; c &= 0x07; }
+    else return 0;
+    if ((size_t)n > left) return 0;
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    return n;
+}
+
+tfm_status tfm_text_check_utf8(const char *text, size_t size, const char *name) {
+    const unsigned char *bytes = (const unsigned char *)text;
+    long line = 1;
+    for (size_t i = 0; i < size;) {
+        int n = utf8_sequence_length(bytes + i, size - i);
+        if (n == 0) return tfm_error(TFM_ERR_FORMAT, "%s: invalid UTF-8 at byte offset %zu (line %ld): expected UTF-8 text", name, i, line);
+        if (bytes[i] == '\n') line++;
+        i += (size_t)n;
+    }
+    return TFM_OK;
+}

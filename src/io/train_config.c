@@ -8,6 +8,7 @@
 
 #include "io/json.h"
 #include "tfm/io.h"
+#include "tfm/bert.h"
 #include "tfm/seq2seq.h"
 
 static const char *const optimizer_names[] = {"adamw", "sgd", NULL};    /* indices = TFM_OPTIMIZER_* */
@@ -50,21 +51,44 @@ static void seq2seq_defaults(tfm_train_config *t) {
     t->seed = 1;
 }
 
+/* BERT (Devlin et al. 2019, appendix A.2): Adam 0.9/0.999, weight decay 0.01, warm-up; a higher peak rate, as
+ * small models (ELECTRA-small, BERT-mini) use. */
+static void bert_defaults(tfm_train_config *t) {
+    t->max_steps = 5000;
+    t->optimizer = TFM_OPTIMIZER_ADAMW;
+    t->learning_rate = 5e-4f;
+    t->min_lr = 5e-5f;
+    t->schedule = TFM_SCHEDULE_COSINE;
+    t->warmup_steps = 200;
+    t->beta1 = 0.9f;
+    t->beta2 = 0.999f;
+    t->eps = 1e-6f;
+    t->weight_decay = 0.01f;
+    t->grad_clip = 1.0f;
+    t->eval_every = 250;
+    t->save_every = 500;
+    t->log_every = 10;
+    t->seed = 12345;
+}
+
 void tfm_train_config_default_task(tfm_train_config *t, int task) {
     memset(t, 0, sizeof *t);
-    t->task = task == TFM_TASK_SEQ2SEQ ? TFM_TASK_SEQ2SEQ : TFM_TASK_GPT;
+    t->task = task == TFM_TASK_SEQ2SEQ || task == TFM_TASK_BERT ? task : TFM_TASK_GPT;
     t->grad_accum_steps = 1;
     t->momentum = 0.9f;
     t->keep_checkpoints = 2;
     t->on_nonfinite = TFM_ON_NONFINITE_STOP;
     t->nonfinite_skip_limit = 10;
     if (t->task == TFM_TASK_SEQ2SEQ) seq2seq_defaults(t);
+    else if (t->task == TFM_TASK_BERT) bert_defaults(t);
     else gpt_defaults(t);
-    /* Both parts get defaults, so a config copied between tasks stays valid. */
+    /* Every part get defaults, so a config copied between tasks stays valid. */
     t->gpt = (tfm_gpt_train_config){.batch_size = 32, .seq_len = 128, .valid_fraction = 0.05f, .eval_batches = 8};
     t->seq2seq = (tfm_seq2seq_train_config){.batch_tokens = 4096, .bleu_sentences = 500, .max_length_a = 1.5f, .max_length_b = 10};
     snprintf(t->seq2seq.source_lang, sizeof t->seq2seq.source_lang, "en");
     snprintf(t->seq2seq.target_lang, sizeof t->seq2seq.target_lang, "de");
+    t->bert = (tfm_bert_train_config){.batch_size = 32, .valid_fraction = 0.02f, .eval_batches = 16};
+    tfm_bert_data_options_default(&t->bert.data);
 }
 
 void tfm_train_config_default(tfm_train_config *t) { tfm_train_config_default_task(t, TFM_TASK_GPT); }
@@ -95,6 +119,14 @@ static tfm_status validate_seq2seq_part(const tfm_seq2seq_train_config *s) {
     if (s->max_length_b < 0) return tfm_error(TFM_ERR_CONFIG, "train.max_length_b: expected a non-negative integer, got %d", s->max_length_b);
     if (!s->source_lang[0] || !s->target_lang[0]) return tfm_error(TFM_ERR_CONFIG, "train.source_lang/target_lang: expected language suffixes");
     return TFM_OK;
+}
+
+static tfm_status validate_bert_part(const tfm_bert_train_config *b) {
+    if (b->batch_size < 1) return tfm_error(TFM_ERR_CONFIG, "train.batch_size: expected a positive integer, got %d", b->batch_size);
+    if (!unit_interval(b->valid_fraction) || b->valid_fraction == 0.0f)
+        return tfm_error(TFM_ERR_CONFIG, "train.valid_fraction: expected a number in (0, 1), got %g", (double)b->valid_fraction);
+    if (b->eval_batches < 1) return tfm_error(TFM_ERR_CONFIG, "train.eval_batches: expected a positive integer, got %d", b->eval_batches);
+    return tfm_bert_data_options_validate(&b->data);
 }
 
 /* The loop's fields; `m` (may be NULL) is the GPT model the task part is checked against. */
@@ -136,7 +168,9 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
         return tfm_error(TFM_ERR_CONFIG, "train.on_nonfinite: expected TFM_ON_NONFINITE_STOP or _SKIP, got %d", t->on_nonfinite);
     if (t->nonfinite_skip_limit < 1)
         return tfm_error(TFM_ERR_CONFIG, "train.nonfinite_skip_limit: expected a positive integer, got %d", t->nonfinite_skip_limit);
-    return t->task == TFM_TASK_SEQ2SEQ ? validate_seq2seq_part(&t->seq2seq) : validate_gpt_part(&t->gpt, m);
+    if (t->task == TFM_TASK_SEQ2SEQ) return validate_seq2seq_part(&t->seq2seq);
+    if (t->task == TFM_TASK_BERT) return validate_bert_part(&t->bert);
+    return validate_gpt_part(&t->gpt, m);
 }
 
 /* ---- JSON: one flat object, the loop's keys then the task's ---- */
@@ -148,6 +182,19 @@ static const char *const loop_keys[] = {"grad_accum_steps", "max_steps", "optimi
 static const char *const gpt_keys[] = {"batch_size", "seq_len", "valid_fraction", "eval_batches", NULL};
 static const char *const seq2seq_keys[] = {"batch_tokens", "max_sentences", "bleu_sentences", "max_length_a", "max_length_b",
                                            "source_lang", "target_lang", NULL};
+static const char *const bert_keys[] = {"batch_size", "seq_len", "valid_fraction", "eval_batches", "objective", "short_sequence_probability",
+                                        "mask_probability", "max_predictions", "mask_token_probability", "random_token_probability",
+                                        "whole_word_masking", "dynamic_masking", NULL};
+static const char *const objective_names[] = {"nsp", "sop", "mlm", NULL}; /* = TFM_BERT_OBJECTIVE_* */
+/* Indexed by TFM_TASK_*. */
+static const char *const *const task_keys[] = {gpt_keys, seq2seq_keys, bert_keys};
+static const char *const task_names[] = {"GPT", "encoder-decoder", "BERT"};
+
+static int listed(const char *const *list, const char *key) {
+    for (int i = 0; list[i]; i++)
+        if (strcmp(list[i], key) == 0) return 1;
+    return 0;
+}
 
 #define TRY(call)                                                                                                                  \
     do {                                                                                                                           \
@@ -155,19 +202,19 @@ static const char *const seq2seq_keys[] = {"batch_tokens", "max_sentences", "ble
         if (try_status_ != TFM_OK) return try_status_;                                                                             \
     } while (0)
 
-/* Every key must be the loop's or the task's; one of the other task's gets a message saying whose it is. */
+/* Every key must be the loop's or the task's; one of another task's gets a message saying whose it is. */
 static tfm_status check_train_keys(const cJSON *o, const tfm_json_context *ctx, int task) {
-    const char *const *own = task == TFM_TASK_SEQ2SEQ ? seq2seq_keys : gpt_keys;
-    const char *const *other = task == TFM_TASK_SEQ2SEQ ? gpt_keys : seq2seq_keys;
-    for (const cJSON *item = o->child; item; item = item->next)
-        for (int i = 0; other[i]; i++)
-            if (item->string && strcmp(item->string, other[i]) == 0)
-                return tfm_error(TFM_ERR_CONFIG, "%s: train.%s: a setting of %s training, not of %s", ctx->source, other[i],
-                                 task == TFM_TASK_SEQ2SEQ ? "GPT" : "encoder-decoder", task == TFM_TASK_SEQ2SEQ ? "the encoder-decoder" : "GPT");
-    const char *allowed[48];
+    for (const cJSON *item = o->child; item; item = item->next) {
+        if (!item->string || listed(task_keys[task], item->string)) continue;
+        for (int other = 0; other < 3; other++)
+            if (listed(task_keys[other], item->string))
+                return tfm_error(TFM_ERR_CONFIG, "%s: train.%s: a setting of %s training, not of %s", ctx->source, item->string, task_names[other],
+                                 task_names[task]);
+    }
+    const char *allowed[64];
     int n = 0;
     for (int i = 0; loop_keys[i]; i++) allowed[n++] = loop_keys[i];
-    for (int i = 0; own[i]; i++) allowed[n++] = own[i];
+    for (int i = 0; task_keys[task][i]; i++) allowed[n++] = task_keys[task][i];
     allowed[n] = NULL;
     return tfm_json_check_keys(o, ctx, allowed, NULL);
 }
@@ -181,7 +228,24 @@ static tfm_status read_language(const cJSON *o, const char *key, const tfm_json_
     return TFM_OK;
 }
 
+static tfm_status read_bert_part(const cJSON *o, const tfm_json_context *ctx, tfm_bert_train_config *b) {
+    tfm_bert_data_options *d = &b->data;
+    TRY(tfm_json_read_int32(o, "batch_size", ctx, 1, INT_MAX, &b->batch_size));
+    TRY(tfm_json_read_int32(o, "seq_len", ctx, 1, 1 << 20, &d->max_length));
+    TRY(tfm_json_read_float(o, "valid_fraction", ctx, 0, 0, 1, 0, &b->valid_fraction));
+    TRY(tfm_json_read_int32(o, "eval_batches", ctx, 1, INT_MAX, &b->eval_batches));
+    TRY(tfm_json_read_choice(o, "objective", ctx, objective_names, &d->objective));
+    TRY(tfm_json_read_float(o, "short_sequence_probability", ctx, 0, 1, 1, 1, &d->short_sequence_probability));
+    TRY(tfm_json_read_float(o, "mask_probability", ctx, 0, 0, 1, 1, &d->mask_probability));
+    TRY(tfm_json_read_int32(o, "max_predictions", ctx, 1, 1 << 20, &d->max_predictions));
+    TRY(tfm_json_read_float(o, "mask_token_probability", ctx, 0, 1, 1, 1, &d->mask_token_probability));
+    TRY(tfm_json_read_float(o, "random_token_probability", ctx, 0, 1, 1, 1, &d->random_token_probability));
+    TRY(tfm_json_read_bool(o, "whole_word_masking", ctx, &d->whole_word_masking));
+    return tfm_json_read_bool(o, "dynamic_masking", ctx, &d->dynamic_masking);
+}
+
 static tfm_status read_task_part(const cJSON *o, const tfm_json_context *ctx, tfm_train_config *t) {
+    if (t->task == TFM_TASK_BERT) return read_bert_part(o, ctx, &t->bert);
     if (t->task == TFM_TASK_GPT) {
         tfm_gpt_train_config *g = &t->gpt;
         TRY(tfm_json_read_int32(o, "batch_size", ctx, 1, INT_MAX, &g->batch_size));
@@ -232,7 +296,19 @@ static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx,
 static int add_float(cJSON *o, const char *key, float x) { return cJSON_AddNumberToObject(o, key, tfm_json_float_value(x)) != NULL; }
 static int add_number(cJSON *o, const char *key, double x) { return cJSON_AddNumberToObject(o, key, x) != NULL; }
 
+static int add_bert_part(cJSON *o, const tfm_bert_train_config *b) {
+    const tfm_bert_data_options *d = &b->data;
+    return add_number(o, "batch_size", b->batch_size) && add_number(o, "seq_len", d->max_length) &&
+           add_float(o, "valid_fraction", b->valid_fraction) && add_number(o, "eval_batches", b->eval_batches) &&
+           cJSON_AddStringToObject(o, "objective", objective_names[d->objective]) &&
+           add_float(o, "short_sequence_probability", d->short_sequence_probability) && add_float(o, "mask_probability", d->mask_probability) &&
+           add_number(o, "max_predictions", d->max_predictions) && add_float(o, "mask_token_probability", d->mask_token_probability) &&
+           add_float(o, "random_token_probability", d->random_token_probability) &&
+           cJSON_AddBoolToObject(o, "whole_word_masking", d->whole_word_masking) && cJSON_AddBoolToObject(o, "dynamic_masking", d->dynamic_masking);
+}
+
 static int add_task_part(cJSON *o, const tfm_train_config *t) {
+    if (t->task == TFM_TASK_BERT) return add_bert_part(o, &t->bert);
     if (t->task == TFM_TASK_GPT)
         return add_number(o, "batch_size", t->gpt.batch_size) && add_number(o, "seq_len", t->gpt.seq_len) &&
                add_float(o, "valid_fraction", t->gpt.valid_fraction) && add_number(o, "eval_batches", t->gpt.eval_batches);
@@ -323,22 +399,51 @@ tfm_status tfm_config_load(const char *path, tfm_gpt_config *model, tfm_train_co
     return TFM_OK;
 }
 
-static tfm_status read_seq2seq_model(const cJSON *o, const char *path, void *out) {
+/* A model whose "model" object is that model's own config.json (Hugging Face keys): printed back to text and read by
+ * its from_json, which names `source` ("<file>: model") in its messages. */
+typedef struct model_reader {
+    tfm_status (*from_json)(const char *text, const char *source, void *config);
+    void *config;
+} model_reader;
+
+static tfm_status read_model_as_json(const cJSON *o, const char *path, void *out) {
+    const model_reader *reader = out;
     char *model_text = cJSON_PrintUnformatted(o);
     if (!model_text) return tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
-    tfm_status s = tfm_seq2seq_config_from_json(model_text, path, out);
+    char source[4200];
+    snprintf(source, sizeof source, "%s: model", path);
+    tfm_status s = reader->from_json(model_text, source, reader->config);
     cJSON_free(model_text);
     return s;
 }
+
+/* The file's "model" (required) into reader->config, already holding its defaults, and "train" into *train with the
+ * task's defaults, checked. */
+static tfm_status load_model_config_file(const char *path, const model_reader *reader, int task, tfm_train_config *train) {
+    tfm_train_config_default_task(train, task);
+    tfm_status s = load_config_file(path, read_model_as_json, (void *)reader, 1, train);
+    if (s == TFM_OK && (s = tfm_train_config_validate(train, NULL)) != TFM_OK) s = tfm_error_prefix(s, "%s: ", path);
+    return s;
+}
+
+static tfm_status seq2seq_from_json(const char *text, const char *source, void *c) { return tfm_seq2seq_config_from_json(text, source, c); }
+static tfm_status bert_from_json(const char *text, const char *source, void *c) { return tfm_bert_config_from_json(text, source, c); }
 
 tfm_status tfm_seq2seq_config_load(const char *path, tfm_seq2seq_config *model, tfm_train_config *train) {
     tfm_seq2seq_config m;
     tfm_train_config t;
     tfm_seq2seq_config_default(&m);
-    tfm_train_config_default_task(&t, TFM_TASK_SEQ2SEQ);
-    tfm_status s = load_config_file(path, read_seq2seq_model, &m, 1, &t);
-    if (s == TFM_OK && (s = tfm_train_config_validate(&t, NULL)) != TFM_OK) s = tfm_error_prefix(s, "%s: ", path);
-    if (s != TFM_OK) return s;
+    TRY(load_model_config_file(path, &(model_reader){seq2seq_from_json, &m}, TFM_TASK_SEQ2SEQ, &t));
+    if (model) *model = m;
+    if (train) *train = t;
+    return TFM_OK;
+}
+
+tfm_status tfm_bert_config_load(const char *path, tfm_bert_config *model, tfm_train_config *train) {
+    tfm_bert_config m;
+    tfm_train_config t;
+    tfm_bert_config_default(&m);
+    TRY(load_model_config_file(path, &(model_reader){bert_from_json, &m}, TFM_TASK_BERT, &t));
     if (model) *model = m;
     if (train) *train = t;
     return TFM_OK;

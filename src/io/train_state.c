@@ -142,3 +142,20 @@ tfm_status tfm_train_state_get_object(const tfm_train_state *s, const char *key,
     if (!cJSON_IsObject(item)) return tfm_error(TFM_ERR_FORMAT, "%s: missing the \"%s\" object", s->source, key);
     return tfm_json_print(item, 0, json_text);
 }
+
+tfm_status tfm_train_state_set_epoch_position(tfm_train_state *s, long epoch, size_t position) {
+    tfm_status st = tfm_train_state_set_u64(s, "data_epoch", (uint64_t)epoch);
+    return st ? st : tfm_train_state_set_u64(s, "data_position", position);
+}
+
+tfm_status tfm_train_state_get_epoch_position(const tfm_train_state *s, size_t count, const char *units, long *epoch, size_t *position) {
+    uint64_t e = 0, p = 0;
+    tfm_status st = tfm_train_state_get_u64(s, "data_epoch", &e);
+    if (!st) st = tfm_train_state_get_u64(s, "data_position", &p);
+    if (st) return st;
+    if (p > count) return tfm_error(TFM_ERR_FORMAT, "%s: data_position %llu is past the %zu %s", s->source, (unsigned long long)p, count, units);
+    if (e > (uint64_t)1 << 40) return tfm_error(TFM_ERR_FORMAT, "%s: data_epoch %llu is not plausible", s->source, (unsigned long long)e);
+    *epoch = (long)e;
+    *position = (size_t)p;
+    return TFM_OK;
+}

@@ -222,6 +222,28 @@ tfm_tensor *tfm_bert_nsp_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *pooled) {
     return tfm_linear_forward_graph(g, &m->nsp, pooled);
 }
 
+tfm_tensor *tfm_bert_pretraining_loss(tfm_bert *m, tfm_graph *g, const tfm_bert_pretraining_batch *b, float label_smoothing,
+                                      tfm_bert_pretraining_outputs *outputs) {
+    tfm_bert_pretraining_outputs o = {.mlm_loss = NAN};
+    if (b->predictions < 1) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT pre-training loss: the batch has no masked-LM predictions");
+        return NULL;
+    }
+    tfm_bert_batch batch = {b->input_ids, b->token_type_ids, b->lengths, b->batch, b->length};
+    tfm_tensor *hidden = tfm_bert_encode(m, g, &batch);
+    o.mlm_logits = tfm_bert_mlm_logits(m, g, hidden, b->rows, b->predictions);
+    tfm_tensor *loss = o.mlm_logits ? tfm_fn_cross_entropy(g, o.mlm_logits, b->labels, -1, label_smoothing, NULL) : NULL;
+    if (loss) o.mlm_loss = loss->data[0];
+    if (loss && b->has_pairs) {
+        o.pair_logits = tfm_bert_nsp_logits(m, g, tfm_bert_pool(m, g, hidden, b->batch, b->length));
+        tfm_tensor *pair = o.pair_logits ? tfm_fn_cross_entropy(g, o.pair_logits, b->pair_labels, -1, 0.0f, NULL) : NULL;
+        if (pair) o.pair_loss = pair->data[0];
+        loss = pair ? tfm_fn_add(g, loss, pair) : NULL;
+    }
+    if (outputs) *outputs = o;
+    return loss;
+}
+
 tfm_status tfm_bert_mean_pool(const tfm_tensor *hidden, const int *lengths, int B, int T, int normalize, float *out) {
     if (!hidden || hidden->ndim != 3 || hidden->shape[0] != B || hidden->shape[1] != T)
         return tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT mean pooling: expected hidden states [%d, %d, C]", B, T);

@@ -6,25 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not valid (overlong, surrogate, > U+10FFFF). */
-static int utf8_sequence_length(const unsigned char *s, size_t left) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    int n;
-    unsigned min;
-    if ((c & 0xE0) == 0xC0) { n = 2; min = 0x80; c &= 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; min = 0x800; c &= 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 4; min = 0x10000; c &= 0x07; }
-    else return 0;
-    if ((size_t)n > left) return 0;
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-    return n;
-}
-
 tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, float valid_fraction, uint64_t seed) {
     memset(d, 0, sizeof *d);
     FILE *f = NULL;
@@ -41,15 +22,10 @@ tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, 
     fclose(f);
     if (got != (size_t)size) { tfm_free(bytes, (size_t)size); return tfm_error(TFM_ERR_IO, "%s: short read (%zu of %ld bytes)", path, got, size); }
 
-    long line = 1;
-    for (size_t i = 0; i < (size_t)size;) {
-        int n = utf8_sequence_length(bytes + i, (size_t)size - i);
-        if (n == 0) {
-            tfm_free(bytes, (size_t)size);
-            return tfm_error(TFM_ERR_FORMAT, "data file %s: invalid UTF-8 at byte offset %zu (line %ld): expected UTF-8 text", path, i, line);
-        }
-        if (bytes[i] == '\n') line++;
-        i += (size_t)n;
+    tfm_status checked = tfm_text_check_utf8((const char *)bytes, (size_t)size, path);
+    if (checked) {
+        tfm_free(bytes, (size_t)size);
+        return tfm_error_prefix(checked, "data file ");
     }
 
     size_t count = (size_t)size;

@@ -84,9 +84,11 @@ static void log_step(FILE *log, const tfm_trainer_progress *p, int has_epochs, d
     fflush(log);
 }
 
-static void log_validation(FILE *log, long step, float loss, const char *score_name, float score, double wall) {
+static void log_validation(FILE *log, long step, float loss, const tfm_train_task *task, float score, double wall) {
     fprintf(log, "{\"step\":%ld,\"valid_loss\":%.9g", step, (double)loss);
-    if (score_name && !isnan(score)) fprintf(log, ",\"valid_%s\":%.4f", score_name, (double)score);
+    if (task->score_name && !isnan(score)) fprintf(log, ",\"valid_%s\":%.4f", task->score_name, (double)score);
+    for (int i = 0; i < task->metric_count; i++)
+        if (isfinite(task->metric_values[i])) fprintf(log, ",\"valid_%s\":%.6g", task->metric_names[i], (double)task->metric_values[i]);
     fprintf(log, ",\"wall_seconds\":%.3f}\n", wall);
     fflush(log);
 }
@@ -105,14 +107,16 @@ static void log_skip(FILE *log, long step, const char *reason, double wall) {
 
 static tfm_status save_best(tfm_trainer *t, const char *dir) {
     char *best = tfm_file_join(dir, "best");
-    char *from = tfm_file_join(dir, "tokenizer.json");
-    char *to = best ? tfm_file_join(best, "tokenizer.json") : NULL;
-    tfm_status st = (!best || !from || !to) ? tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory saving the best model") : TFM_OK;
-    if (!st) st = tfm_trainer_save_model(t, best);
-    if (!st && tfm_file_exists(from)) st = tfm_file_copy(from, to);
+    tfm_status st = best ? tfm_trainer_save_model(t, best) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory saving the best model");
+    const char *const *files = tfm_trainer_task(t)->tokenizer_files;
+    for (int i = 0; !st && i < 3 && files[i]; i++) {
+        char *from = tfm_file_join(dir, files[i]), *to = tfm_file_join(best, files[i]);
+        if (!from || !to) st = tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory saving the best model");
+        else if (tfm_file_exists(from)) st = tfm_file_copy(from, to);
+        if (from) tfm_free(from, strlen(from) + 1);
+        if (to) tfm_free(to, strlen(to) + 1);
+    }
     if (best) tfm_free(best, strlen(best) + 1);
-    if (from) tfm_free(from, strlen(from) + 1);
-    if (to) tfm_free(to, strlen(to) + 1);
     return st;
 }
 
@@ -151,7 +155,7 @@ static tfm_status validate(tfm_trainer *t, const tfm_train_run_options *o, FILE 
     tfm_train_event e = {.kind = TFM_TRAIN_EVENT_EVALUATED, .progress = tfm_trainer_get_progress(t), .valid_loss = loss, .score = score};
     e.new_best = e.progress.best_step != best_before || (isnan(best_score_before) && !isnan(e.progress.best_score));
     e.eval_seconds = now_seconds() - e0;
-    log_validation(log, e.progress.step, loss, tfm_trainer_task(t)->score_name, score, now_seconds() - clock->start);
+    log_validation(log, e.progress.step, loss, tfm_trainer_task(t), score, now_seconds() - clock->start);
     summary->final_valid_loss = loss;
     summary->final_score = score;
     if (e.new_best && (st = save_best(t, o->out_dir)) != TFM_OK) return st;

@@ -206,27 +206,22 @@ static tfm_status save_state(const void *self, tfm_train_state *state) {
     const seq2seq_task *t = self;
     tfm_status st = tfm_train_state_set_u64(state, "train_checksum", t->train.checksum);
     if (!st) st = tfm_train_state_set_u64(state, "valid_checksum", t->valid.checksum);
-    if (!st) st = tfm_train_state_set_u64(state, "data_epoch", (uint64_t)t->train.epoch);
-    if (!st) st = tfm_train_state_set_u64(state, "data_position", t->train.position);
-    return st;
+    return st ? st : tfm_train_state_set_epoch_position(state, t->train.epoch, t->train.position);
 }
 
 static tfm_status load_state(void *self, const tfm_train_state *state) {
     seq2seq_task *t = self;
-    const char *source = tfm_train_state_source(state);
-    uint64_t train_sum = 0, valid_sum = 0, epoch_count = 0, position = 0;
+    uint64_t train_sum = 0, valid_sum = 0;
+    long epoch_count = 0;
+    size_t position = 0;
     tfm_status st = tfm_train_state_get_u64(state, "train_checksum", &train_sum);
     if (!st) st = tfm_train_state_get_u64(state, "valid_checksum", &valid_sum);
-    if (!st) st = tfm_train_state_get_u64(state, "data_epoch", &epoch_count);
-    if (!st) st = tfm_train_state_get_u64(state, "data_position", &position);
+    if (!st) st = tfm_train_state_get_epoch_position(state, t->train.batch_count, "batches", &epoch_count, &position);
     if (st) return st;
     if (t->train.checksum != train_sum || t->valid.checksum != valid_sum)
-        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: the data in %s differs from the data this checkpoint was trained on", source,
-                         t->data_dir);
-    if (position > t->train.batch_count)
-        return tfm_error(TFM_ERR_FORMAT, "%s: data_position %" PRIu64 " is past the %zu batches", source, position, t->train.batch_count);
-    if (epoch_count > (uint64_t)1 << 40) return tfm_error(TFM_ERR_FORMAT, "%s: data_epoch %" PRIu64 " is not plausible", source, epoch_count);
-    tfm_seq2seq_data_seek(&t->train, (long)epoch_count, (size_t)position);
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: the data in %s differs from the data this checkpoint was trained on",
+                         tfm_train_state_source(state), t->data_dir);
+    tfm_seq2seq_data_seek(&t->train, epoch_count, position);
     return TFM_OK;
 }
 
@@ -274,7 +269,7 @@ tfm_status tfm_seq2seq_task_create(tfm_train_task **out, tfm_seq2seq *model, tfm
         return st;
     }
     t->task = (tfm_train_task){.name = "seq2seq", .state_format = "tfm-seq2seq-trainer-state", .data_key = "data_dir",
-                               .data_location = t->data_dir, .score_name = "bleu", .loss_weighting = TFM_LOSS_WEIGHT_PER_TOKEN,
+                               .data_location = t->data_dir, .score_name = "bleu", .loss_weighting = TFM_LOSS_WEIGHT_PER_TOKEN, .tokenizer_files = {"tokenizer.json"},
                                .d_model = model->config.d_model, .params = &model->params, .self = t, .train_loss = train_loss,
                                .evaluate = evaluate, .epoch = epoch, .describe = describe, .model_config_json = model_config_json, .save_state = save_state,
                                .load_state = load_state, .free_task = free_task};

@@ -79,14 +79,20 @@ int main(int argc, char **argv) {
     entries[n++] = (tfm_safetensors_entry){.name = "embeddings", .data = embeddings, .ndim = 2, .shape = {B, C}};
     float *logits_copy = NULL, *nsp_copy = NULL, loss_value = 0;
     if (pretraining) {
-        /* Logits at every position (compared with transformers' prediction_logits); the loss counts the labelled ones. */
-        int32_t *rows = malloc(sizeof(int32_t) * (size_t)B * T);
+        /* Logits at every position (compared with transformers' prediction_logits); the loss is the training path's,
+         * tfm_bert_pretraining_loss on the labelled rows (its own encoder pass: the gradients come from it alone). */
+        int32_t *rows = malloc(sizeof(int32_t) * (size_t)B * T), *labelled_rows = malloc(sizeof(int32_t) * (size_t)B * T);
+        int32_t *row_labels = malloc(sizeof(int32_t) * (size_t)B * T);
         for (int i = 0; i < B * T; i++) rows[i] = i;
         tfm_tensor *logits = tfm_bert_mlm_logits(model, graph, hidden, rows, B * T);
         tfm_tensor *nsp = tfm_bert_nsp_logits(model, graph, pooled);
-        tfm_tensor *mlm_loss = tfm_fn_cross_entropy(graph, logits, in.mlm_labels, -100, 0.0f, NULL);
-        tfm_tensor *nsp_loss = tfm_fn_cross_entropy(graph, nsp, in.nsp_labels, -100, 0.0f, NULL);
-        tfm_tensor *loss = tfm_fn_add(graph, mlm_loss, nsp_loss);
+        int predictions = 0;
+        for (int i = 0; i < B * T; i++)
+            if (in.mlm_labels[i] != -100) labelled_rows[predictions] = i, row_labels[predictions++] = in.mlm_labels[i];
+        tfm_bert_pretraining_batch labelled = {.input_ids = in.ids, .token_type_ids = in.types, .lengths = in.lengths, .rows = labelled_rows,
+                                               .labels = row_labels, .pair_labels = in.nsp_labels, .has_pairs = 1, .batch = B,
+                                               .length = T, .predictions = predictions};
+        tfm_tensor *loss = logits && nsp ? tfm_bert_pretraining_loss(model, graph, &labelled, 0.0f, NULL) : NULL;
         if (!loss) return fail("pre-training heads");
         logits_copy = malloc(sizeof(float) * logits->size);
         nsp_copy = malloc(sizeof(float) * nsp->size);
@@ -106,6 +112,8 @@ int main(int argc, char **argv) {
             memcpy(entries[n++].shape, e->shape, sizeof e->shape);
         }
         free(rows);
+        free(labelled_rows);
+        free(row_labels);
     }
     char path[1024];
     snprintf(path, sizeof path, "%s/actual.safetensors", dir);
