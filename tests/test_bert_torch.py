@@ -9,6 +9,10 @@ Cases:
                              repository's documentation, tokenized by the model's tokenizer.json), in batches padded to
                              the longest: last hidden states against BertModel, and the mean-pooled, L2-normalised
                              embedding (sentence-transformers' recipe for this model) against the same from torch
+  tfm_trained_saved          a small BERT pre-trained for a few steps by `tfm train` on this repository's documentation:
+                             transformers' BertForPreTraining and BertTokenizerFast load its best/ directory (config.json,
+                             model.safetensors, vocab.txt, tokenizer_config.json) as saved; the tokenizer gives tfm's ids
+                             (`tfm tokenizer encode`), and hidden states, MLM and NSP logits match on 64 real sentence pairs
 
 Tolerances: hidden states, pooled output and logits max |tfm - ref| <= 1e-4 (absolute, at unpadded positions for the
 real model, where transformers' padded rows are arbitrary too); loss 1e-4; gradients per tensor max|diff| / max|ref|
@@ -16,7 +20,9 @@ real model, where transformers' padded rows are arbitrary too); loss 1e-4; gradi
 
 A missing torch/transformers/tokenizers, model file or bert_parity tool is a failure, never a skip.
 """
+import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -129,7 +135,87 @@ def run_minilm(case, tool, failures):
     case.finish(failures)
 
 
-CASES = [dict(name="pretraining_random_padded", run=run_pretraining), dict(name="minilm_real_sentences", run=run_minilm)]
+def tfm_pretrain(work):
+    """A few steps of `tfm train` for a small BERT on the documentation; returns the run's best/ directory."""
+    tfm, source = os.environ["TFM_BIN"], os.environ["TFM_SOURCE"]
+    text = os.path.join(work, "text.txt")
+    with open(text, "w", encoding="utf-8") as out:
+        for name in ["README.md"] + sorted(os.listdir(os.path.join(source, "docs"))):
+            with open(os.path.join(source, name if name == "README.md" else os.path.join("docs", name)), encoding="utf-8") as f:
+                out.write(f.read() + "\n\n")
+    vocab = os.path.join(work, "vocab.txt")
+    subprocess.run([tfm, "tokenizer", "train", "--type", "wordpiece", "--input", text, "--output", vocab, "--vocab-size", "1200"],
+                   check=True, capture_output=True)
+    config = os.path.join(work, "config.json")
+    with open(config, "w") as f:
+        json.dump({"model": {"model_type": "bert", "architectures": ["BertForPreTraining"], "vocab_size": 1200, "hidden_size": 48,
+                             "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 96, "max_position_embeddings": 64},
+                   "train": {"batch_size": 8, "seq_len": 64, "max_steps": 6, "eval_every": 3, "eval_batches": 1, "warmup_steps": 2,
+                             "learning_rate": 0.003}}, f)
+    subprocess.run([tfm, "train", "--config", config, "--data", text, "--out", os.path.join(work, "run")], check=True, capture_output=True)
+    return os.path.join(work, "run", "best"), text
+
+
+def run_tfm_saved(case, tool, failures):
+    os.makedirs(os.path.join(case.work, "pretrain"))
+    best, text = tfm_pretrain(os.path.join(case.work, "pretrain"))
+    for name in ("config.json", "model.safetensors"):
+        os.symlink(os.path.join(best, name), os.path.join(case.work, name))
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(best)
+    lines = [l for l in real_sentences(128)]
+    pairs = list(zip(lines[0::2], lines[1::2]))
+    enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=True, max_length=64, padding=True, return_tensors="np")
+    ids, types, mask = enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]
+    # The same ids from tfm's own tokenizer (one line per sentence, no specials), for the first sentence of each pair.
+    tfm_ids = subprocess.run([os.environ["TFM_BIN"], "tokenizer", "encode", "--type", "wordpiece", "--vocab", os.path.join(best, "vocab.txt"),
+                              "--lines"], input="\n".join(a for a, _ in pairs) + "\n", capture_output=True, text=True, check=True).stdout.splitlines()
+    want_ids = [" ".join(map(str, tokenizer(a, add_special_tokens=False)["input_ids"])) for a, _ in pairs]
+    case.check(tfm_ids == want_ids, f"{len(pairs)} sentences: BertTokenizerFast from best/ gives tfm's ids")
+    lengths = mask.sum(axis=1)
+    labels = np.full(ids.shape, -100)
+    labels[:, 1] = ids[:, 1]  # the tool computes the loss too, which needs a labelled position
+    write_inputs(case.work, ids, types, lengths, labels, np.zeros(len(pairs), dtype=np.int64))
+    if not case.run(tool):
+        return
+    model = transformers.BertForPreTraining.from_pretrained(best).double().eval()
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types), attention_mask=torch.tensor(mask), output_hidden_states=True)
+    rows = mask.astype(bool)
+    compare(case, "hidden", out.hidden_states[-1].numpy(), HIDDEN_TOL, rows=rows)
+    compare(case, "logits", out.prediction_logits.numpy(), HIDDEN_TOL, rows=rows)
+    compare(case, "nsp_logits", out.seq_relationship_logits.numpy(), HIDDEN_TOL)
+    # tfm fill-mask on sentences with one or two [MASK]s: the top 5 pieces and probabilities of transformers' MLM head.
+    masked = []
+    for i, line in enumerate(lines[:40]):
+        words = line.split()
+        for k in ([len(words) // 2] if i % 2 else [0, len(words) - 1]):
+            words[k] = "[MASK]"
+        masked.append(" ".join(words))
+    result = subprocess.run([os.environ["TFM_BIN"], "fill-mask", "--model", best, "--top-k", "5"], input="\n".join(masked) + "\n",
+                            capture_output=True, text=True)
+    case.check(result.returncode == 0, f"tfm fill-mask runs ({result.stderr.strip()[:200]})")
+    got = [json.loads(l) for l in result.stdout.splitlines()]
+    enc = tokenizer(masked, truncation=True, max_length=64, padding=True, return_tensors="np")
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor(enc["input_ids"]), token_type_ids=torch.tensor(enc["token_type_ids"]),
+                       attention_mask=torch.tensor(enc["attention_mask"])).prediction_logits
+    probabilities = torch.softmax(logits, dim=-1).numpy()
+    same_ids, worst = True, 0.0
+    for b, row in enumerate(got):
+        positions = np.nonzero(enc["input_ids"][b] == tokenizer.mask_token_id)[0]
+        same_ids &= len(row["masks"]) == len(positions) and row["line"] == b + 1
+        for m, p in zip(row["masks"], positions):
+            want = np.argsort(-probabilities[b, p], kind="stable")[:5]
+            same_ids &= [x["id"] for x in m] == list(want)
+            same_ids &= [x["token"] for x in m] == tokenizer.convert_ids_to_tokens(list(want))
+            worst = max(worst, max(abs(x["score"] - probabilities[b, p, i]) for x, i in zip(m, want)))
+    case.check(len(got) == len(masked) and same_ids and worst <= 1e-5,
+               f"tfm fill-mask on {len(masked)} lines: the top 5 of transformers (probabilities within {worst:.1e})")
+    case.finish(failures)
+
+
+CASES = [dict(name="pretraining_random_padded", run=run_pretraining), dict(name="minilm_real_sentences", run=run_minilm),
+         dict(name="tfm_trained_saved", run=run_tfm_saved)]
 
 
 def run_case(spec, tool, failures):

@@ -81,5 +81,15 @@ expect_error "invalid UTF-8" 'bad.txt: invalid UTF-8 at byte offset 4 \(line 3\)
 config "$work/mask.json" nsp 4 "" ', "mask_token_probability": 0.95'
 expect_error "80/10/10 over 1" 'train.mask_token_probability \(0.95\) \+ train.random_token_probability' -- "$tfm" train --config "$work/mask.json" --data "$work/text.txt" --out "$work/e10"
 
+# fill-mask on the run (its vocab.txt is found beside the checkpoints), and its refusals.
+printf 'the [MASK] of the model\n' > "$work/masked.txt"
+expect_ok "fill-mask on a run" "$tfm" fill-mask --model "$work/nsp" --input "$work/masked.txt" --top-k 3
+grep -q '^{"line":1,"masks":\[\[{"token":' "$work/out" && passed=$((passed + 1)) || { echo "FAILED: fill-mask output: $(cat "$work/out")"; failed=$((failed + 1)); }
+expect_ok "fill-mask on one checkpoint" "$tfm" fill-mask --model "$(ls -d "$work"/nsp/checkpoints/step-* | tail -1)" --input "$work/masked.txt"
+printf 'the [MASK] of\nno mask here\n' > "$work/unmasked.txt"
+expect_error "a line without [MASK]" 'line 2: no \[MASK\] token' -- "$tfm" fill-mask --model "$work/nsp" --input "$work/unmasked.txt"
+mkdir -p "$work/bare" && cp "$work/nsp/best/config.json" "$work/nsp/best/model.safetensors" "$work/bare/"
+expect_error "no vocab.txt for fill-mask" 'bare: no vocab.txt' -- "$tfm" fill-mask --model "$work/bare" --input "$work/masked.txt"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli/common.h"
 
+#include "tfm/wordpiece.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -88,6 +90,50 @@ double cli_json_number_in(const char *dir, const char *file, const char *key, do
     }
     if (path) tfm_free(path, strlen(path) + 1);
     return value;
+}
+
+char *cli_model_file(const char *dir, const char *name) {
+    char *path = tfm_file_join(dir, name);
+    if (!path || tfm_file_exists(path)) return path;
+    tfm_free(path, strlen(path) + 1);
+    char *up = tfm_file_join(dir, "../.."), *marker = up ? tfm_file_join(up, "checkpoints") : NULL;
+    path = marker && tfm_file_exists(marker) ? tfm_file_join(up, name) : NULL;
+    if (path && !tfm_file_exists(path)) {
+        tfm_free(path, strlen(path) + 1);
+        path = NULL;
+    }
+    if (up) tfm_free(up, strlen(up) + 1);
+    if (marker) tfm_free(marker, strlen(marker) + 1);
+    return path;
+}
+
+tfm_status cli_bert_load(const char *dir, tfm_bert **model, tfm_wordpiece **tokenizer) {
+    *model = NULL;
+    *tokenizer = NULL;
+    tfm_status st = tfm_bert_load(model, dir, NULL);
+    if (st) return st;
+    char *vocab = cli_model_file(dir, "vocab.txt");
+    if (!vocab) {
+        tfm_bert_free(*model);
+        *model = NULL;
+        return tfm_error(TFM_ERR_IO, "%s: no vocab.txt; a BERT directory needs the WordPiece vocabulary it was trained with", dir);
+    }
+    char *vocab_dir = tfm_strdup(vocab), *slash = vocab_dir ? strrchr(vocab_dir, '/') : NULL;
+    if (slash) *slash = '\0';
+    int lowercase = (int)cli_json_number_in(slash ? vocab_dir : ".", "tokenizer_config.json", "do_lower_case", 1);
+    st = tfm_wordpiece_load(tokenizer, vocab, lowercase);
+    if (!st && tfm_wordpiece_vocab_size(*tokenizer) != (size_t)(*model)->config.vocab_size)
+        st = tfm_error(TFM_ERR_CONFIG, "%s: vocab.txt has %zu tokens but config.json's vocab_size is %d", dir, tfm_wordpiece_vocab_size(*tokenizer),
+                       (*model)->config.vocab_size);
+    tfm_free(vocab, strlen(vocab) + 1);
+    if (vocab_dir) tfm_free(vocab_dir, strlen(vocab_dir) + 1);
+    if (st) {
+        tfm_bert_free(*model);
+        tfm_wordpiece_free(*tokenizer);
+        *model = NULL;
+        *tokenizer = NULL;
+    }
+    return st;
 }
 
 void cli_format_duration(double seconds, char *buf, int size) {

@@ -68,6 +68,15 @@ int cli_parse_long(const char *s, long min, long max, long *out);
  * fallback when the file or the key is missing. */
 double cli_json_number_in(const char *dir, const char *file, const char *key, double fallback);
 
+/* A file that goes with a model (tokenizer.json, vocab.txt): "<dir>/<name>", or for one checkpoint of a run
+ * (RUN/checkpoints/step-N) the run's "RUN/<name>". NULL when neither exists. Free with tfm_free(p, strlen(p) + 1). */
+char *cli_model_file(const char *dir, const char *name);
+
+/* A BERT directory (a model, a run, one checkpoint) and its vocab.txt (lower-casing unless tokenizer_config.json
+ * beside it says "do_lower_case": false); the vocabulary must have the model's vocab_size. */
+struct tfm_wordpiece;
+tfm_status cli_bert_load(const char *dir, tfm_bert **model, struct tfm_wordpiece **tokenizer);
+
 /* "3m05s" */
 void cli_format_duration(double seconds, char *buf, int size);
 
@@ -76,5 +85,6 @@ int cli_generate(int argc, char **argv);
 int cli_init(int argc, char **argv);
 int cli_bleu(int argc, char **argv);
 int cli_embed(int argc, char **argv);
+int cli_fill_mask(int argc, char **argv);
 
 #endif

@@ -137,17 +137,7 @@ static void job_free(embed_job *j) {
 /* Model and tokenizer from the directory; max_length: --max-length, else sentence_bert_config.json's max_seq_length,
  * else the model's max_position_embeddings. */
 static int load(embed_job *j, const char *dir, int max_length) {
-    if (tfm_bert_load(&j->model, dir, NULL)) return 0;
-    char *vocab = tfm_file_join(dir, "vocab.txt");
-    int lowercase = (int)cli_json_number_in(dir, "tokenizer_config.json", "do_lower_case", 1);
-    tfm_status st = vocab ? tfm_wordpiece_load(&j->tokenizer, vocab, lowercase) : TFM_ERR_OUT_OF_MEMORY;
-    if (vocab) tfm_free(vocab, strlen(vocab) + 1);
-    if (st) return 0;
-    if (tfm_wordpiece_vocab_size(j->tokenizer) != (size_t)j->model->config.vocab_size) {
-        tfm_error(TFM_ERR_CONFIG, "%s: vocab.txt has %zu tokens but config.json's vocab_size is %d", dir,
-                  tfm_wordpiece_vocab_size(j->tokenizer), j->model->config.vocab_size);
-        return 0;
-    }
+    if (cli_bert_load(dir, &j->model, &j->tokenizer)) return 0;
     int positions = j->model->config.max_positions;
     j->max_length = max_length ? max_length : (int)cli_json_number_in(dir, "sentence_bert_config.json", "max_seq_length", positions);
     if (j->max_length < 2 || j->max_length > positions) {

@@ -14,12 +14,13 @@ static void usage(FILE *out) {
             "tfm: the Transformer, in C\n\n"
             "usage: tfm <command> [options]   (tfm <command> --help for its options)\n\n"
             "commands:\n"
-            "  train       train a GPT on a text file, or an encoder-decoder on a parallel corpus\n"
-            "              (config model.model_type \"seq2seq\"); --resume continues a run\n"
+            "  train       train a GPT on a text file, an encoder-decoder on a parallel corpus (config\n"
+            "              model.model_type \"seq2seq\") or pre-train a BERT (\"bert\"); --resume continues a run\n"
             "  translate   translate stdin line by line with an encoder-decoder (beam, greedy, sampling)\n"
             "  average     average the parameters of encoder-decoder checkpoints\n"
             "  generate    continue a prompt with a trained model\n"
             "  embed       sentence embeddings from a BERT (mean pooling + L2 norm, as sentence-transformers)\n"
+            "  fill-mask   predict the [MASK] tokens of each line with a BERT's masked-LM head\n"
             "  init        write a freshly initialised model\n"
             "  tokenizer   train, apply and inspect BPE / WordPiece tokenizers\n"
             "  bleu        BLEU / chrF of translations against references (as sacreBLEU computes them)\n"
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     if (strcmp(command, "init") == 0) return cli_init(argc - 1, argv + 1);
     if (strcmp(command, "bleu") == 0) return cli_bleu(argc - 1, argv + 1);
     if (strcmp(command, "embed") == 0) return cli_embed(argc - 1, argv + 1);
+    if (strcmp(command, "fill-mask") == 0) return cli_fill_mask(argc - 1, argv + 1);
 #ifdef TFM_HAVE_TOKENIZER_CLI
     if (strcmp(command, "tokenizer") == 0) return tfm_cli_tokenizer(argc - 1, argv + 1);
 #endif

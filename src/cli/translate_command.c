@@ -138,22 +138,10 @@ int cli_translate(int argc, char **argv) {
     }
     cli_set_threads(threads);
 
-    char *tokenizer_path = tfm_file_join(model_dir, "tokenizer.json");
-    if (!tokenizer_path) return cli_fail("translate");
-    int found = tfm_file_exists(tokenizer_path);
-    if (!found) {
-        /* One checkpoint of a run (RUN/checkpoints/step-N): the run keeps the tokenizer two levels up. */
-        tfm_free(tokenizer_path, strlen(tokenizer_path) + 1);
-        tokenizer_path = tfm_file_join(model_dir, "../../tokenizer.json");
-        if (!tokenizer_path) return cli_fail("translate");
-        char *marker = tfm_file_join(model_dir, "../../checkpoints");
-        found = marker && tfm_file_exists(marker) && tfm_file_exists(tokenizer_path);
-        if (marker) tfm_free(marker, strlen(marker) + 1);
-    }
-    if (!found) {
+    char *tokenizer_path = cli_model_file(model_dir, "tokenizer.json");
+    if (!tokenizer_path) {
         fprintf(stderr, "tfm translate: %s: no tokenizer.json; a translation model directory needs the joint BPE tokenizer it was "
                         "trained with (tfm train copies it in)\n", model_dir);
-        tfm_free(tokenizer_path, strlen(tokenizer_path) + 1);
         return 1;
     }
     tfm_bpe *tokenizer = NULL;
