@@ -81,21 +81,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# (c) Translation-en / Translation-de through a private apt configuration: its own sources.list (Debian's
-# main archive only), lists directory and cache, so the system's apt state is not touched.
+# (c) Translation-en / Translation-de through a private apt configuration (scripts/lib/debian-indexes.sh).
+source "$repo/scripts/lib/debian-indexes.sh"
 apt_dir=$cache/apt
-translation() { ls "$apt_dir"/lists/*_i18n_Translation-"$1"* 2>/dev/null | head -n 1; }
-if [ $refresh = 1 ] || [ -z "$(translation en)" ] || [ -z "$(translation de)" ]; then
-  rm -rf "$apt_dir"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-  chmod -R 0777 "$apt_dir"
-  echo "deb http://deb.debian.org/debian bookworm main" >"$apt_dir/sources.list"
-  note "fetching Debian's package-description translations (Translation-en, Translation-de)"
-  apt-get update -q -o Dir::State::Lists="$apt_dir/lists" -o Dir::Etc::SourceList="$apt_dir/sources.list" \
-    -o Dir::Etc::SourceParts=/nonexistent -o Dir::Cache="$apt_dir/cache" -o Acquire::Languages=en,de \
-    -o Acquire::IndexTargets::deb::Packages::DefaultEnabled=false >"$cache/apt-update.log" 2>&1 ||
-    note "apt-get update for the translations failed (see $cache/apt-update.log): descriptions skipped"
-fi
+translation() { debian_index "$apt_dir" "_i18n_Translation-$1"; }
+debian_indexes "$apt_dir" en,de 0 $refresh
+[ -n "$(translation en)" ] && [ -n "$(translation de)" ] || note "no package-description translations: descriptions skipped"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tfm-ende.XXXXXX")
 trap 'rm -rf "$work"' EXIT
