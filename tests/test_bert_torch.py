@@ -9,6 +9,13 @@ Cases:
                              repository's documentation, tokenized by the model's tokenizer.json), in batches padded to
                              the longest: last hidden states against BertModel, and the mean-pooled, L2-normalised
                              embedding (sentence-transformers' recipe for this model) against the same from torch
+  sequence_classifier_padded a random BertForSequenceClassification (5 labels) saved by transformers, on padded sentence
+                             pairs with one label each: the classifier's logits, transformers' loss and every gradient
+  token_classifier_padded    a random BertForTokenClassification (4 labels, no pooler): logits at every position, the loss
+                             over the labelled positions (-100 elsewhere, padding included) and every gradient
+  tfm_finetuned_saved        a BERT fine-tuned by `tfm train` (sequence classification of this repository's lines as code
+                             or prose): transformers' BertForSequenceClassification loads its best/ with tfm's id2label, and
+                             `tfm classify --top-k 2` gives transformers' softmax probabilities on 48 real lines
   tfm_trained_saved          a small BERT pre-trained for a few steps by `tfm train` on this repository's documentation:
                              transformers' BertForPreTraining and BertTokenizerFast load its best/ directory (config.json,
                              model.safetensors, vocab.txt, tokenizer_config.json) as saved; the tokenizer gives tfm's ids
@@ -40,11 +47,13 @@ GRAD_REL_TOL = 1e-3
 COSINE_MIN = 0.99999
 
 
-def write_inputs(work, ids, types, lengths, mlm_labels=None, nsp_labels=None):
+def write_inputs(work, ids, types, lengths, mlm_labels=None, nsp_labels=None, class_labels=None):
     tensors = {"input_ids": ids.astype(np.int32), "token_type_ids": types.astype(np.int32), "lengths": lengths.astype(np.int32)}
     if mlm_labels is not None:
         tensors["mlm_labels"] = mlm_labels.astype(np.int32)
         tensors["nsp_labels"] = nsp_labels.astype(np.int32)
+    if class_labels is not None:
+        tensors["class_labels"] = class_labels.astype(np.int32)
     safetensors_io.save(os.path.join(work, "inputs.safetensors"), tensors)
 
 
@@ -52,20 +61,29 @@ def mask_of(lengths, T):
     return (np.arange(T)[None, :] < lengths[:, None]).astype(np.int64)
 
 
-def run_pretraining(case, tool, failures):
-    torch.manual_seed(5)
-    config = transformers.BertConfig(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=48, max_position_embeddings=24, type_vocab_size=2)
-    model = transformers.BertForPreTraining(config)
-    model.save_pretrained(case.work)   # config.json + model.safetensors in transformers' own layout
-    B, T = 4, 19
-    rng = np.random.default_rng(3)
-    lengths = np.array([19, 12, 7, 16])
-    ids = rng.integers(1, 97, size=(B, T))
+def padded_pairs(rng, B=4, T=19, V=97):
+    """Right-padded ids with segment B in the second half of each sequence's real tokens."""
+    lengths = np.array([19, 12, 7, 16])[:B]
+    ids = rng.integers(1, V, size=(B, T))
     types = np.zeros((B, T), dtype=np.int64)
     for b in range(B):
         ids[b, lengths[b]:] = 0
-        types[b, lengths[b] // 2:lengths[b]] = 1        # segment B in the second half of the real tokens
+        types[b, lengths[b] // 2:lengths[b]] = 1
+    return ids, types, lengths
+
+
+def small_config(**extra):
+    return transformers.BertConfig(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                   intermediate_size=48, max_position_embeddings=24, type_vocab_size=2, **extra)
+
+
+def run_pretraining(case, tool, failures):
+    torch.manual_seed(5)
+    model = transformers.BertForPreTraining(small_config())
+    model.save_pretrained(case.work)   # config.json + model.safetensors in transformers' own layout
+    B, T = 4, 19
+    rng = np.random.default_rng(3)
+    ids, types, lengths = padded_pairs(rng)
     mlm_labels = np.full((B, T), -100)
     picked = rng.random((B, T)) < 0.3
     picked &= mask_of(lengths, T).astype(bool)
@@ -87,6 +105,69 @@ def run_pretraining(case, tool, failures):
     compare(case, "nsp_logits", out.seq_relationship_logits.detach().numpy(), HIDDEN_TOL)
     pooled = reference.bert.pooler(out.hidden_states[-1]).detach().numpy()
     compare(case, "pooled", pooled, HIDDEN_TOL)
+    case.finish(failures)
+
+
+def run_classifier(case, tool, failures, tokens):
+    torch.manual_seed(9)
+    L = 4 if tokens else 5
+    architecture = transformers.BertForTokenClassification if tokens else transformers.BertForSequenceClassification
+    model = architecture(small_config(num_labels=L))
+    model.save_pretrained(case.work)
+    rng = np.random.default_rng(4)
+    ids, types, lengths = padded_pairs(rng)
+    B, T = ids.shape
+    if tokens:
+        labels = rng.integers(0, L, size=(B, T))
+        labels[(rng.random((B, T)) < 0.3) | ~mask_of(lengths, T).astype(bool)] = -100  # unlabelled pieces and padding
+    else:
+        labels = np.array([3, 0, 4, 1])
+    write_inputs(case.work, ids, types, lengths, class_labels=labels)
+    if not case.run(tool):
+        return
+    reference = model.double().eval()
+    out = reference(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types), attention_mask=torch.tensor(mask_of(lengths, T)),
+                    labels=torch.tensor(labels), output_hidden_states=True)
+    out.loss.backward()
+    ref = {"logits": out.logits.detach().numpy(), "loss": float(out.loss),
+           "grads": {k: v.grad.numpy() for k, v in reference.named_parameters() if v.grad is not None}}
+    case.compare_forward_backward(ref, HIDDEN_TOL, LOSS_TOL, GRAD_REL_TOL, require_nonzero_grads=True)
+    compare(case, "hidden", out.hidden_states[-1].detach().numpy(), HIDDEN_TOL)
+    case.finish(failures)
+
+
+def run_tfm_finetuned(case, tool, failures):
+    """tfm fine-tunes; transformers loads best/ and agrees with `tfm classify`."""
+    del tool
+    tfm, source, work = os.environ["TFM_BIN"], os.environ["TFM_SOURCE"], case.work
+    subprocess.run([sys.executable, os.path.join(source, "tests", "tools", "make_labeled_tasks.py"), source, work], check=True)
+    _, vocab = documentation_vocabulary(work)
+    config = os.path.join(work, "config.json")
+    with open(config, "w") as f:
+        json.dump({"model": {"model_type": "bert", "vocab_size": 1200, "hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
+                             "intermediate_size": 96, "max_position_embeddings": 64},
+                   "train": {"objective": "sequence_classification", "batch_size": 16, "seq_len": 64, "max_steps": 12, "eval_every": 6,
+                             "warmup_steps": 2, "learning_rate": 0.003, "freeze_steps": 3}}, f)
+    subprocess.run([tfm, "train", "--config", config, "--data", os.path.join(work, "kind"), "--tokenizer", vocab, "--out",
+                    os.path.join(work, "run")], check=True, capture_output=True)
+    best = os.path.join(work, "run", "best")
+    model = transformers.BertForSequenceClassification.from_pretrained(best).double().eval()
+    case.check(model.config.id2label == {0: "code", 1: "prose"}, f"id2label as tfm saved it: {model.config.id2label}")
+    with open(os.path.join(work, "kind", "valid.tsv"), encoding="utf-8") as f:
+        lines = [l.rstrip("\n").split("\t")[1] for l in f][:48]
+    result = subprocess.run([tfm, "classify", "--model", best, "--top-k", "2"], input="\n".join(lines) + "\n", capture_output=True, text=True)
+    case.check(result.returncode == 0, f"tfm classify runs ({result.stderr.strip()[:200]})")
+    got = [json.loads(l) for l in result.stdout.splitlines()]
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(best)
+    enc = tokenizer(lines, truncation=True, max_length=64, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        probabilities = torch.softmax(model(**enc).logits, dim=-1).numpy()
+    worst, same = 0.0, len(got) == len(lines)
+    for row, p in zip(got, probabilities):
+        for item in row["top"]:
+            worst = max(worst, abs(item["probability"] - p[model.config.label2id[item["label"]]]))
+        same &= row["label"] == model.config.id2label[int(np.argmax(p))]
+    case.check(same and worst <= 2e-6, f"tfm classify on {len(lines)} lines: transformers' labels, probabilities within {worst:.1e}")
     case.finish(failures)
 
 
@@ -135,17 +216,25 @@ def run_minilm(case, tool, failures):
     case.finish(failures)
 
 
-def tfm_pretrain(work):
-    """A few steps of `tfm train` for a small BERT on the documentation; returns the run's best/ directory."""
+def documentation_vocabulary(work):
+    """This repository's documentation as one text (paragraphs as documents) and a 1200-piece WordPiece vocabulary that
+    tfm trains on it: (text path, vocab.txt path)."""
     tfm, source = os.environ["TFM_BIN"], os.environ["TFM_SOURCE"]
     text = os.path.join(work, "text.txt")
     with open(text, "w", encoding="utf-8") as out:
-        for name in ["README.md"] + sorted(os.listdir(os.path.join(source, "docs"))):
-            with open(os.path.join(source, name if name == "README.md" else os.path.join("docs", name)), encoding="utf-8") as f:
+        for name in ["README.md"] + sorted(os.path.join("docs", n) for n in os.listdir(os.path.join(source, "docs"))):
+            with open(os.path.join(source, name), encoding="utf-8") as f:
                 out.write(f.read() + "\n\n")
     vocab = os.path.join(work, "vocab.txt")
     subprocess.run([tfm, "tokenizer", "train", "--type", "wordpiece", "--input", text, "--output", vocab, "--vocab-size", "1200"],
                    check=True, capture_output=True)
+    return text, vocab
+
+
+def tfm_pretrain(work):
+    """A few steps of `tfm train` for a small BERT on the documentation; returns the run's best/ directory."""
+    tfm, source = os.environ["TFM_BIN"], os.environ["TFM_SOURCE"]
+    text, vocab = documentation_vocabulary(work)
     config = os.path.join(work, "config.json")
     with open(config, "w") as f:
         json.dump({"model": {"model_type": "bert", "architectures": ["BertForPreTraining"], "vocab_size": 1200, "hidden_size": 48,
@@ -214,8 +303,11 @@ def run_tfm_saved(case, tool, failures):
     case.finish(failures)
 
 
-CASES = [dict(name="pretraining_random_padded", run=run_pretraining), dict(name="minilm_real_sentences", run=run_minilm),
-         dict(name="tfm_trained_saved", run=run_tfm_saved)]
+CASES = [dict(name="pretraining_random_padded", run=run_pretraining),
+         dict(name="sequence_classifier_padded", run=lambda case, tool, failures: run_classifier(case, tool, failures, tokens=False)),
+         dict(name="token_classifier_padded", run=lambda case, tool, failures: run_classifier(case, tool, failures, tokens=True)),
+         dict(name="minilm_real_sentences", run=run_minilm), dict(name="tfm_trained_saved", run=run_tfm_saved),
+         dict(name="tfm_finetuned_saved", run=run_tfm_finetuned)]
 
 
 def run_case(spec, tool, failures):

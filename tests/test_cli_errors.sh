@@ -17,7 +17,7 @@ expect_error "unknown option" "unknown option '--step'" -- "$tfm" train --step 3
 expect_error "bad number" "--max-steps: expected an integer" -- "$tfm" train --data x --out y --max-steps ten
 expect_error "out of range" "--top-p: expected a number in" -- "$tfm" generate --model "$work/run" --prompt a --top-p 1.5
 expect_error "missing value" "--out needs" -- "$tfm" train --data x --out
-expect_error "missing required" "needs --data FILE and --out DIR" -- "$tfm" train
+expect_error "missing required" "needs --data FILE.DIR and --out DIR" -- "$tfm" train
 
 # data files
 : > "$work/empty.txt"

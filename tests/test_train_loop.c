@@ -327,7 +327,38 @@ static void test_nonfinite_steps(void) {
     tfm_trainer_free(t);
 }
 
+/* Layer freezing (fine-tuning): for freeze_steps steps only the parameters named head_prefix* change; then the others
+ * train, and AdamW counts their steps from 1: the body's first real step equals a fresh run's first step exactly
+ * (here the head, "extra", gets no gradient, so the body sees the same batch and loss as the fresh run). */
+static void test_freezing(void) {
+    static const int one[] = {0, 24};
+    tfm_train_config c;
+    loop_config(&c, 1);
+    c.optimizer = TFM_OPTIMIZER_ADAMW;
+    c.learning_rate = 0.01f;
+    bigram_task *frozen = bigram_create(one, 1), *fresh = bigram_create(one, 1);
+    frozen->task.head_prefix = "extra";
+    frozen->task.freeze_steps = 2;
+    tfm_trainer *a = NULL, *b = NULL;
+    CHECK_OK(tfm_trainer_create(&a, &frozen->task, &c));
+    CHECK_OK(tfm_trainer_create(&b, &fresh->task, &c));
+    if (!a || !b) return;
+    float *before = snapshot(frozen);
+    CHECK_OK(tfm_trainer_step(a));
+    CHECK_OK(tfm_trainer_step(a));
+    CHECK(unchanged(frozen, before), "the body changed while frozen");
+    CHECK_OK(tfm_trainer_step(a));
+    CHECK_OK(tfm_trainer_step(b));
+    CHECK(!unchanged(frozen, before), "the body did not train after freeze_steps");
+    CHECK(memcmp(frozen->table.data, fresh->table.data, sizeof(float) * VOCAB * VOCAB) == 0,
+          "the first unfrozen step differs from a fresh first step (max diff %g)", test_max_abs_diff(frozen->table.data, fresh->table.data, VOCAB * VOCAB));
+    free(before);
+    tfm_trainer_free(a);
+    tfm_trainer_free(b);
+}
+
 int main(void) {
+    test_freezing();
     test_per_token_accumulation();
     test_gpt_accumulation();
     test_resume_through_the_interface();

@@ -13,8 +13,13 @@ extern "C" {
  *   TFM_BERT_BASE         transformers' BertModel: "embeddings.*", "encoder.layer.N.*", "pooler.dense.*"
  *   TFM_BERT_PRETRAINING  BertForPreTraining: the same under "bert.", plus "cls.predictions.*" (the masked-LM
  *                         head, its decoder tied to the word embeddings) and "cls.seq_relationship.*" (next
- *                         sentence prediction on the pooled [CLS]) */
-enum { TFM_BERT_BASE = 0, TFM_BERT_PRETRAINING = 1 };
+ *                         sentence prediction on the pooled [CLS])
+ *   TFM_BERT_SEQUENCE_CLASSIFICATION  BertForSequenceClassification: "bert.*" and "classifier.*" [num_labels, C] on
+ *                         the pooled [CLS] (after dropout); one label per sequence or sentence pair
+ *   TFM_BERT_TOKEN_CLASSIFICATION     BertForTokenClassification: "bert.*" without the pooler, and "classifier.*"
+ *                         on every hidden state (after dropout); one label per token */
+enum { TFM_BERT_BASE = 0, TFM_BERT_PRETRAINING = 1, TFM_BERT_SEQUENCE_CLASSIFICATION = 2, TFM_BERT_TOKEN_CLASSIFICATION = 3 };
+#define TFM_BERT_MAX_LABELS 65536
 
 /* config.json is Hugging Face's BertConfig (hidden_size, num_hidden_layers, ...); "architectures" picks the parts. */
 typedef struct tfm_bert_config {
@@ -30,7 +35,8 @@ typedef struct tfm_bert_config {
     float attention_dropout; /* attention_probs_dropout_prob */
     float layernorm_eps;     /* 1e-12 */
     int pad_id;              /* pad_token_id */
-    int parts;               /* TFM_BERT_BASE or TFM_BERT_PRETRAINING */
+    int parts;               /* TFM_BERT_* above ("architectures") */
+    int num_labels;          /* the classifiers' outputs: the size of id2label (2 when absent, as in transformers) */
 } tfm_bert_config;
 
 void tfm_bert_config_default(tfm_bert_config *c); /* BERT-base: 30522 x 768, 12 layers, 12 heads, 3072, 512 positions */
@@ -38,7 +44,13 @@ tfm_status tfm_bert_config_validate(const tfm_bert_config *c);
 /* Hugging Face's config.json; unknown keys, wrong types and unsupported settings (relative positions, a
  * decoder, untied MLM decoder) are errors naming source and the field. */
 tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_name, tfm_bert_config *c);
-tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, char **json_text); /* free with tfm_free(s, strlen(s) + 1) */
+/* The label names of config.json's id2label ({"0": "admin", ...}, ids 0 to num_labels - 1, each once), or NULL in *names
+ * when it has none. Free with tfm_bert_label_names_free(names, count). */
+tfm_status tfm_bert_config_read_label_names(const char *json_text, const char *source_name, int count, char ***names);
+void tfm_bert_label_names_free(char **names, int count);
+/* config.json text (free with tfm_free(s, strlen(s) + 1)); label_names [num_labels] (NULL: "LABEL_0", ...) become
+ * id2label and label2id for the classification architectures. */
+tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, const char *const *label_names, char **json_text);
 /* A training config file {"model": {Hugging Face's BertConfig keys, "model_type": "bert"}, "train": {...}} (see
  * tfm/config.h for "train"); either output may be NULL. Errors name the file and the field. */
 struct tfm_train_config;
@@ -69,6 +81,9 @@ typedef struct tfm_bert {
     tfm_layernorm_layer mlm_norm;        /* cls.predictions.transform.LayerNorm */
     tfm_tensor mlm_bias;                 /* cls.predictions.bias [V] */
     tfm_linear_layer nsp;                /* cls.seq_relationship [2, C] */
+    /* TFM_BERT_SEQUENCE_CLASSIFICATION and _TOKEN_CLASSIFICATION only */
+    tfm_linear_layer classifier;         /* classifier [num_labels, C] */
+    char **label_names;                  /* [num_labels]: id2label ("LABEL_<i>" unless set), owned */
 } tfm_bert;
 
 /* Declare and allocate (zeros, LayerNorm gains 1); tfm_bert_init_weights: BERT's normal(0, 0.02). */
@@ -79,8 +94,16 @@ void tfm_bert_free(tfm_bert *model);
  * holding NaN or infinity are refused unless options->allow_nonfinite (tfm/io.h; NULL = defaults). */
 struct tfm_load_options;
 tfm_status tfm_bert_load(tfm_bert **model, const char *dir, const struct tfm_load_options *options);
+/* Only the config.json of such a directory (what tfm_bert_load would build). */
+tfm_status tfm_bert_config_read(const char *dir, tfm_bert_config *config);
 /* config.json + model.safetensors in the same layout, atomically; transformers loads it. */
 tfm_status tfm_bert_save(const tfm_bert *model, const char *dir);
+/* Name the classifier's outputs: names[num_labels] are copied. */
+tfm_status tfm_bert_set_label_names(tfm_bert *model, const char *const *names, int count);
+/* Fine-tuning's start: the embeddings, encoder and (when both have one) pooler of the BERT in `dir`, whatever its
+ * heads (BertModel, BertForPreTraining, a classifier), copied into `model`; the model's own heads keep their values.
+ * The two configs must agree on every size; a mismatch is an error naming the field. */
+tfm_status tfm_bert_load_encoder(tfm_bert *model, const char *dir, const struct tfm_load_options *options);
 
 /* The inputs of one batch: B sequences of T tokens, right-padded. */
 typedef struct tfm_bert_batch {
@@ -99,6 +122,16 @@ tfm_tensor *tfm_bert_pool(tfm_bert *model, tfm_graph *g, tfm_tensor *hidden, int
 tfm_tensor *tfm_bert_mlm_logits(tfm_bert *model, tfm_graph *g, tfm_tensor *hidden, const int32_t *rows, int count);
 /* Next-sentence logits from the pooled output [B, C] -> [B, 2] (index 0: B follows A) */
 tfm_tensor *tfm_bert_nsp_logits(tfm_bert *model, tfm_graph *g, tfm_tensor *pooled);
+
+/* The classifiers: dropout, then classifier. Sequences: on the pooled output [B, C] -> [B, num_labels]; tokens: on
+ * rows[count] of hidden [B*T, C] (e.g. each word's first piece) -> [count, num_labels]. */
+tfm_tensor *tfm_bert_sequence_logits(tfm_bert *model, tfm_graph *g, tfm_tensor *pooled);
+tfm_tensor *tfm_bert_token_logits(tfm_bert *model, tfm_graph *g, tfm_tensor *hidden, const int32_t *rows, int count);
+/* The classification loss (transformers' for either architecture, labels -100 except at `rows`): mean cross-entropy
+ * of the labels[count] at rows (token classification; sequences: rows ignored, count = B). -> [1]; *logits (may be
+ * NULL) receives [count, num_labels], valid until backward. */
+tfm_tensor *tfm_bert_classification_loss(tfm_bert *model, tfm_graph *g, const tfm_bert_batch *batch, const int32_t *rows,
+                                         const int32_t *labels, int count, float label_smoothing, tfm_tensor **logits);
 
 /* BERT's pre-training loss on a batch made by tfm_bert_pretraining_batch_fill (tfm/bert_data.h): the mean masked-LM
  * cross-entropy over the batch's prediction rows, plus, when it has pairs, the mean NSP/SOP cross-entropy over its

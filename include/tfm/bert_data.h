@@ -37,6 +37,9 @@ enum {
                                     the two were swapped. A one-sentence chunk is split inside the sentence. */
     TFM_BERT_OBJECTIVE_MLM = 2,  /* masked LM only (RoBERTa): "[CLS] X [SEP]" with X as many whole sentences of one
                                     document as fit (RoBERTa's DOC-SENTENCES), no pair label */
+    /* Fine-tuning (tfm/bert_labeled.h): a labelled data directory instead of a text of sentences. */
+    TFM_BERT_OBJECTIVE_SEQUENCE_CLASSIFICATION = 3, /* a label per sequence or pair (BertForSequenceClassification) */
+    TFM_BERT_OBJECTIVE_TOKEN_CLASSIFICATION = 4,    /* a label per word (BertForTokenClassification) */
 };
 
 typedef struct tfm_bert_data_options {

@@ -50,6 +50,9 @@ tfm_status tfm_file_write_atomic(const char *path, const void *data, size_t size
 tfm_status tfm_file_make_directory(const char *dir);
 /* "<dir>/<name>" in fresh memory; free with tfm_free(p, strlen(p) + 1). */
 char *tfm_file_join(const char *dir, const char *name);
+/* The absolute form of an existing path (realpath), else the path as given, in fresh memory (free as tfm_file_join's):
+ * what a run records so that --resume works from any directory. */
+char *tfm_file_absolute(const char *path);
 /* Copy a (small) file into `to`, atomically (temporary + rename); errors name the file. */
 tfm_status tfm_file_copy(const char *from, const char *to);
 /* 1 if a path exists (any kind). */

@@ -2,6 +2,7 @@
 #ifndef TFM_RANDOM_H
 #define TFM_RANDOM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -36,6 +37,17 @@ static inline float tfm_rng_uniform(tfm_rng *rng) { return tfm_random_uniform_at
 float tfm_rng_normal(tfm_rng *rng);
 /* Reserve n consecutive draws for a parallel kernel; returns the first index. */
 static inline uint64_t tfm_rng_reserve(tfm_rng *rng, uint64_t n) { uint64_t base = rng->counter; rng->counter += n; return base; }
+/* order[0 .. n) = 0 .. n-1 shuffled (Fisher-Yates) by the stream of `seed`: an epoch's order of training examples,
+ * the same for the same seed. */
+static inline void tfm_random_permutation(size_t *order, size_t n, uint64_t seed) {
+    tfm_rng rng;
+    tfm_rng_init(&rng, seed);
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(tfm_rng_bits(&rng) % i), k = order[i - 1];
+        order[i - 1] = order[j], order[j] = k;
+    }
+}
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,8 @@ typedef struct tfm_param {
     size_t size;
     int no_weight_decay;         /* 1 for biases and LayerNorm parameters: AdamW skips their decay */
     int stored_transposed;       /* 1: on disk as [in, out] (Hugging Face GPT-2 Conv1D), in memory [out, in] */
+    int frozen;                  /* 1: the optimizer leaves it and its moments alone (requires_grad = False) */
+    long steps_frozen;           /* optimizer steps it sat out: Adam's bias correction counts only the others */
 } tfm_param;
 
 typedef struct tfm_params {

@@ -100,6 +100,8 @@ typedef struct tfm_train_task {
     const char *metric_names[TFM_TRAIN_MAX_METRICS];
     float metric_values[TFM_TRAIN_MAX_METRICS];
     int d_model;                 /* for the "noam" schedule */
+    const char *head_prefix;     /* fine-tuning: parameters named so ("classifier.") train alone for the first */
+    long freeze_steps;           /* freeze_steps steps (0: nothing frozen) */
     tfm_params *params;          /* what the optimizer updates (the model's) */
     void *self;
     /* Build the loss of the next training micro-batch on g (a fresh tape with gradients); *loss is the mean
@@ -136,6 +138,13 @@ tfm_status tfm_bert_task_create(tfm_train_task **task, struct tfm_bert *model, s
 /* The encoder-decoder on <data_dir>/{train,valid}.{source_lang,target_lang} tokenised with the joint BPE
  * (its vocabulary must be the model's): token-count batches, per-token weighting, validation loss and the
  * BLEU of greedy translations of bleu_sentences validation pairs. Model and tokenizer are not owned. */
+/* BERT fine-tuning on DIR/train.tsv, validated on DIR/valid.tsv (tfm/bert_labeled.h for the format), labels from
+ * `labels` (the model's num_labels); train.objective "sequence_classification" (BertForSequenceClassification) or
+ * "token_classification" (BertForTokenClassification). Score: accuracy in % (of sequences, or of labelled words). */
+struct tfm_bert_labels;
+tfm_status tfm_bert_classifier_task_create(tfm_train_task **task, struct tfm_bert *model, struct tfm_wordpiece *tokenizer,
+                                           const struct tfm_bert_labels *labels, const tfm_train_config *config, const char *data_dir);
+
 struct tfm_seq2seq;
 struct tfm_bpe;
 tfm_status tfm_seq2seq_task_create(tfm_train_task **task, struct tfm_seq2seq *model, struct tfm_bpe *tokenizer,

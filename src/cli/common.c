@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,48 @@ tfm_status cli_bert_load(const char *dir, tfm_bert **model, tfm_wordpiece **toke
         *tokenizer = NULL;
     }
     return st;
+}
+
+/* The k most probable ids of one row of logits [V], with their softmax probabilities. */
+void cli_top_k(const float *logits, int V, int k, int32_t *ids, float *probabilities) {
+    float max = logits[0];
+    for (int v = 1; v < V; v++) max = logits[v] > max ? logits[v] : max;
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += exp((double)logits[v] - max);
+    for (int i = 0; i < k; i++) ids[i] = -1;
+    for (int v = 0; v < V; v++) { /* insertion into the sorted top k; ties to the lower id, as a stable sort */
+        int at = k;
+        while (at > 0 && (ids[at - 1] < 0 || logits[v] > logits[ids[at - 1]])) at--;
+        if (at == k) continue;
+        memmove(ids + at + 1, ids + at, sizeof(int32_t) * (size_t)(k - at - 1));
+        ids[at] = v;
+    }
+    for (int i = 0; i < k; i++) probabilities[i] = (float)(exp((double)logits[ids[i]] - max) / sum);
+}
+
+int cli_next_line(const char *text, size_t size, size_t *at, const char **line, size_t *length) {
+    if (*at >= size) return 0;
+    const char *start = text + *at, *end = memchr(start, '\n', size - *at);
+    size_t n = end ? (size_t)(end - start) : size - *at;
+    *at += n + 1;
+    *line = start;
+    *length = n > 0 && start[n - 1] == '\r' ? n - 1 : n;
+    return 1;
+}
+
+int cli_each_line(const char *command, const char *input, const char *output, cli_line_function each, void *user) {
+    cli_files files;
+    if (!cli_files_open(&files, command, &input, input ? 1 : 0, output)) return 1;
+    size_t size = 0, capacity = 0;
+    char *text = cli_read_stream(files.in, &size, &capacity);
+    tfm_status st = text ? TFM_OK : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory reading the input");
+    const char *line_text;
+    size_t at = 0, n = 0;
+    for (long line = 1; !st && cli_next_line(text, size, &at, &line_text, &n); line++) st = each(user, line_text, n, line, files.out);
+    if (text) tfm_free(text, capacity);
+    int ok = cli_files_close(&files, st == TFM_OK);
+    if (st) return cli_fail(command);
+    return ok ? 0 : 1;
 }
 
 void cli_format_duration(double seconds, char *buf, int size) {

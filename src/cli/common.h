@@ -77,6 +77,17 @@ char *cli_model_file(const char *dir, const char *name);
 struct tfm_wordpiece;
 tfm_status cli_bert_load(const char *dir, tfm_bert **model, struct tfm_wordpiece **tokenizer);
 
+/* The k most probable of logits[V] (k <= V), best first, ties to the lower index, with their softmax probabilities. */
+void cli_top_k(const float *logits, int V, int k, int32_t *ids, float *probabilities);
+/* The next line of text[size] from *at on (moved past it): 0 at the end. A final line without '\n' counts; "\r\n"
+ * endings lose the '\r'. */
+int cli_next_line(const char *text, size_t size, size_t *at, const char **line, size_t *length);
+
+/* A line-by-line command's body: each(user, line, length, number, out) for every line of --input (or stdin), the
+ * output written through cli_files (complete or not at all). Returns the exit code (after the message on failure). */
+typedef tfm_status (*cli_line_function)(void *user, const char *line, size_t length, long number, FILE *out);
+int cli_each_line(const char *command, const char *input, const char *output, cli_line_function each, void *user);
+
 /* "3m05s" */
 void cli_format_duration(double seconds, char *buf, int size);
 
@@ -86,5 +97,6 @@ int cli_init(int argc, char **argv);
 int cli_bleu(int argc, char **argv);
 int cli_embed(int argc, char **argv);
 int cli_fill_mask(int argc, char **argv);
+int cli_classify(int argc, char **argv);
 
 #endif

@@ -55,25 +55,9 @@ static tfm_status job_load(fill_job *j, const char *dir) {
     return tfm_graph_create(&j->graph, 0);
 }
 
-/* The k most probable ids of one row of logits [V], with their softmax probabilities. */
-static void top_k(const float *logits, int V, int k, int32_t *ids, float *probabilities) {
-    float max = logits[0];
-    for (int v = 1; v < V; v++) max = logits[v] > max ? logits[v] : max;
-    double sum = 0;
-    for (int v = 0; v < V; v++) sum += exp((double)logits[v] - max);
-    for (int i = 0; i < k; i++) ids[i] = -1;
-    for (int v = 0; v < V; v++) { /* insertion into the sorted top k; ties to the lower id, as a stable sort */
-        int at = k;
-        while (at > 0 && (ids[at - 1] < 0 || logits[v] > logits[ids[at - 1]])) at--;
-        if (at == k) continue;
-        memmove(ids + at + 1, ids + at, sizeof(int32_t) * (size_t)(k - at - 1));
-        ids[at] = v;
-    }
-    for (int i = 0; i < k; i++) probabilities[i] = (float)(exp((double)logits[ids[i]] - max) / sum);
-}
-
 /* One line -> {"line": N, "masks": [[{"token", "id", "score"}, ...], ...]} (one list per [MASK], in order). */
-static tfm_status fill_line(fill_job *j, const char *text, size_t length, long line, FILE *out) {
+static tfm_status fill_line(void *user, const char *text, size_t length, long line, FILE *out) {
+    fill_job *j = user;
     size_t T = 0;
     tfm_status st = tfm_wordpiece_encode_pair(j->tokenizer, text, length, NULL, 0, TFM_WORDPIECE_ALLOW_SPECIAL, (size_t)j->max_length, j->ids,
                                               j->types, j->attention, &T);
@@ -99,7 +83,7 @@ static tfm_status fill_line(fill_job *j, const char *text, size_t length, long l
     cJSON_AddNumberToObject(root, "line", (double)line);
     cJSON *all = cJSON_AddArrayToObject(root, "masks");
     for (int m = 0; m < masks && all; m++) {
-        top_k(logits->data + (size_t)m * V, V, k, ids, scores);
+        cli_top_k(logits->data + (size_t)m * V, V, k, ids, scores);
         cJSON *list = cJSON_CreateArray();
         for (int i = 0; i < k && list; i++) {
             size_t piece_length = 0;
@@ -148,30 +132,11 @@ int cli_fill_mask(int argc, char **argv) {
     }
     cli_set_threads(threads);
     fill_job job = {.top_k = top};
-    cli_files files;
     if (job_load(&job, model_dir) != TFM_OK) {
         job_free(&job);
         return cli_fail("fill-mask");
     }
-    if (!cli_files_open(&files, "fill-mask", &input, input ? 1 : 0, output)) {
-        job_free(&job);
-        return 1;
-    }
-    size_t size = 0, capacity = 0;
-    char *text = cli_read_stream(files.in, &size, &capacity);
-    tfm_status st = text ? TFM_OK : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory reading the input");
-    long line = 0;
-    for (size_t at = 0; !st && at < size; at++) {
-        const char *end = memchr(text + at, '\n', size - at);
-        size_t n = end ? (size_t)(end - (text + at)) : size - at;
-        line++;
-        if (n > 0 && text[at + n - 1] == '\r') st = fill_line(&job, text + at, n - 1, line, files.out);
-        else st = fill_line(&job, text + at, n, line, files.out);
-        at += n;
-    }
-    if (text) tfm_free(text, capacity);
-    int ok = cli_files_close(&files, st == TFM_OK);
+    int code = cli_each_line("fill-mask", input, output, fill_line, &job);
     job_free(&job);
-    if (st) return cli_fail("fill-mask");
-    return ok ? 0 : 1;
+    return code;
 }

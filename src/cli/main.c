@@ -15,12 +15,13 @@ static void usage(FILE *out) {
             "usage: tfm <command> [options]   (tfm <command> --help for its options)\n\n"
             "commands:\n"
             "  train       train a GPT on a text file, an encoder-decoder on a parallel corpus (config\n"
-            "              model.model_type \"seq2seq\") or pre-train a BERT (\"bert\"); --resume continues a run\n"
+            "              model.model_type \"seq2seq\") or pre-train or fine-tune a BERT (\"bert\"); --resume continues a run\n"
             "  translate   translate stdin line by line with an encoder-decoder (beam, greedy, sampling)\n"
             "  average     average the parameters of encoder-decoder checkpoints\n"
             "  generate    continue a prompt with a trained model\n"
             "  embed       sentence embeddings from a BERT (mean pooling + L2 norm, as sentence-transformers)\n"
             "  fill-mask   predict the [MASK] tokens of each line with a BERT's masked-LM head\n"
+            "  classify    label each line (or sentence pair, or word) with a fine-tuned BERT classifier\n"
             "  init        write a freshly initialised model\n"
             "  tokenizer   train, apply and inspect BPE / WordPiece tokenizers\n"
             "  bleu        BLEU / chrF of translations against references (as sacreBLEU computes them)\n"
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
     if (strcmp(command, "bleu") == 0) return cli_bleu(argc - 1, argv + 1);
     if (strcmp(command, "embed") == 0) return cli_embed(argc - 1, argv + 1);
     if (strcmp(command, "fill-mask") == 0) return cli_fill_mask(argc - 1, argv + 1);
+    if (strcmp(command, "classify") == 0) return cli_classify(argc - 1, argv + 1);
 #ifdef TFM_HAVE_TOKENIZER_CLI
     if (strcmp(command, "tokenizer") == 0) return tfm_cli_tokenizer(argc - 1, argv + 1);
 #endif

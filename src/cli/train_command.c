@@ -7,6 +7,8 @@
 
 #include "cli/common.h"
 #include "cli/options.h"
+#include "tfm/bert_data.h"
+#include "tfm/bert_labeled.h"
 #include "tfm/bpe.h"
 #include "tfm/io.h"
 #include "tfm/seq2seq.h"
@@ -15,7 +17,7 @@
 
 /* What the command line says, before it is applied to a config. Negative / zero: not given. */
 typedef struct train_arguments {
-    const char *config_path, *data, *out_dir, *resume_dir, *tokenizer, *on_nonfinite;
+    const char *config_path, *data, *out_dir, *resume_dir, *init_dir, *tokenizer, *on_nonfinite;
     long max_steps, stop_after, seed;
     int threads, eval_every, save_every, keep_checkpoints, log_every, patience, bleu_sentences, force, help;
     float time_limit_minutes;
@@ -35,9 +37,10 @@ static void free_model(train_model *m) {
     tfm_wordpiece_free(m->wordpiece);
 }
 
-/* ---- Which model: "model_type" of --config's "model" object or of --resume DIR/config.json ---- */
+/* ---- Which model: "model_type" of --config's "model" object, of --init DIR or of --resume DIR ---- */
 
 static int task_of(const train_arguments *a) {
+    if (a->init_dir) return cli_model_type_of_directory(a->init_dir);
     if (a->config_path) return cli_model_type_of_file(a->config_path, 1);
     if (!a->resume_dir) return TFM_TASK_GPT;
     return cli_model_type_of_directory(a->resume_dir);
@@ -108,24 +111,41 @@ static tfm_status seq2seq_task(const train_arguments *a, const char *out_dir, tr
     return st;
 }
 
-/* The directory part of a path ("." when it has none), in fresh memory. */
+/* The directory part of a path ("." when it has none; "a/b/" is in "a"), in fresh memory. */
 static char *directory_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return tfm_strdup(".");
     char *dir = tfm_strdup(path);
-    if (dir) dir[slash == path ? 1 : slash - path] = '\0';
+    if (!dir) return NULL;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') dir[--n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (!slash) {
+        tfm_free(dir, strlen(path) + 1);
+        return tfm_strdup(".");
+    }
+    slash[slash == dir ? 1 : 0] = '\0';
     return dir;
 }
 
-/* BERT's WordPiece vocabulary: --tokenizer, else vocab.txt beside the data; it lower-cases unless a
- * tokenizer_config.json beside it says "do_lower_case": false. The run directory keeps both, as Hugging Face
- * lays a BERT out, so resume, best/ and other tools find them. */
+/* Where the vocabulary comes from: the run's (resume), --tokenizer, the --init model's, else vocab.txt beside --data. */
+static char *vocab_path(const train_arguments *a, const char *out_dir) {
+    if (a->resume_dir) return tfm_file_join(out_dir, "vocab.txt");
+    if (a->tokenizer) return tfm_strdup(a->tokenizer);
+    if (a->init_dir) {
+        char *path = cli_model_file(a->init_dir, "vocab.txt");
+        return path ? path : tfm_file_join(a->init_dir, "vocab.txt");
+    }
+    char *data_dir = directory_of(a->data), *path = data_dir ? tfm_file_join(data_dir, "vocab.txt") : NULL;
+    if (data_dir) tfm_free(data_dir, strlen(data_dir) + 1);
+    return path;
+}
+
+/* BERT's WordPiece vocabulary (vocab_path); it lower-cases unless a tokenizer_config.json beside it says
+ * "do_lower_case": false. The run directory keeps both, as Hugging Face lays a BERT out, so resume, best/ and other
+ * tools find them. */
 static tfm_status load_wordpiece(const train_arguments *a, const char *out_dir, train_model *m) {
-    char *data_dir = directory_of(a->data);
-    char *given = a->resume_dir ? tfm_file_join(out_dir, "vocab.txt") : a->tokenizer ? tfm_strdup(a->tokenizer)
-                                                                                         : data_dir ? tfm_file_join(data_dir, "vocab.txt") : NULL;
+    char *given = vocab_path(a, out_dir);
     char *given_dir = given ? directory_of(given) : NULL;
-    tfm_status st = (!data_dir || !given || !given_dir) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
+    tfm_status st = (!given || !given_dir) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
     if (!st && !tfm_file_exists(given))
         st = tfm_error(TFM_ERR_IO, "%s: no such file; BERT needs a WordPiece vocab.txt (make one with \"tfm tokenizer wordpiece train\", or "
                                    "pass --tokenizer)", given);
@@ -141,22 +161,58 @@ static tfm_status load_wordpiece(const train_arguments *a, const char *out_dir, 
         if (vocab) tfm_free(vocab, strlen(vocab) + 1);
         if (settings) tfm_free(settings, strlen(settings) + 1);
     }
-    if (data_dir) tfm_free(data_dir, strlen(data_dir) + 1);
     if (given) tfm_free(given, strlen(given) + 1);
     if (given_dir) tfm_free(given_dir, strlen(given_dir) + 1);
     return st;
 }
 
+static int fine_tuning(const tfm_train_config *c) { return c->bert.data.objective >= TFM_BERT_OBJECTIVE_SEQUENCE_CLASSIFICATION; }
+
+/* 1 when --config has a "model" object of its own (with --init it may have none: the model is --init's). */
+static int config_has_model(const train_arguments *a) { return a->config_path && cli_model_type_of_file(a->config_path, 1) == TFM_TASK_BERT; }
+
+/* A new BERT: --config's model, else --init's, with the heads the objective needs; its body from --init when given. */
+static tfm_status new_bert(const train_arguments *a, train_model *m, const tfm_train_config *c, const tfm_bert_labels *labels) {
+    tfm_bert_config model_config;
+    tfm_status st = config_has_model(a) ? tfm_bert_config_load(a->config_path, &model_config, NULL) : tfm_bert_config_read(a->init_dir, &model_config);
+    if (st) return st;
+    if (fine_tuning(c)) {
+        int sequences = c->bert.data.objective == TFM_BERT_OBJECTIVE_SEQUENCE_CLASSIFICATION;
+        model_config.parts = sequences ? TFM_BERT_SEQUENCE_CLASSIFICATION : TFM_BERT_TOKEN_CLASSIFICATION;
+        model_config.num_labels = labels->count;
+    } else if (a->init_dir) {
+        model_config.parts = TFM_BERT_PRETRAINING; /* continued pre-training */
+    }
+    st = tfm_bert_create(&m->model.bert, &model_config);
+    if (!st) tfm_bert_init_weights(m->model.bert, c->seed);
+    if (!st && a->init_dir) st = tfm_bert_load_encoder(m->model.bert, a->init_dir, NULL);
+    if (!st && labels->count) st = tfm_bert_set_label_names(m->model.bert, (const char *const *)labels->names, labels->count);
+    return st;
+}
+
+/* Pre-training on a text file, or fine-tuning on a directory with labels.txt, train.tsv and valid.tsv (on resume the
+ * labels are the checkpoint's id2label). */
 static tfm_status bert_task(const train_arguments *a, const char *out_dir, train_model *m, tfm_train_config *c, tfm_train_task **task) {
+    tfm_bert_labels labels = {0};
     tfm_status st = load_wordpiece(a, out_dir, m);
+    if (!st && fine_tuning(c) && !a->resume_dir) {
+        char *path = tfm_file_join(a->data, "labels.txt");
+        st = !path ? TFM_ERR_OUT_OF_MEMORY : tfm_file_exists(path) ? tfm_bert_labels_load(&labels, path)
+             : tfm_error(TFM_ERR_IO, "%s: no such file; fine-tuning needs the label set, one label per line, beside train.tsv", path);
+        if (path) tfm_free(path, strlen(path) + 1);
+    }
     if (!st && a->resume_dir) {
         st = tfm_bert_load(&m->model.bert, a->resume_dir, NULL);
+        if (!st && fine_tuning(c))
+            st = tfm_bert_labels_from_names(&labels, (const char *const *)m->model.bert->label_names, m->model.bert->config.num_labels,
+                                            "the checkpoint's id2label");
     } else if (!st) {
-        tfm_bert_config model_config;
-        if ((st = tfm_bert_config_load(a->config_path, &model_config, NULL)) == TFM_OK) st = tfm_bert_create(&m->model.bert, &model_config);
-        if (!st) tfm_bert_init_weights(m->model.bert, c->seed);
+        st = new_bert(a, m, c, &labels);
     }
-    return st ? st : tfm_bert_task_create(task, m->model.bert, m->wordpiece, c, a->data);
+    if (!st) st = fine_tuning(c) ? tfm_bert_classifier_task_create(task, m->model.bert, m->wordpiece, &labels, c, a->data)
+                                 : tfm_bert_task_create(task, m->model.bert, m->wordpiece, c, a->data);
+    tfm_bert_labels_free(&labels);
+    return st;
 }
 
 /* New run: the config file's (or the built-in) config; resume: the saved one. Then the trainer. */
@@ -167,6 +223,8 @@ static tfm_status make_trainer(train_arguments *a, const char *out_dir, train_mo
     if (a->resume_dir) {
         st = tfm_trainer_saved_config(a->resume_dir, m->model.task, &config, a->saved_data, sizeof a->saved_data);
         if (!a->data) a->data = a->saved_data;
+    } else if (a->init_dir && !config_has_model(a)) {
+        if (a->config_path) st = tfm_bert_train_config_load(a->config_path, &config);
     } else if (a->config_path) {
         st = m->model.task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_config_load(a->config_path, NULL, &config)
              : m->model.task == TFM_TASK_BERT  ? tfm_bert_config_load(a->config_path, NULL, &config)
@@ -290,12 +348,17 @@ static void request_stop(int signal_number) {
 
 static int check_arguments(const train_arguments *a, int task) {
     if (!a->resume_dir && (!a->data || !a->out_dir || (task != TFM_TASK_GPT && !a->config_path))) {
-        fprintf(stderr, "tfm train: needs --data FILE and --out DIR (and --config FILE for an encoder-decoder or a BERT), or --resume DIR; see "
-                        "tfm train --help\n");
+        fprintf(stderr, "tfm train: needs --data FILE|DIR and --out DIR (and --config FILE for an encoder-decoder or a BERT), or --resume DIR; "
+                        "see tfm train --help\n");
         return 0;
     }
-    if (a->resume_dir && (a->config_path || a->seed >= 0 || a->tokenizer)) {
-        fprintf(stderr, "tfm train: --resume continues with the saved config, seed and tokenizer; drop --config/--seed/--tokenizer\n");
+    if (a->resume_dir && (a->config_path || a->seed >= 0 || a->tokenizer || a->init_dir)) {
+        fprintf(stderr, "tfm train: --resume continues with the saved config, seed, tokenizer and weights; drop --config/--seed/--tokenizer/--init\n");
+        return 0;
+    }
+    if (a->init_dir && task != TFM_TASK_BERT) {
+        fprintf(stderr, "tfm train: --init %s: expected a BERT directory (config.json with \"model_type\": \"bert\"); only BERT runs start "
+                        "from other weights\n", a->init_dir);
         return 0;
     }
     if (a->resume_dir && a->out_dir && strcmp(a->out_dir, a->resume_dir) != 0) {
@@ -317,12 +380,17 @@ int cli_train(int argc, char **argv) {
     train_arguments a = {.seed = -1, .eval_every = -1, .save_every = -1, .log_every = -1, .patience = -1, .bleu_sentences = -2};
     cli_option options[] = {
         {"config", CLI_STRING, &a.config_path, 0, 0, "training config (JSON); default: the built-in tiny GPT. \"model_type\": \"seq2seq\" "
-                                                   "or \"bert\" in its model makes an encoder-decoder or BERT pre-training run", 0},
+                                                   "or \"bert\" in its model makes an encoder-decoder or BERT run; a BERT's train.objective "
+                                                   "\"sequence_classification\" or \"token_classification\" fine-tunes", 0},
         {"data", CLI_STRING, &a.data, 0, 0, "GPT: a UTF-8 text file (byte tokens); encoder-decoder: the directory with "
-                                           "train.<src>/train.<tgt>/valid.<src>/valid.<tgt> (and tokenizer.json); BERT: a UTF-8 text file, "
-                                           "one sentence per line, a blank line between documents", 0},
+                                           "train.<src>/train.<tgt>/valid.<src>/valid.<tgt> (and tokenizer.json); BERT pre-training: a UTF-8 "
+                                           "text file, one sentence per line, a blank line between documents; BERT fine-tuning: the "
+                                           "directory with labels.txt, train.tsv and valid.tsv (label<TAB>text[<TAB>text_b], or "
+                                           "word labels<TAB>text)", 0},
+        {"init", CLI_STRING, &a.init_dir, 0, 0, "BERT: start from the weights of this model or run (tfm's or Hugging Face's); its "
+                                               "config.json is the model unless --config has one, and its vocab.txt the vocabulary", 0},
         {"tokenizer", CLI_STRING, &a.tokenizer, 0, 0, "encoder-decoder: the joint BPE tokenizer.json (default: <data>/tokenizer.json); BERT: "
-                                                     "the WordPiece vocab.txt (default: vocab.txt beside --data)", 0},
+                                                     "the WordPiece vocab.txt (default: --init's, else vocab.txt beside --data)", 0},
         {"out", CLI_STRING, &a.out_dir, 0, 0, "checkpoint directory to create", 0},
         {"resume", CLI_STRING, &a.resume_dir, 0, 0, "continue the run saved in this directory", 0},
         {"max-steps", CLI_LONG, &a.max_steps, 1, 1e12, "optimizer steps in total (overrides the config)", 0},
@@ -344,7 +412,7 @@ int cli_train(int argc, char **argv) {
     };
     if (!cli_options_parse("train", options, argc, argv, 1)) return 2;
     if (a.help) {
-        cli_options_print_help("usage: tfm train [--config FILE] --data FILE|DIR --out DIR\n       tfm train --resume DIR", options);
+        cli_options_print_help("usage: tfm train [--config FILE] [--init DIR] --data FILE|DIR --out DIR\n       tfm train --resume DIR", options);
         return 0;
     }
     train_model m = {.model.task = task_of(&a)};

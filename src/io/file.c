@@ -1,10 +1,11 @@
 /* io/file.c: whole-file reads and atomic writes (temporary + fsync + rename + directory fsync). */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* POSIX 2008 with realpath */
 #include "io/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +43,13 @@ char *tfm_file_join(const char *dir, const char *name) {
     if (slash) p[a] = '/';
     memcpy(p + a + (size_t)slash, name, b + 1);
     return p;
+}
+
+char *tfm_file_absolute(const char *path) {
+    char *absolute = realpath(path, NULL);
+    char *copy = tfm_strdup(absolute ? absolute : path);
+    free(absolute);
+    return copy;
 }
 
 int tfm_file_exists(const char *path) {

@@ -125,7 +125,11 @@ static tfm_status validate_bert_part(const tfm_bert_train_config *b) {
     if (b->batch_size < 1) return tfm_error(TFM_ERR_CONFIG, "train.batch_size: expected a positive integer, got %d", b->batch_size);
     if (!unit_interval(b->valid_fraction) || b->valid_fraction == 0.0f)
         return tfm_error(TFM_ERR_CONFIG, "train.valid_fraction: expected a number in (0, 1), got %g", (double)b->valid_fraction);
-    if (b->eval_batches < 1) return tfm_error(TFM_ERR_CONFIG, "train.eval_batches: expected a positive integer, got %d", b->eval_batches);
+    int fine_tuning = b->data.objective >= TFM_BERT_OBJECTIVE_SEQUENCE_CLASSIFICATION;
+    if (b->eval_batches < !fine_tuning)
+        return tfm_error(TFM_ERR_CONFIG, "train.eval_batches: expected a %s integer, got %d", fine_tuning ? "non-negative" : "positive", b->eval_batches);
+    if (b->freeze_steps < 0 || (b->freeze_steps && !fine_tuning))
+        return tfm_error(TFM_ERR_CONFIG, "train.freeze_steps: expected a non-negative integer, and 0 unless fine-tuning (got %d)", b->freeze_steps);
     return tfm_bert_data_options_validate(&b->data);
 }
 
@@ -184,8 +188,8 @@ static const char *const seq2seq_keys[] = {"batch_tokens", "max_sentences", "ble
                                            "source_lang", "target_lang", NULL};
 static const char *const bert_keys[] = {"batch_size", "seq_len", "valid_fraction", "eval_batches", "objective", "short_sequence_probability",
                                         "mask_probability", "max_predictions", "mask_token_probability", "random_token_probability",
-                                        "whole_word_masking", "dynamic_masking", NULL};
-static const char *const objective_names[] = {"nsp", "sop", "mlm", NULL}; /* = TFM_BERT_OBJECTIVE_* */
+                                        "whole_word_masking", "dynamic_masking", "freeze_steps", NULL};
+static const char *const objective_names[] = {"nsp", "sop", "mlm", "sequence_classification", "token_classification", NULL}; /* = TFM_BERT_OBJECTIVE_* */
 /* Indexed by TFM_TASK_*. */
 static const char *const *const task_keys[] = {gpt_keys, seq2seq_keys, bert_keys};
 static const char *const task_names[] = {"GPT", "encoder-decoder", "BERT"};
@@ -233,7 +237,7 @@ static tfm_status read_bert_part(const cJSON *o, const tfm_json_context *ctx, tf
     TRY(tfm_json_read_int32(o, "batch_size", ctx, 1, INT_MAX, &b->batch_size));
     TRY(tfm_json_read_int32(o, "seq_len", ctx, 1, 1 << 20, &d->max_length));
     TRY(tfm_json_read_float(o, "valid_fraction", ctx, 0, 0, 1, 0, &b->valid_fraction));
-    TRY(tfm_json_read_int32(o, "eval_batches", ctx, 1, INT_MAX, &b->eval_batches));
+    TRY(tfm_json_read_int32(o, "eval_batches", ctx, 0, INT_MAX, &b->eval_batches));
     TRY(tfm_json_read_choice(o, "objective", ctx, objective_names, &d->objective));
     TRY(tfm_json_read_float(o, "short_sequence_probability", ctx, 0, 1, 1, 1, &d->short_sequence_probability));
     TRY(tfm_json_read_float(o, "mask_probability", ctx, 0, 0, 1, 1, &d->mask_probability));
@@ -241,6 +245,7 @@ static tfm_status read_bert_part(const cJSON *o, const tfm_json_context *ctx, tf
     TRY(tfm_json_read_float(o, "mask_token_probability", ctx, 0, 1, 1, 1, &d->mask_token_probability));
     TRY(tfm_json_read_float(o, "random_token_probability", ctx, 0, 1, 1, 1, &d->random_token_probability));
     TRY(tfm_json_read_bool(o, "whole_word_masking", ctx, &d->whole_word_masking));
+    TRY(tfm_json_read_int32(o, "freeze_steps", ctx, 0, INT_MAX, &b->freeze_steps));
     return tfm_json_read_bool(o, "dynamic_masking", ctx, &d->dynamic_masking);
 }
 
@@ -304,7 +309,8 @@ static int add_bert_part(cJSON *o, const tfm_bert_train_config *b) {
            add_float(o, "short_sequence_probability", d->short_sequence_probability) && add_float(o, "mask_probability", d->mask_probability) &&
            add_number(o, "max_predictions", d->max_predictions) && add_float(o, "mask_token_probability", d->mask_token_probability) &&
            add_float(o, "random_token_probability", d->random_token_probability) &&
-           cJSON_AddBoolToObject(o, "whole_word_masking", d->whole_word_masking) && cJSON_AddBoolToObject(o, "dynamic_masking", d->dynamic_masking);
+           cJSON_AddBoolToObject(o, "whole_word_masking", d->whole_word_masking) && cJSON_AddBoolToObject(o, "dynamic_masking", d->dynamic_masking) &&
+           add_number(o, "freeze_steps", b->freeze_steps);
 }
 
 static int add_task_part(cJSON *o, const tfm_train_config *t) {
@@ -436,6 +442,23 @@ tfm_status tfm_seq2seq_config_load(const char *path, tfm_seq2seq_config *model, 
     TRY(load_model_config_file(path, &(model_reader){seq2seq_from_json, &m}, TFM_TASK_SEQ2SEQ, &t));
     if (model) *model = m;
     if (train) *train = t;
+    return TFM_OK;
+}
+
+static tfm_status refuse_model(const cJSON *o, const char *path, void *out) {
+    (void)out;
+    if (o) return tfm_error(TFM_ERR_CONFIG, "%s: model: with --init the model is the one in that directory (its config.json); "
+                                            "remove \"model\" from this file", path);
+    return TFM_OK;
+}
+
+tfm_status tfm_bert_train_config_load(const char *path, tfm_train_config *train) {
+    tfm_train_config t;
+    tfm_train_config_default_task(&t, TFM_TASK_BERT);
+    TRY(load_config_file(path, refuse_model, NULL, 0, &t));
+    tfm_status s = tfm_train_config_validate(&t, NULL);
+    if (s) return tfm_error_prefix(s, "%s: ", path);
+    *train = t;
     return TFM_OK;
 }
 

@@ -32,7 +32,7 @@ static tfm_status declare_layer(tfm_bert_layer *l, tfm_params *p, const char *pr
 static tfm_status declare_all(tfm_bert *m) {
     const tfm_bert_config *c = &m->config;
     tfm_params *p = &m->params;
-    const char *base = c->parts == TFM_BERT_PRETRAINING ? "bert." : "";
+    const char *base = c->parts == TFM_BERT_BASE ? "" : "bert.";
     char name[64];
     int C = c->d_model;
     snprintf(name, sizeof name, "%sembeddings.word_embeddings.weight", base);
@@ -48,7 +48,8 @@ static tfm_status declare_all(tfm_bert *m) {
         st = declare_layer(&m->layers[l], p, name, c);
     }
     snprintf(name, sizeof name, "%spooler.dense", base);
-    if (!st) st = tfm_linear_declare(&m->pooler, p, name, C, C, 1, 0);
+    if (!st && c->parts != TFM_BERT_TOKEN_CLASSIFICATION) st = tfm_linear_declare(&m->pooler, p, name, C, C, 1, 0);
+    if (!st && c->parts >= TFM_BERT_SEQUENCE_CLASSIFICATION) return tfm_linear_declare(&m->classifier, p, "classifier", C, c->num_labels, 1, 0);
     if (st || c->parts != TFM_BERT_PRETRAINING) return st;
     st = tfm_params_declare(p, "cls.predictions.bias", 1, (int[]){c->vocab_size}, &m->mlm_bias, 0);
     if (!st) st = tfm_linear_declare(&m->mlm_transform, p, "cls.predictions.transform.dense", C, C, 1, 0);
@@ -67,6 +68,7 @@ tfm_status tfm_bert_create(tfm_bert **out, const tfm_bert_config *config) {
     tfm_params_init(&m->params);
     m->layers = tfm_calloc((size_t)config->n_layers, sizeof(tfm_bert_layer));
     st = m->layers ? declare_all(m) : TFM_ERR_OUT_OF_MEMORY;
+    if (!st && config->parts >= TFM_BERT_SEQUENCE_CLASSIFICATION) st = tfm_bert_set_label_names(m, NULL, config->num_labels);
     if (!st) st = tfm_params_allocate(&m->params);
     if (st) {
         tfm_bert_free(m);
@@ -94,23 +96,55 @@ void tfm_bert_init_weights(tfm_bert *m, uint64_t seed) {
 void tfm_bert_free(tfm_bert *m) {
     if (!m) return;
     tfm_params_free(&m->params);
+    tfm_bert_label_names_free(m->label_names, m->config.num_labels);
     tfm_free(m->layers, sizeof(tfm_bert_layer) * (size_t)m->config.n_layers);
     tfm_free(m, sizeof *m);
 }
 
+tfm_status tfm_bert_set_label_names(tfm_bert *m, const char *const *names, int count) {
+    if (m->config.parts < TFM_BERT_SEQUENCE_CLASSIFICATION || count != m->config.num_labels)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: %d label names for a model with %d labels%s", count, m->config.num_labels,
+                         m->config.parts < TFM_BERT_SEQUENCE_CLASSIFICATION ? " and no classifier" : "");
+    char **copy = tfm_calloc((size_t)count, sizeof(char *));
+    for (int i = 0; copy && i < count; i++) {
+        char fallback[32];
+        snprintf(fallback, sizeof fallback, "LABEL_%d", i);
+        if (!(copy[i] = tfm_strdup(names ? names[i] : fallback))) {
+            tfm_bert_label_names_free(copy, count);
+            copy = NULL;
+        }
+    }
+    if (!copy) return tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory for %d label names", count);
+    tfm_bert_label_names_free(m->label_names, m->config.num_labels);
+    m->label_names = copy;
+    return TFM_OK;
+}
+
 /* ---- Load and save ---- */
 
-tfm_status tfm_bert_load(tfm_bert **model, const char *dir, const tfm_load_options *options) {
-    *model = NULL;
+static tfm_status read_config(const char *dir, tfm_bert_config *config, char ***label_names) {
     char *json = NULL;
     tfm_status st = tfm_checkpoint_load_config(dir, &json);
     if (st) return st;
     char source[1024];
     snprintf(source, sizeof source, "%s/config.json", dir);
-    tfm_bert_config config;
-    st = tfm_bert_config_from_json(json, source, &config);
+    st = tfm_bert_config_from_json(json, source, config);
+    if (!st && label_names && config->parts >= TFM_BERT_SEQUENCE_CLASSIFICATION)
+        st = tfm_bert_config_read_label_names(json, source, config->num_labels, label_names);
     tfm_free(json, strlen(json) + 1);
+    return st;
+}
+
+tfm_status tfm_bert_config_read(const char *dir, tfm_bert_config *config) { return read_config(dir, config, NULL); }
+
+tfm_status tfm_bert_load(tfm_bert **model, const char *dir, const tfm_load_options *options) {
+    *model = NULL;
+    tfm_bert_config config;
+    char **names = NULL;
+    tfm_status st = read_config(dir, &config, &names);
     if (!st) st = tfm_bert_create(model, &config);
+    if (!st && names) st = tfm_bert_set_label_names(*model, (const char *const *)names, config.num_labels);
+    tfm_bert_label_names_free(names, config.num_labels);
     if (!st && (st = tfm_checkpoint_load_params_with(dir, &(*model)->params, options)) != TFM_OK) {
         tfm_bert_free(*model);
         *model = NULL;
@@ -120,10 +154,46 @@ tfm_status tfm_bert_load(tfm_bert **model, const char *dir, const tfm_load_optio
 
 tfm_status tfm_bert_save(const tfm_bert *model, const char *dir) {
     char *json = NULL;
-    tfm_status st = tfm_bert_config_to_json(&model->config, &json);
+    tfm_status st = tfm_bert_config_to_json(&model->config, (const char *const *)model->label_names, &json);
     if (st) return st;
     st = tfm_checkpoint_save(dir, &model->params, json, NULL);
     tfm_free(json, strlen(json) + 1);
+    return st;
+}
+
+/* A parameter's name without the "bert." of the architectures with heads: the same tensor in every architecture. */
+static const char *body_name(const char *name) { return strncmp(name, "bert.", 5) == 0 ? name + 5 : name; }
+
+static tfm_status check_same_body(const tfm_bert_config *a, const tfm_bert_config *b, const char *dir) {
+    const struct { const char *name; int ours, theirs; } sizes[] = {
+        {"vocab_size", a->vocab_size, b->vocab_size}, {"hidden_size", a->d_model, b->d_model},
+        {"num_hidden_layers", a->n_layers, b->n_layers}, {"num_attention_heads", a->n_heads, b->n_heads},
+        {"intermediate_size", a->d_ff, b->d_ff}, {"max_position_embeddings", a->max_positions, b->max_positions},
+        {"type_vocab_size", a->type_vocab_size, b->type_vocab_size}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (sizes[i].ours != sizes[i].theirs)
+            return tfm_error(TFM_ERR_CONFIG, "%s/config.json: %s is %d, but the model being initialised from it has %d", dir, sizes[i].name,
+                             sizes[i].theirs, sizes[i].ours);
+    return TFM_OK;
+}
+
+tfm_status tfm_bert_load_encoder(tfm_bert *m, const char *dir, const tfm_load_options *options) {
+    tfm_bert *source = NULL;
+    tfm_status st = tfm_bert_load(&source, dir, options);
+    if (!st) st = check_same_body(&m->config, &source->config, dir);
+    for (int i = 0; !st && i < m->params.count; i++) {
+        tfm_param *e = &m->params.entries[i];
+        const char *name = body_name(e->name);
+        if (name == e->name && m->config.parts != TFM_BERT_BASE) continue; /* a head of ours */
+        for (int j = 0; j < source->params.count; j++) {
+            const tfm_param *f = &source->params.entries[j];
+            if (strcmp(body_name(f->name), name) == 0 && f->size == e->size && (f->name != body_name(f->name) || source->config.parts == TFM_BERT_BASE)) {
+                memcpy(e->tensor->data, f->tensor->data, sizeof(float) * e->size);
+                break;
+            }
+        }
+    }
+    tfm_bert_free(source);
     return st;
 }
 
@@ -197,6 +267,10 @@ tfm_tensor *tfm_bert_encode(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) 
 }
 
 tfm_tensor *tfm_bert_pool(tfm_bert *m, tfm_graph *g, tfm_tensor *hidden, int B, int T) {
+    if (m->config.parts == TFM_BERT_TOKEN_CLASSIFICATION) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: a BertForTokenClassification model has no pooler");
+        return NULL;
+    }
     int32_t *first = tfm_graph_alloc(g, sizeof(int32_t) * (size_t)B);
     if (!hidden || !first) return NULL;
     for (int b = 0; b < B; b++) first[b] = b * T; /* [CLS] */
@@ -220,6 +294,44 @@ tfm_tensor *tfm_bert_mlm_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *hidden, c
 tfm_tensor *tfm_bert_nsp_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *pooled) {
     if (!pooled || !has_heads(m, "next-sentence")) return NULL;
     return tfm_linear_forward_graph(g, &m->nsp, pooled);
+}
+
+static int has_classifier(const tfm_bert *m, int parts, const char *what) {
+    if (m->config.parts == parts) return 1;
+    tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT: the %s classifier needs a %s model", what,
+              parts == TFM_BERT_SEQUENCE_CLASSIFICATION ? "BertForSequenceClassification" : "BertForTokenClassification");
+    return 0;
+}
+
+tfm_tensor *tfm_bert_sequence_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *pooled) {
+    if (!pooled || !has_classifier(m, TFM_BERT_SEQUENCE_CLASSIFICATION, "sequence")) return NULL;
+    return tfm_linear_forward_graph(g, &m->classifier, tfm_fn_dropout(g, pooled, m->config.dropout));
+}
+
+tfm_tensor *tfm_bert_token_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *hidden, const int32_t *rows, int count) {
+    if (!hidden || !has_classifier(m, TFM_BERT_TOKEN_CLASSIFICATION, "token")) return NULL;
+    tfm_tensor *h = tfm_fn_gather_rows(g, hidden, rows, count);
+    return tfm_linear_forward_graph(g, &m->classifier, tfm_fn_dropout_in_place(g, h, m->config.dropout));
+}
+
+tfm_tensor *tfm_bert_classification_loss(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b, const int32_t *rows, const int32_t *labels,
+                                         int count, float label_smoothing, tfm_tensor **logits_out) {
+    int tokens = m->config.parts == TFM_BERT_TOKEN_CLASSIFICATION;
+    if (count < 1 || (!tokens && count != b->batch) || (tokens && !rows)) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT classification loss: %d labels for a batch of %d %s", count, b->batch,
+                  tokens ? "(and rows must be given)" : "sequences");
+        return NULL;
+    }
+    for (int i = 0; i < count; i++)
+        if (labels[i] < 0 || labels[i] >= m->config.num_labels) {
+            tfm_error(TFM_ERR_INVALID_ARGUMENT, "BERT classification loss: label %d is %d, expected 0 to %d", i, labels[i], m->config.num_labels - 1);
+            return NULL;
+        }
+    tfm_tensor *hidden = tfm_bert_encode(m, g, b);
+    tfm_tensor *logits = tokens ? tfm_bert_token_logits(m, g, hidden, rows, count)
+                                : tfm_bert_sequence_logits(m, g, hidden ? tfm_bert_pool(m, g, hidden, b->batch, b->length) : NULL);
+    if (logits_out) *logits_out = logits;
+    return logits ? tfm_fn_cross_entropy(g, logits, labels, -1, label_smoothing, NULL) : NULL;
 }
 
 tfm_tensor *tfm_bert_pretraining_loss(tfm_bert *m, tfm_graph *g, const tfm_bert_pretraining_batch *b, float label_smoothing,

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/json.h"
@@ -25,6 +26,7 @@ void tfm_bert_config_default(tfm_bert_config *c) {
     c->layernorm_eps = 1e-12f;
     c->pad_id = 0;
     c->parts = TFM_BERT_BASE;
+    c->num_labels = 2;
 }
 
 static int probability(float p) { return isfinite(p) && p >= 0.0f && p < 1.0f; }
@@ -49,24 +51,27 @@ tfm_status tfm_bert_config_validate(const tfm_bert_config *c) {
         return tfm_error(TFM_ERR_CONFIG, "layer_norm_eps: expected a positive number, got %g", (double)c->layernorm_eps);
     if (c->pad_id < 0 || c->pad_id >= c->vocab_size)
         return tfm_error(TFM_ERR_CONFIG, "pad_token_id: expected an id in [0, vocab_size = %d), got %d", c->vocab_size, c->pad_id);
-    if (c->parts != TFM_BERT_BASE && c->parts != TFM_BERT_PRETRAINING)
-        return tfm_error(TFM_ERR_CONFIG, "parts: expected TFM_BERT_BASE or TFM_BERT_PRETRAINING, got %d", c->parts);
+    if (c->parts < TFM_BERT_BASE || c->parts > TFM_BERT_TOKEN_CLASSIFICATION)
+        return tfm_error(TFM_ERR_CONFIG, "parts: expected one of TFM_BERT_BASE to TFM_BERT_TOKEN_CLASSIFICATION, got %d", c->parts);
+    if (c->num_labels < 1 || c->num_labels > TFM_BERT_MAX_LABELS)
+        return tfm_error(TFM_ERR_CONFIG, "num_labels: expected 1 to %d, got %d", TFM_BERT_MAX_LABELS, c->num_labels);
     return TFM_OK;
 }
 
 /* ---- config.json ---- */
 
-static const char *const architecture_names[] = {"BertModel", "BertForPreTraining", NULL}; /* = TFM_BERT_* */
+static const char *const architecture_names[] = {"BertModel", "BertForPreTraining", "BertForSequenceClassification",
+                                                  "BertForTokenClassification", NULL}; /* = TFM_BERT_* */
 static const char *const activation_names[] = {"gelu", "gelu_new", "gelu_pytorch_tanh", "relu", NULL};
 static const char *const known_keys[] = {
     "architectures", "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
     "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
     "type_vocab_size", "layer_norm_eps", "pad_token_id", "position_embedding_type", "tie_word_embeddings", "is_decoder",
-    "add_cross_attention", NULL};
+    "add_cross_attention", "id2label", "num_labels", "problem_type", "classifier_dropout", NULL};
 /* Keys that do not change the computation (bookkeeping, generation, other heads' settings). */
 static const char *const ignored_keys[] = {
     "_name_or_path", "transformers_version", "torch_dtype", "dtype", "initializer_range", "gradient_checkpointing", "use_cache",
-    "classifier_dropout", "bos_token_id", "eos_token_id", "sep_token_id", "id2label", "label2id", "num_labels", "problem_type",
+    "bos_token_id", "eos_token_id", "sep_token_id", "label2id",
     "output_hidden_states", "output_attentions", "return_dict", "torchscript", "tokenizer_class", "finetuning_task", NULL};
 
 #define STEP(call)                                                                                                         \
@@ -84,7 +89,8 @@ static tfm_status read_architecture(const cJSON *o, const char *source, int *par
         }
     char got[96];
     tfm_json_describe(arch, got, sizeof got);
-    return tfm_error(TFM_ERR_UNSUPPORTED, "%s: architectures: expected [\"BertModel\"] or [\"BertForPreTraining\"], got %s", source, got);
+    return tfm_error(TFM_ERR_UNSUPPORTED, "%s: architectures: expected [\"BertModel\"], [\"BertForPreTraining\"], "
+                                          "[\"BertForSequenceClassification\"] or [\"BertForTokenClassification\"], got %s", source, got);
 }
 
 /* A setting tfm does not implement is accepted only at the value that means "as tfm computes". */
@@ -93,6 +99,58 @@ static tfm_status expect_bool(const cJSON *o, const char *key, const tfm_json_co
     tfm_status s = tfm_json_read_bool(o, key, ctx, &v);
     if (!s && v != required)
         s = tfm_error(TFM_ERR_UNSUPPORTED, "%s: %s: tfm's BERT supports only %s", ctx->source, key, required ? "true" : "false");
+    return s;
+}
+
+/* num_labels: the size of id2label, or the "num_labels" key; both given, they must agree. problem_type: single-label only;
+ * classifier_dropout: null only (the classifier's dropout is hidden_dropout_prob). */
+static tfm_status read_label_count(const cJSON *o, const tfm_json_context *ctx, int *count) {
+    const cJSON *names = tfm_json_field(o, "id2label"), *problem = tfm_json_field(o, "problem_type");
+    const cJSON *dropout = tfm_json_field(o, "classifier_dropout");
+    if (names && !(cJSON_IsObject(names) && cJSON_GetArraySize(names) >= 1 && cJSON_GetArraySize(names) <= TFM_BERT_MAX_LABELS))
+        return tfm_error(TFM_ERR_CONFIG, "%s: id2label: expected an object of 1 to %d labels {\"0\": name, ...}", ctx->source, TFM_BERT_MAX_LABELS);
+    if (names) *count = cJSON_GetArraySize(names);
+    int given = names ? *count : -1;
+    tfm_status s = tfm_json_read_int32(o, "num_labels", ctx, 1, TFM_BERT_MAX_LABELS, count);
+    if (!s && names && *count != given)
+        s = tfm_error(TFM_ERR_CONFIG, "%s: num_labels (%d) disagrees with id2label's %d labels", ctx->source, *count, given);
+    if (!s && problem && !cJSON_IsNull(problem) && !(cJSON_IsString(problem) && strcmp(problem->valuestring, "single_label_classification") == 0))
+        s = tfm_error(TFM_ERR_UNSUPPORTED, "%s: problem_type: tfm's BERT classifiers are single-label (softmax); expected "
+                                           "\"single_label_classification\" or null", ctx->source);
+    if (!s && dropout && !cJSON_IsNull(dropout))
+        s = tfm_error(TFM_ERR_UNSUPPORTED, "%s: classifier_dropout: expected null (the classifier's dropout is hidden_dropout_prob)", ctx->source);
+    return s;
+}
+
+void tfm_bert_label_names_free(char **names, int count) {
+    if (!names) return;
+    for (int i = 0; i < count; i++)
+        if (names[i]) tfm_free(names[i], strlen(names[i]) + 1);
+    tfm_free(names, sizeof(char *) * (size_t)count);
+}
+
+tfm_status tfm_bert_config_read_label_names(const char *json_text, const char *source_name, int count, char ***out) {
+    const char *source = source_name ? source_name : "<config>";
+    *out = NULL;
+    cJSON *o = NULL;
+    tfm_status s = tfm_json_parse(json_text, strlen(json_text), source, &o);
+    if (s) return s;
+    const cJSON *map = tfm_json_field(o, "id2label");
+    char **names = map && cJSON_GetArraySize(map) == count ? tfm_calloc((size_t)count, sizeof(char *)) : NULL;
+    if (map && !names) s = cJSON_GetArraySize(map) == count ? TFM_ERR_OUT_OF_MEMORY
+                                                             : tfm_error(TFM_ERR_CONFIG, "%s: id2label: expected %d labels", source, count);
+    for (const cJSON *item = map ? map->child : NULL; item && !s; item = item->next) {
+        char *end = NULL;
+        long id = strtol(item->string, &end, 10);
+        if (!item->string[0] || *end || id < 0 || id >= count || names[id] || !cJSON_IsString(item))
+            s = tfm_error(TFM_ERR_CONFIG, "%s: id2label: \"%s\": expected the ids 0 to %d, each once, each with a name", source,
+                          item->string, count - 1);
+        else if (!(names[id] = tfm_strdup(item->valuestring)))
+            s = TFM_ERR_OUT_OF_MEMORY;
+    }
+    cJSON_Delete(o);
+    if (s) tfm_bert_label_names_free(names, count);
+    else *out = names;
     return s;
 }
 
@@ -133,6 +191,7 @@ tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_n
     STEP(expect_bool(o, "tie_word_embeddings", &ctx, 1));
     STEP(expect_bool(o, "is_decoder", &ctx, 0));
     STEP(expect_bool(o, "add_cross_attention", &ctx, 0));
+    STEP(read_label_count(o, &ctx, &c.num_labels));
     cJSON_Delete(o);
     if (s) return s;
     if ((s = tfm_bert_config_validate(&c)) != TFM_OK) return tfm_error_prefix(s, "%s: ", source);
@@ -140,7 +199,20 @@ tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_n
     return TFM_OK;
 }
 
-tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, char **json_text) {
+static int add_labels(cJSON *o, const tfm_bert_config *c, const char *const *names) {
+    cJSON *id2label = cJSON_AddObjectToObject(o, "id2label"), *label2id = cJSON_AddObjectToObject(o, "label2id");
+    int ok = id2label && label2id;
+    for (int i = 0; i < c->num_labels && ok; i++) {
+        char id[16], fallback[32];
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(fallback, sizeof fallback, "LABEL_%d", i);
+        const char *name = names && names[i] ? names[i] : fallback;
+        ok = cJSON_AddStringToObject(id2label, id, name) && cJSON_AddNumberToObject(label2id, name, i);
+    }
+    return ok;
+}
+
+tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, const char *const *label_names, char **json_text) {
     *json_text = NULL;
     tfm_status s = tfm_bert_config_validate(c);
     if (s) return s;
@@ -160,6 +232,7 @@ tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, char **json_text) {
          cJSON_AddNumberToObject(o, "layer_norm_eps", tfm_json_float_value(c->layernorm_eps)) &&
          cJSON_AddNumberToObject(o, "pad_token_id", c->pad_id) && cJSON_AddStringToObject(o, "position_embedding_type", "absolute") &&
          cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
+    if (c->parts >= TFM_BERT_SEQUENCE_CLASSIFICATION) ok = ok && add_labels(o, c, label_names);
     s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building BERT's config.json");
     cJSON_Delete(o);
     return s;

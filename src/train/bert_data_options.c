@@ -12,9 +12,10 @@ void tfm_bert_data_options_default(tfm_bert_data_options *o) {
 static int probability(float p) { return isfinite(p) && p >= 0.0f && p <= 1.0f; }
 
 tfm_status tfm_bert_data_options_validate(const tfm_bert_data_options *o) {
-    if (o->objective < TFM_BERT_OBJECTIVE_NSP || o->objective > TFM_BERT_OBJECTIVE_MLM)
-        return tfm_error(TFM_ERR_CONFIG, "train.objective: expected \"nsp\", \"sop\" or \"mlm\"");
-    int least = o->objective == TFM_BERT_OBJECTIVE_MLM ? 3 : 5; /* [CLS] x [SEP] (y [SEP]) with one token each */
+    if (o->objective < TFM_BERT_OBJECTIVE_NSP || o->objective > TFM_BERT_OBJECTIVE_TOKEN_CLASSIFICATION)
+        return tfm_error(TFM_ERR_CONFIG, "train.objective: expected \"nsp\", \"sop\", \"mlm\", \"sequence_classification\" or "
+                                         "\"token_classification\"");
+    int least = o->objective == TFM_BERT_OBJECTIVE_NSP || o->objective == TFM_BERT_OBJECTIVE_SOP ? 5 : 3; /* [CLS] x [SEP] (y [SEP]) with one token each */
     if (o->max_length < least)
         return tfm_error(TFM_ERR_CONFIG, "train.seq_len: expected at least %d tokens for this objective, got %d", least, o->max_length);
     if (!probability(o->short_sequence_probability))

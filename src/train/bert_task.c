@@ -1,5 +1,4 @@
 /* train/bert_task.c: BERT pre-training as a training task: masked-LM + NSP/SOP loss on examples from a text of sentences, held-out accuracies, data position for resume. */
-#define _DEFAULT_SOURCE /* realpath */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +6,8 @@
 #include <string.h>
 
 #include "tfm/bert.h"
+#include "tfm/io.h"
+#include "tfm/decode.h"
 #include "tfm/bert_data.h"
 #include "tfm/train.h"
 #include "tfm/wordpiece.h"
@@ -34,14 +35,7 @@ typedef struct bert_task {
 /* ---- Batches ---- */
 
 static void shuffle_epoch(bert_task *t) {
-    size_t n = tfm_bert_examples_count(t->train);
-    tfm_rng rng;
-    tfm_rng_init(&rng, tfm_random_bits_at(t->seed ^ ORDER_SEED_MIX, (uint64_t)t->epoch));
-    for (size_t i = 0; i < n; i++) t->order[i] = i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(tfm_rng_bits(&rng) % (i + 1)), k = t->order[i];
-        t->order[i] = t->order[j], t->order[j] = k;
-    }
+    tfm_random_permutation(t->order, tfm_bert_examples_count(t->train), tfm_random_bits_at(t->seed ^ ORDER_SEED_MIX, (uint64_t)t->epoch));
 }
 
 static tfm_status train_loss(void *self, tfm_graph *g, float label_smoothing, tfm_tensor **loss, long *count) {
@@ -67,13 +61,6 @@ static tfm_status train_loss(void *self, tfm_graph *g, float label_smoothing, tf
 
 /* ---- Validation: loss, masked-LM accuracy, pair accuracy over the held-out examples (masks of epoch 0) ---- */
 
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 static tfm_status evaluate(void *self, tfm_graph *g, float *valid_loss, float *score) {
     bert_task *t = self;
     tfm_bert_pretraining_batch *batch = &t->batch;
@@ -90,11 +77,11 @@ static tfm_status evaluate(void *self, tfm_graph *g, float *valid_loss, float *s
         tfm_bert_pretraining_outputs out;
         if (!tfm_bert_pretraining_loss(t->model, g, batch, 0.0f, &out)) return TFM_ERR_INVALID_ARGUMENT;
         int V = out.mlm_logits->shape[1];
-        for (int k = 0; k < batch->predictions; k++) mlm_correct += argmax(out.mlm_logits->data + (size_t)k * V, V) == batch->labels[k];
+        for (int k = 0; k < batch->predictions; k++) mlm_correct += tfm_argmax(out.mlm_logits->data + (size_t)k * V, V) == batch->labels[k];
         mlm_sum += (double)out.mlm_loss * batch->predictions;
         predictions += batch->predictions;
         if (out.pair_logits) {
-            for (int b = 0; b < B; b++) pair_correct += argmax(out.pair_logits->data + (size_t)b * 2, 2) == batch->pair_labels[b];
+            for (int b = 0; b < B; b++) pair_correct += tfm_argmax(out.pair_logits->data + (size_t)b * 2, 2) == batch->pair_labels[b];
             pair_sum += (double)out.pair_loss * B;
             pairs += B;
         }
@@ -129,7 +116,7 @@ static void describe(const void *self, char *buffer, size_t size) {
 }
 
 static tfm_status model_config_json(const void *self, char **json) {
-    return tfm_bert_config_to_json(&((const bert_task *)self)->model->config, json);
+    return tfm_bert_config_to_json(&((const bert_task *)self)->model->config, NULL, json);
 }
 
 static tfm_status save_state(const void *self, tfm_train_state *state) {
@@ -179,6 +166,8 @@ static tfm_status check_model(const tfm_bert *model, const tfm_wordpiece *tokeni
     const tfm_bert_config *m = &model->config;
     const tfm_bert_train_config *b = &config->bert;
     if (config->task != TFM_TASK_BERT) return tfm_error(TFM_ERR_CONFIG, "tfm_bert_task_create: the train config is not a BERT one");
+    if (b->data.objective > TFM_BERT_OBJECTIVE_MLM)
+        return tfm_error(TFM_ERR_CONFIG, "train.objective: fine-tuning objectives train with tfm_bert_classifier_task_create, on labelled data");
     if (m->parts != TFM_BERT_PRETRAINING)
         return tfm_error(TFM_ERR_CONFIG, "BERT pre-training needs the masked-LM and next-sentence heads: model.architectures must be "
                                          "[\"BertForPreTraining\"]");
@@ -229,9 +218,7 @@ tfm_status tfm_bert_task_create(tfm_train_task **out, tfm_bert *model, tfm_wordp
     t->model = model;
     t->part = config->bert;
     t->seed = config->seed;
-    char *absolute = realpath(data_path, NULL);
-    t->data_path = tfm_strdup(absolute ? absolute : data_path);
-    free(absolute);
+    t->data_path = tfm_file_absolute(data_path);
     st = t->data_path ? tfm_bert_pretraining_batch_allocate(&t->batch, t->part.batch_size, &t->part.data) : TFM_ERR_OUT_OF_MEMORY;
     if (!st) st = tfm_bert_corpus_load(&t->corpus, data_path, tokenizer);
     if (!st) st = split_and_build(t);

@@ -1,5 +1,4 @@
 /* train/gpt_task.c: GPT as a training task: windows of a byte-token stream, next-token loss, validation loss, data position for resume. */
-#define _DEFAULT_SOURCE /* realpath */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +6,7 @@
 #include <string.h>
 
 #include "tfm/gpt.h"
+#include "tfm/io.h"
 #include "tfm/train.h"
 
 typedef struct gpt_task {
@@ -122,9 +122,7 @@ tfm_status tfm_gpt_task_create(tfm_train_task **out, tfm_gpt *model, const tfm_t
     if (!t) return TFM_ERR_OUT_OF_MEMORY;
     t->model = model;
     t->part = config->gpt;
-    char *absolute = realpath(data_path, NULL);
-    t->data_path = tfm_strdup(absolute ? absolute : data_path);
-    free(absolute);
+    t->data_path = tfm_file_absolute(data_path);
     size_t bt = (size_t)t->part.batch_size * t->part.seq_len;
     t->inputs = tfm_malloc(sizeof(int32_t) * bt);
     t->targets = tfm_malloc(sizeof(int32_t) * bt);

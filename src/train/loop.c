@@ -137,6 +137,23 @@ static tfm_status skip_step(tfm_trainer *t) {
     return TFM_OK;
 }
 
+/* Fine-tuning's layer freezing: for the task's first freeze_steps steps only parameters named head_prefix* train; the
+ * others get no gradient (torch: requires_grad = False), and once they train, Adam counts only their own steps. */
+static void apply_freezing(tfm_trainer *t) {
+    const tfm_train_task *task = t->task;
+    if (task->freeze_steps <= 0 || !task->head_prefix) return;
+    tfm_params *p = task->params;
+    int frozen = t->step < task->freeze_steps;
+    size_t prefix = strlen(task->head_prefix);
+    for (int i = 0; i < p->count; i++) {
+        tfm_param *e = &p->entries[i];
+        int head = strncmp(e->name, task->head_prefix, prefix) == 0;
+        e->frozen = frozen && !head;
+        e->steps_frozen = head ? 0 : task->freeze_steps;
+        if (e->frozen) memset(p->grad + e->offset, 0, sizeof(float) * e->size);
+    }
+}
+
 tfm_status tfm_trainer_step(tfm_trainer *t) {
     const tfm_train_config *c = &t->config;
     tfm_params *p = t->task->params;
@@ -146,6 +163,7 @@ tfm_status tfm_trainer_step(tfm_trainer *t) {
     long tokens = 0;
     tfm_status st = accumulate_gradients(t, &loss, &tokens);
     if (st) return st == TFM_ERR_NUMERIC ? skip_step(t) : st;
+    apply_freezing(t);
     float norm = (float)tfm_clip_global_norm(p->grad, p->total);
     if (!isfinite(norm)) {
         nonfinite_error(t, "gradient norm", norm);

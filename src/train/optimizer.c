@@ -108,8 +108,9 @@ tfm_status tfm_adamw_step_params(tfm_params *params, float lr, float beta1, floa
     for (int e = 0; e < params->count; e++) {
         const tfm_param *entry = &params->entries[e];
         size_t o = entry->offset;
+        if (entry->frozen) continue;
         tfm_adamw_update(params->data + o, params->grad + o, params->moment1 + o, params->moment2 + o, entry->size, lr,
-                         beta1, beta2, eps, entry->no_weight_decay ? 0.0f : weight_decay, step);
+                         beta1, beta2, eps, entry->no_weight_decay ? 0.0f : weight_decay, step - entry->steps_frozen);
     }
     return TFM_OK;
 }
@@ -122,8 +123,9 @@ tfm_status tfm_sgd_step_params(tfm_params *params, float lr, float momentum, flo
     for (int e = 0; e < params->count; e++) {
         const tfm_param *entry = &params->entries[e];
         size_t o = entry->offset;
+        if (entry->frozen) continue;
         tfm_sgd_update(params->data + o, params->grad + o, params->moment1 ? params->moment1 + o : NULL, entry->size,
-                       lr, momentum, dampening, entry->no_weight_decay ? 0.0f : weight_decay, nesterov, step);
+                       lr, momentum, dampening, entry->no_weight_decay ? 0.0f : weight_decay, nesterov, step - entry->steps_frozen);
     }
     return TFM_OK;
 }

@@ -1,5 +1,4 @@
 /* train/seq2seq_task.c: the encoder-decoder as a training task: token-count batches of sentence pairs, validation loss and BLEU, data position for resume. */
-#define _DEFAULT_SOURCE /* realpath */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +7,7 @@
 
 #include "tfm/bpe.h"
 #include "tfm/metrics.h"
+#include "tfm/io.h"
 #include "tfm/seq2seq.h"
 #include "tfm/train.h"
 #include "train/seq2seq_data.h"
@@ -258,9 +258,7 @@ tfm_status tfm_seq2seq_task_create(tfm_train_task **out, tfm_seq2seq *model, tfm
     t->model = model;
     t->tokenizer = tokenizer;
     t->part = config->seq2seq;
-    char *absolute = realpath(data_dir, NULL);
-    t->data_dir = tfm_strdup(absolute ? absolute : data_dir);
-    free(absolute);
+    t->data_dir = tfm_file_absolute(data_dir);
     if (!t->data_dir) st = tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory for the encoder-decoder task");
     if (!st) st = load_split(t, &t->train, "train", config->seed);
     if (!st) st = load_split(t, &t->valid, "valid", config->seed);
