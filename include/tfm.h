@@ -18,12 +18,15 @@
  *   tfm/config.h   model and training configurations (JSON files, Hugging Face config.json)
  *   tfm/gpt.h      GPT: the decoder-only Transformer, its KV cache and generation
  *   tfm/seq2seq.h  the encoder-decoder Transformer of "Attention Is All You Need" (model, cached greedy decoding)
- *   tfm/bert.h     BERT: the encoder-only Transformer in Hugging Face's layout (pooler, MLM and NSP heads,
- *                  sentence embeddings by mean pooling, the pre-training loss)
+ *   tfm/bert.h     BERT: the encoder-only Transformer in Hugging Face's layout (pooler, MLM and NSP heads, sequence
+ *                  and token classifiers, sentence embeddings by mean pooling, the pre-training and classification
+ *                  losses, a classifier's start from another BERT's weights)
  *   tfm/bert_data.h  BERT's pre-training examples from text: NSP / SOP pairs, 15% masking with 80/10/10
+ *   tfm/bert_labeled.h  BERT's fine-tuning examples: a label per text, sentence pair or word, from tab-separated lines
  *   tfm/decode.h   greedy / temperature / top-k / top-p sampling
  *   tfm/beam_search.h  beam search (length penalty, n-best) and sampling for the encoder-decoder
- *   tfm/train.h    the one training loop (GPT, encoder-decoder and BERT tasks), schedules, exact resume
+ *   tfm/train.h    the one training loop (GPT, encoder-decoder and BERT tasks), schedules, exact resume, layer
+ *                  freezing for fine-tuning
  *   tfm/io.h       files written atomically, safetensors files and checkpoint directories
  *   tfm/metrics.h  BLEU and chrF exactly as sacreBLEU computes them
  *   tfm/bpe.h, tfm/wordpiece.h   GPT-2's byte-level BPE and BERT's WordPiece tokenizers
@@ -89,6 +92,7 @@
 #include "tfm/beam_search.h"
 #include "tfm/bert.h"
 #include "tfm/bert_data.h"
+#include "tfm/bert_labeled.h"
 #include "tfm/bpe.h"
 #include "tfm/config.h"
 #include "tfm/decode.h"

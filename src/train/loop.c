@@ -138,7 +138,9 @@ static tfm_status skip_step(tfm_trainer *t) {
 }
 
 /* Fine-tuning's layer freezing: for the task's first freeze_steps steps only parameters named head_prefix* train; the
- * others get no gradient (torch: requires_grad = False), and once they train, Adam counts only their own steps. */
+ * others take no gradient (torch: requires_grad = False), so backward stops where the frozen part begins (the whole
+ * encoder's backward is skipped), and once they train, Adam counts only their own steps. Set before the step's
+ * forward passes. */
 static void apply_freezing(tfm_trainer *t) {
     const tfm_train_task *task = t->task;
     if (task->freeze_steps <= 0 || !task->head_prefix) return;
@@ -150,7 +152,7 @@ static void apply_freezing(tfm_trainer *t) {
         int head = strncmp(e->name, task->head_prefix, prefix) == 0;
         e->frozen = frozen && !head;
         e->steps_frozen = head ? 0 : task->freeze_steps;
-        if (e->frozen) memset(p->grad + e->offset, 0, sizeof(float) * e->size);
+        e->tensor->requires_grad = !e->frozen;
     }
 }
 
@@ -161,9 +163,9 @@ tfm_status tfm_trainer_step(tfm_trainer *t) {
     t->last_step_skipped = 0;
     double loss = 0;
     long tokens = 0;
+    apply_freezing(t);
     tfm_status st = accumulate_gradients(t, &loss, &tokens);
     if (st) return st == TFM_ERR_NUMERIC ? skip_step(t) : st;
-    apply_freezing(t);
     float norm = (float)tfm_clip_global_norm(p->grad, p->total);
     if (!isfinite(norm)) {
         nonfinite_error(t, "gradient norm", norm);
