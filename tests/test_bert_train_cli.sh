@@ -91,5 +91,33 @@ expect_error "a line without [MASK]" 'line 2: no \[MASK\] token' -- "$tfm" fill-
 mkdir -p "$work/bare" && cp "$work/nsp/best/config.json" "$work/nsp/best/model.safetensors" "$work/bare/"
 expect_error "no vocab.txt for fill-mask" 'bare: no vocab.txt' -- "$tfm" fill-mask --model "$work/bare" --input "$work/masked.txt"
 
+# ALBERT: factorized embeddings (16 -> 32) and one block shared by the 2 layers, sentence-order prediction; a fresh
+# model's gradient is of the size of a BERT's (every LayerNorm gain starts at 1, ALBERT's full_layer_layer_norm too).
+sed -e 's/"model_type": "bert", "architectures": \["BertForPreTraining"\]/"model_type": "albert", "architectures": ["AlbertForPreTraining"], "embedding_size": 16, "num_hidden_groups": 1/' \
+  -e 's/"objective": "nsp"/"objective": "sop"/' "$work/nsp.json" > "$work/albert.json"
+expect_ok "ALBERT run" "$tfm" train --config "$work/albert.json" --data "$work/text.txt" --out "$work/albert" --threads 2
+grep -q 'bert, ALBERT, [0-9]* parameters, 2 layers sharing 1 block, embeddings 16 -> d_model 32' "$work/err" && passed=$((passed + 1)) \
+  || { echo "FAILED: ALBERT description: $(head -1 "$work/err")"; failed=$((failed + 1)); }
+norm=$(grep '"step":1,' "$work/albert/log.jsonl" | sed 's/.*"grad_norm":\([0-9.e+-]*\).*/\1/')
+awk -v n="$norm" 'BEGIN { exit !(n < 20) }' && passed=$((passed + 1)) || { echo "FAILED: ALBERT's first gradient norm is $norm"; failed=$((failed + 1)); }
+first=$(losses "$work/albert/log.jsonl" | head -1 | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
+last=$(losses "$work/albert/log.jsonl" | tail -1 | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.2) }' && passed=$((passed + 1)) || { echo "FAILED: ALBERT's loss did not fall: $first -> $last"; failed=$((failed + 1)); }
+tr -d ' \n\t' < "$work/albert/best/config.json" | grep -q '"architectures":\["AlbertForPreTraining"\],"model_type":"albert".*"embedding_size":16,"num_hidden_groups":1' \
+  && passed=$((passed + 1)) || { echo "FAILED: ALBERT's config.json: $(cat "$work/albert/best/config.json")"; failed=$((failed + 1)); }
+expect_ok "fill-mask on an ALBERT" "$tfm" fill-mask --model "$work/albert" --input "$work/masked.txt"
+printf '{"train": {"objective": "sequence_classification", "batch_size": 4, "seq_len": 32, "max_steps": 2, "eval_every": 0, "eval_batches": 1}}\n' > "$work/tune.json"
+mkdir -p "$work/labelled" && printf 'a\nb\n' > "$work/labelled/labels.txt"
+printf 'a\tthe model\nb\tthe data\na\tthe layers\nb\tthe text\n' | tee "$work/labelled/valid.tsv" > "$work/labelled/train.tsv"
+expect_ok "fine-tune an ALBERT" "$tfm" train --config "$work/tune.json" --init "$work/albert/best" --data "$work/labelled" --out "$work/albert-tuned"
+grep -q '"AlbertForSequenceClassification"' "$work/albert-tuned/best/config.json" && passed=$((passed + 1)) \
+  || { echo "FAILED: the fine-tuned ALBERT: $(head -3 "$work/albert-tuned/best/config.json")"; failed=$((failed + 1)); }
+sed 's/"num_hidden_groups": 1/"num_hidden_groups": 3/' "$work/albert.json" > "$work/groups.json"
+expect_error "groups not dividing the layers" 'num_hidden_groups: expected a divisor of num_hidden_layers \(2\), got 3' -- "$tfm" train --config "$work/groups.json" --data "$work/text.txt" --out "$work/e11"
+sed 's/"num_hidden_groups": 1/"inner_group_num": 2/' "$work/albert.json" > "$work/inner.json"
+expect_error "inner groups" 'inner_group_num: tfm.s ALBERT has one layer per group' -- "$tfm" train --config "$work/inner.json" --data "$work/text.txt" --out "$work/e12"
+config "$work/bert-e.json" nsp 4 ', "embedding_size": 16' ""
+expect_error "an ALBERT setting in a BERT" 'model.embedding_size: an ALBERT setting|embedding_size: an ALBERT setting' -- "$tfm" train --config "$work/bert-e.json" --data "$work/text.txt" --out "$work/e13"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

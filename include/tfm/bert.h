@@ -1,4 +1,4 @@
-/* tfm/bert.h: BERT, the encoder-only Transformer (token + position + segment embeddings, post-LN blocks, pooler, MLM and NSP heads). */
+/* tfm/bert.h: BERT, the encoder-only Transformer (token + position + segment embeddings, post-LN blocks, pooler, MLM and NSP heads), and ALBERT's factorized embeddings and shared layers. */
 #ifndef TFM_BERT_H
 #define TFM_BERT_H
 
@@ -17,7 +17,14 @@ extern "C" {
  *   TFM_BERT_SEQUENCE_CLASSIFICATION  BertForSequenceClassification: "bert.*" and "classifier.*" [num_labels, C] on
  *                         the pooled [CLS] (after dropout); one label per sequence or sentence pair
  *   TFM_BERT_TOKEN_CLASSIFICATION     BertForTokenClassification: "bert.*" without the pooler, and "classifier.*"
- *                         on every hidden state (after dropout); one label per token */
+ *                         on every hidden state (after dropout); one label per token
+ * An ALBERT (model_type "albert", transformers' AlbertModel, AlbertForPreTraining, AlbertFor*Classification) has the
+ * same parts under "albert." with ALBERT's names: embeddings of embedding_size E projected to C by
+ * "albert.encoder.embedding_hidden_mapping_in", num_hidden_groups blocks "albert.encoder.albert_layer_groups.G.
+ * albert_layers.0.*" shared by the num_hidden_layers layers (1 group: every layer the same block), "albert.pooler",
+ * "predictions.*" (dense C -> E, LayerNorm, the decoder tied to the E-wide word embeddings) and
+ * "sop_classifier.classifier" (sentence-order prediction). Parameters: V E + E C + G (4 C^2 + 2 C d_ff) + ... instead
+ * of V C + L (4 C^2 + 2 C d_ff) + ...: fewer by (V (C - E) - E C) + (L - G) per-layer blocks. */
 enum { TFM_BERT_BASE = 0, TFM_BERT_PRETRAINING = 1, TFM_BERT_SEQUENCE_CLASSIFICATION = 2, TFM_BERT_TOKEN_CLASSIFICATION = 3 };
 #define TFM_BERT_MAX_LABELS 65536
 
@@ -37,12 +44,21 @@ typedef struct tfm_bert_config {
     int pad_id;              /* pad_token_id */
     int parts;               /* TFM_BERT_* above ("architectures") */
     int num_labels;          /* the classifiers' outputs: the size of id2label (2 when absent, as in transformers) */
+    /* ALBERT (model_type "albert"); a BERT has albert 0, embedding_size = d_model and hidden_groups = n_layers */
+    int albert;
+    int embedding_size;      /* E: the embeddings' width, projected to d_model */
+    int hidden_groups;       /* num_hidden_groups: blocks of parameters, layer i uses block i * G / L (divides L) */
+    float classifier_dropout; /* classifier_dropout_prob: before the SOP head and the classifiers (BERT: dropout) */
 } tfm_bert_config;
 
 void tfm_bert_config_default(tfm_bert_config *c); /* BERT-base: 30522 x 768, 12 layers, 12 heads, 3072, 512 positions */
+/* transformers' AlbertConfig defaults (ALBERT-xxlarge: 30000 x 128 -> 4096, 12 layers sharing 1 block, 64 heads, 16384,
+ * gelu_new, no dropout but 0.1 before the classifiers); config.json keys left out take these. */
+void tfm_albert_config_default(tfm_bert_config *c);
 tfm_status tfm_bert_config_validate(const tfm_bert_config *c);
-/* Hugging Face's config.json; unknown keys, wrong types and unsupported settings (relative positions, a
- * decoder, untied MLM decoder) are errors naming source and the field. */
+/* Hugging Face's config.json (BertConfig, or AlbertConfig with model_type "albert"); unknown keys, wrong types and
+ * unsupported settings (relative positions, a decoder, untied MLM decoder, inner_group_num > 1) are errors naming
+ * source and the field. */
 tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_name, tfm_bert_config *c);
 /* The label names of config.json's id2label ({"0": "admin", ...}, ids 0 to num_labels - 1, each once), or NULL in *names
  * when it has none. Free with tfm_bert_label_names_free(names, count). */
@@ -70,17 +86,18 @@ typedef struct tfm_bert_layer {
 typedef struct tfm_bert {
     tfm_bert_config config;
     tfm_params params;
-    tfm_tensor word_embeddings;          /* [V, C], also the MLM decoder's weight */
-    tfm_tensor position_embeddings;      /* [max_positions, C] */
-    tfm_tensor token_type_embeddings;    /* [type_vocab_size, C] */
+    tfm_tensor word_embeddings;          /* [V, E], also the MLM decoder's weight (E = C but in an ALBERT) */
+    tfm_tensor position_embeddings;      /* [max_positions, E] */
+    tfm_tensor token_type_embeddings;    /* [type_vocab_size, E] */
     tfm_layernorm_layer embedding_norm;
-    tfm_bert_layer *layers;              /* [n_layers] */
+    tfm_linear_layer embedding_projection; /* ALBERT: encoder.embedding_hidden_mapping_in [C, E] */
+    tfm_bert_layer *layers;              /* [hidden_groups]: layer i of n_layers runs layers[i * G / L] */
     tfm_linear_layer pooler;             /* pooler.dense [C, C], then tanh, on [CLS] */
     /* TFM_BERT_PRETRAINING only */
-    tfm_linear_layer mlm_transform;      /* cls.predictions.transform.dense [C, C], then act and: */
-    tfm_layernorm_layer mlm_norm;        /* cls.predictions.transform.LayerNorm */
+    tfm_linear_layer mlm_transform;      /* cls.predictions.transform.dense [E, C], then act and: */
+    tfm_layernorm_layer mlm_norm;        /* cls.predictions.transform.LayerNorm [E] */
     tfm_tensor mlm_bias;                 /* cls.predictions.bias [V] */
-    tfm_linear_layer nsp;                /* cls.seq_relationship [2, C] */
+    tfm_linear_layer nsp;                /* cls.seq_relationship [2, C] (ALBERT: sop_classifier.classifier) */
     /* TFM_BERT_SEQUENCE_CLASSIFICATION and _TOKEN_CLASSIFICATION only */
     tfm_linear_layer classifier;         /* classifier [num_labels, C] */
     char **label_names;                  /* [num_labels]: id2label ("LABEL_<i>" unless set), owned */
@@ -98,6 +115,9 @@ tfm_status tfm_bert_load(tfm_bert **model, const char *dir, const struct tfm_loa
 tfm_status tfm_bert_config_read(const char *dir, tfm_bert_config *config);
 /* config.json + model.safetensors in the same layout, atomically; transformers loads it. */
 tfm_status tfm_bert_save(const tfm_bert *model, const char *dir);
+/* "5430786 parameters, 4 layers, d_model 256, 4 heads" (an ALBERT: "ALBERT, ..., 4 layers sharing 1 block, embeddings 128
+ * -> d_model 256, ...") for progress lines. */
+void tfm_bert_describe(const tfm_bert *model, char *buffer, size_t size);
 /* Name the classifier's outputs: names[num_labels] are copied. */
 tfm_status tfm_bert_set_label_names(tfm_bert *model, const char *const *names, int count);
 /* Fine-tuning's start: the embeddings, encoder and (when both have one) pooler of the BERT in `dir`, whatever its

@@ -23,7 +23,7 @@ typedef struct cli_model {
     tfm_bert *bert;
 } cli_model;
 /* TFM_TASK_SEQ2SEQ / TFM_TASK_BERT when the JSON file's object (top = 0) or its "model" member (top = 1) has
- * model_type "seq2seq" / "bert"; TFM_TASK_GPT otherwise (also when the file cannot be read: loading it reports that). */
+ * model_type "seq2seq" / "bert" or "albert"; TFM_TASK_GPT otherwise (also when the file cannot be read: loading it reports that). */
 int cli_model_type_of_file(const char *path, int top);
 /* The same for a model, checkpoint or run directory (its current checkpoint's config.json). */
 int cli_model_type_of_directory(const char *dir);

@@ -1,4 +1,4 @@
-/* models/bert.c: BERT's parameters (Hugging Face names), forward on a graph (embeddings, post-LN encoder, pooler, MLM and NSP heads), load and save. */
+/* models/bert.c: BERT's and ALBERT's parameters (Hugging Face names), forward on a graph (embeddings, post-LN encoder, pooler, MLM and NSP/SOP heads, classifiers), load and save. */
 #include "tfm/bert.h"
 
 #include <math.h>
@@ -9,53 +9,96 @@
 
 /* ---- Parameters ---- */
 
+/* What an ALBERT setting is for a BERT: the embeddings as wide as the hidden states, a block per layer, the classifiers'
+ * dropout the hidden one. */
+static int embedding_width(const tfm_bert_config *c) { return c->albert ? c->embedding_size : c->d_model; }
+static int block_count(const tfm_bert_config *c) { return c->albert ? c->hidden_groups : c->n_layers; }
+static float head_dropout(const tfm_bert_config *c) { return c->albert ? c->classifier_dropout : c->dropout; }
+
+/* Hugging Face's names for one block's parts, BERT's and ALBERT's. */
+enum { NAME_QUERY, NAME_KEY, NAME_VALUE, NAME_ATTENTION_OUTPUT, NAME_ATTENTION_NORM, NAME_INTERMEDIATE, NAME_OUTPUT, NAME_OUTPUT_NORM };
+static const char *const block_names[2][8] = {
+    {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
+     "intermediate.dense", "output.dense", "output.LayerNorm"},
+    {"attention.query", "attention.key", "attention.value", "attention.dense", "attention.LayerNorm", "ffn", "ffn_output",
+     "full_layer_layer_norm"}};
+
 static tfm_status declare_layer(tfm_bert_layer *l, tfm_params *p, const char *prefix, const tfm_bert_config *c) {
+    const char *const *names = block_names[c->albert != 0];
     char name[320]; /* prefix (< 256) + the longest suffix */
     int C = c->d_model;
-    struct { tfm_linear_layer *layer; const char *suffix; int in, out; } linears[] = {
-        {&l->query, "attention.self.query", C, C}, {&l->key, "attention.self.key", C, C},
-        {&l->value, "attention.self.value", C, C}, {&l->attention_output, "attention.output.dense", C, C},
-        {&l->intermediate, "intermediate.dense", C, c->d_ff}, {&l->output, "output.dense", c->d_ff, C}};
+    struct { tfm_linear_layer *layer; int which, in, out; } linears[] = {
+        {&l->query, NAME_QUERY, C, C}, {&l->key, NAME_KEY, C, C}, {&l->value, NAME_VALUE, C, C},
+        {&l->attention_output, NAME_ATTENTION_OUTPUT, C, C}, {&l->intermediate, NAME_INTERMEDIATE, C, c->d_ff},
+        {&l->output, NAME_OUTPUT, c->d_ff, C}};
     tfm_status st = TFM_OK;
     for (size_t i = 0; i < sizeof linears / sizeof linears[0] && !st; i++) {
-        snprintf(name, sizeof name, "%s.%s", prefix, linears[i].suffix);
+        snprintf(name, sizeof name, "%s.%s", prefix, names[linears[i].which]);
         st = tfm_linear_declare(linears[i].layer, p, name, linears[i].in, linears[i].out, 1, 0);
         if (!st && i == 3) { /* HF's order: attention.output.dense, then its LayerNorm */
-            snprintf(name, sizeof name, "%s.attention.output.LayerNorm", prefix);
+            snprintf(name, sizeof name, "%s.%s", prefix, names[NAME_ATTENTION_NORM]);
             st = tfm_layernorm_declare(&l->attention_norm, p, name, C, c->layernorm_eps);
         }
     }
-    snprintf(name, sizeof name, "%s.output.LayerNorm", prefix);
+    snprintf(name, sizeof name, "%s.%s", prefix, names[NAME_OUTPUT_NORM]);
     return st ? st : tfm_layernorm_declare(&l->output_norm, p, name, C, c->layernorm_eps);
+}
+
+/* The prefix of the body's names: none in a bare model, else "bert." / "albert.". */
+static const char *body_prefix(const tfm_bert_config *c) { return c->parts == TFM_BERT_BASE ? "" : c->albert ? "albert." : "bert."; }
+
+/* Word, position and segment embeddings [*, E], their LayerNorm, and an ALBERT's projection E -> C. */
+static tfm_status declare_embeddings(tfm_bert *m, const char *base) {
+    const tfm_bert_config *c = &m->config;
+    tfm_params *p = &m->params;
+    char name[96];
+    int E = embedding_width(c);
+    snprintf(name, sizeof name, "%sembeddings.word_embeddings.weight", base);
+    tfm_status st = tfm_params_declare(p, name, 2, (int[]){c->vocab_size, E}, &m->word_embeddings, 1);
+    snprintf(name, sizeof name, "%sembeddings.position_embeddings.weight", base);
+    if (!st) st = tfm_params_declare(p, name, 2, (int[]){c->max_positions, E}, &m->position_embeddings, 1);
+    snprintf(name, sizeof name, "%sembeddings.token_type_embeddings.weight", base);
+    if (!st) st = tfm_params_declare(p, name, 2, (int[]){c->type_vocab_size, E}, &m->token_type_embeddings, 1);
+    snprintf(name, sizeof name, "%sembeddings.LayerNorm", base);
+    if (!st) st = tfm_layernorm_declare(&m->embedding_norm, p, name, E, c->layernorm_eps);
+    snprintf(name, sizeof name, "%sencoder.embedding_hidden_mapping_in", base);
+    if (!st && c->albert) st = tfm_linear_declare(&m->embedding_projection, p, name, E, c->d_model, 1, 0);
+    return st;
+}
+
+/* The masked-LM head (dense C -> E, LayerNorm, decoder tied to the word embeddings) and NSP / SOP. */
+static tfm_status declare_pretraining_heads(tfm_bert *m) {
+    const tfm_bert_config *c = &m->config;
+    tfm_params *p = &m->params;
+    int albert = c->albert != 0, C = c->d_model, E = embedding_width(c);
+    tfm_status st = tfm_params_declare(p, albert ? "predictions.bias" : "cls.predictions.bias", 1, (int[]){c->vocab_size}, &m->mlm_bias, 0);
+    if (!st) st = tfm_linear_declare(&m->mlm_transform, p, albert ? "predictions.dense" : "cls.predictions.transform.dense", C, E, 1, 0);
+    if (!st) st = tfm_layernorm_declare(&m->mlm_norm, p, albert ? "predictions.LayerNorm" : "cls.predictions.transform.LayerNorm", E, c->layernorm_eps);
+    if (!st) st = tfm_linear_declare(&m->nsp, p, albert ? "sop_classifier.classifier" : "cls.seq_relationship", C, 2, 1, 0);
+    return st;
 }
 
 static tfm_status declare_all(tfm_bert *m) {
     const tfm_bert_config *c = &m->config;
     tfm_params *p = &m->params;
-    const char *base = c->parts == TFM_BERT_BASE ? "" : "bert.";
-    char name[64];
+    const char *base = body_prefix(c);
+    char name[96];
     int C = c->d_model;
-    snprintf(name, sizeof name, "%sembeddings.word_embeddings.weight", base);
-    tfm_status st = tfm_params_declare(p, name, 2, (int[]){c->vocab_size, C}, &m->word_embeddings, 1);
-    snprintf(name, sizeof name, "%sembeddings.position_embeddings.weight", base);
-    if (!st) st = tfm_params_declare(p, name, 2, (int[]){c->max_positions, C}, &m->position_embeddings, 1);
-    snprintf(name, sizeof name, "%sembeddings.token_type_embeddings.weight", base);
-    if (!st) st = tfm_params_declare(p, name, 2, (int[]){c->type_vocab_size, C}, &m->token_type_embeddings, 1);
-    snprintf(name, sizeof name, "%sembeddings.LayerNorm", base);
-    if (!st) st = tfm_layernorm_declare(&m->embedding_norm, p, name, C, c->layernorm_eps);
-    for (int l = 0; l < c->n_layers && !st; l++) {
-        snprintf(name, sizeof name, "%sencoder.layer.%d", base, l);
+    tfm_status st = declare_embeddings(m, base);
+    for (int l = 0; l < block_count(c) && !st; l++) {
+        if (c->albert) snprintf(name, sizeof name, "%sencoder.albert_layer_groups.%d.albert_layers.0", base, l);
+        else snprintf(name, sizeof name, "%sencoder.layer.%d", base, l);
         st = declare_layer(&m->layers[l], p, name, c);
     }
-    snprintf(name, sizeof name, "%spooler.dense", base);
+    snprintf(name, sizeof name, c->albert ? "%spooler" : "%spooler.dense", base);
     if (!st && c->parts != TFM_BERT_TOKEN_CLASSIFICATION) st = tfm_linear_declare(&m->pooler, p, name, C, C, 1, 0);
     if (!st && c->parts >= TFM_BERT_SEQUENCE_CLASSIFICATION) return tfm_linear_declare(&m->classifier, p, "classifier", C, c->num_labels, 1, 0);
-    if (st || c->parts != TFM_BERT_PRETRAINING) return st;
-    st = tfm_params_declare(p, "cls.predictions.bias", 1, (int[]){c->vocab_size}, &m->mlm_bias, 0);
-    if (!st) st = tfm_linear_declare(&m->mlm_transform, p, "cls.predictions.transform.dense", C, C, 1, 0);
-    if (!st) st = tfm_layernorm_declare(&m->mlm_norm, p, "cls.predictions.transform.LayerNorm", C, c->layernorm_eps);
-    if (!st) st = tfm_linear_declare(&m->nsp, p, "cls.seq_relationship", C, 2, 1, 0);
-    return st;
+    return st || c->parts != TFM_BERT_PRETRAINING ? st : declare_pretraining_heads(m);
+}
+
+/* BERT's "...LayerNorm.weight" and ALBERT's "...full_layer_layer_norm.weight": gains, 1 at the start. */
+static int is_layernorm_gain(const tfm_param *e) {
+    return e->ndim == 1 && (strstr(e->name, "LayerNorm.weight") || strstr(e->name, "layer_norm.weight"));
 }
 
 tfm_status tfm_bert_create(tfm_bert **out, const tfm_bert_config *config) {
@@ -66,7 +109,7 @@ tfm_status tfm_bert_create(tfm_bert **out, const tfm_bert_config *config) {
     if (!m) return TFM_ERR_OUT_OF_MEMORY;
     m->config = *config;
     tfm_params_init(&m->params);
-    m->layers = tfm_calloc((size_t)config->n_layers, sizeof(tfm_bert_layer));
+    m->layers = tfm_calloc((size_t)block_count(config), sizeof(tfm_bert_layer));
     st = m->layers ? declare_all(m) : TFM_ERR_OUT_OF_MEMORY;
     if (!st && config->parts >= TFM_BERT_SEQUENCE_CLASSIFICATION) st = tfm_bert_set_label_names(m, NULL, config->num_labels);
     if (!st) st = tfm_params_allocate(&m->params);
@@ -77,7 +120,7 @@ tfm_status tfm_bert_create(tfm_bert **out, const tfm_bert_config *config) {
     }
     for (int i = 0; i < m->params.count; i++) { /* LayerNorm gains 1 */
         tfm_param *e = &m->params.entries[i];
-        if (e->ndim == 1 && strstr(e->name, "LayerNorm.weight")) tfm_init_constant(e->tensor, 1.0f);
+        if (is_layernorm_gain(e)) tfm_init_constant(e->tensor, 1.0f);
     }
     *out = m;
     return TFM_OK;
@@ -89,7 +132,7 @@ void tfm_bert_init_weights(tfm_bert *m, uint64_t seed) {
     for (int i = 0; i < m->params.count; i++) {
         tfm_param *e = &m->params.entries[i];
         if (e->ndim == 2) tfm_init_normal(e->tensor, 0.02f, &rng); /* BERT's initializer_range */
-        else tfm_init_constant(e->tensor, strstr(e->name, "LayerNorm.weight") ? 1.0f : 0.0f);
+        else tfm_init_constant(e->tensor, is_layernorm_gain(e) ? 1.0f : 0.0f);
     }
 }
 
@@ -97,7 +140,7 @@ void tfm_bert_free(tfm_bert *m) {
     if (!m) return;
     tfm_params_free(&m->params);
     tfm_bert_label_names_free(m->label_names, m->config.num_labels);
-    tfm_free(m->layers, sizeof(tfm_bert_layer) * (size_t)m->config.n_layers);
+    tfm_free(m->layers, sizeof(tfm_bert_layer) * (size_t)block_count(&m->config));
     tfm_free(m, sizeof *m);
 }
 
@@ -118,6 +161,16 @@ tfm_status tfm_bert_set_label_names(tfm_bert *m, const char *const *names, int c
     tfm_bert_label_names_free(m->label_names, m->config.num_labels);
     m->label_names = copy;
     return TFM_OK;
+}
+
+void tfm_bert_describe(const tfm_bert *m, char *buffer, size_t size) {
+    const tfm_bert_config *c = &m->config;
+    size_t n = tfm_params_count_values(&m->params);
+    if (c->albert)
+        snprintf(buffer, size, "ALBERT, %zu parameters, %d layers sharing %d block%s, embeddings %d -> d_model %d, %d heads", n, c->n_layers,
+                 c->hidden_groups, c->hidden_groups == 1 ? "" : "s", c->embedding_size, c->d_model, c->n_heads);
+    else
+        snprintf(buffer, size, "%zu parameters, %d layers, d_model %d, %d heads", n, c->n_layers, c->d_model, c->n_heads);
 }
 
 /* ---- Load and save ---- */
@@ -161,15 +214,21 @@ tfm_status tfm_bert_save(const tfm_bert *model, const char *dir) {
     return st;
 }
 
-/* A parameter's name without the "bert." of the architectures with heads: the same tensor in every architecture. */
-static const char *body_name(const char *name) { return strncmp(name, "bert.", 5) == 0 ? name + 5 : name; }
+/* A parameter's name without the "bert." / "albert." of the architectures with heads: the same tensor in every
+ * architecture. */
+static const char *body_name(const tfm_bert_config *c, const char *name) {
+    const char *prefix = body_prefix(c);
+    size_t n = strlen(prefix);
+    return n && strncmp(name, prefix, n) == 0 ? name + n : name;
+}
 
 static tfm_status check_same_body(const tfm_bert_config *a, const tfm_bert_config *b, const char *dir) {
     const struct { const char *name; int ours, theirs; } sizes[] = {
         {"vocab_size", a->vocab_size, b->vocab_size}, {"hidden_size", a->d_model, b->d_model},
         {"num_hidden_layers", a->n_layers, b->n_layers}, {"num_attention_heads", a->n_heads, b->n_heads},
         {"intermediate_size", a->d_ff, b->d_ff}, {"max_position_embeddings", a->max_positions, b->max_positions},
-        {"type_vocab_size", a->type_vocab_size, b->type_vocab_size}};
+        {"type_vocab_size", a->type_vocab_size, b->type_vocab_size}, {"embedding_size", embedding_width(a), embedding_width(b)},
+        {"num_hidden_groups", block_count(a), block_count(b)}, {"ALBERT (model_type \"albert\")", a->albert != 0, b->albert != 0}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (sizes[i].ours != sizes[i].theirs)
             return tfm_error(TFM_ERR_CONFIG, "%s/config.json: %s is %d, but the model being initialised from it has %d", dir, sizes[i].name,
@@ -183,11 +242,12 @@ tfm_status tfm_bert_load_encoder(tfm_bert *m, const char *dir, const tfm_load_op
     if (!st) st = check_same_body(&m->config, &source->config, dir);
     for (int i = 0; !st && i < m->params.count; i++) {
         tfm_param *e = &m->params.entries[i];
-        const char *name = body_name(e->name);
+        const char *name = body_name(&m->config, e->name);
         if (name == e->name && m->config.parts != TFM_BERT_BASE) continue; /* a head of ours */
         for (int j = 0; j < source->params.count; j++) {
             const tfm_param *f = &source->params.entries[j];
-            if (strcmp(body_name(f->name), name) == 0 && f->size == e->size && (f->name != body_name(f->name) || source->config.parts == TFM_BERT_BASE)) {
+            const char *theirs = body_name(&source->config, f->name);
+            if (strcmp(theirs, name) == 0 && f->size == e->size && (f->name != theirs || source->config.parts == TFM_BERT_BASE)) {
                 memcpy(e->tensor->data, f->tensor->data, sizeof(float) * e->size);
                 break;
             }
@@ -232,7 +292,8 @@ static tfm_tensor *embed(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) {
     x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, &m->token_type_embeddings, types, 2, shape), x);
     x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, &m->position_embeddings, positions, 2, shape), x);
     x = tfm_layernorm_forward_graph(g, &m->embedding_norm, x);
-    return tfm_fn_dropout_in_place(g, x, m->config.dropout);
+    x = tfm_fn_dropout_in_place(g, x, m->config.dropout);
+    return m->config.albert ? tfm_linear_forward_graph(g, &m->embedding_projection, x) : x; /* [B, T, E] -> [B, T, C] */
 }
 
 /* Bidirectional self-attention with padded keys masked, then the output projection. -> [B, T, C] */
@@ -254,8 +315,9 @@ static tfm_tensor *residual(tfm_bert *m, tfm_graph *g, tfm_layernorm_layer *norm
 tfm_tensor *tfm_bert_encode(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) {
     if (check_batch(m, b)) return NULL;
     tfm_tensor *x = embed(m, g, b);
-    for (int i = 0; i < m->config.n_layers; i++) {
-        tfm_bert_layer *l = &m->layers[i];
+    int L = m->config.n_layers, G = block_count(&m->config);
+    for (int i = 0; i < L; i++) {
+        tfm_bert_layer *l = &m->layers[(long)i * G / L]; /* ALBERT: the layers of a group share its block */
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
         x = residual(m, g, &l->attention_norm, x, attention(m, g, l, x, b));
         tfm_tensor *h = tfm_linear_forward_graph(g, &l->intermediate, x);
@@ -293,6 +355,7 @@ tfm_tensor *tfm_bert_mlm_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *hidden, c
 
 tfm_tensor *tfm_bert_nsp_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *pooled) {
     if (!pooled || !has_heads(m, "next-sentence")) return NULL;
+    if (m->config.albert) pooled = tfm_fn_dropout(g, pooled, head_dropout(&m->config)); /* ALBERT's SOP head has dropout */
     return tfm_linear_forward_graph(g, &m->nsp, pooled);
 }
 
@@ -305,13 +368,13 @@ static int has_classifier(const tfm_bert *m, int parts, const char *what) {
 
 tfm_tensor *tfm_bert_sequence_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *pooled) {
     if (!pooled || !has_classifier(m, TFM_BERT_SEQUENCE_CLASSIFICATION, "sequence")) return NULL;
-    return tfm_linear_forward_graph(g, &m->classifier, tfm_fn_dropout(g, pooled, m->config.dropout));
+    return tfm_linear_forward_graph(g, &m->classifier, tfm_fn_dropout(g, pooled, head_dropout(&m->config)));
 }
 
 tfm_tensor *tfm_bert_token_logits(tfm_bert *m, tfm_graph *g, tfm_tensor *hidden, const int32_t *rows, int count) {
     if (!hidden || !has_classifier(m, TFM_BERT_TOKEN_CLASSIFICATION, "token")) return NULL;
     tfm_tensor *h = tfm_fn_gather_rows(g, hidden, rows, count);
-    return tfm_linear_forward_graph(g, &m->classifier, tfm_fn_dropout_in_place(g, h, m->config.dropout));
+    return tfm_linear_forward_graph(g, &m->classifier, tfm_fn_dropout_in_place(g, h, head_dropout(&m->config)));
 }
 
 tfm_tensor *tfm_bert_classification_loss(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b, const int32_t *rows, const int32_t *labels,

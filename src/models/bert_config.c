@@ -1,4 +1,4 @@
-/* models/bert_config.c: BERT's configuration: defaults, validation, Hugging Face's config.json in and out. */
+/* models/bert_config.c: BERT's (and ALBERT's) configuration: defaults, validation, Hugging Face's config.json in and out. */
 #include "tfm/bert.h"
 
 #include <math.h>
@@ -27,6 +27,24 @@ void tfm_bert_config_default(tfm_bert_config *c) {
     c->pad_id = 0;
     c->parts = TFM_BERT_BASE;
     c->num_labels = 2;
+    c->embedding_size = c->d_model; /* what a BERT has; read only for an ALBERT */
+    c->hidden_groups = c->n_layers;
+    c->classifier_dropout = c->dropout;
+}
+
+void tfm_albert_config_default(tfm_bert_config *c) {
+    tfm_bert_config_default(c);
+    c->albert = 1;
+    c->vocab_size = 30000;
+    c->embedding_size = 128;
+    c->d_model = 4096;
+    c->n_heads = 64;
+    c->d_ff = 16384;
+    c->hidden_groups = 1;
+    c->activation = TFM_ACTIVATION_GELU;
+    c->dropout = 0.0f;
+    c->attention_dropout = 0.0f;
+    c->classifier_dropout = 0.1f;
 }
 
 static int probability(float p) { return isfinite(p) && p >= 0.0f && p < 1.0f; }
@@ -55,19 +73,29 @@ tfm_status tfm_bert_config_validate(const tfm_bert_config *c) {
         return tfm_error(TFM_ERR_CONFIG, "parts: expected one of TFM_BERT_BASE to TFM_BERT_TOKEN_CLASSIFICATION, got %d", c->parts);
     if (c->num_labels < 1 || c->num_labels > TFM_BERT_MAX_LABELS)
         return tfm_error(TFM_ERR_CONFIG, "num_labels: expected 1 to %d, got %d", TFM_BERT_MAX_LABELS, c->num_labels);
+    if (!c->albert) return TFM_OK;
+    if (c->embedding_size < 1 || c->embedding_size > BERT_MAX_DIM)
+        return tfm_error(TFM_ERR_CONFIG, "embedding_size: expected 1 to %d, got %d", BERT_MAX_DIM, c->embedding_size);
+    if (c->hidden_groups < 1 || c->hidden_groups > c->n_layers || c->n_layers % c->hidden_groups)
+        return tfm_error(TFM_ERR_CONFIG, "num_hidden_groups: expected a divisor of num_hidden_layers (%d), got %d", c->n_layers, c->hidden_groups);
+    if (!probability(c->classifier_dropout))
+        return tfm_error(TFM_ERR_CONFIG, "classifier_dropout_prob: expected [0, 1), got %g", (double)c->classifier_dropout);
     return TFM_OK;
 }
 
 /* ---- config.json ---- */
 
-static const char *const architecture_names[] = {"BertModel", "BertForPreTraining", "BertForSequenceClassification",
-                                                  "BertForTokenClassification", NULL}; /* = TFM_BERT_* */
+/* = TFM_BERT_*, for BERT and for ALBERT */
+static const char *const architecture_names[2][5] = {
+    {"BertModel", "BertForPreTraining", "BertForSequenceClassification", "BertForTokenClassification", NULL},
+    {"AlbertModel", "AlbertForPreTraining", "AlbertForSequenceClassification", "AlbertForTokenClassification", NULL}};
 static const char *const activation_names[] = {"gelu", "gelu_new", "gelu_pytorch_tanh", "relu", NULL};
 static const char *const known_keys[] = {
     "architectures", "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
     "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
     "type_vocab_size", "layer_norm_eps", "pad_token_id", "position_embedding_type", "tie_word_embeddings", "is_decoder",
-    "add_cross_attention", "id2label", "num_labels", "problem_type", "classifier_dropout", NULL};
+    "add_cross_attention", "id2label", "num_labels", "problem_type", "classifier_dropout",
+    "embedding_size", "num_hidden_groups", "inner_group_num", "classifier_dropout_prob", NULL}; /* the last 4: ALBERT's */
 /* Keys that do not change the computation (bookkeeping, generation, other heads' settings). */
 static const char *const ignored_keys[] = {
     "_name_or_path", "transformers_version", "torch_dtype", "dtype", "initializer_range", "gradient_checkpointing", "use_cache",
@@ -77,20 +105,49 @@ static const char *const ignored_keys[] = {
 #define STEP(call)                                                                                                         \
     if (s == TFM_OK) s = (call)
 
-/* "architectures": one of architecture_names, or absent (a bare BertModel). */
-static tfm_status read_architecture(const cJSON *o, const char *source, int *parts) {
+/* "architectures": one of architecture_names (ALBERT's for an ALBERT), or absent (a bare BertModel / AlbertModel). */
+static tfm_status read_architecture(const cJSON *o, const char *source, int albert, int *parts) {
     const cJSON *arch = tfm_json_field(o, "architectures");
     if (!arch) return TFM_OK;
     const cJSON *first = cJSON_IsArray(arch) && cJSON_GetArraySize(arch) == 1 ? cJSON_GetArrayItem(arch, 0) : NULL;
-    for (int i = 0; cJSON_IsString(first) && architecture_names[i]; i++)
-        if (strcmp(first->valuestring, architecture_names[i]) == 0) {
+    const char *const *names = architecture_names[albert];
+    for (int i = 0; cJSON_IsString(first) && names[i]; i++)
+        if (strcmp(first->valuestring, names[i]) == 0) {
             *parts = i;
             return TFM_OK;
         }
     char got[96];
     tfm_json_describe(arch, got, sizeof got);
-    return tfm_error(TFM_ERR_UNSUPPORTED, "%s: architectures: expected [\"BertModel\"], [\"BertForPreTraining\"], "
-                                          "[\"BertForSequenceClassification\"] or [\"BertForTokenClassification\"], got %s", source, got);
+    return tfm_error(TFM_ERR_UNSUPPORTED, "%s: architectures: expected [\"%s\"], [\"%s\"], [\"%s\"] or [\"%s\"] (model_type \"%s\"), got %s",
+                     source, names[0], names[1], names[2], names[3], albert ? "albert" : "bert", got);
+}
+
+/* model_type "bert" or "albert" (-1 after the error). */
+static int read_model_type(const cJSON *o, const char *source) {
+    const cJSON *type = tfm_json_field(o, "model_type");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "bert") == 0) return 0;
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "albert") == 0) return 1;
+    char got[64];
+    tfm_json_describe(type, got, sizeof got);
+    tfm_error(TFM_ERR_CONFIG, "%s: model_type: expected \"bert\" or \"albert\", got %s", source, type ? got : "nothing");
+    return -1;
+}
+
+/* ALBERT's keys: factorized embeddings, shared blocks, the classifiers' dropout; a BERT has none of them. */
+static tfm_status read_albert_part(const cJSON *o, const tfm_json_context *ctx, tfm_bert_config *c) {
+    static const char *const keys[] = {"embedding_size", "num_hidden_groups", "inner_group_num", "classifier_dropout_prob"};
+    for (int i = 0; !c->albert && i < 4; i++)
+        if (tfm_json_field(o, keys[i]))
+            return tfm_error(TFM_ERR_CONFIG, "%s: %s: an ALBERT setting; use \"model_type\": \"albert\" for an ALBERT", ctx->source, keys[i]);
+    if (!c->albert) return TFM_OK;
+    int inner = 1;
+    tfm_status s = tfm_json_read_int32(o, "embedding_size", ctx, 1, BERT_MAX_DIM, &c->embedding_size);
+    STEP(tfm_json_read_int32(o, "num_hidden_groups", ctx, 1, BERT_MAX_LAYERS, &c->hidden_groups));
+    STEP(tfm_json_read_int32(o, "inner_group_num", ctx, 1, BERT_MAX_LAYERS, &inner));
+    if (s == TFM_OK && inner != 1)
+        s = tfm_error(TFM_ERR_UNSUPPORTED, "%s: inner_group_num: tfm's ALBERT has one layer per group (1), got %d", ctx->source, inner);
+    STEP(tfm_json_read_float(o, "classifier_dropout_prob", ctx, 0, 1, 1, 0, &c->classifier_dropout));
+    return s;
 }
 
 /* A setting tfm does not implement is accepted only at the value that means "as tfm computes". */
@@ -160,17 +217,14 @@ tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_n
     tfm_status s = tfm_json_parse(json_text, strlen(json_text), source, &o);
     if (s) return s;
     tfm_bert_config c;
-    tfm_bert_config_default(&c);
     tfm_json_context ctx = {source, NULL};
     s = tfm_json_expect_object(o, source, "the top level");
     STEP(tfm_json_check_keys(o, &ctx, known_keys, ignored_keys));
-    const cJSON *type = tfm_json_field(o, "model_type");
-    if (s == TFM_OK && !(cJSON_IsString(type) && strcmp(type->valuestring, "bert") == 0)) {
-        char got[64];
-        tfm_json_describe(type, got, sizeof got);
-        s = tfm_error(TFM_ERR_CONFIG, "%s: model_type: expected \"bert\", got %s", source, type ? got : "nothing");
-    }
-    STEP(read_architecture(o, source, &c.parts));
+    int albert = s == TFM_OK ? read_model_type(o, source) : 0;
+    if (albert < 0) s = TFM_ERR_CONFIG;
+    if (albert == 1) tfm_albert_config_default(&c);
+    else tfm_bert_config_default(&c);
+    STEP(read_architecture(o, source, c.albert, &c.parts));
     STEP(tfm_json_read_int32(o, "vocab_size", &ctx, 1, BERT_MAX_DIM, &c.vocab_size));
     STEP(tfm_json_read_int32(o, "hidden_size", &ctx, 1, BERT_MAX_DIM, &c.d_model));
     STEP(tfm_json_read_int32(o, "num_hidden_layers", &ctx, 1, BERT_MAX_LAYERS, &c.n_layers));
@@ -192,6 +246,7 @@ tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_n
     STEP(expect_bool(o, "is_decoder", &ctx, 0));
     STEP(expect_bool(o, "add_cross_attention", &ctx, 0));
     STEP(read_label_count(o, &ctx, &c.num_labels));
+    STEP(read_albert_part(o, &ctx, &c));
     cJSON_Delete(o);
     if (s) return s;
     if ((s = tfm_bert_config_validate(&c)) != TFM_OK) return tfm_error_prefix(s, "%s: ", source);
@@ -217,11 +272,11 @@ tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, const char *const *
     tfm_status s = tfm_bert_config_validate(c);
     if (s) return s;
     cJSON *o = cJSON_CreateObject(), *arch = cJSON_CreateArray();
-    int ok = o && arch && cJSON_AddItemToArray(arch, cJSON_CreateString(architecture_names[c->parts]));
+    int ok = o && arch && cJSON_AddItemToArray(arch, cJSON_CreateString(architecture_names[c->albert != 0][c->parts]));
     ok = ok && cJSON_AddItemToObject(o, "architectures", arch);
     if (!ok) cJSON_Delete(arch);
     const char *act = c->activation == TFM_ACTIVATION_GELU_ERF ? "gelu" : c->activation == TFM_ACTIVATION_RELU ? "relu" : "gelu_new";
-    ok = ok && cJSON_AddStringToObject(o, "model_type", "bert") && cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size) &&
+    ok = ok && cJSON_AddStringToObject(o, "model_type", c->albert ? "albert" : "bert") && cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size) &&
          cJSON_AddNumberToObject(o, "hidden_size", c->d_model) && cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers) &&
          cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads) &&
          cJSON_AddNumberToObject(o, "intermediate_size", c->d_ff) && cJSON_AddStringToObject(o, "hidden_act", act) &&
@@ -232,6 +287,10 @@ tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, const char *const *
          cJSON_AddNumberToObject(o, "layer_norm_eps", tfm_json_float_value(c->layernorm_eps)) &&
          cJSON_AddNumberToObject(o, "pad_token_id", c->pad_id) && cJSON_AddStringToObject(o, "position_embedding_type", "absolute") &&
          cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
+    if (c->albert)
+        ok = ok && cJSON_AddNumberToObject(o, "embedding_size", c->embedding_size) && cJSON_AddNumberToObject(o, "num_hidden_groups", c->hidden_groups) &&
+             cJSON_AddNumberToObject(o, "inner_group_num", 1) &&
+             cJSON_AddNumberToObject(o, "classifier_dropout_prob", tfm_json_float_value(c->classifier_dropout));
     if (c->parts >= TFM_BERT_SEQUENCE_CLASSIFICATION) ok = ok && add_labels(o, c, label_names);
     s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building BERT's config.json");
     cJSON_Delete(o);

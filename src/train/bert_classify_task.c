@@ -90,15 +90,14 @@ static long epoch(const void *self) { return ((const classify_task *)self)->epoc
 
 static void describe(const void *self, char *buffer, size_t size) {
     const classify_task *t = self;
-    const tfm_bert_config *m = &t->model->config;
-    int tokens = m->parts == TFM_BERT_TOKEN_CLASSIFICATION;
-    snprintf(buffer, size,
-             "bert %s classification, %zu parameters, %d layers, d_model %d, %d heads, %d labels | data %s: %zu train + %zu valid %s "
-             "(%zu + %zu truncated to %d tokens%s) | batch %d%s",
-             tokens ? "token" : t->train.pairs ? "sentence-pair" : "sequence", tfm_params_count_values(&t->model->params), m->n_layers,
-             m->d_model, m->n_heads, m->num_labels, t->data_dir, t->train.count, t->valid.count, t->train.pairs ? "pairs" : "lines",
-             t->train.truncated, t->valid.truncated, t->part.data.max_length, tokens ? ", first pieces labelled" : "", t->part.batch_size,
-             t->part.freeze_steps ? ", classifier alone for the first steps" : "");
+    int tokens = t->model->config.parts == TFM_BERT_TOKEN_CLASSIFICATION;
+    char model[256];
+    tfm_bert_describe(t->model, model, sizeof model);
+    snprintf(buffer, size, "bert %s classification, %s, %d labels | data %s: %zu train + %zu valid %s (%zu + %zu truncated to %d tokens%s) | "
+                           "batch %d%s",
+             tokens ? "token" : t->train.pairs ? "sentence-pair" : "sequence", model, t->model->config.num_labels, t->data_dir, t->train.count,
+             t->valid.count, t->train.pairs ? "pairs" : "lines", t->train.truncated, t->valid.truncated, t->part.data.max_length,
+             tokens ? ", first pieces labelled" : "", t->part.batch_size, t->part.freeze_steps ? ", classifier alone for the first steps" : "");
 }
 
 static tfm_status model_config_json(const void *self, char **json) {

@@ -103,16 +103,16 @@ static const char *const objective_names[] = {"nsp", "sop", "mlm"};
 
 static void describe(const void *self, char *buffer, size_t size) {
     const bert_task *t = self;
-    const tfm_bert_config *m = &t->model->config;
     const tfm_bert_data_options *d = &t->part.data;
     tfm_bert_examples_stats s = tfm_bert_examples_get_stats(t->train);
+    char model[256];
+    tfm_bert_describe(t->model, model, sizeof model);
     snprintf(buffer, size,
-             "bert, %zu parameters, %d layers, d_model %d, %d heads, vocab %d | data %s: %zu documents, %zu sentences, %zu tokens; "
-             "%zu train + %zu valid sequences (%s, %.0f%% masked%s%s) | batch %d x %d",
-             tfm_params_count_values(&t->model->params), m->n_layers, m->d_model, m->n_heads, m->vocab_size, t->data_path, t->corpus.document_count,
-             t->corpus.sentence_count, t->corpus.token_count, s.examples, tfm_bert_examples_count(t->valid), objective_names[d->objective],
-             100.0 * d->mask_probability, d->whole_word_masking ? ", whole words" : "", d->dynamic_masking ? ", dynamic" : "",
-             t->part.batch_size, d->max_length);
+             "bert, %s, vocab %d | data %s: %zu documents, %zu sentences, %zu tokens; %zu train + %zu valid sequences (%s, %.0f%% "
+             "masked%s%s) | batch %d x %d",
+             model, t->model->config.vocab_size, t->data_path, t->corpus.document_count, t->corpus.sentence_count, t->corpus.token_count,
+             s.examples, tfm_bert_examples_count(t->valid), objective_names[d->objective], 100.0 * d->mask_probability,
+             d->whole_word_masking ? ", whole words" : "", d->dynamic_masking ? ", dynamic" : "", t->part.batch_size, d->max_length);
 }
 
 static tfm_status model_config_json(const void *self, char **json) {
@@ -170,7 +170,7 @@ static tfm_status check_model(const tfm_bert *model, const tfm_wordpiece *tokeni
         return tfm_error(TFM_ERR_CONFIG, "train.objective: fine-tuning objectives train with tfm_bert_classifier_task_create, on labelled data");
     if (m->parts != TFM_BERT_PRETRAINING)
         return tfm_error(TFM_ERR_CONFIG, "BERT pre-training needs the masked-LM and next-sentence heads: model.architectures must be "
-                                         "[\"BertForPreTraining\"]");
+                                         "[\"BertForPreTraining\"] (an ALBERT's [\"AlbertForPreTraining\"])");
     if (b->data.max_length > m->max_positions)
         return tfm_error(TFM_ERR_CONFIG, "train.seq_len (%d) exceeds model.max_position_embeddings (%d)", b->data.max_length, m->max_positions);
     if (b->data.objective != TFM_BERT_OBJECTIVE_MLM && m->type_vocab_size < 2)
