@@ -19,7 +19,7 @@ Cases:
                              transformers'
   tfm_finetuned_saved        a BERT fine-tuned by `tfm train` (sequence classification of this repository's lines as code
                              or prose): transformers' BertForSequenceClassification loads its best/ with tfm's id2label, and
-                             `tfm classify --top-k 2` gives transformers' labels and softmax probabilities (within 1e-4) on 48 real lines
+                             `tfm classify --top-k 2` gives transformers' labels and softmax probabilities (within 1e-4) on 48 lines (real, and one with literal [SEP] and [MASK])
   tfm_trained_saved          a small BERT pre-trained for a few steps by `tfm train` on this repository's documentation:
                              transformers' BertForPreTraining and BertTokenizerFast load its best/ directory (config.json,
                              model.safetensors, vocab.txt, tokenizer_config.json) as saved; the tokenizer gives tfm's ids
@@ -171,7 +171,8 @@ def run_tfm_finetuned(case, tool, failures):
     model = transformers.BertForSequenceClassification.from_pretrained(best).double().eval()
     case.check(model.config.id2label == {0: "code", 1: "prose"}, f"id2label as tfm saved it: {model.config.id2label}")
     with open(os.path.join(work, "kind", "valid.tsv"), encoding="utf-8") as f:
-        lines = [l.rstrip("\n").split("\t")[1] for l in f][:48]
+        lines = [l.rstrip("\n").split("\t")[1] for l in f][:47]
+    lines.append("a literal [SEP] and [MASK] in the text are those tokens, as in transformers")
     result = subprocess.run([tfm, "classify", "--model", best, "--top-k", "2"], input="\n".join(lines) + "\n", capture_output=True, text=True)
     case.check(result.returncode == 0, f"tfm classify runs ({result.stderr.strip()[:200]})")
     got = [json.loads(l) for l in result.stdout.splitlines()]
@@ -272,9 +273,9 @@ def run_tfm_saved(case, tool, failures):
     pairs = list(zip(lines[0::2], lines[1::2]))
     enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=True, max_length=64, padding=True, return_tensors="np")
     ids, types, mask = enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]
-    # The same ids from tfm's own tokenizer (one line per sentence, no specials), for the first sentence of each pair.
+    # The same ids from tfm's own tokenizer (one line per sentence, no [CLS]/[SEP] added; literal ones are tokens, as in transformers), for the first sentence of each pair.
     tfm_ids = subprocess.run([os.environ["TFM_BIN"], "tokenizer", "encode", "--type", "wordpiece", "--vocab", os.path.join(best, "vocab.txt"),
-                              "--lines"], input="\n".join(a for a, _ in pairs) + "\n", capture_output=True, text=True, check=True).stdout.splitlines()
+                              "--lines", "--allow-special"], input="\n".join(a for a, _ in pairs) + "\n", capture_output=True, text=True, check=True).stdout.splitlines()
     want_ids = [" ".join(map(str, tokenizer(a, add_special_tokens=False)["input_ids"])) for a, _ in pairs]
     case.check(tfm_ids == want_ids, f"{len(pairs)} sentences: BertTokenizerFast from best/ gives tfm's ids")
     lengths = mask.sum(axis=1)

@@ -29,7 +29,7 @@ def main():
         return 1
     model_dir = asset("all-MiniLM-L6-v2")
     sentences = real_sentences(300)
-    sentences += [" ".join(sentences[:12]), "supercalifragilistic " * 200, ""]
+    sentences += ["Literal special tokens: [CLS] a [MASK] b [SEP] c [PAD] d [UNK].", " ".join(sentences[:12]), "supercalifragilistic " * 200, ""]
     work = tempfile.mkdtemp(prefix="embed_")
     text = os.path.join(work, "sentences.txt")
     with open(text, "w", encoding="utf-8") as f:
@@ -74,7 +74,7 @@ def main():
         p = subprocess.run([tfm, "embed", "--model", bad, "--input", text], capture_output=True, text=True, timeout=120)
         check(p.returncode == 1 and expect in p.stderr, f"{name}: exit {p.returncode}, {p.stderr.strip()[-160:]!r}")
     broken("segments", lambda c: c.update(type_vocab_size=3), 'tensor "embeddings.token_type_embeddings.weight"')
-    broken("gpt2", lambda c: c.update(model_type="gpt2"), 'model_type: expected "bert", got "gpt2"')
+    broken("gpt2", lambda c: c.update(model_type="gpt2"), 'model_type: expected "bert" or "albert", got "gpt2"')
     broken("relative", lambda c: c.update(position_embedding_type="relative_key"), "position_embedding_type")
     broken("vocab", lambda c: c.update(vocab_size=30000), 'tensor "embeddings.word_embeddings.weight": shape mismatch')
     print(f"{checks - len(failures)} passed, {len(failures)} failed")

@@ -45,7 +45,8 @@ static tfm_status embed_batch(embed_job *j, char **lines, const size_t *bytes, i
     int T = 1;
     for (int i = 0; i < count; i++) {
         size_t n = 0;
-        tfm_status st = tfm_wordpiece_encode_pair(j->tokenizer, lines[first + i], bytes[first + i], NULL, 0, 0, (size_t)j->max_length,
+        tfm_status st = tfm_wordpiece_encode_pair(j->tokenizer, lines[first + i], bytes[first + i], NULL, 0, TFM_WORDPIECE_ALLOW_SPECIAL,
+                                                  (size_t)j->max_length,
                                                   j->ids + (size_t)i * j->max_length, j->types + (size_t)i * j->max_length, NULL, &n);
         if (st) return tfm_error_prefix(st, "line %d: ", first + i + 1);
         j->lengths[i] = (int)n;
@@ -68,7 +69,7 @@ static void warn_truncated(embed_job *j, char **lines, const size_t *bytes, int 
     for (int i = 0; i < count; i++) {
         if (bytes[i] + 2 <= (size_t)j->max_length) continue; /* every word piece takes at least one byte: it fits */
         tokens.count = 0;
-        if (tfm_wordpiece_encode(j->tokenizer, lines[i], bytes[i], 0, &tokens) || tokens.count + 2 <= (size_t)j->max_length) continue;
+        if (tfm_wordpiece_encode(j->tokenizer, lines[i], bytes[i], TFM_WORDPIECE_ALLOW_SPECIAL, &tokens) || tokens.count + 2 <= (size_t)j->max_length) continue;
         if (shown++ < 5) fprintf(stderr, "tfm embed: line %d: %zu tokens, truncated to --max-length %d\n", i + 1, tokens.count + 2, j->max_length);
         total++;
     }

@@ -8,6 +8,9 @@
 #include "tfm/io.h"
 #include "tfm/wordpiece.h"
 
+/* Text is tokenized as transformers' BERT tokenizers do: a literal "[SEP]", "[MASK]", ... in it is that token. */
+#define TEXT_FLAGS TFM_WORDPIECE_ALLOW_SPECIAL
+
 /* ---- Labels ---- */
 
 void tfm_bert_labels_free(tfm_bert_labels *l) {
@@ -107,7 +110,7 @@ static tfm_status encode_sequences(tfm_wordpiece *tok, const char *a, size_t a_l
     uint32_t *buffer = tfm_malloc(sizeof(uint32_t) * 2 * (size_t)max_length);
     if (!buffer) return TFM_ERR_OUT_OF_MEMORY;
     size_t n = 0;
-    tfm_status st = tfm_wordpiece_encode_pair(tok, a, a_length, b, b ? b_length : 0, 0, (size_t)max_length, buffer,
+    tfm_status st = tfm_wordpiece_encode_pair(tok, a, a_length, b, b ? b_length : 0, TEXT_FLAGS, (size_t)max_length, buffer,
                                               buffer + max_length, NULL, &n);
     for (size_t i = 0; !st && i < n; i++) ids[i] = (int32_t)buffer[i], types[i] = (int32_t)buffer[max_length + i];
     tfm_free(buffer, sizeof(uint32_t) * 2 * (size_t)max_length);
@@ -117,10 +120,10 @@ static tfm_status encode_sequences(tfm_wordpiece *tok, const char *a, size_t a_l
     *truncated = 0;
     if (n == (size_t)max_length) {
         tfm_tokens all = {0};
-        st = tfm_wordpiece_encode(tok, a, a_length, 0, &all);
+        st = tfm_wordpiece_encode(tok, a, a_length, TEXT_FLAGS, &all);
         size_t total = all.count + 2;
         all.count = 0;
-        if (!st && b) st = tfm_wordpiece_encode(tok, b, b_length, 0, &all);
+        if (!st && b) st = tfm_wordpiece_encode(tok, b, b_length, TEXT_FLAGS, &all);
         if (b) total += all.count + 1;
         tfm_tokens_free(&all);
         *truncated = total > (size_t)max_length;
@@ -146,7 +149,7 @@ static tfm_status encode_words(tfm_wordpiece *tok, const char *a, size_t a_lengt
         while (at < a_length && !is_space(a[at])) at++;
         if (at == start) break;
         pieces.count = 0;
-        st = tfm_wordpiece_encode(tok, a + start, at - start, 0, &pieces);
+        st = tfm_wordpiece_encode(tok, a + start, at - start, TEXT_FLAGS, &pieces);
         int room = max_length - 1 - n, kept = (int)pieces.count < room ? (int)pieces.count : room;
         if (kept < (int)pieces.count) *truncated = 1;
         if (first && w < max_words) first[w] = kept > 0 ? n : -1;
