@@ -28,7 +28,7 @@ fuzz_build() {
       [ -n "$line" ] && sources+=("$fuzz_root/$line")
     done < "$fuzz_root/fuzz/$t.sources"
   elif [[ "$t" == fuzz_bpe* ]]; then
-    sources=("$fuzz_root"/src/tokenizer/bpe*.c "$fuzz_root"/src/tokenizer/pretokenize*.c)
+    sources=("$fuzz_root"/src/tokenizer/bpe*.c "$fuzz_root"/src/tokenizer/pretokenize*.c "$fuzz_root"/src/tokenizer/tokens.c)
   else
     sources=("$fuzz_root"/src/tokenizer/*.c)
   fi

@@ -34,7 +34,7 @@ static void write_json_line(FILE *out, const float *x, int columns) {
 typedef struct embed_job {
     tfm_bert *model;
     tfm_wordpiece *tokenizer;
-    int max_length, batch, normalize;
+    int max_length, batch, normalize, stats;
     tfm_graph *graph;
     uint32_t *ids, *types;       /* [batch, max_length] as the tokenizer writes them */
     int32_t *input_ids, *lengths;
@@ -77,6 +77,15 @@ static void warn_truncated(embed_job *j, char **lines, const size_t *bytes, int 
     tfm_tokens_free(&tokens);
 }
 
+/* --stats: the whole embedding time (tokenizing, forward, pooling; not loading or writing) and the rate after the
+ * first batch, which also sets up the arena every later batch reuses. */
+static void print_stats(int count, int batch, double seconds, double steady_seconds) {
+    int steady = count > batch ? count - batch : 0;
+    fprintf(stderr, "summary {\"sentences\":%d,\"batch\":%d,\"seconds\":%.4f,\"sentences_per_second\":%.2f,"
+            "\"steady_sentences_per_second\":%.2f}\n", count, batch, seconds, seconds > 0 ? count / seconds : 0,
+            steady && steady_seconds > 0 ? steady / steady_seconds : 0);
+}
+
 static int run(embed_job *j, cli_files *files, const char *format) {
     size_t size = 0, capacity = 0;
     char *text = cli_read_stream(files->in, &size, &capacity);
@@ -97,10 +106,13 @@ static int run(embed_job *j, cli_files *files, const char *format) {
         pos += (int)n + 1;
     }
     if (!code) warn_truncated(j, lines, bytes, count);
+    double t0 = cli_now(), after_first = t0;
     for (int first = 0; !code && first < count; first += j->batch) {
         int n = count - first < j->batch ? count - first : j->batch;
         if (embed_batch(j, lines, bytes, first, n, vectors + (size_t)first * C)) code = cli_fail("embed");
+        if (first == 0) after_first = cli_now();
     }
+    if (!code && j->stats) print_stats(count, j->batch, cli_now() - t0, cli_now() - after_first);
     if (!code && strcmp(format, "npy") == 0) {
         if (!write_npy(files->out, vectors, (size_t)count, C)) code = 1;
     } else if (!code) {
@@ -151,7 +163,7 @@ static int load(embed_job *j, const char *dir, int max_length) {
 
 int cli_embed(int argc, char **argv) {
     const char *model_dir = NULL, *input = "-", *output = NULL, *format = "jsonl";
-    int batch = 32, max_length = 0, no_normalize = 0, threads = 0, help = 0;
+    int batch = 32, max_length = 0, no_normalize = 0, threads = 0, stats = 0, help = 0;
     cli_option options[] = {
         {"model", CLI_STRING, &model_dir, 0, 0, "a Hugging Face BERT directory (config.json, model.safetensors, vocab.txt)", 0},
         {"input", CLI_STRING, &input, 0, 0, "text, one sentence per line (default - : stdin)", 0},
@@ -161,6 +173,7 @@ int cli_embed(int argc, char **argv) {
         {"max-length", CLI_INT, &max_length, 2, 1e6, "tokens per sentence with [CLS] and [SEP] (default: sentence_bert_config.json, else the model's)", 0},
         {"no-normalize", CLI_FLAG, &no_normalize, 0, 0, "mean-pooled vectors without the L2 normalisation", 0},
         {"threads", CLI_INT, &threads, 0, 1024, "compute threads (0 = all cores)", 0},
+        {"stats", CLI_FLAG, &stats, 0, 0, "print a summary line with sentences/s to stderr", 0},
         {"help", CLI_FLAG, &help, 0, 0, "show this help", 0},
         {0},
     };
@@ -175,7 +188,7 @@ int cli_embed(int argc, char **argv) {
         return 2;
     }
     cli_set_threads(threads);
-    embed_job job = {.batch = batch, .normalize = !no_normalize};
+    embed_job job = {.batch = batch, .normalize = !no_normalize, .stats = stats};
     if (!load(&job, model_dir, max_length)) {
         job_free(&job);
         return cli_fail("embed");
