@@ -44,7 +44,7 @@ static int train_equal(const tfm_train_config *a, const tfm_train_config *b) {
            a->weight_decay == b->weight_decay && a->grad_clip == b->grad_clip && a->label_smoothing == b->label_smoothing &&
            a->gpt.valid_fraction == b->gpt.valid_fraction && a->eval_every == b->eval_every && a->gpt.eval_batches == b->gpt.eval_batches &&
            a->save_every == b->save_every && a->log_every == b->log_every && a->seed == b->seed && a->patience == b->patience &&
-           a->task == b->task;
+           a->task == b->task && memcmp(&a->optimizer_options, &b->optimizer_options, sizeof a->optimizer_options) == 0;
 }
 
 static void test_defaults(void) {
@@ -151,8 +151,17 @@ static void test_malformed_configs(void) {
                  "bool.json: model.pre_layernorm: expected true or false, got \"yes\"");
     EXPECT_ERROR(load_text("null.json", "{\"model\": {\"tie_embeddings\": null}}", &m, &t), TFM_ERR_CONFIG,
                  "model.tie_embeddings: expected true or false, got null");
-    EXPECT_ERROR(load_text("opt.json", "{\"train\": {\"optimizer\": \"adam\"}}", &m, &t), TFM_ERR_CONFIG,
-                 "opt.json: train.optimizer: expected \"adamw\" or \"sgd\", got \"adam\"");
+    EXPECT_ERROR(load_text("opt.json", "{\"train\": {\"optimizer\": \"adamx\"}}", &m, &t), TFM_ERR_CONFIG,
+                 "opt.json: train.optimizer: expected one of \"adamw\", \"sgd\", \"adam\", \"adagrad\", \"rmsprop\", \"adadelta\", "
+                 "\"adamax\", \"nadam\", or \"ftrl\", got \"adamx\"");
+    EXPECT_ERROR(load_text("alpha.json", "{\"train\": {\"optimizer\": \"rmsprop\", \"alpha\": 1}}", &m, &t), TFM_ERR_CONFIG,
+                 "alpha.json: train.alpha: expected a number in [0, 1), got 1");
+    EXPECT_ERROR(load_text("nesterov.json", "{\"train\": {\"optimizer\": \"sgd\", \"momentum\": 0, \"nesterov\": true}}", &m, &t),
+                 TFM_ERR_CONFIG, "train.nesterov: needs momentum > 0 and dampening 0 (got momentum 0, dampening 0)");
+    EXPECT_ERROR(load_text("power.json", "{\"train\": {\"optimizer\": \"ftrl\", \"lr_power\": 0.5}}", &m, &t), TFM_ERR_CONFIG,
+                 "power.json: train.lr_power: expected a number in (-infinity, 0], got 0.5");
+    EXPECT_ERROR(load_text("l1.json", "{\"train\": {\"optimizer\": \"ftrl\", \"l1\": -1}}", &m, &t), TFM_ERR_CONFIG,
+                 "l1.json: train.l1: expected a non-negative number, got -1");
     EXPECT_ERROR(load_text("sched.json", "{\"train\": {\"schedule\": 2}}", &m, &t), TFM_ERR_CONFIG,
                  "train.schedule: expected one of \"constant\", \"cosine\", or \"noam\", got 2");
     EXPECT_ERROR(load_text("act.json", "{\"model\": {\"activation\": [\"gelu\"]}}", &m, &t), TFM_ERR_CONFIG,
@@ -306,6 +315,26 @@ static void test_hf_config_errors(void) {
                  "ck/config.json: invalid JSON at line 1, column");
 }
 
+/* Naming an optimizer brings torch's defaults for what the file leaves out; what it gives stays. */
+static void test_optimizer_defaults(void) {
+    tfm_gpt_config m;
+    tfm_train_config t;
+    CHECK_OK(load_text("adagrad.json", "{\"train\": {\"optimizer\": \"adagrad\"}}", &m, &t));
+    CHECK(t.optimizer == TFM_OPTIMIZER_ADAGRAD && t.eps == 1e-10f, "adagrad: eps %g", (double)t.eps);
+    CHECK_OK(load_text("rmsprop.json", "{\"train\": {\"optimizer\": \"rmsprop\", \"centered\": true}}", &m, &t));
+    CHECK(t.momentum == 0.0f && t.eps == 1e-8f && t.optimizer_options.alpha == 0.99f && t.optimizer_options.centered,
+          "rmsprop: momentum %g, eps %g, alpha %g", (double)t.momentum, (double)t.eps, (double)t.optimizer_options.alpha);
+    CHECK_OK(load_text("rmsprop-m.json", "{\"train\": {\"optimizer\": \"rmsprop\", \"momentum\": 0.5, \"eps\": 1e-5}}", &m, &t));
+    CHECK(t.momentum == 0.5f && t.eps == 1e-5f, "rmsprop with momentum: %g, eps %g", (double)t.momentum, (double)t.eps);
+    CHECK_OK(load_text("adadelta.json", "{\"train\": {\"optimizer\": \"adadelta\", \"rho\": 0.95}}", &m, &t));
+    CHECK(t.eps == 1e-6f && t.optimizer_options.rho == 0.95f, "adadelta: eps %g", (double)t.eps);
+    CHECK_OK(load_text("ftrl.json", "{\"train\": {\"optimizer\": \"ftrl\", \"l1\": 0.01}}", &m, &t));
+    CHECK(t.optimizer_options.initial_accumulator == 0.1f && t.optimizer_options.lr_power == -0.5f && t.optimizer_options.l1 == 0.01f,
+          "ftrl: initial accumulator %g", (double)t.optimizer_options.initial_accumulator);
+    CHECK_OK(load_text("adamw.json", "{\"train\": {\"optimizer\": \"adamw\"}}", &m, &t));
+    CHECK(t.eps == 1e-8f, "adamw keeps the model's eps: %g", (double)t.eps);
+}
+
 static void test_train_round_trip(void) {
     tfm_train_config variants[3];
     for (int i = 0; i < 3; i++) tfm_train_config_default(&variants[i]);
@@ -317,6 +346,10 @@ static void test_train_round_trip(void) {
     variants[2].max_steps = 123456789012L;
     variants[2].label_smoothing = 0.1f;
     variants[2].seed = (1ull << 53) + 1;
+    variants[2].optimizer = TFM_OPTIMIZER_RMSPROP;
+    variants[2].optimizer_options.centered = 1;
+    variants[2].optimizer_options.alpha = 0.9f;
+    variants[2].optimizer_options.l2 = 0.25f;
     for (int i = 0; i < 3; i++) {
         char *json = NULL;
         CHECK_OK(tfm_train_config_to_json(&variants[i], &json));
@@ -368,6 +401,7 @@ int main(void) {
     test_validate_directly();
     test_hf_round_trip();
     test_hf_config_errors();
+    test_optimizer_defaults();
     test_train_round_trip();
     test_allocation_failures();
     return test_summary();

@@ -30,7 +30,37 @@ typedef struct tfm_gpt_config {
 
 /* GELU: tanh approximation (GPT-2's "gelu_new"); GELU_ERF: the exact erf form (BERT's "gelu"); TANH: BERT's pooler. */
 enum { TFM_ACTIVATION_GELU = 0, TFM_ACTIVATION_RELU = 1, TFM_ACTIVATION_GELU_ERF = 2, TFM_ACTIVATION_TANH = 3 };
-enum { TFM_OPTIMIZER_ADAMW = 0, TFM_OPTIMIZER_SGD = 1 };
+/* Optimizers, as torch.optim defines them (Ftrl as Keras does); JSON names "adamw", "sgd", "adam", "adagrad",
+ * "rmsprop", "adadelta", "adamax", "nadam", "ftrl". */
+enum {
+    TFM_OPTIMIZER_ADAMW = 0,    /* Adam with decoupled weight decay (Loshchilov & Hutter) */
+    TFM_OPTIMIZER_SGD = 1,      /* with momentum, dampening, Nesterov */
+    TFM_OPTIMIZER_ADAM = 2,     /* weight decay as an L2 term added to the gradient */
+    TFM_OPTIMIZER_ADAGRAD = 3,  /* per-weight rate from the sum of squared gradients (Duchi et al.) */
+    TFM_OPTIMIZER_RMSPROP = 4,  /* moving average of squared gradients (Hinton), centered and momentum options */
+    TFM_OPTIMIZER_ADADELTA = 5, /* Zeiler's unit-corrected rate */
+    TFM_OPTIMIZER_ADAMAX = 6,   /* Adam with the infinity norm */
+    TFM_OPTIMIZER_NADAM = 7,    /* Adam with Nesterov momentum (Dozat), momentum decay */
+    TFM_OPTIMIZER_FTRL = 8,     /* follow the regularized leader (McMahan et al.), L1/L2 */
+    TFM_OPTIMIZER_COUNT
+};
+
+/* The hyper-parameters only some optimizers have (the shared ones, learning rate, beta1/beta2, eps, momentum and
+ * weight decay, are in tfm_train_config). Defaults are torch.optim's (Keras' for Ftrl); JSON keys are the names. */
+typedef struct tfm_optimizer_options {
+    float dampening;           /* SGD: 0 */
+    int nesterov;              /* SGD: false */
+    float alpha;               /* RMSprop: the squared average's smoothing, 0.99 */
+    int centered;              /* RMSprop: divide by the variance estimate instead of the raw second moment */
+    float rho;                 /* Adadelta: 0.9 */
+    float lr_decay;            /* Adagrad: the rate is lr / (1 + (t - 1) lr_decay) */
+    float initial_accumulator; /* Adagrad: 0; Ftrl: 0.1 (its squared-gradient sum starts there) */
+    float momentum_decay;      /* NAdam: 0.004 */
+    float l1, l2;              /* Ftrl: regularisation strengths, 0 */
+    float lr_power;            /* Ftrl: -0.5 */
+    float l2_shrinkage;        /* Ftrl: 0 */
+    float ftrl_beta;           /* Ftrl: 0 */
+} tfm_optimizer_options;
 enum { TFM_SCHEDULE_CONSTANT = 0, TFM_SCHEDULE_COSINE = 1, TFM_SCHEDULE_NOAM = 2 };
 /* A step whose loss or gradient is NaN or infinite: STOP saves the last good parameters and ends the run with
  * TFM_ERR_NUMERIC; SKIP drops the step's batch and goes on (until nonfinite_skip_limit steps in a row fail). */
@@ -82,8 +112,9 @@ typedef struct tfm_train_config {
     int schedule;            /* TFM_SCHEDULE_* */
     int warmup_steps;
     float beta1, beta2, eps; /* Adam: GPT 0.9, 0.95, 1e-8; the paper's 0.9, 0.98, 1e-9 */
-    float momentum;          /* SGD */
-    float weight_decay;      /* AdamW, decoupled; matrices only */
+    float momentum;          /* SGD, RMSprop */
+    float weight_decay;      /* AdamW (and Ftrl): decoupled; the others: an L2 term in the gradient; matrices only */
+    tfm_optimizer_options optimizer_options;
     float grad_clip;         /* global-norm clip; 0 disables */
     float label_smoothing;   /* 0 for language modelling, 0.1 in the paper */
     int eval_every;          /* steps between validations (0: GPT never, seq2seq only at the end) */

@@ -56,6 +56,7 @@ typedef struct tfm_params {
     float *grad;                 /* [total] gradients (zeroed by tfm_params_zero_grad) */
     float *moment1;              /* [total] optimizer state (Adam m / SGD velocity); NULL until an optimizer asks */
     float *moment2;              /* [total] optimizer state (Adam v); NULL until an optimizer asks */
+    float *moment3;              /* [total] a third state (RMSprop's momentum buffer); NULL unless the optimizer has one */
 } tfm_params;
 
 void tfm_params_init(tfm_params *p);
@@ -64,8 +65,9 @@ void tfm_params_free(tfm_params *p);
 tfm_status tfm_params_declare(tfm_params *p, const char *name, int ndim, const int *shape, tfm_tensor *tensor, int decay);
 /* Allocate the value and gradient slabs (zeroed) and point every declared tensor into them. */
 tfm_status tfm_params_allocate(tfm_params *p);
-/* Allocate the optimizer-state slabs (zeroed), once. */
+/* Allocate the optimizer-state slabs (zeroed), once: moment1 and moment2, and moment3 when `three` is set. */
 tfm_status tfm_params_allocate_moments(tfm_params *p);
+tfm_status tfm_params_allocate_moments_n(tfm_params *p, int three);
 void tfm_params_zero_grad(tfm_params *p);
 /* Inference only: free the gradient slab (as large as the weights) and mark every parameter as not
  * requiring a gradient, so graphs record nothing for them. */

@@ -24,6 +24,7 @@ void tfm_params_free(tfm_params *p) {
     tfm_free(p->grad, sizeof(float) * p->total);
     tfm_free(p->moment1, sizeof(float) * p->total);
     tfm_free(p->moment2, sizeof(float) * p->total);
+    tfm_free(p->moment3, sizeof(float) * p->total);
     memset(p, 0, sizeof *p);
 }
 
@@ -89,10 +90,13 @@ tfm_status tfm_params_allocate(tfm_params *p) {
     return TFM_OK;
 }
 
-tfm_status tfm_params_allocate_moments(tfm_params *p) {
+tfm_status tfm_params_allocate_moments(tfm_params *p) { return tfm_params_allocate_moments_n(p, 0); }
+
+tfm_status tfm_params_allocate_moments_n(tfm_params *p, int three) {
     if (!p->moment1) p->moment1 = tfm_calloc(p->total ? p->total : 1, sizeof(float));
     if (!p->moment2) p->moment2 = tfm_calloc(p->total ? p->total : 1, sizeof(float));
-    return (p->moment1 && p->moment2) ? TFM_OK : TFM_ERR_OUT_OF_MEMORY;
+    if (three && !p->moment3) p->moment3 = tfm_calloc(p->total ? p->total : 1, sizeof(float));
+    return (p->moment1 && p->moment2 && (!three || p->moment3)) ? TFM_OK : TFM_ERR_OUT_OF_MEMORY;
 }
 
 void tfm_params_free_gradients(tfm_params *p) {

@@ -79,9 +79,17 @@ static tfm_status remove_if_present(const char *dir, const char *name) {
     return s;
 }
 
-/* "<name>.exp_avg" / "<name>.exp_avg_sq" (PyTorch's AdamW state names). */
-static char *moment_name(const char *name, int second) {
-    const char *suffix = second ? ".exp_avg_sq" : ".exp_avg";
+/* The optimizer's state tensors: "<name>.exp_avg" / "<name>.exp_avg_sq" (PyTorch's Adam state names; other
+ * optimizers keep their first two states there too) and, for an optimizer with a third (RMSprop with momentum),
+ * "<name>.momentum_buffer". */
+static const char *const moment_suffixes[3] = {".exp_avg", ".exp_avg_sq", ".momentum_buffer"};
+
+static int moment_count(const tfm_params *params) { return params->moment3 ? 3 : 2; }
+
+static float *moment_slab(const tfm_params *params, int k) { return k == 0 ? params->moment1 : k == 1 ? params->moment2 : params->moment3; }
+
+static char *moment_name(const char *name, int k) {
+    const char *suffix = moment_suffixes[k];
     size_t a = strlen(name), b = strlen(suffix);
     char *s = tfm_malloc(a + b + 1);
     if (!s) return NULL;
@@ -91,15 +99,16 @@ static char *moment_name(const char *name, int second) {
 }
 
 static tfm_status write_optimizer(const char *path, const tfm_params *params, const char *const *metadata) {
-    size_t n = (size_t)(2 * params->count > 0 ? 2 * params->count : 1);
+    int K = moment_count(params);
+    size_t n = (size_t)(K * params->count > 0 ? K * params->count : 1);
     tfm_safetensors_entry *entries = tfm_calloc(n, sizeof *entries);
     if (!entries) return TFM_ERR_OUT_OF_MEMORY;
     tfm_status s = TFM_OK;
     for (int i = 0; i < params->count && s == TFM_OK; i++) {
         const tfm_param *p = &params->entries[i];
-        for (int k = 0; k < 2; k++) {
-            tfm_safetensors_entry *e = &entries[2 * i + k];
-            const float *slab = k ? params->moment2 : params->moment1;
+        for (int k = 0; k < K; k++) {
+            tfm_safetensors_entry *e = &entries[K * i + k];
+            const float *slab = moment_slab(params, k);
             e->name = moment_name(p->name, k);
             if (!e->name) {
                 s = TFM_ERR_OUT_OF_MEMORY;
@@ -111,7 +120,7 @@ static tfm_status write_optimizer(const char *path, const tfm_params *params, co
             e->transpose = p->stored_transposed && p->ndim == 2;
         }
     }
-    if (s == TFM_OK) s = tfm_safetensors_write(path, entries, 2 * params->count, metadata);
+    if (s == TFM_OK) s = tfm_safetensors_write(path, entries, K * params->count, metadata);
     for (size_t i = 0; i < n; i++) free_string((char *)entries[i].name);
     tfm_free(entries, n * sizeof *entries);
     return s;
@@ -234,16 +243,33 @@ static tfm_status inconsistent(const char *dir, const char *a, const char *a_id,
                      b_step[0] ? " (step " : "", b_step, b_step[0] ? ")" : "");
 }
 
-/* Check every moment tensor first, then fill both slabs, so a failed load changes nothing. */
+/* A tensor name that is a moment of a declared parameter. */
+static int is_moment_name(tfm_params *params, const char *name, int K) {
+    size_t n = strlen(name);
+    for (int k = 0; k < K; k++) {
+        size_t m = strlen(moment_suffixes[k]);
+        char base[512];
+        if (n > m && n - m < sizeof base && strcmp(name + n - m, moment_suffixes[k]) == 0) {
+            memcpy(base, name, n - m);
+            base[n - m] = '\0';
+            if (tfm_params_find(params, base)) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Check every moment tensor first, then fill the slabs (two, or three when the optimizer has allocated a third),
+ * so a failed load changes nothing. */
 static tfm_status read_moments(const tfm_safetensors *f, tfm_params *params) {
+    int K = moment_count(params);
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < params->count; i++) {
             const tfm_param *p = &params->entries[i];
             int transpose = p->stored_transposed && p->ndim == 2;
-            for (int k = 0; k < 2; k++) {
+            for (int k = 0; k < K; k++) {
                 char *name = moment_name(p->name, k);
                 if (!name) return TFM_ERR_OUT_OF_MEMORY;
-                float *out = pass == 0 ? NULL : (k ? params->moment2 : params->moment1) + p->offset;
+                float *out = pass == 0 ? NULL : moment_slab(params, k) + p->offset;
                 tfm_status s = tfm_safetensors_read_f32(f, name, p->ndim, p->shape, transpose, out);
                 if (!s && pass == 0) s = tfm_safetensors_check_finite(f, tfm_safetensors_find(f, name));
                 free_string(name);
@@ -252,29 +278,14 @@ static tfm_status read_moments(const tfm_safetensors *f, tfm_params *params) {
         }
         if (pass == 0) {
             /* Every tensor in the file must be a moment of a declared parameter. */
-            if (tfm_safetensors_count(f) != 2 * params->count) {
+            if (tfm_safetensors_count(f) != K * params->count)
                 for (int i = 0; i < tfm_safetensors_count(f); i++) {
                     const char *name = tfm_safetensors_tensor_at(f, i)->name;
-                    size_t n = strlen(name);
-                    int known = 0;
-                    for (int k = 0; k < 2 && !known; k++) {
-                        const char *suffix = k ? ".exp_avg_sq" : ".exp_avg";
-                        size_t m = strlen(suffix);
-                        if (n > m && strcmp(name + n - m, suffix) == 0) {
-                            char base[512];
-                            if (n - m < sizeof base) {
-                                memcpy(base, name, n - m);
-                                base[n - m] = '\0';
-                                known = tfm_params_find(params, base) != NULL;
-                            }
-                        }
-                    }
-                    if (!known)
+                    if (!is_moment_name(params, name, K))
                         return tfm_error(TFM_ERR_FORMAT, "%s: unexpected tensor \"%s\": not an optimizer moment of this model",
                                          tfm_safetensors_path(f), name);
                 }
-            }
-            tfm_status s = tfm_params_allocate_moments(params);
+            tfm_status s = tfm_params_allocate_moments_n(params, K == 3);
             if (s != TFM_OK) return s;
         }
     }

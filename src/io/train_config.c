@@ -11,7 +11,8 @@
 #include "tfm/bert.h"
 #include "tfm/seq2seq.h"
 
-static const char *const optimizer_names[] = {"adamw", "sgd", NULL};    /* indices = TFM_OPTIMIZER_* */
+static const char *const optimizer_names[] = {"adamw", "sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamax", "nadam", "ftrl",
+                                              NULL}; /* indices = TFM_OPTIMIZER_* */
 static const char *const schedule_names[] = {"constant", "cosine", "noam", NULL}; /* = TFM_SCHEDULE_* */
 static const char *const on_nonfinite_names[] = {"stop", "skip", NULL};            /* = TFM_ON_NONFINITE_* */
 
@@ -76,6 +77,7 @@ void tfm_train_config_default_task(tfm_train_config *t, int task) {
     t->task = task == TFM_TASK_SEQ2SEQ || task == TFM_TASK_BERT ? task : TFM_TASK_GPT;
     t->grad_accum_steps = 1;
     t->momentum = 0.9f;
+    t->optimizer_options = (tfm_optimizer_options){.alpha = 0.99f, .rho = 0.9f, .momentum_decay = 0.004f, .lr_power = -0.5f};
     t->keep_checkpoints = 2;
     t->on_nonfinite = TFM_ON_NONFINITE_STOP;
     t->nonfinite_skip_limit = 10;
@@ -133,13 +135,38 @@ static tfm_status validate_bert_part(const tfm_bert_train_config *b) {
     return tfm_bert_data_options_validate(&b->data);
 }
 
+static int non_negative(float x) { return isfinite(x) && x >= 0.0f; }
+
+static tfm_status validate_optimizer_options(const tfm_optimizer_options *o, float momentum) {
+    if (!(non_negative(o->dampening) && o->dampening <= 1.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.dampening: expected a number in [0, 1], got %g", (double)o->dampening);
+    if (o->nesterov && (momentum <= 0.0f || o->dampening != 0.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.nesterov: needs momentum > 0 and dampening 0 (got momentum %g, dampening %g)",
+                         (double)momentum, (double)o->dampening);
+    if (!unit_interval(o->alpha)) return tfm_error(TFM_ERR_CONFIG, "train.alpha: expected a number in [0, 1), got %g", (double)o->alpha);
+    if (!unit_interval(o->rho)) return tfm_error(TFM_ERR_CONFIG, "train.rho: expected a number in [0, 1), got %g", (double)o->rho);
+    const struct { const char *name; float value; } non_negatives[] = {
+        {"lr_decay", o->lr_decay}, {"initial_accumulator", o->initial_accumulator}, {"momentum_decay", o->momentum_decay},
+        {"l1", o->l1}, {"l2", o->l2}, {"l2_shrinkage", o->l2_shrinkage}, {"ftrl_beta", o->ftrl_beta}};
+    for (size_t i = 0; i < sizeof non_negatives / sizeof non_negatives[0]; i++)
+        if (!non_negative(non_negatives[i].value))
+            return tfm_error(TFM_ERR_CONFIG, "train.%s: expected a non-negative number, got %g", non_negatives[i].name,
+                             (double)non_negatives[i].value);
+    if (!(isfinite(o->lr_power) && o->lr_power <= 0.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.lr_power: expected a number <= 0, got %g", (double)o->lr_power);
+    return TFM_OK;
+}
+
 /* The loop's fields; `m` (may be NULL) is the GPT model the task part is checked against. */
 tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_config *m) {
     if (t->grad_accum_steps < 1)
         return tfm_error(TFM_ERR_CONFIG, "train.grad_accum_steps: expected a positive integer, got %d", t->grad_accum_steps);
     if (t->max_steps < 1) return tfm_error(TFM_ERR_CONFIG, "train.max_steps: expected a positive integer, got %ld", t->max_steps);
-    if (t->optimizer != TFM_OPTIMIZER_ADAMW && t->optimizer != TFM_OPTIMIZER_SGD)
-        return tfm_error(TFM_ERR_CONFIG, "train.optimizer: expected TFM_OPTIMIZER_ADAMW or _SGD, got %d", t->optimizer);
+    if (t->optimizer < 0 || t->optimizer >= TFM_OPTIMIZER_COUNT)
+        return tfm_error(TFM_ERR_CONFIG, "train.optimizer: expected a TFM_OPTIMIZER_* value (0 to %d), got %d", TFM_OPTIMIZER_COUNT - 1,
+                         t->optimizer);
+    tfm_status options = validate_optimizer_options(&t->optimizer_options, t->momentum);
+    if (options) return options;
     if (!(isfinite(t->learning_rate) && t->learning_rate > 0.0f))
         return tfm_error(TFM_ERR_CONFIG, "train.learning_rate: expected a positive number, got %g", (double)t->learning_rate);
     if (!(isfinite(t->min_lr) && t->min_lr >= 0.0f))
@@ -180,7 +207,9 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
 /* ---- JSON: one flat object, the loop's keys then the task's ---- */
 
 static const char *const loop_keys[] = {"grad_accum_steps", "max_steps", "optimizer", "learning_rate", "min_lr", "schedule",
-                                        "warmup_steps", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip",
+                                        "warmup_steps", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip", "dampening", "nesterov",
+                                        "alpha", "centered", "rho", "lr_decay", "initial_accumulator", "momentum_decay", "l1", "l2",
+                                        "lr_power", "l2_shrinkage", "ftrl_beta",
                                         "label_smoothing", "eval_every", "patience", "save_every", "keep_checkpoints", "log_every", "on_nonfinite",
                                         "nonfinite_skip_limit", "seed", NULL};
 static const char *const gpt_keys[] = {"batch_size", "seq_len", "valid_fraction", "eval_batches", NULL};
@@ -268,6 +297,37 @@ static tfm_status read_task_part(const cJSON *o, const tfm_json_context *ctx, tf
     return read_language(o, "target_lang", ctx, s->target_lang, sizeof s->target_lang);
 }
 
+/* An optimizer named in the file brings torch's defaults for what the file leaves out: eps (Adagrad 1e-10,
+ * Adadelta 1e-6, the others 1e-8), weight decay 0, SGD's and RMSprop's momentum 0, Ftrl's initial accumulator 0.1. */
+static void optimizer_defaults(const cJSON *o, tfm_train_config *t) {
+    if (!cJSON_GetObjectItemCaseSensitive(o, "optimizer") || t->optimizer == TFM_OPTIMIZER_ADAMW) return;
+    if (!cJSON_GetObjectItemCaseSensitive(o, "eps"))
+        t->eps = t->optimizer == TFM_OPTIMIZER_ADAGRAD ? 1e-10f : t->optimizer == TFM_OPTIMIZER_ADADELTA ? 1e-6f : 1e-8f;
+    if (!cJSON_GetObjectItemCaseSensitive(o, "weight_decay")) t->weight_decay = 0.0f; /* an L2 term there: the task's decoupled rate is no default */
+    if ((t->optimizer == TFM_OPTIMIZER_RMSPROP || t->optimizer == TFM_OPTIMIZER_SGD) && !cJSON_GetObjectItemCaseSensitive(o, "momentum"))
+        t->momentum = 0.0f;
+    if (t->optimizer == TFM_OPTIMIZER_FTRL && !cJSON_GetObjectItemCaseSensitive(o, "initial_accumulator"))
+        t->optimizer_options.initial_accumulator = 0.1f;
+}
+
+static tfm_status read_optimizer_options(const cJSON *o, const tfm_json_context *ctx, tfm_train_config *t) {
+    tfm_optimizer_options *p = &t->optimizer_options;
+    optimizer_defaults(o, t);
+    TRY(tfm_json_read_float(o, "dampening", ctx, 0, 1, 1, 1, &p->dampening));
+    TRY(tfm_json_read_bool(o, "nesterov", ctx, &p->nesterov));
+    TRY(tfm_json_read_float(o, "alpha", ctx, 0, 1, 1, 0, &p->alpha));
+    TRY(tfm_json_read_bool(o, "centered", ctx, &p->centered));
+    TRY(tfm_json_read_float(o, "rho", ctx, 0, 1, 1, 0, &p->rho));
+    TRY(tfm_json_read_float(o, "lr_decay", ctx, 0, 1, INFINITY, 0, &p->lr_decay));
+    TRY(tfm_json_read_float(o, "initial_accumulator", ctx, 0, 1, INFINITY, 0, &p->initial_accumulator));
+    TRY(tfm_json_read_float(o, "momentum_decay", ctx, 0, 1, INFINITY, 0, &p->momentum_decay));
+    TRY(tfm_json_read_float(o, "l1", ctx, 0, 1, INFINITY, 0, &p->l1));
+    TRY(tfm_json_read_float(o, "l2", ctx, 0, 1, INFINITY, 0, &p->l2));
+    TRY(tfm_json_read_float(o, "lr_power", ctx, -INFINITY, 0, 0, 1, &p->lr_power));
+    TRY(tfm_json_read_float(o, "l2_shrinkage", ctx, 0, 1, INFINITY, 0, &p->l2_shrinkage));
+    return tfm_json_read_float(o, "ftrl_beta", ctx, 0, 1, INFINITY, 0, &p->ftrl_beta);
+}
+
 /* Fields absent from `o` keep what *t holds (its task's defaults). */
 static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx, tfm_train_config *t) {
     TRY(check_train_keys(o, ctx, t->task));
@@ -285,6 +345,7 @@ static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx,
     TRY(tfm_json_read_float(o, "eps", ctx, 0, 0, INFINITY, 0, &t->eps));
     TRY(tfm_json_read_float(o, "momentum", ctx, 0, 1, 1, 0, &t->momentum));
     TRY(tfm_json_read_float(o, "weight_decay", ctx, 0, 1, INFINITY, 0, &t->weight_decay));
+    TRY(read_optimizer_options(o, ctx, t));
     TRY(tfm_json_read_float(o, "grad_clip", ctx, 0, 1, INFINITY, 0, &t->grad_clip));
     TRY(tfm_json_read_float(o, "label_smoothing", ctx, 0, 1, 1, 0, &t->label_smoothing));
     TRY(tfm_json_read_int32(o, "eval_every", ctx, 0, INT_MAX, &t->eval_every));
@@ -300,6 +361,15 @@ static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx,
 
 static int add_float(cJSON *o, const char *key, float x) { return cJSON_AddNumberToObject(o, key, tfm_json_float_value(x)) != NULL; }
 static int add_number(cJSON *o, const char *key, double x) { return cJSON_AddNumberToObject(o, key, x) != NULL; }
+
+static int add_optimizer_options(cJSON *o, const tfm_optimizer_options *p) {
+    return add_float(o, "dampening", p->dampening) && cJSON_AddBoolToObject(o, "nesterov", p->nesterov) && add_float(o, "alpha", p->alpha) &&
+           cJSON_AddBoolToObject(o, "centered", p->centered) && add_float(o, "rho", p->rho) && add_float(o, "lr_decay", p->lr_decay) &&
+           add_float(o, "initial_accumulator", p->initial_accumulator) && add_float(o, "momentum_decay", p->momentum_decay) &&
+           add_float(o, "l1", p->l1) && add_float(o, "l2", p->l2) && add_float(o, "lr_power", p->lr_power) &&
+           add_float(o, "l2_shrinkage", p->l2_shrinkage) && add_float(o, "ftrl_beta", p->ftrl_beta);
+}
+
 
 static int add_bert_part(cJSON *o, const tfm_bert_train_config *b) {
     const tfm_bert_data_options *d = &b->data;
@@ -334,7 +404,7 @@ tfm_status tfm_train_config_to_json(const tfm_train_config *t, char **json_text)
              add_float(o, "min_lr", t->min_lr) && cJSON_AddStringToObject(o, "schedule", schedule_names[t->schedule]) &&
              add_number(o, "warmup_steps", t->warmup_steps) && add_float(o, "beta1", t->beta1) && add_float(o, "beta2", t->beta2) &&
              add_float(o, "eps", t->eps) && add_float(o, "momentum", t->momentum) && add_float(o, "weight_decay", t->weight_decay) &&
-             add_float(o, "grad_clip", t->grad_clip) && add_float(o, "label_smoothing", t->label_smoothing) &&
+             add_optimizer_options(o, &t->optimizer_options) && add_float(o, "grad_clip", t->grad_clip) && add_float(o, "label_smoothing", t->label_smoothing) &&
              add_number(o, "eval_every", t->eval_every) && add_number(o, "patience", t->patience) &&
              add_number(o, "save_every", t->save_every) &&
              add_number(o, "keep_checkpoints", t->keep_checkpoints) && add_number(o, "log_every", t->log_every) &&

@@ -52,7 +52,8 @@ tfm_status tfm_trainer_create(tfm_trainer **out, tfm_train_task *task, const tfm
     t->best_score = NAN;
     st = tfm_graph_create(&t->graph, 0);
     if (!st) tfm_rng_init(tfm_graph_dropout_stream(t->graph), config->seed ^ DROPOUT_SEED_MIX);
-    if (!st) st = tfm_params_allocate_moments(task->params);
+    tfm_optimizer_settings settings = tfm_optimizer_settings_of(config);
+    if (!st) st = tfm_params_allocate_moments_n(task->params, tfm_optimizer_state_count(&settings) == 3);
     if (st) {
         tfm_trainer_free(t);
         return st;
@@ -174,8 +175,8 @@ tfm_status tfm_trainer_step(tfm_trainer *t) {
     t->skips_in_a_row = 0;
     if (c->grad_clip > 0) tfm_clip_scale(p->grad, p->total, norm, c->grad_clip);
     float lr = tfm_schedule_learning_rate(c, t->task->d_model, t->step + 1);
-    st = c->optimizer == TFM_OPTIMIZER_SGD ? tfm_sgd_step_params(p, lr, c->momentum, 0.0f, c->weight_decay, 0, t->step + 1)
-                                           : tfm_adamw_step_params(p, lr, c->beta1, c->beta2, c->eps, c->weight_decay, t->step + 1);
+    tfm_optimizer_settings settings = tfm_optimizer_settings_of(c);
+    st = tfm_optimizer_step_params(p, &settings, lr, t->step + 1);
     if (st) return st;
     t->step++;
     t->last_loss = (float)loss;

@@ -1,9 +1,10 @@
-/* train/optimizer.h: AdamW (Adam) and SGD-with-momentum updates matching torch.optim's formulas. */
+/* train/optimizer.h: the optimizers' parameter updates (AdamW, SGD, Adam, Adagrad, RMSprop, Adadelta, Adamax, NAdam as torch.optim computes them; Ftrl as Keras does). */
 #ifndef TFM_TRAIN_OPTIMIZER_H
 #define TFM_TRAIN_OPTIMIZER_H
 
 #include <stddef.h>
 
+#include "tfm/config.h"
 #include "tfm/tensor.h"
 
 /* One AdamW step over params[n] (torch.optim.AdamW, amsgrad=False), in this order:
@@ -36,5 +37,33 @@ tfm_status tfm_adamw_step_params(tfm_params *params, float lr, float beta1, floa
                                  long step);
 tfm_status tfm_sgd_step_params(tfm_params *params, float lr, float momentum, float dampening, float weight_decay,
                                int nesterov, long step);
+
+/* ---- Every optimizer through one interface ---- */
+
+/* What an update needs besides the rate: the optimizer and its hyper-parameters (from tfm_train_config). */
+typedef struct tfm_optimizer_settings {
+    int optimizer; /* TFM_OPTIMIZER_* */
+    float beta1, beta2, eps, momentum, weight_decay;
+    tfm_optimizer_options options;
+} tfm_optimizer_settings;
+
+tfm_optimizer_settings tfm_optimizer_settings_of(const tfm_train_config *c);
+
+/* How many state slabs per weight it keeps: 0 (SGD without momentum) to 3 (RMSprop with momentum). State 1/2/3 are
+ *   SGD: momentum buffer | Adam, AdamW, NAdam: m, v | Adamax: m, u (infinity norm) | Adagrad: squared-gradient sum |
+ *   RMSprop: squared average, gradient average (centered), momentum buffer | Adadelta: squared average, squared
+ *   update average | Ftrl: accumulator n, linear z. */
+int tfm_optimizer_state_count(const tfm_optimizer_settings *s);
+
+/* One step over n weights (`step` 1-based, counting this one). The state slabs start at zero (Adagrad's and Ftrl's
+ * accumulator take their initial value at step 1). `reference` runs the plain loop; otherwise the weights are split
+ * over the threads, with the same arithmetic per weight (the results are identical). Slabs the optimizer does not
+ * use may be NULL. */
+tfm_status tfm_optimizer_update(const tfm_optimizer_settings *s, float lr, long step, float *params, const float *grads, float *state1,
+                                float *state2, float *state3, size_t n, int reference);
+
+/* The whole store: each unfrozen entry with its own step count, weight decay only where the entry has it.
+ * Allocates the state slabs on first use. */
+tfm_status tfm_optimizer_step_params(tfm_params *params, const tfm_optimizer_settings *s, float lr, long step);
 
 #endif
