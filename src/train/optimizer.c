@@ -106,14 +106,8 @@ tfm_status tfm_adamw_step_params(tfm_params *params, float lr, float beta1, floa
     if (!params->data || !params->grad || !params->moment1 || !params->moment2)
         return tfm_error(TFM_ERR_INVALID_ARGUMENT,
                          "AdamW step: parameters, gradients and both moments must be allocated first");
-    for (int e = 0; e < params->count; e++) {
-        const tfm_param *entry = &params->entries[e];
-        size_t o = entry->offset;
-        if (entry->frozen) continue;
-        tfm_adamw_update(params->data + o, params->grad + o, params->moment1 + o, params->moment2 + o, entry->size, lr,
-                         beta1, beta2, eps, entry->no_weight_decay ? 0.0f : weight_decay, step - entry->steps_frozen);
-    }
-    return TFM_OK;
+    tfm_optimizer_settings s = {.optimizer = TFM_OPTIMIZER_ADAMW, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = weight_decay};
+    return tfm_optimizer_step_params(params, &s, lr, step);
 }
 
 tfm_status tfm_sgd_step_params(tfm_params *params, float lr, float momentum, float dampening, float weight_decay,
@@ -121,14 +115,9 @@ tfm_status tfm_sgd_step_params(tfm_params *params, float lr, float momentum, flo
     if (!params->data || !params->grad || (momentum != 0.0f && !params->moment1))
         return tfm_error(TFM_ERR_INVALID_ARGUMENT,
                          "SGD step: parameters, gradients and (with momentum) the velocity must be allocated first");
-    for (int e = 0; e < params->count; e++) {
-        const tfm_param *entry = &params->entries[e];
-        size_t o = entry->offset;
-        if (entry->frozen) continue;
-        tfm_sgd_update(params->data + o, params->grad + o, params->moment1 ? params->moment1 + o : NULL, entry->size,
-                       lr, momentum, dampening, entry->no_weight_decay ? 0.0f : weight_decay, nesterov, step - entry->steps_frozen);
-    }
-    return TFM_OK;
+    tfm_optimizer_settings s = {.optimizer = TFM_OPTIMIZER_SGD, .momentum = momentum, .weight_decay = weight_decay,
+                                .options = {.dampening = dampening, .nesterov = nesterov}};
+    return tfm_optimizer_step_params(params, &s, lr, step);
 }
 
 /* ---- Every optimizer through one interface ---- */
