@@ -2,7 +2,6 @@
 #ifndef TFM_OPS_PARALLEL_H
 #define TFM_OPS_PARALLEL_H
 
-#include <omp.h>
 #include <stddef.h>
 
 /* TFM_PARALLEL_RANGES(n, min, call): runs `call`, an expression that uses `begin` and `end`, over
@@ -14,6 +13,8 @@
  *
  *   static void relu_range(float *out, const float *inp, size_t begin, size_t end) { ... }
  *   TFM_PARALLEL_RANGES(n, 32768, relu_range(out, inp, begin, end));                          */
+#ifdef _OPENMP
+#include <omp.h>
 #define TFM_PARALLEL_RANGES(n, min, call)                                                      \
     do {                                                                                       \
         const size_t tfm_items_ = (n);                                                         \
@@ -30,5 +31,14 @@
             }                                                                                  \
         }                                                                                      \
     } while (0)
+#else
+/* Built without OpenMP (the fuzz targets are): one slice on the calling thread. */
+#define TFM_PARALLEL_RANGES(n, min, call)                                                      \
+    do {                                                                                       \
+        const size_t begin = 0, end = (n);                                                     \
+        (void)(min);                                                                           \
+        call;                                                                                  \
+    } while (0)
+#endif
 
 #endif

@@ -1,8 +1,9 @@
-/* train/optimizer.c: AdamW and SGD parameter updates (reference loops and OpenMP versions), and whole-store steps. */
+/* train/optimizer.c: every optimizer's parameter update (reference loop and threaded path, bit-identical) and whole-store steps. */
 #include "train/optimizer.h"
 
+#include "ops/parallel.h"
+
 #include <math.h>
-#include <omp.h>
 
 #define OPTIMIZER_PARALLEL_MIN (1 << 15)
 /* GCC vectorises the AdamW loop only under -fno-math-errno: otherwise sqrtf keeps a scalar call
@@ -295,16 +296,11 @@ tfm_status tfm_optimizer_update(const tfm_optimizer_settings *s, float lr, long 
         return TFM_OK;
     }
     update_rule r = rule_make(s, lr, step);
-    if (reference || n < OPTIMIZER_PARALLEL_MIN) {
+    if (reference) {
         update_range(&r, params, grads, state1, state2, state3, 0, n);
         return TFM_OK;
     }
-    #pragma omp parallel
-    {
-        size_t threads = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
-        size_t chunk = (n + threads - 1) / threads, begin = me * chunk < n ? me * chunk : n, end = begin + chunk < n ? begin + chunk : n;
-        update_range(&r, params, grads, state1, state2, state3, begin, end);
-    }
+    TFM_PARALLEL_RANGES(n, OPTIMIZER_PARALLEL_MIN, update_range(&r, params, grads, state1, state2, state3, begin, end));
     return TFM_OK;
 }
 
