@@ -44,7 +44,8 @@ static int train_equal(const tfm_train_config *a, const tfm_train_config *b) {
            a->weight_decay == b->weight_decay && a->grad_clip == b->grad_clip && a->label_smoothing == b->label_smoothing &&
            a->gpt.valid_fraction == b->gpt.valid_fraction && a->eval_every == b->eval_every && a->gpt.eval_batches == b->gpt.eval_batches &&
            a->save_every == b->save_every && a->log_every == b->log_every && a->seed == b->seed && a->patience == b->patience &&
-           a->task == b->task && memcmp(&a->optimizer_options, &b->optimizer_options, sizeof a->optimizer_options) == 0;
+           a->task == b->task && memcmp(&a->optimizer_options, &b->optimizer_options, sizeof a->optimizer_options) == 0 &&
+           memcmp(&a->schedule_options, &b->schedule_options, sizeof a->schedule_options) == 0;
 }
 
 static void test_defaults(void) {
@@ -163,7 +164,18 @@ static void test_malformed_configs(void) {
     EXPECT_ERROR(load_text("l1.json", "{\"train\": {\"optimizer\": \"ftrl\", \"l1\": -1}}", &m, &t), TFM_ERR_CONFIG,
                  "l1.json: train.l1: expected a non-negative number, got -1");
     EXPECT_ERROR(load_text("sched.json", "{\"train\": {\"schedule\": 2}}", &m, &t), TFM_ERR_CONFIG,
-                 "train.schedule: expected one of \"constant\", \"cosine\", or \"noam\", got 2");
+                 "train.schedule: expected one of \"constant\", \"cosine\", \"noam\", \"step\", \"exponential\", \"linear\", or "
+                 "\"plateau\", got 2");
+    EXPECT_ERROR(load_text("step.json", "{\"train\": {\"schedule\": \"step\"}}", &m, &t), TFM_ERR_CONFIG,
+                 "step.json: train.step_size: expected a positive integer (the \"step\" schedule needs it), got 0");
+    EXPECT_ERROR(load_text("gamma.json", "{\"train\": {\"schedule\": \"exponential\", \"gamma\": 0}}", &m, &t), TFM_ERR_CONFIG,
+                 "gamma.json: train.gamma: expected a number in (0, 1], got 0");
+    EXPECT_ERROR(load_text("factor.json", "{\"train\": {\"schedule\": \"plateau\", \"plateau_factor\": 1}}", &m, &t), TFM_ERR_CONFIG,
+                 "factor.json: train.plateau_factor: expected a number in (0, 1), got 1");
+    EXPECT_ERROR(load_text("plateau.json", "{\"train\": {\"schedule\": \"plateau\", \"eval_every\": 0}}", &m, &t), TFM_ERR_CONFIG,
+                 "plateau.json: train.eval_every: the \"plateau\" schedule reduces the rate after validations, so it needs eval_every >= 1, got 0");
+    EXPECT_ERROR(load_text("floor.json", "{\"train\": {\"schedule\": \"linear\", \"learning_rate\": 0.01, \"min_lr\": 0.1}}", &m, &t),
+                 TFM_ERR_CONFIG, "floor.json: train.min_lr (0.1) exceeds train.learning_rate (0.01)");
     EXPECT_ERROR(load_text("act.json", "{\"model\": {\"activation\": [\"gelu\"]}}", &m, &t), TFM_ERR_CONFIG,
                  "model.activation: expected one of \"gelu\", \"relu\", or \"gelu_erf\", got an array");
     EXPECT_ERROR(load_text("obj.json", "{\"model\": 3}", &m, &t), TFM_ERR_CONFIG, "obj.json: model: expected an object, got 3");
@@ -350,6 +362,10 @@ static void test_train_round_trip(void) {
     variants[2].optimizer_options.centered = 1;
     variants[2].optimizer_options.alpha = 0.9f;
     variants[2].optimizer_options.l2 = 0.25f;
+    variants[0].schedule = TFM_SCHEDULE_PLATEAU;
+    variants[0].schedule_options = (tfm_schedule_options){.step_size = 7, .gamma = 0.5f, .plateau_factor = 0.25f, .plateau_patience = 3,
+                                                          .plateau_threshold = 0.01f, .plateau_cooldown = 2};
+    variants[1].schedule_options.step_size = 100;
     for (int i = 0; i < 3; i++) {
         char *json = NULL;
         CHECK_OK(tfm_train_config_to_json(&variants[i], &json));

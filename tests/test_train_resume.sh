@@ -23,6 +23,21 @@ losses "$work/full/log.jsonl" > "$work/a"
 losses "$work/split/log.jsonl" > "$work/b"
 [ "$(wc -l < "$work/a")" = 12 ] || { echo "expected 12 logged steps"; cat "$work/a"; exit 1; }
 if ! diff "$work/a" "$work/b"; then echo "FAILED: resumed losses differ from the uninterrupted run"; exit 1; fi
+# The same for an optimizer with three state slabs (RMSprop's momentum buffer) under the plateau schedule, whose
+# record of validations (best, bad count, cooldown, reductions) must come back too: threshold 0.5 makes nearly
+# every validation a plateau, so the rate falls at most validations, including those after the resume.
+sed 's/"eval_every": 0,/"eval_every": 2, "optimizer": "rmsprop", "momentum": 0.5, "schedule": "plateau", "plateau_patience": 0, "plateau_threshold": 0.5, "plateau_factor": 0.5, "plateau_cooldown": 1, "eval_batches": 2,/' \
+  "$work/config.json" > "$work/plateau.json"
+"$tfm" train --config "$work/plateau.json" --data "$work/data.txt" --out "$work/pfull" --threads 2 > /dev/null 2> "$work/pfull.err" \
+  || { echo "FAILED: rmsprop + plateau run: $(tail -3 "$work/pfull.err")"; exit 1; }
+"$tfm" train --config "$work/plateau.json" --data "$work/data.txt" --out "$work/psplit" --stop-after 5 --threads 2 > /dev/null 2>&1
+"$tfm" train --resume "$work/psplit" --threads 2 > /dev/null 2> "$work/presume.err" || { echo "FAILED: resume: $(tail -3 "$work/presume.err")"; exit 1; }
+losses "$work/pfull/log.jsonl" > "$work/pa"
+losses "$work/psplit/log.jsonl" > "$work/pb"
+if ! diff "$work/pa" "$work/pb"; then echo "FAILED: rmsprop + plateau: resumed losses or rates differ from the uninterrupted run"; exit 1; fi
+rates=$(grep -o '"lr":[0-9.e+-]*' "$work/pa" | sort -u | wc -l)
+late=$(sed -n '7,12p' "$work/pa" | grep -o '"lr":[0-9.e+-]*' | sort -u | wc -l)
+[ "$rates" -ge 4 ] && [ "$late" -ge 2 ] || { echo "FAILED: the plateau schedule reduced the rate too rarely ($rates rates, $late after step 6)"; cat "$work/pa"; exit 1; }
 # A different thread count must not change the trajectory of a fresh run either (deterministic kernels).
 "$tfm" train --config "$work/config.json" --data "$work/data.txt" --out "$work/one" --threads 1 2> /dev/null > /dev/null
 losses "$work/one/log.jsonl" > "$work/c"

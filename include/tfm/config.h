@@ -61,7 +61,30 @@ typedef struct tfm_optimizer_options {
     float l2_shrinkage;        /* Ftrl: 0 */
     float ftrl_beta;           /* Ftrl: 0 */
 } tfm_optimizer_options;
-enum { TFM_SCHEDULE_CONSTANT = 0, TFM_SCHEDULE_COSINE = 1, TFM_SCHEDULE_NOAM = 2 };
+/* Learning-rate schedules ("schedule" in the config; formulas at tfm_schedule_learning_rate in tfm/train.h). Every one
+ * but noam starts with a linear warm-up over warmup_steps when that is > 0. */
+enum {
+    TFM_SCHEDULE_CONSTANT = 0,    /* "constant": lr */
+    TFM_SCHEDULE_COSINE = 1,      /* "cosine": cosine decay to min_lr at max_steps */
+    TFM_SCHEDULE_NOAM = 2,        /* "noam": the paper's inverse square root of the step, warm-up included */
+    TFM_SCHEDULE_STEP = 3,        /* "step": lr * gamma every step_size steps (torch's StepLR) */
+    TFM_SCHEDULE_EXPONENTIAL = 4, /* "exponential": lr * gamma each step (ExponentialLR) */
+    TFM_SCHEDULE_LINEAR = 5,      /* "linear": straight line from lr to min_lr at max_steps (LinearLR; transformers' linear warm-up) */
+    TFM_SCHEDULE_PLATEAU = 6,     /* "plateau": lr * plateau_factor when validation stops improving (ReduceLROnPlateau) */
+    TFM_SCHEDULE_COUNT
+};
+/* The names a config file uses for them, indexed by TFM_OPTIMIZER_* and TFM_SCHEDULE_* (NULL-terminated). */
+extern const char *const tfm_optimizer_names[];
+extern const char *const tfm_schedule_names[];
+/* What the step, exponential and plateau schedules need; JSON keys are the field names. */
+typedef struct tfm_schedule_options {
+    int step_size;           /* step: steps between decays (required for "step") */
+    float gamma;             /* step, exponential: the decay factor, in (0, 1] (default 0.1, StepLR's) */
+    float plateau_factor;    /* plateau: the rate is multiplied by this, in (0, 1) (0.1) */
+    int plateau_patience;    /* plateau: validations without improvement tolerated before a reduction (10) */
+    float plateau_threshold; /* plateau: an improvement is relative, by more than this (1e-4) */
+    int plateau_cooldown;    /* plateau: validations ignored after a reduction (0) */
+} tfm_schedule_options;
 /* A step whose loss or gradient is NaN or infinite: STOP saves the last good parameters and ends the run with
  * TFM_ERR_NUMERIC; SKIP drops the step's batch and goes on (until nonfinite_skip_limit steps in a row fail). */
 enum { TFM_ON_NONFINITE_STOP = 0, TFM_ON_NONFINITE_SKIP = 1 };
@@ -108,9 +131,10 @@ typedef struct tfm_train_config {
     long max_steps;          /* optimizer steps in total */
     int optimizer;           /* TFM_OPTIMIZER_* */
     float learning_rate;     /* peak LR (cosine, constant); a multiplier for "noam" */
-    float min_lr;            /* cosine floor */
+    float min_lr;            /* cosine, linear: the rate at max_steps; plateau: the floor */
     int schedule;            /* TFM_SCHEDULE_* */
     int warmup_steps;
+    tfm_schedule_options schedule_options;
     float beta1, beta2, eps; /* Adam: GPT 0.9, 0.95, 1e-8; the paper's 0.9, 0.98, 1e-9 */
     float momentum;          /* SGD, RMSprop */
     float weight_decay;      /* AdamW (and Ftrl): decoupled; the others: an L2 term in the gradient; matrices only */

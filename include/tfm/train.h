@@ -29,16 +29,36 @@ extern "C" {
  * One optimizer step (tfm_trainer_step), whatever the model:
  *   zero the gradients; for each of grad_accum_steps micro-batches: the task builds its loss on a fresh tape,
  *   the loop checks it is finite and backpropagates it weighted (each micro-batch alike, or by the tokens it
- *   counted: the task says which); global-norm clip; learning rate from the schedule; AdamW or SGD.
+ *   counted: the task says which); global-norm clip; learning rate from the schedule; the optimizer's update (train.optimizer).
  * A run (tfm_trainer_run) adds: evaluation every eval_every steps, the best validation score and patience,
  * a time limit, checkpoints every save_every steps (and at the end, at a stop request, at early stopping),
  * a copy of the best model in <out>/best, one log.jsonl line per step, and progress events for the caller. */
 
 /* ---- Learning rate for optimizer step `step` (1-based) ----
- *   constant: lr (linear warm-up over warmup_steps if > 0)
- *   cosine:   linear warm-up to lr, then cosine decay to min_lr at max_steps
- *   noam:     lr * d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)   ("Attention Is All You Need" §5.3) */
-float tfm_schedule_learning_rate(const tfm_train_config *t, int d_model, long step);
+ * Every schedule but noam warms up first: step / warmup_steps of lr for the first warmup_steps steps. Then, with
+ * k = step - warmup_steps - 1 (0 for the first step after the warm-up) and W = warmup_steps, T = max_steps:
+ *   constant:    lr
+ *   cosine:      min_lr + (lr - min_lr) * (1 + cos(pi * (k + 1) / (T - W))) / 2         (min_lr at step T)
+ *   noam:        lr * d_model^-0.5 * min(step^-0.5, step * W^-1.5)   ("Attention Is All You Need" §5.3)
+ *   step:        lr * gamma^floor(k / step_size)                                        (torch's StepLR)
+ *   exponential: lr * gamma^k                                                           (ExponentialLR)
+ *   linear:      min_lr + (lr - min_lr) * (1 - min(k / (T - W), 1))    (LinearLR; transformers' linear schedule)
+ *   plateau:     lr reduced `reductions` times: each max(rate * plateau_factor, min_lr)  (ReduceLROnPlateau)
+ * `reductions` counts the plateau schedule's reductions so far (tfm_plateau); the other schedules ignore it. */
+float tfm_schedule_learning_rate(const tfm_train_config *t, int d_model, long step, int reductions);
+
+/* Reduce-on-plateau's record of the validations so far; the trainer keeps one and saves it with a checkpoint. */
+typedef struct tfm_plateau {
+    float best;              /* best validation metric so far (NAN before the first) */
+    int bad_evaluations;     /* validations since it last improved by more than plateau_threshold (relative) */
+    int cooldown_left;       /* validations still ignored after the last reduction */
+    int reductions;          /* times the rate was reduced */
+} tfm_plateau;
+void tfm_plateau_init(tfm_plateau *p);
+/* One validation's metric (a loss unless higher_is_better), as torch's ReduceLROnPlateau.step(metric): after more
+ * than plateau_patience validations without improvement the rate is reduced, then plateau_cooldown are ignored.
+ * Returns 1 when this call reduced the rate (a reduction that would change it by 1e-8 or less is not made). */
+int tfm_plateau_observe(tfm_plateau *p, const tfm_train_config *t, float metric, int higher_is_better);
 
 /* ---- Data for GPT: a token stream (bytes of a UTF-8 text file for the byte-level vocabulary) ----
  * The file is split into a training part and a held-out validation tail (valid_fraction). Training

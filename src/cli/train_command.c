@@ -63,10 +63,11 @@ static void apply_overrides(const train_arguments *a, tfm_train_config *c, int r
 
 /* Extending a run whose schedule depends on max_steps changes the rate from the next step on: say so. */
 static void warn_schedule_change(const tfm_train_config *saved, const tfm_train_config *now, long step, int d_model) {
-    if (saved->max_steps == now->max_steps || saved->schedule != TFM_SCHEDULE_COSINE) return;
-    float before = tfm_schedule_learning_rate(saved, d_model, step + 1), after = tfm_schedule_learning_rate(now, d_model, step + 1);
-    fprintf(stderr, "tfm train: max_steps %ld -> %ld re-plans the cosine schedule: the learning rate of step %ld is %.2e, not %.2e\n",
-            saved->max_steps, now->max_steps, step + 1, (double)after, (double)before);
+    if (saved->max_steps == now->max_steps || (saved->schedule != TFM_SCHEDULE_COSINE && saved->schedule != TFM_SCHEDULE_LINEAR)) return;
+    float before = tfm_schedule_learning_rate(saved, d_model, step + 1, 0), after = tfm_schedule_learning_rate(now, d_model, step + 1, 0);
+    fprintf(stderr, "tfm train: max_steps %ld -> %ld re-plans the %s schedule: the learning rate of step %ld is %.2e, not %.2e\n",
+            saved->max_steps, now->max_steps, saved->schedule == TFM_SCHEDULE_COSINE ? "cosine" : "linear", step + 1, (double)after,
+            (double)before);
 }
 
 /* ---- The model's part: build (new run) or load (resume) the model and its task ---- */
@@ -376,6 +377,19 @@ static int check_arguments(const train_arguments *a, int task) {
     return 1;
 }
 
+static void print_names(const char *key, const char *const *names) {
+    fprintf(stdout, "  %-22s", key);
+    for (int i = 0; names[i]; i++) fprintf(stdout, "%s%s", i ? ", " : "", names[i]);
+    fputc('\n', stdout);
+}
+
+/* The config's choices, from the library's own tables; every key with its default is in docs/config.md. */
+static void print_config_help(void) {
+    fprintf(stdout, "\nconfig choices (every key, its default and range: docs/config.md):\n");
+    print_names("train.optimizer", tfm_optimizer_names);
+    print_names("train.schedule", tfm_schedule_names);
+}
+
 int cli_train(int argc, char **argv) {
     train_arguments a = {.seed = -1, .eval_every = -1, .save_every = -1, .log_every = -1, .patience = -1, .bleu_sentences = -2};
     cli_option options[] = {
@@ -413,6 +427,7 @@ int cli_train(int argc, char **argv) {
     if (!cli_options_parse("train", options, argc, argv, 1)) return 2;
     if (a.help) {
         cli_options_print_help("usage: tfm train [--config FILE] [--init DIR] --data FILE|DIR --out DIR\n       tfm train --resume DIR", options);
+        print_config_help();
         return 0;
     }
     train_model m = {.model.task = task_of(&a)};

@@ -11,9 +11,8 @@
 #include "tfm/bert.h"
 #include "tfm/seq2seq.h"
 
-static const char *const optimizer_names[] = {"adamw", "sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamax", "nadam", "ftrl",
-                                              NULL}; /* indices = TFM_OPTIMIZER_* */
-static const char *const schedule_names[] = {"constant", "cosine", "noam", NULL}; /* = TFM_SCHEDULE_* */
+const char *const tfm_optimizer_names[] = {"adamw", "sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamax", "nadam", "ftrl", NULL};
+const char *const tfm_schedule_names[] = {"constant", "cosine", "noam", "step", "exponential", "linear", "plateau", NULL};
 static const char *const on_nonfinite_names[] = {"stop", "skip", NULL};            /* = TFM_ON_NONFINITE_* */
 
 /* ---- Defaults ---- */
@@ -78,6 +77,8 @@ void tfm_train_config_default_task(tfm_train_config *t, int task) {
     t->grad_accum_steps = 1;
     t->momentum = 0.9f;
     t->optimizer_options = (tfm_optimizer_options){.alpha = 0.99f, .rho = 0.9f, .momentum_decay = 0.004f, .lr_power = -0.5f};
+    /* torch's StepLR and ReduceLROnPlateau defaults */
+    t->schedule_options = (tfm_schedule_options){.gamma = 0.1f, .plateau_factor = 0.1f, .plateau_patience = 10, .plateau_threshold = 1e-4f};
     t->keep_checkpoints = 2;
     t->on_nonfinite = TFM_ON_NONFINITE_STOP;
     t->nonfinite_skip_limit = 10;
@@ -157,6 +158,27 @@ static tfm_status validate_optimizer_options(const tfm_optimizer_options *o, flo
     return TFM_OK;
 }
 
+static tfm_status validate_schedule_options(const tfm_train_config *t) {
+    const tfm_schedule_options *o = &t->schedule_options;
+    if (o->step_size < 0 || (t->schedule == TFM_SCHEDULE_STEP && o->step_size < 1))
+        return tfm_error(TFM_ERR_CONFIG, "train.step_size: expected a positive integer%s, got %d",
+                         t->schedule == TFM_SCHEDULE_STEP ? " (the \"step\" schedule needs it)" : "", o->step_size);
+    if (!(isfinite(o->gamma) && o->gamma > 0.0f && o->gamma <= 1.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.gamma: expected a number in (0, 1], got %g", (double)o->gamma);
+    if (!(unit_interval(o->plateau_factor) && o->plateau_factor > 0.0f))
+        return tfm_error(TFM_ERR_CONFIG, "train.plateau_factor: expected a number in (0, 1), got %g", (double)o->plateau_factor);
+    if (o->plateau_patience < 0)
+        return tfm_error(TFM_ERR_CONFIG, "train.plateau_patience: expected a non-negative integer, got %d", o->plateau_patience);
+    if (!unit_interval(o->plateau_threshold))
+        return tfm_error(TFM_ERR_CONFIG, "train.plateau_threshold: expected a number in [0, 1), got %g", (double)o->plateau_threshold);
+    if (o->plateau_cooldown < 0)
+        return tfm_error(TFM_ERR_CONFIG, "train.plateau_cooldown: expected a non-negative integer, got %d", o->plateau_cooldown);
+    if (t->schedule == TFM_SCHEDULE_PLATEAU && t->eval_every < 1)
+        return tfm_error(TFM_ERR_CONFIG, "train.eval_every: the \"plateau\" schedule reduces the rate after validations, so it needs "
+                                         "eval_every >= 1, got %d", t->eval_every);
+    return TFM_OK;
+}
+
 /* The loop's fields; `m` (may be NULL) is the GPT model the task part is checked against. */
 tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_config *m) {
     if (t->grad_accum_steps < 1)
@@ -171,10 +193,13 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
         return tfm_error(TFM_ERR_CONFIG, "train.learning_rate: expected a positive number, got %g", (double)t->learning_rate);
     if (!(isfinite(t->min_lr) && t->min_lr >= 0.0f))
         return tfm_error(TFM_ERR_CONFIG, "train.min_lr: expected a non-negative number, got %g", (double)t->min_lr);
-    if (t->schedule != TFM_SCHEDULE_CONSTANT && t->schedule != TFM_SCHEDULE_COSINE && t->schedule != TFM_SCHEDULE_NOAM)
-        return tfm_error(TFM_ERR_CONFIG, "train.schedule: expected TFM_SCHEDULE_CONSTANT, _COSINE or _NOAM, got %d", t->schedule);
-    if (t->schedule == TFM_SCHEDULE_COSINE && t->min_lr > t->learning_rate)
+    if (t->schedule < 0 || t->schedule >= TFM_SCHEDULE_COUNT)
+        return tfm_error(TFM_ERR_CONFIG, "train.schedule: expected a TFM_SCHEDULE_* value (0 to %d), got %d", TFM_SCHEDULE_COUNT - 1, t->schedule);
+    if ((t->schedule == TFM_SCHEDULE_COSINE || t->schedule == TFM_SCHEDULE_LINEAR || t->schedule == TFM_SCHEDULE_PLATEAU) &&
+        t->min_lr > t->learning_rate)
         return tfm_error(TFM_ERR_CONFIG, "train.min_lr (%g) exceeds train.learning_rate (%g)", (double)t->min_lr, (double)t->learning_rate);
+    tfm_status schedule = validate_schedule_options(t);
+    if (schedule) return schedule;
     if (t->warmup_steps < 0) return tfm_error(TFM_ERR_CONFIG, "train.warmup_steps: expected a non-negative integer, got %d", t->warmup_steps);
     if (t->schedule == TFM_SCHEDULE_NOAM && t->warmup_steps < 1)
         return tfm_error(TFM_ERR_CONFIG, "train.warmup_steps: the \"noam\" schedule needs at least 1 warm-up step, got %d", t->warmup_steps);
@@ -207,7 +232,8 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
 /* ---- JSON: one flat object, the loop's keys then the task's ---- */
 
 static const char *const loop_keys[] = {"grad_accum_steps", "max_steps", "optimizer", "learning_rate", "min_lr", "schedule",
-                                        "warmup_steps", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip", "dampening", "nesterov",
+                                        "warmup_steps", "step_size", "gamma", "plateau_factor", "plateau_patience", "plateau_threshold",
+                                        "plateau_cooldown", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip", "dampening", "nesterov",
                                         "alpha", "centered", "rho", "lr_decay", "initial_accumulator", "momentum_decay", "l1", "l2",
                                         "lr_power", "l2_shrinkage", "ftrl_beta",
                                         "label_smoothing", "eval_every", "patience", "save_every", "keep_checkpoints", "log_every", "on_nonfinite",
@@ -328,6 +354,15 @@ static tfm_status read_optimizer_options(const cJSON *o, const tfm_json_context 
     return tfm_json_read_float(o, "ftrl_beta", ctx, 0, 1, INFINITY, 0, &p->ftrl_beta);
 }
 
+static tfm_status read_schedule_options(const cJSON *o, const tfm_json_context *ctx, tfm_schedule_options *p) {
+    TRY(tfm_json_read_int32(o, "step_size", ctx, 0, INT_MAX, &p->step_size)); /* 0: unset (an error for "step") */
+    TRY(tfm_json_read_float(o, "gamma", ctx, 0, 0, 1, 1, &p->gamma));
+    TRY(tfm_json_read_float(o, "plateau_factor", ctx, 0, 0, 1, 0, &p->plateau_factor));
+    TRY(tfm_json_read_int32(o, "plateau_patience", ctx, 0, INT_MAX, &p->plateau_patience));
+    TRY(tfm_json_read_float(o, "plateau_threshold", ctx, 0, 1, 1, 0, &p->plateau_threshold));
+    return tfm_json_read_int32(o, "plateau_cooldown", ctx, 0, INT_MAX, &p->plateau_cooldown);
+}
+
 /* Fields absent from `o` keep what *t holds (its task's defaults). */
 static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx, tfm_train_config *t) {
     TRY(check_train_keys(o, ctx, t->task));
@@ -335,11 +370,12 @@ static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx,
     long long steps = t->max_steps;
     TRY(tfm_json_read_int(o, "max_steps", ctx, 1, LONG_MAX, &steps));
     t->max_steps = (long)steps;
-    TRY(tfm_json_read_choice(o, "optimizer", ctx, optimizer_names, &t->optimizer));
+    TRY(tfm_json_read_choice(o, "optimizer", ctx, tfm_optimizer_names, &t->optimizer));
     TRY(tfm_json_read_float(o, "learning_rate", ctx, 0, 0, INFINITY, 0, &t->learning_rate));
     TRY(tfm_json_read_float(o, "min_lr", ctx, 0, 1, INFINITY, 0, &t->min_lr));
-    TRY(tfm_json_read_choice(o, "schedule", ctx, schedule_names, &t->schedule));
+    TRY(tfm_json_read_choice(o, "schedule", ctx, tfm_schedule_names, &t->schedule));
     TRY(tfm_json_read_int32(o, "warmup_steps", ctx, 0, INT_MAX, &t->warmup_steps));
+    TRY(read_schedule_options(o, ctx, &t->schedule_options));
     TRY(tfm_json_read_float(o, "beta1", ctx, 0, 1, 1, 0, &t->beta1));
     TRY(tfm_json_read_float(o, "beta2", ctx, 0, 1, 1, 0, &t->beta2));
     TRY(tfm_json_read_float(o, "eps", ctx, 0, 0, INFINITY, 0, &t->eps));
@@ -371,6 +407,12 @@ static int add_optimizer_options(cJSON *o, const tfm_optimizer_options *p) {
 }
 
 
+static int add_schedule_options(cJSON *o, const tfm_schedule_options *p) {
+    return add_number(o, "step_size", p->step_size) && add_float(o, "gamma", p->gamma) && add_float(o, "plateau_factor", p->plateau_factor) &&
+           add_number(o, "plateau_patience", p->plateau_patience) && add_float(o, "plateau_threshold", p->plateau_threshold) &&
+           add_number(o, "plateau_cooldown", p->plateau_cooldown);
+}
+
 static int add_bert_part(cJSON *o, const tfm_bert_train_config *b) {
     const tfm_bert_data_options *d = &b->data;
     return add_number(o, "batch_size", b->batch_size) && add_number(o, "seq_len", d->max_length) &&
@@ -400,9 +442,9 @@ tfm_status tfm_train_config_to_json(const tfm_train_config *t, char **json_text)
     TRY(tfm_train_config_validate(t, NULL));
     cJSON *o = cJSON_CreateObject();
     int ok = o && add_number(o, "grad_accum_steps", t->grad_accum_steps) && add_number(o, "max_steps", (double)t->max_steps) &&
-             cJSON_AddStringToObject(o, "optimizer", optimizer_names[t->optimizer]) && add_float(o, "learning_rate", t->learning_rate) &&
-             add_float(o, "min_lr", t->min_lr) && cJSON_AddStringToObject(o, "schedule", schedule_names[t->schedule]) &&
-             add_number(o, "warmup_steps", t->warmup_steps) && add_float(o, "beta1", t->beta1) && add_float(o, "beta2", t->beta2) &&
+             cJSON_AddStringToObject(o, "optimizer", tfm_optimizer_names[t->optimizer]) && add_float(o, "learning_rate", t->learning_rate) &&
+             add_float(o, "min_lr", t->min_lr) && cJSON_AddStringToObject(o, "schedule", tfm_schedule_names[t->schedule]) &&
+             add_number(o, "warmup_steps", t->warmup_steps) && add_schedule_options(o, &t->schedule_options) && add_float(o, "beta1", t->beta1) && add_float(o, "beta2", t->beta2) &&
              add_float(o, "eps", t->eps) && add_float(o, "momentum", t->momentum) && add_float(o, "weight_decay", t->weight_decay) &&
              add_optimizer_options(o, &t->optimizer_options) && add_float(o, "grad_clip", t->grad_clip) && add_float(o, "label_smoothing", t->label_smoothing) &&
              add_number(o, "eval_every", t->eval_every) && add_number(o, "patience", t->patience) &&

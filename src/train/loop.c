@@ -1,6 +1,7 @@
 /* train/loop.c: the one training loop: micro-batches, loss weighting, clipping, schedule, optimizer, evaluation, checkpoints, resume. */
 #include "tfm/train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ struct tfm_trainer {
     float best_score;            /* NAN before the first validation */
     long best_step;
     int evaluations_without_gain;
+    tfm_plateau plateau;         /* the "plateau" schedule's record of the validations */
     long skipped_steps;          /* on_nonfinite "skip": non-finite steps dropped in the whole run */
     int skips_in_a_row;
     int last_step_skipped;       /* the last tfm_trainer_step call dropped its batch */
@@ -50,6 +52,7 @@ tfm_status tfm_trainer_create(tfm_trainer **out, tfm_train_task *task, const tfm
     t->task = task;
     t->config = *config;
     t->best_score = NAN;
+    tfm_plateau_init(&t->plateau);
     st = tfm_graph_create(&t->graph, 0);
     if (!st) tfm_rng_init(tfm_graph_dropout_stream(t->graph), config->seed ^ DROPOUT_SEED_MIX);
     tfm_optimizer_settings settings = tfm_optimizer_settings_of(config);
@@ -174,7 +177,7 @@ tfm_status tfm_trainer_step(tfm_trainer *t) {
     }
     t->skips_in_a_row = 0;
     if (c->grad_clip > 0) tfm_clip_scale(p->grad, p->total, norm, c->grad_clip);
-    float lr = tfm_schedule_learning_rate(c, t->task->d_model, t->step + 1);
+    float lr = tfm_schedule_learning_rate(c, t->task->d_model, t->step + 1, t->plateau.reductions);
     tfm_optimizer_settings settings = tfm_optimizer_settings_of(c);
     st = tfm_optimizer_step_params(p, &settings, lr, t->step + 1);
     if (st) return st;
@@ -199,6 +202,7 @@ tfm_status tfm_trainer_evaluate(tfm_trainer *t, float *valid_loss, float *score)
     } else {
         t->evaluations_without_gain++;
     }
+    if (t->config.schedule == TFM_SCHEDULE_PLATEAU) tfm_plateau_observe(&t->plateau, &t->config, isnan(task_score) ? loss : task_score, !isnan(task_score));
     *valid_loss = loss;
     *score = task_score;
     return TFM_OK;
@@ -230,6 +234,31 @@ const char *tfm_trainer_skip_reason(const tfm_trainer *t) { return t->skip_reaso
 
 /* ---- Checkpoints ---- */
 
+static tfm_status write_plateau(const tfm_plateau *p, tfm_train_state *state) {
+    tfm_status st = tfm_train_state_set_float(state, "plateau_best", p->best);
+    if (!st) st = tfm_train_state_set_count(state, "plateau_bad_evaluations", p->bad_evaluations);
+    if (!st) st = tfm_train_state_set_count(state, "plateau_cooldown_left", p->cooldown_left);
+    if (!st) st = tfm_train_state_set_count(state, "plateau_reductions", p->reductions);
+    return st;
+}
+
+/* States written before the plateau schedule have none of its keys: a fresh record, which is what they had. */
+static tfm_status read_plateau(const tfm_train_state *state, tfm_plateau *p) {
+    tfm_plateau_init(p);
+    if (!tfm_train_state_has(state, "plateau_reductions")) return TFM_OK;
+    long bad = 0, cooldown = 0, reductions = 0;
+    tfm_status st = tfm_train_state_get_float(state, "plateau_best", &p->best);
+    if (!st) st = tfm_train_state_get_count(state, "plateau_bad_evaluations", &bad);
+    if (!st) st = tfm_train_state_get_count(state, "plateau_cooldown_left", &cooldown);
+    if (!st) st = tfm_train_state_get_count(state, "plateau_reductions", &reductions);
+    if (!st && (bad > INT_MAX || cooldown > INT_MAX || reductions > INT_MAX))
+        st = tfm_error(TFM_ERR_FORMAT, "%s: plateau_*: counts out of range", tfm_train_state_source(state));
+    p->bad_evaluations = (int)bad;
+    p->cooldown_left = (int)cooldown;
+    p->reductions = (int)reductions;
+    return st;
+}
+
 static tfm_status write_state(const tfm_trainer *t, tfm_train_state *state) {
     const tfm_train_task *task = t->task;
     char *train_json = NULL;
@@ -245,6 +274,7 @@ static tfm_status write_state(const tfm_trainer *t, tfm_train_state *state) {
     if (!st) st = tfm_train_state_set_count(state, "best_step", t->best_step);
     if (!st) st = tfm_train_state_set_count(state, "evaluations_without_gain", t->evaluations_without_gain);
     if (!st) st = tfm_train_state_set_count(state, "skipped_steps", t->skipped_steps);
+    if (!st) st = write_plateau(&t->plateau, state);
     if (!st) st = tfm_train_state_set_object(state, "train", train_json);
     if (train_json) tfm_free(train_json, strlen(train_json) + 1);
     return st;
@@ -361,8 +391,11 @@ static tfm_status restore(tfm_trainer *t, const tfm_train_state *state) {
         st = tfm_train_state_get_count(state, "evaluations_without_gain", &without);
     long skipped = 0;
     if (!st && tfm_train_state_has(state, "skipped_steps")) st = tfm_train_state_get_count(state, "skipped_steps", &skipped);
+    tfm_plateau plateau;
+    if (!st) st = read_plateau(state, &plateau);
     if (!st) st = t->task->load_state(t->task->self, state);
     if (st) return st;
+    t->plateau = plateau;
     t->skipped_steps = skipped;
     t->step = step;
     *tfm_graph_dropout_stream(t->graph) = (tfm_rng){dropout_seed, dropout_counter};

@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
         step_losses[s] = l->data[0];
         tfm_params_zero_grad(p);
         if (tfm_graph_backward(graph, l, 1.0f)) return fail("step backward");
-        float lr = tfm_schedule_learning_rate(&schedule, config.d_model, s + 1);
+        float lr = tfm_schedule_learning_rate(&schedule, config.d_model, s + 1, 0);
         if (tfm_adamw_step_params(p, lr, beta1, beta2, eps, 0.0f, s + 1)) return fail("adam");
     }
     entries[3 + p->count] = (tfm_safetensors_entry){.name = "step_losses", .data = step_losses, .ndim = 1, .shape = {steps > 0 ? steps : 1}};
