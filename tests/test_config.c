@@ -177,7 +177,8 @@ static void test_malformed_configs(void) {
     EXPECT_ERROR(load_text("floor.json", "{\"train\": {\"schedule\": \"linear\", \"learning_rate\": 0.01, \"min_lr\": 0.1}}", &m, &t),
                  TFM_ERR_CONFIG, "floor.json: train.min_lr (0.1) exceeds train.learning_rate (0.01)");
     EXPECT_ERROR(load_text("act.json", "{\"model\": {\"activation\": [\"gelu\"]}}", &m, &t), TFM_ERR_CONFIG,
-                 "model.activation: expected one of \"gelu\", \"relu\", or \"gelu_erf\", got an array");
+                 "model.activation: expected one of \"gelu\", \"relu\", \"gelu_erf\", \"tanh\", \"sigmoid\", \"silu\", \"leaky_relu\", "
+                 "\"elu\", \"selu\", or \"thresholded_relu\", got an array");
     EXPECT_ERROR(load_text("obj.json", "{\"model\": 3}", &m, &t), TFM_ERR_CONFIG, "obj.json: model: expected an object, got 3");
     EXPECT_ERROR(load_text("top.json", "[1, 2]", &m, &t), TFM_ERR_CONFIG, "top.json: the top level: expected an object, got an array");
     EXPECT_ERROR(load_text("seed.json", "{\"train\": {\"seed\": -1}}", &m, &t), TFM_ERR_CONFIG,
@@ -300,9 +301,14 @@ static void test_hf_config_errors(void) {
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_CONFIG, "n_ctx (32) differs from n_positions (64)");
     snprintf(text, sizeof text, "%s, \"attn_pdrop\": 0.2}", base);
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_UNSUPPORTED, "attn_pdrop (0.2)", "one dropout");
-    snprintf(text, sizeof text, "%s, \"activation_function\": \"swish\"}", base);
+    snprintf(text, sizeof text, "%s, \"activation_function\": \"mish\"}", base);
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_CONFIG,
-                 "activation_function: expected one of \"gelu_new\", \"relu\", \"gelu_pytorch_tanh\", or \"gelu\", got \"swish\"");
+                 "activation_function: expected one of \"gelu_new\", \"relu\", \"gelu\", \"tanh\", \"sigmoid\", \"silu\", \"leaky_relu\", "
+                 "\"elu\", \"selu\", \"thresholded_relu\", \"gelu_pytorch_tanh\", or \"swish\", got \"mish\"");
+    /* transformers' aliases: "swish" is SiLU, and goes out as "silu" */
+    snprintf(text, sizeof text, "%s, \"activation_function\": \"swish\"}", base);
+    CHECK_OK(tfm_gpt_config_from_json(text, "ck/config.json", &c));
+    CHECK(c.activation == TFM_ACTIVATION_SILU, "swish read as %d", c.activation);
     /* transformers' "gelu" is the exact erf form, and round-trips as such */
     snprintf(text, sizeof text, "%s, \"activation_function\": \"gelu\"}", base);
     CHECK(tfm_gpt_config_from_json(text, "ck/config.json", &c) == TFM_OK && c.activation == TFM_ACTIVATION_GELU_ERF, "%s", tfm_last_error());

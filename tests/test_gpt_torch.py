@@ -46,6 +46,15 @@ CASES = [
          config=GPTConfig(vocab_size=256, n_positions=32, n_embd=48, n_layer=2, n_head=3, n_inner=80),
          batch=2, seq_len=32, seed=99,
          parity=dict(steps=10, learning_rate=1e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.05, grad_clip=0.0)),
+    # Other FFN activations of the config: SiLU (transformers' name in config.json) and SELU (tfm's own name).
+    dict(name="v97_silu",
+         config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="silu"),
+         batch=2, seq_len=16, seed=7,
+         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+    dict(name="v97_selu",
+         config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="selu"),
+         batch=2, seq_len=16, seed=8,
+         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
 ]
 
 

@@ -40,34 +40,6 @@ static double weighted_sum(const float *out, const float *w, size_t n) {
 }
 static int same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
 
-/* The scalar loss a finite-difference check perturbs: recomputes the op's reference forward. */
-typedef double (*loss_fn)(void *ctx);
-
-/* Largest |fd - analytic| / max(|fd|, |analytic|, 1e-2 * max|analytic|) over up to `samples`
- * entries of x (all of them when x is small). Central differences with the float-rounded step. */
-static double fd_max_error(float *x, size_t n, const float *analytic, loss_fn loss, void *ctx, float h, int samples) {
-    double scale = 0.0, worst = 0.0;
-    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(analytic[i]));
-    double floor = fmax(1e-2 * scale, 1e-6);
-    size_t count = n <= (size_t)samples ? n : (size_t)samples;
-    for (size_t k = 0; k < count; k++) {
-        size_t i = n <= (size_t)samples ? k : (size_t)(tfm_random_bits_at(991, k) % n);
-        float orig = x[i];
-        x[i] = orig + h;
-        double up_step = (double)x[i] - orig;
-        double up = loss(ctx);
-        x[i] = orig - h;
-        double down_step = (double)orig - x[i];
-        double down = loss(ctx);
-        x[i] = orig;
-        double fd = (up - down) / (up_step + down_step);
-        double err = fabs(fd - analytic[i]) / fmax(fmax(fabs(fd), fabs(analytic[i])), floor);
-        if (!(err <= worst)) worst = err;
-    }
-    loss(ctx); /* leave the op's outputs as they are for the unperturbed input */
-    return worst;
-}
-
 /* Seconds per call of `stmt`, repeated for at least 50 ms. */
 #define TIME_SECONDS(seconds, stmt)                                                                \
     do {                                                                                           \
@@ -155,7 +127,7 @@ static void test_embedding(void) {
         float *grad = new_floats(ntab);
         for (size_t i = 0; i < ntab; i++) grad[i] = dtab_ref[i] - dtab_before[i];
         embedding_ctx ctx = {out_ref, table, dout, ids, N, C};
-        double fd = fd_max_error(table, ntab, grad, embedding_loss, &ctx, 1e-2f, 24);
+        double fd = test_fd_max_error(table, ntab, grad, embedding_loss, &ctx, 1e-2f, 24);
         CHECK(fd < TOL_FD, "embedding gradient N=%d C=%d vs finite differences: %g", N, C, fd);
         tfm_embedding_backward(NULL, dout, ids, N, C); /* NULL gradient: skipped, must not crash */
 
@@ -249,9 +221,9 @@ static void test_layernorm(void) {
         for (int c = 0; c < C; c++) { dw0[c] = dw_ref[c] - dw0[c]; db0[c] = db_ref[c] - db0[c]; }
         layernorm_ctx ctx = {out_ref, inp, weight, bias, dout, N, C};
         double fd = 0;
-        if (C > 1) fd = fd_max_error(inp, n, dinp0, layernorm_loss, &ctx, 1e-2f, 32);
-        fd = fmax(fd, fd_max_error(weight, C, dw0, layernorm_loss, &ctx, 1e-2f, 16));
-        fd = fmax(fd, fd_max_error(bias, C, db0, layernorm_loss, &ctx, 1e-2f, 16));
+        if (C > 1) fd = test_fd_max_error(inp, n, dinp0, layernorm_loss, &ctx, 1e-2f, 32);
+        fd = fmax(fd, test_fd_max_error(weight, C, dw0, layernorm_loss, &ctx, 1e-2f, 16));
+        fd = fmax(fd, test_fd_max_error(bias, C, db0, layernorm_loss, &ctx, 1e-2f, 16));
         CHECK(fd < TOL_FD, "layernorm gradients N=%d C=%d vs finite differences: %g", N, C, fd);
 
         /* NULL gradients are skipped; NULL weight/bias mean identity */
@@ -339,7 +311,7 @@ static void test_activation(const char *name, unary_forward fwd_ref, unary_forwa
         CHECK(bwd < TOL_FAST, "%s backward n=%zu: fast vs reference %g", name, n, bwd);
         for (size_t i = 0; i < n; i++) grad[i] = dinp_ref[i] - grad[i];
         activation_ctx ctx = {fwd_ref, out_ref, inp, dout, n};
-        double fd = fd_max_error(inp, n, grad, activation_loss, &ctx, 1e-2f, 32);
+        double fd = test_fd_max_error(inp, n, grad, activation_loss, &ctx, 1e-2f, 32);
         CHECK(fd < TOL_FD, "%s gradient n=%zu vs finite differences: %g", name, n, fd);
         double ref_s = 0, fast_s = 0;
         if (timed) {
@@ -405,7 +377,7 @@ static void test_tanh(void) {
     CHECK(bwd < 1e-6, "tanh backward: fast vs reference %g", bwd);
     memcpy(grad, dinp_ref, sizeof(float) * n);
     activation_ctx ctx = {tfm_tanh_forward_reference, out_ref, inp, dout, n};
-    double fd = fd_max_error(inp, n, grad, activation_loss, &ctx, 1e-2f, 32);
+    double fd = test_fd_max_error(inp, n, grad, activation_loss, &ctx, 1e-2f, 32);
     CHECK(fd < TOL_FD, "tanh gradient vs finite differences: %g", fd);
     float special[] = {-100.f, -20.f, 0.0f, 20.f, 100.f, 1e30f, -1e30f, 0.5f}, out[8];
     tfm_tanh_forward(out, special, 8);
@@ -528,7 +500,7 @@ static void test_dropout(void) {
             CHECK(same_bits(dinp_ref, dinp_fast, n), "dropout p=%g n=%zu: fast backward differs", p, n);
             for (size_t i = 0; i < n; i++) grad[i] = dinp_ref[i] - grad[i];
             dropout_ctx ctx = {out_ref, inp, dout, p, n};
-            double fd = fd_max_error(inp, n, grad, dropout_loss, &ctx, 1e-2f, 32);
+            double fd = test_fd_max_error(inp, n, grad, dropout_loss, &ctx, 1e-2f, 32);
             CHECK(fd < TOL_FD, "dropout p=%g gradient vs finite differences: %g", p, fd);
             /* the backward uses the forward's mask: kept where out != 0, scaled by 1/(1-p) */
             size_t kept = 0, mismatched = 0;
@@ -616,7 +588,7 @@ static void test_softmax(void) {
         CHECK(bwd < TOL_FAST, "softmax backward N=%d V=%d: %g", N, V, bwd);
         for (size_t i = 0; i < n; i++) grad[i] = dinp_ref[i] - grad[i];
         softmax_ctx ctx = {out_ref, inp, dout, N, V};
-        double fd = fd_max_error(inp, n, grad, softmax_loss, &ctx, 1e-2f, 32);
+        double fd = test_fd_max_error(inp, n, grad, softmax_loss, &ctx, 1e-2f, 32);
         CHECK(fd < TOL_FD, "softmax gradient N=%d V=%d vs finite differences: %g", N, V, fd);
         double ref_s = 0, fast_s = 0;
         if (shapes[s].timed) {
@@ -691,8 +663,8 @@ static void test_dropout_add(void) {
             tfm_residual_backward(da, NULL, dout, n);
             tfm_dropout_backward(db, dout, n, p, 42, 1000);
             dropout_add_ctx ctx = {ref, a, b, dout, p, n};
-            double fd = fmax(fd_max_error(a, n, da, dropout_add_loss, &ctx, 1e-2f, 32),
-                             fd_max_error(b, n, db, dropout_add_loss, &ctx, 1e-2f, 32));
+            double fd = fmax(test_fd_max_error(a, n, da, dropout_add_loss, &ctx, 1e-2f, 32),
+                             test_fd_max_error(b, n, db, dropout_add_loss, &ctx, 1e-2f, 32));
             CHECK(fd < TOL_FD, "dropout_add p=%g gradient vs finite differences: %g", p, fd);
             double ref_s = 0, fast_s = 0;
             if (n >= (1 << 20)) {
@@ -853,7 +825,7 @@ static void test_cross_entropy(void) {
             if (N > 3) CHECK(in_fast[V] == 0.0f && in_ref[(size_t)(N - 1) * V] == 0.0f, "in place: ignored rows become 0");
             free(zeros_grad); free(in_ref); free(in_fast);
             cross_entropy_ctx ctx = {logits, targets, N, V, ignore_index, eps};
-            double fd = n <= 100000 ? fd_max_error(logits, n, grad, cross_entropy_loss, &ctx, 1e-2f, 32) : -1;
+            double fd = n <= 100000 ? test_fd_max_error(logits, n, grad, cross_entropy_loss, &ctx, 1e-2f, 32) : -1;
             CHECK(fd < TOL_FD, "cross-entropy gradient N=%d V=%d eps=%g vs finite differences: %g", N, V, eps, fd);
             double ref_s = 0, fast_s = 0;
             if (shapes[s].timed) {

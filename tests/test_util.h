@@ -67,6 +67,34 @@ static inline double test_max_rel_diff(const float *a, const float *b, size_t n,
     return m;
 }
 
+/* The scalar loss a finite-difference check perturbs: recomputes the op's reference forward. */
+typedef double (*test_loss_fn)(void *ctx);
+
+/* Largest |fd - analytic| / max(|fd|, |analytic|, 1e-2 * max|analytic|) over up to `samples`
+ * entries of x (all of them when x is small). Central differences with the float-rounded step. */
+static inline double test_fd_max_error(float *x, size_t n, const float *analytic, test_loss_fn loss, void *ctx, float h, int samples) {
+    double scale = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(analytic[i]));
+    double floor = fmax(1e-2 * scale, 1e-6);
+    size_t count = n <= (size_t)samples ? n : (size_t)samples;
+    for (size_t k = 0; k < count; k++) {
+        size_t i = n <= (size_t)samples ? k : (size_t)(tfm_random_bits_at(991, k) % n);
+        float orig = x[i];
+        x[i] = orig + h;
+        double up_step = (double)x[i] - orig;
+        double up = loss(ctx);
+        x[i] = orig - h;
+        double down_step = (double)orig - x[i];
+        double down = loss(ctx);
+        x[i] = orig;
+        double fd = (up - down) / (up_step + down_step);
+        double err = fabs(fd - analytic[i]) / fmax(fmax(fabs(fd), fabs(analytic[i])), floor);
+        if (!(err <= worst)) worst = err;
+    }
+    loss(ctx); /* leave the op's outputs as they are for the unperturbed input */
+    return worst;
+}
+
 /* EXPECT_ERROR(call, status, "substring", ...): the call must fail with `status` and leave a message
  * in tfm_last_error() that contains every given substring. */
 static inline void test_expect_error_at(int line, tfm_status got, tfm_status want, ...) {

@@ -29,7 +29,22 @@ typedef struct tfm_gpt_config {
 } tfm_gpt_config;
 
 /* GELU: tanh approximation (GPT-2's "gelu_new"); GELU_ERF: the exact erf form (BERT's "gelu"); TANH: BERT's pooler. */
-enum { TFM_ACTIVATION_GELU = 0, TFM_ACTIVATION_RELU = 1, TFM_ACTIVATION_GELU_ERF = 2, TFM_ACTIVATION_TANH = 3 };
+/* Element-wise activations: the FFN's ("activation" in a model config, "hidden_act" in BERT's) and tfm_fn_activation's. */
+enum {
+    TFM_ACTIVATION_GELU = 0,             /* "gelu": tanh approximation (GPT-2's gelu_new) */
+    TFM_ACTIVATION_RELU = 1,             /* "relu" */
+    TFM_ACTIVATION_GELU_ERF = 2,         /* "gelu_erf": exact, 0.5 x (1 + erf(x / sqrt 2)) (BERT's "gelu") */
+    TFM_ACTIVATION_TANH = 3,             /* "tanh" */
+    TFM_ACTIVATION_SIGMOID = 4,          /* "sigmoid" */
+    TFM_ACTIVATION_SILU = 5,             /* "silu": x sigmoid(x), also called Swish */
+    TFM_ACTIVATION_LEAKY_RELU = 6,       /* "leaky_relu": slope 0.01 below 0 */
+    TFM_ACTIVATION_ELU = 7,              /* "elu": alpha (e^x - 1) below 0, alpha 1 */
+    TFM_ACTIVATION_SELU = 8,             /* "selu": self-normalising ELU (Klambauer et al. 2017) */
+    TFM_ACTIVATION_THRESHOLDED_RELU = 9, /* "thresholded_relu": x above theta = 1, else 0 (Keras) */
+    TFM_ACTIVATION_COUNT
+};
+/* Their names in tfm's configs, indexed by TFM_ACTIVATION_* (NULL-terminated). */
+extern const char *const tfm_activation_names[];
 /* Optimizers, as torch.optim defines them (Ftrl as Keras does); JSON names "adamw", "sgd", "adam", "adagrad",
  * "rmsprop", "adadelta", "adamax", "nadam", "ftrl". */
 enum {

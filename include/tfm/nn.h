@@ -38,13 +38,20 @@ tfm_tensor *tfm_fn_linear(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_t
 tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias, float eps);
 tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x);   /* tanh approximation (GPT-2) */
 tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x);
-/* kind: TFM_ACTIVATION_GELU (tanh approximation), TFM_ACTIVATION_GELU_ERF (exact, BERT's), TFM_ACTIVATION_RELU or
- * TFM_ACTIVATION_TANH */
+/* Any element-wise activation, kind a TFM_ACTIVATION_* of tfm/config.h: GELU (tanh or erf), ReLU, tanh, sigmoid,
+ * SiLU/Swish, LeakyReLU (slope 0.01), ELU (alpha 1), SELU, ThresholdedReLU (theta 1). _with_parameter sets the
+ * slope, alpha or theta. */
 tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind);
+tfm_tensor *tfm_fn_activation_with_parameter(tfm_graph *g, tfm_tensor *x, int kind, float parameter);
 /* In place, ReLU's backward reads its output (> 0 exactly where x > 0), so x's values are not needed:
  * the output is written over x, and backward turns the output's gradient into x's in the same buffer
- * when it can. The GELUs' backward needs x, so while recording a gradient for x they allocate. */
+ * when it can. The others' backward needs x, so while recording a gradient for x they allocate. */
 tfm_tensor *tfm_fn_activation_in_place(tfm_graph *g, tfm_tensor *x, int kind);
+/* PReLU: x > 0 ? x : w x with a learned slope, weight [1] (one for all) or [C] (one per feature); both get gradients. */
+tfm_tensor *tfm_fn_prelu(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight);
+/* Softmax and log-softmax over the last dimension (stable: the row maximum is subtracted first). */
+tfm_tensor *tfm_fn_softmax(tfm_graph *g, tfm_tensor *x);
+tfm_tensor *tfm_fn_log_softmax(tfm_graph *g, tfm_tensor *x);
 /* Inverted dropout with probability p; the identity (x itself) when not training or p == 0. */
 tfm_tensor *tfm_fn_dropout(tfm_graph *g, tfm_tensor *x, float p);
 tfm_tensor *tfm_fn_dropout_in_place(tfm_graph *g, tfm_tensor *x, float p);

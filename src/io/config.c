@@ -1,6 +1,7 @@
 /* io/config.c: the GPT model configuration: defaults, validation, its "model" object, and Hugging Face GPT-2 config.json. */
 #include "tfm/config.h"
 
+#include "io/activation_names.h"
 #include "io/json.h"
 #include "tfm/io.h"
 
@@ -15,8 +16,6 @@
 /* Deeper than any published model (GPT-3: 96, Llama 3 405B: 126); far more only makes set-up crawl. */
 #define TFM_CONFIG_MAX_LAYERS 1024
 
-/* indices = TFM_ACTIVATION_*: "gelu" is the tanh approximation (GPT-2), "gelu_erf" the exact one (BERT) */
-static const char *const activation_names[] = {"gelu", "relu", "gelu_erf", NULL};
 
 /* ---- Defaults ---- */
 
@@ -67,8 +66,9 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
         return tfm_error(TFM_ERR_CONFIG, "model.pre_layernorm: expected 0 or 1, got %d", c->pre_layernorm);
     if (c->tie_embeddings != 0 && c->tie_embeddings != 1)
         return tfm_error(TFM_ERR_CONFIG, "model.tie_embeddings: expected 0 or 1, got %d", c->tie_embeddings);
-    if (c->activation != TFM_ACTIVATION_GELU && c->activation != TFM_ACTIVATION_RELU && c->activation != TFM_ACTIVATION_GELU_ERF)
-        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected TFM_ACTIVATION_GELU, _RELU or _GELU_ERF, got %d", c->activation);
+    if (c->activation < 0 || c->activation >= TFM_ACTIVATION_COUNT)
+        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_COUNT - 1,
+                         c->activation);
     return TFM_OK;
 }
 
@@ -96,7 +96,7 @@ static tfm_status read_model_section(const cJSON *o, const tfm_json_context *ctx
     TRY(tfm_json_read_float(o, "layernorm_eps", ctx, 0, 0, INFINITY, 0, &c->layernorm_eps));
     TRY(tfm_json_read_bool(o, "pre_layernorm", ctx, &c->pre_layernorm));
     TRY(tfm_json_read_bool(o, "tie_embeddings", ctx, &c->tie_embeddings));
-    TRY(tfm_json_read_choice(o, "activation", ctx, activation_names, &c->activation));
+    TRY(tfm_json_read_choice(o, "activation", ctx, tfm_activation_names, &c->activation));
     return TFM_OK;
 }
 
@@ -130,10 +130,7 @@ tfm_status tfm_gpt_config_to_json(const tfm_gpt_config *c, char **json_text) {
     ok = ok && add_int(o, "vocab_size", c->vocab_size) && add_int(o, "n_positions", c->context_length) &&
          add_int(o, "n_ctx", c->context_length) && add_int(o, "n_embd", c->d_model) &&
          add_int(o, "n_layer", c->n_layers) && add_int(o, "n_head", c->n_heads) && add_int(o, "n_inner", c->d_ff);
-    ok = ok && cJSON_AddStringToObject(o, "activation_function",
-                                       c->activation == TFM_ACTIVATION_RELU       ? "relu"
-                                       : c->activation == TFM_ACTIVATION_GELU_ERF ? "gelu"
-                                                                                  : "gelu_new");
+    ok = ok && cJSON_AddStringToObject(o, "activation_function", tfm_hf_activation_names[c->activation]);
     ok = ok && add_float(o, "resid_pdrop", c->dropout) && add_float(o, "embd_pdrop", c->dropout) &&
          add_float(o, "attn_pdrop", c->dropout) && add_float(o, "layer_norm_epsilon", c->layernorm_eps);
     ok = ok && cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_embeddings);
@@ -184,8 +181,6 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
                                        "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "add_cross_attention",
                                        "tfm", NULL};
     static const char *const extra_keys[] = {"pre_layernorm", "tie_embeddings", NULL};
-    /* transformers' names: "gelu" is the exact erf form, the other two GELUs the tanh approximation */
-    static const char *const activations[] = {"gelu_new", "relu", "gelu_pytorch_tanh", "gelu", NULL};
     tfm_status s = tfm_json_expect_object(o, source, "the top level");
 #define STEP(call)                                                                                                     \
     if (s == TFM_OK) s = (call)
@@ -226,8 +221,8 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
     const cJSON *inner = tfm_json_field(o, "n_inner");
     if (s == TFM_OK && inner && !cJSON_IsNull(inner)) s = tfm_json_read_int32(o, "n_inner", &ctx, 1, TFM_CONFIG_MAX_DIM, &c.d_ff);
     int activation = 0;
-    STEP(tfm_json_read_choice(o, "activation_function", &ctx, activations, &activation));
-    c.activation = activation == 1 ? TFM_ACTIVATION_RELU : activation == 3 ? TFM_ACTIVATION_GELU_ERF : TFM_ACTIVATION_GELU;
+    STEP(tfm_json_read_choice(o, "activation_function", &ctx, tfm_hf_activation_names, &activation));
+    c.activation = tfm_hf_activation_kind(activation);
     /* tfm has one dropout rate; transformers defaults each to 0.1. */
     float resid = 0.1f, embd = 0.1f, attn = 0.1f;
     STEP(tfm_json_read_float(o, "resid_pdrop", &ctx, 0, 1, 1, 0, &resid));

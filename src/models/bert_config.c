@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/activation_names.h"
 #include "io/json.h"
 
 #define BERT_MAX_DIM (1 << 24)
@@ -60,8 +61,9 @@ tfm_status tfm_bert_config_validate(const tfm_bert_config *c) {
             return tfm_error(TFM_ERR_CONFIG, "%s: expected 1 to %d, got %d", dims[i].name, dims[i].max, dims[i].value);
     if (c->d_model % c->n_heads)
         return tfm_error(TFM_ERR_CONFIG, "hidden_size (%d) must be a multiple of num_attention_heads (%d)", c->d_model, c->n_heads);
-    if (c->activation != TFM_ACTIVATION_GELU_ERF && c->activation != TFM_ACTIVATION_GELU && c->activation != TFM_ACTIVATION_RELU)
-        return tfm_error(TFM_ERR_CONFIG, "hidden_act: expected TFM_ACTIVATION_GELU_ERF, _GELU or _RELU, got %d", c->activation);
+    if (c->activation < 0 || c->activation >= TFM_ACTIVATION_COUNT)
+        return tfm_error(TFM_ERR_CONFIG, "hidden_act: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_COUNT - 1,
+                         c->activation);
     if (!probability(c->dropout)) return tfm_error(TFM_ERR_CONFIG, "hidden_dropout_prob: expected [0, 1), got %g", (double)c->dropout);
     if (!probability(c->attention_dropout))
         return tfm_error(TFM_ERR_CONFIG, "attention_probs_dropout_prob: expected [0, 1), got %g", (double)c->attention_dropout);
@@ -89,7 +91,6 @@ tfm_status tfm_bert_config_validate(const tfm_bert_config *c) {
 static const char *const architecture_names[2][5] = {
     {"BertModel", "BertForPreTraining", "BertForSequenceClassification", "BertForTokenClassification", NULL},
     {"AlbertModel", "AlbertForPreTraining", "AlbertForSequenceClassification", "AlbertForTokenClassification", NULL}};
-static const char *const activation_names[] = {"gelu", "gelu_new", "gelu_pytorch_tanh", "relu", NULL};
 static const char *const known_keys[] = {
     "architectures", "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
     "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
@@ -233,9 +234,9 @@ tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_n
     STEP(tfm_json_read_int32(o, "max_position_embeddings", &ctx, 1, BERT_MAX_DIM, &c.max_positions));
     STEP(tfm_json_read_int32(o, "type_vocab_size", &ctx, 1, BERT_MAX_DIM, &c.type_vocab_size));
     STEP(tfm_json_read_int32(o, "pad_token_id", &ctx, 0, BERT_MAX_DIM, &c.pad_id));
-    int act = 0;
-    STEP(tfm_json_read_choice(o, "hidden_act", &ctx, activation_names, &act));
-    c.activation = act == 0 ? TFM_ACTIVATION_GELU_ERF : act == 3 ? TFM_ACTIVATION_RELU : TFM_ACTIVATION_GELU;
+    int act = TFM_ACTIVATION_GELU_ERF; /* transformers' default, "gelu" */
+    STEP(tfm_json_read_choice(o, "hidden_act", &ctx, tfm_hf_activation_names, &act));
+    c.activation = tfm_hf_activation_kind(act);
     STEP(tfm_json_read_float(o, "hidden_dropout_prob", &ctx, 0, 1, 1, 0, &c.dropout));
     STEP(tfm_json_read_float(o, "attention_probs_dropout_prob", &ctx, 0, 1, 1, 0, &c.attention_dropout));
     STEP(tfm_json_read_float(o, "layer_norm_eps", &ctx, 0, 0, INFINITY, 0, &c.layernorm_eps));
@@ -275,7 +276,7 @@ tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, const char *const *
     int ok = o && arch && cJSON_AddItemToArray(arch, cJSON_CreateString(architecture_names[c->albert != 0][c->parts]));
     ok = ok && cJSON_AddItemToObject(o, "architectures", arch);
     if (!ok) cJSON_Delete(arch);
-    const char *act = c->activation == TFM_ACTIVATION_GELU_ERF ? "gelu" : c->activation == TFM_ACTIVATION_RELU ? "relu" : "gelu_new";
+    const char *act = tfm_hf_activation_names[c->activation];
     ok = ok && cJSON_AddStringToObject(o, "model_type", c->albert ? "albert" : "bert") && cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size) &&
          cJSON_AddNumberToObject(o, "hidden_size", c->d_model) && cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers) &&
          cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads) &&

@@ -9,8 +9,6 @@
 #define SEQ2SEQ_MAX_DIM (1 << 24)
 #define SEQ2SEQ_MAX_LAYERS 1024 /* per stack; as GPT's model.n_layers */
 
-/* indices = TFM_ACTIVATION_*: "gelu" is the tanh approximation, "gelu_erf" torch's exact activation="gelu" */
-static const char *const activation_names[] = {"gelu", "relu", "gelu_erf", NULL};
 static const char *const position_names[] = {"sinusoidal", "learned", NULL};
 
 void tfm_seq2seq_config_default(tfm_seq2seq_config *c) {
@@ -61,8 +59,9 @@ tfm_status tfm_seq2seq_config_validate(const tfm_seq2seq_config *c) {
         if (!probability_ok(probabilities[i].value))
             return tfm_error(TFM_ERR_CONFIG, "model.%s: expected a number in [0, 1), got %g", probabilities[i].name,
                              (double)probabilities[i].value);
-    if (c->activation != TFM_ACTIVATION_RELU && c->activation != TFM_ACTIVATION_GELU && c->activation != TFM_ACTIVATION_GELU_ERF)
-        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected TFM_ACTIVATION_RELU, _GELU or _GELU_ERF, got %d", c->activation);
+    if (c->activation < 0 || c->activation >= TFM_ACTIVATION_COUNT)
+        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_COUNT - 1,
+                         c->activation);
     if (c->positions != TFM_POSITIONS_SINUSOIDAL && c->positions != TFM_POSITIONS_LEARNED)
         return tfm_error(TFM_ERR_CONFIG, "model.positions: expected TFM_POSITIONS_SINUSOIDAL or _LEARNED, got %d", c->positions);
     const struct { const char *name; int value; } flags[] = {
@@ -128,7 +127,7 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
     TRY(tfm_json_read_float(o, "dropout", ctx, 0, 1, 1, 0, &c->dropout));
     TRY(tfm_json_read_float(o, "attention_dropout", ctx, 0, 1, 1, 0, &c->attention_dropout));
     TRY(tfm_json_read_float(o, "activation_dropout", ctx, 0, 1, 1, 0, &c->activation_dropout));
-    TRY(tfm_json_read_choice(o, "activation", ctx, activation_names, &c->activation));
+    TRY(tfm_json_read_choice(o, "activation", ctx, tfm_activation_names, &c->activation));
     TRY(tfm_json_read_bool(o, "pre_layernorm", ctx, &c->pre_layernorm));
     TRY(tfm_json_read_choice(o, "positions", ctx, position_names, &c->positions));
     TRY(tfm_json_read_bool(o, "scale_embeddings", ctx, &c->scale_embeddings));
@@ -171,7 +170,7 @@ tfm_status tfm_seq2seq_config_to_json(const tfm_seq2seq_config *c, char **json_t
          add_int(o, "n_heads", c->n_heads) && add_int(o, "d_ff", c->d_ff);
     ok = ok && add_float(o, "dropout", c->dropout) && add_float(o, "attention_dropout", c->attention_dropout) &&
          add_float(o, "activation_dropout", c->activation_dropout);
-    ok = ok && cJSON_AddStringToObject(o, "activation", activation_names[c->activation]);
+    ok = ok && cJSON_AddStringToObject(o, "activation", tfm_activation_names[c->activation]);
     ok = ok && add_bool(o, "pre_layernorm", c->pre_layernorm);
     ok = ok && cJSON_AddStringToObject(o, "positions", position_names[c->positions]);
     ok = ok && add_bool(o, "scale_embeddings", c->scale_embeddings) && add_bool(o, "share_embeddings", c->share_embeddings);

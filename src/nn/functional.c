@@ -14,6 +14,7 @@
 #include "ops/linear.h"
 #include "ops/linear_packed.h"
 #include "ops/residual.h"
+#include "ops/softmax.h"
 #include "tfm/base.h"
 
 /* Gradient buffer of an input if it wants one, else NULL (kernels skip NULL gradients). */
@@ -173,12 +174,12 @@ tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tf
     return out;
 }
 
-/* ---- activations (kind: TFM_ACTIVATION_GELU (tanh), _GELU_ERF or _RELU from tfm/config.h) ---- */
+/* ---- activations (kind: TFM_ACTIVATION_* from tfm/config.h) ---- */
 static void activation_backward(tfm_graph *g, tfm_node *n) {
     (void)g;
     tfm_tensor *x = n->in[0], *out = n->out;
     if (!n->ints[1]) {
-        tfm_activation_backward(n->ints[0], grad_of(x), out->grad, x->data, out->size);
+        tfm_activation_backward(n->ints[0], n->floats[0], grad_of(x), out->grad, x->data, out->size);
     } else if (n->reuses_output_grad) { /* ReLU from its output (x's values may be gone); x->grad is out->grad */
         tfm_relu_backward_in_place(x->grad, out->data, out->size);
     } else {
@@ -186,32 +187,95 @@ static void activation_backward(tfm_graph *g, tfm_node *n) {
     }
 }
 
-static tfm_tensor *activation(tfm_graph *g, tfm_tensor *x, int kind, int in_place) {
+static tfm_tensor *activation(tfm_graph *g, tfm_tensor *x, int kind, float parameter, int in_place) {
     if (!x) return NULL;
-    if (kind != TFM_ACTIVATION_GELU && kind != TFM_ACTIVATION_GELU_ERF && kind != TFM_ACTIVATION_RELU && kind != TFM_ACTIVATION_TANH) {
-        tfm_error(TFM_ERR_INVALID_ARGUMENT, "activation: unknown kind %d", kind);
+    if (kind < 0 || kind >= TFM_ACTIVATION_COUNT) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "activation: unknown kind %d (expected 0 to %d)", kind, TFM_ACTIVATION_COUNT - 1);
         return NULL;
     }
-    /* ReLU's backward can read its output instead of its input; the GELUs' needs the input itself. */
+    if (!isfinite(parameter) || (kind == TFM_ACTIVATION_ELU && parameter < 0.0f)) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "activation %s: parameter %g out of range", tfm_activation_names[kind], (double)parameter);
+        return NULL;
+    }
+    /* ReLU's backward can read its output instead of its input; the others' need the input itself. */
     int from_output = in_place && kind == TFM_ACTIVATION_RELU;
     int overwrite = in_place && (from_output || !g->recording || !x->requires_grad);
     tfm_tensor *out = tfm_graph_tensor_like(g, x, overwrite);
     if (!out) return NULL;
-    tfm_activation_forward(kind, out->data, x->data, x->size);
+    tfm_activation_forward(kind, parameter, out->data, x->data, x->size);
     tfm_node *n = tfm_graph_record(g, activation_backward, out, 1, &x);
     if (n) {
         n->ints[0] = kind;
         n->ints[1] = from_output;
+        n->floats[0] = parameter;
         n->can_reuse_output_grad = from_output;
         out->read_by_producer = from_output;
     }
     return out;
 }
 
-tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind) { return activation(g, x, kind, 0); }
-tfm_tensor *tfm_fn_activation_in_place(tfm_graph *g, tfm_tensor *x, int kind) { return activation(g, x, kind, 1); }
+tfm_tensor *tfm_fn_activation(tfm_graph *g, tfm_tensor *x, int kind) {
+    return activation(g, x, kind, tfm_activation_default_parameter(kind), 0);
+}
+tfm_tensor *tfm_fn_activation_in_place(tfm_graph *g, tfm_tensor *x, int kind) {
+    return activation(g, x, kind, tfm_activation_default_parameter(kind), 1);
+}
+tfm_tensor *tfm_fn_activation_with_parameter(tfm_graph *g, tfm_tensor *x, int kind, float parameter) {
+    return activation(g, x, kind, parameter, 0);
+}
 tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x) { return tfm_fn_activation(g, x, TFM_ACTIVATION_GELU); }
 tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x) { return tfm_fn_activation(g, x, TFM_ACTIVATION_RELU); }
+
+/* ---- PReLU: the slope's gradient sums over every row ---- */
+static void prelu_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *x = n->in[0], *weight = n->in[1];
+    int C = x->shape[x->ndim - 1];
+    tfm_prelu_backward(grad_of(x), grad_of(weight), n->out->grad, x->data, weight->data, rows_of(x), C, (int)weight->size);
+}
+
+tfm_tensor *tfm_fn_prelu(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight) {
+    if (!x || !weight) return NULL;
+    int C = x->shape[x->ndim - 1];
+    if (weight->size != 1 && weight->size != (size_t)C) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "prelu: weight has %zu entries; expected 1 or one per channel (%d)", weight->size, C);
+        return NULL;
+    }
+    tfm_tensor *out = tfm_graph_tensor_like(g, x, 0);
+    if (!out) return NULL;
+    tfm_prelu_forward(out->data, x->data, weight->data, rows_of(x), C, (int)weight->size);
+    tfm_tensor *in[2] = {x, weight};
+    tfm_graph_record(g, prelu_backward, out, 2, in);
+    return out;
+}
+
+/* ---- softmax and log-softmax over the last dimension; both backwards read the output ---- */
+static void softmax_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *x = n->in[0], *out = n->out;
+    int V = x->shape[x->ndim - 1], N = (int)rows_of(x);
+    if (n->ints[0]) tfm_log_softmax_backward(grad_of(x), out->grad, out->data, N, V);
+    else tfm_softmax_backward(grad_of(x), out->grad, out->data, N, V);
+}
+
+static tfm_tensor *softmax(tfm_graph *g, tfm_tensor *x, int log) {
+    if (!x) return NULL;
+    if (rows_of(x) > INT32_MAX) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "softmax: %zu rows, more than this kernel takes", rows_of(x));
+        return NULL;
+    }
+    tfm_tensor *out = tfm_graph_tensor_like(g, x, 0);
+    if (!out) return NULL;
+    int V = x->shape[x->ndim - 1], N = (int)rows_of(x);
+    if (log) tfm_log_softmax_forward(out->data, x->data, N, V);
+    else tfm_softmax_forward(out->data, x->data, N, V);
+    tfm_node *n = tfm_graph_record(g, softmax_backward, out, 1, &x);
+    if (n) n->ints[0] = log;
+    return out;
+}
+
+tfm_tensor *tfm_fn_softmax(tfm_graph *g, tfm_tensor *x) { return softmax(g, x, 0); }
+tfm_tensor *tfm_fn_log_softmax(tfm_graph *g, tfm_tensor *x) { return softmax(g, x, 1); }
 
 /* ---- dropout: the mask is recomputed from (seed, offset) in backward, never stored ---- */
 static void dropout_backward(tfm_graph *g, tfm_node *n) {

@@ -1,4 +1,4 @@
-/* ops/activation.h: element-wise activations (GELU tanh / erf, ReLU) and the vectorisable exp the row kernels share. */
+/* ops/activation.h: element-wise activations (GELU, the ReLU family, tanh, sigmoid, SiLU, ELU, SELU), PReLU, and the vectorisable exp the row kernels share. */
 #ifndef TFM_OPS_ACTIVATION_H
 #define TFM_OPS_ACTIVATION_H
 
@@ -75,9 +75,53 @@ void tfm_tanh_backward(float *dinp, const float *dout, const float *inp, size_t 
 void tfm_relu_backward_in_place_reference(float *grad, const float *out, size_t n);
 void tfm_relu_backward_in_place(float *grad, const float *out, size_t n);
 
-/* Dispatch on tfm/config.h's TFM_ACTIVATION_GELU (tanh) / TFM_ACTIVATION_RELU / TFM_ACTIVATION_GELU_ERF.
- * Forward may run in place (out == inp). */
-void tfm_activation_forward(int kind, float *out, const float *inp, size_t n);
-void tfm_activation_backward(int kind, float *dinp, const float *dout, const float *inp, size_t n);
+/* ---- sigmoid 1 / (1 + e^-x) and SiLU / Swish x sigmoid(x); the references compute in double ---- */
+void tfm_sigmoid_forward_reference(float *out, const float *inp, size_t n);
+void tfm_sigmoid_forward(float *out, const float *inp, size_t n);
+void tfm_sigmoid_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_sigmoid_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_silu_forward_reference(float *out, const float *inp, size_t n);
+void tfm_silu_forward(float *out, const float *inp, size_t n);
+void tfm_silu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_silu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
+/* ---- LeakyReLU: x > 0 ? x : slope x.  ThresholdedReLU (Keras; torch.threshold(x, theta, 0)): x <= theta ? 0 : x ---- */
+void tfm_leaky_relu_forward_reference(float *out, const float *inp, size_t n, float slope);
+void tfm_leaky_relu_forward(float *out, const float *inp, size_t n, float slope);
+void tfm_leaky_relu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n, float slope);
+void tfm_leaky_relu_backward(float *dinp, const float *dout, const float *inp, size_t n, float slope);
+void tfm_thresholded_relu_forward_reference(float *out, const float *inp, size_t n, float theta);
+void tfm_thresholded_relu_forward(float *out, const float *inp, size_t n, float theta);
+void tfm_thresholded_relu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n, float theta);
+void tfm_thresholded_relu_backward(float *dinp, const float *dout, const float *inp, size_t n, float theta);
+
+/* ---- ELU: x > 0 ? x : alpha (e^x - 1).  SELU: scale * ELU with alpha 1.6732632, scale 1.0507010 (Klambauer et al.) ----
+ * The gradient at 0 is the negative side's (alpha, scale * alpha), as torch's. */
+void tfm_elu_forward_reference(float *out, const float *inp, size_t n, float alpha);
+void tfm_elu_forward(float *out, const float *inp, size_t n, float alpha);
+void tfm_elu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n, float alpha);
+void tfm_elu_backward(float *dinp, const float *dout, const float *inp, size_t n, float alpha);
+void tfm_selu_forward_reference(float *out, const float *inp, size_t n);
+void tfm_selu_forward(float *out, const float *inp, size_t n);
+void tfm_selu_backward_reference(float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_selu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
+/* ---- PReLU (He et al. 2015): LeakyReLU whose slope is learned, one per channel (the last dimension) or one
+ * for all (channels == 1). inp/out [rows, C], weight [channels]; dinp and dweight accumulate and may be NULL. ---- */
+void tfm_prelu_forward_reference(float *out, const float *inp, const float *weight, size_t rows, int C, int channels);
+void tfm_prelu_forward(float *out, const float *inp, const float *weight, size_t rows, int C, int channels);
+void tfm_prelu_backward_reference(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight, size_t rows,
+                                  int C, int channels);
+void tfm_prelu_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight, size_t rows, int C,
+                        int channels);
+
+/* Dispatch on tfm/config.h's TFM_ACTIVATION_*. `parameter` is LeakyReLU's slope, ELU's alpha or ThresholdedReLU's
+ * theta (ignored by the others); tfm_activation_default_parameter gives torch's (Keras' for theta). Forward may run
+ * in place (out == inp). */
+float tfm_activation_default_parameter(int kind);
+void tfm_activation_forward(int kind, float parameter, float *out, const float *inp, size_t n);
+void tfm_activation_backward(int kind, float parameter, float *dinp, const float *dout, const float *inp, size_t n);
+void tfm_activation_forward_reference(int kind, float parameter, float *out, const float *inp, size_t n);
+void tfm_activation_backward_reference(int kind, float parameter, float *dinp, const float *dout, const float *inp, size_t n);
 
 #endif

@@ -1,4 +1,4 @@
-/* ops/softmax.h: numerically stable softmax over the rows of a matrix, and its backward. */
+/* ops/softmax.h: numerically stable softmax and log-softmax over the rows of a matrix, and their backwards. */
 #ifndef TFM_OPS_SOFTMAX_H
 #define TFM_OPS_SOFTMAX_H
 
@@ -10,5 +10,12 @@ void tfm_softmax_forward(float *out, const float *inp, int N, int V);
 /* dinp[N, V] += out * (dout - sum_v(dout * out)), from the forward's output (no input needed). */
 void tfm_softmax_backward_reference(float *dinp, const float *dout, const float *out, int N, int V);
 void tfm_softmax_backward(float *dinp, const float *dout, const float *out, int N, int V);
+
+/* out[N, V] = log softmax(inp): inp - rowmax - log(sum(exp(inp - rowmax))); a row entirely -inf gives -inf.
+ * Backward from the output: dinp += dout - exp(out) * sum_v(dout). */
+void tfm_log_softmax_forward_reference(float *out, const float *inp, int N, int V);
+void tfm_log_softmax_forward(float *out, const float *inp, int N, int V);
+void tfm_log_softmax_backward_reference(float *dinp, const float *dout, const float *out, int N, int V);
+void tfm_log_softmax_backward(float *dinp, const float *dout, const float *out, int N, int V);
 
 #endif

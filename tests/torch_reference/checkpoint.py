@@ -33,7 +33,7 @@ def config_to_json(config):
         "n_layer": config.n_layer,
         "n_head": config.n_head,
         "n_inner": config.d_ff,
-        "activation_function": "gelu_new",
+        "activation_function": config.activation_function,
         "resid_pdrop": config.resid_pdrop,
         "embd_pdrop": config.embd_pdrop,
         "attn_pdrop": config.attn_pdrop,
@@ -54,15 +54,19 @@ def config_from_dict(d, source="config"):
             values.setdefault(name, d["dropout"])
     if values.get("n_inner") is None:
         values["n_inner"] = 0
-    act = d.get("activation_function", d.get("activation", "gelu_new"))
-    if act not in ("gelu_new", "gelu", "gelu_tanh"):
-        raise ValueError(f"{source}: activation {act!r}: only the tanh GELU is implemented in the reference")
+    # transformers' "activation_function", or tfm's "activation" (where "gelu" is the tanh form, "gelu_erf" the exact)
+    if "activation_function" in d:
+        act = {"gelu_pytorch_tanh": "gelu_new", "swish": "silu"}.get(d["activation_function"], d["activation_function"])
+    else:
+        act = {"gelu": "gelu_new", "gelu_erf": "gelu"}.get(d.get("activation", "gelu"), d.get("activation", "gelu"))
+    values["activation_function"] = act
     if d.get("pre_layernorm", True) in (False, 0):
         raise ValueError(f"{source}: post-LayerNorm is not implemented in the reference")
     for required in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
         if required not in values:
             raise ValueError(f"{source}: missing {required}")
-    config = GPTConfig(**{k: (float(v) if k.endswith(("pdrop", "epsilon")) else int(v)) for k, v in values.items()})
+    config = GPTConfig(**{k: (v if k == "activation_function" else float(v) if k.endswith(("pdrop", "epsilon")) else int(v))
+                          for k, v in values.items()})
     config.validate()
     return config
 

@@ -26,6 +26,7 @@ class GPTConfig:
     embd_pdrop: float = 0.0
     attn_pdrop: float = 0.0
     layer_norm_epsilon: float = 1e-5
+    activation_function: str = "gelu_new"   # a key of ACTIVATIONS (transformers' names; tfm's for the ones it lacks)
 
     @property
     def d_ff(self):
@@ -38,6 +39,9 @@ class GPTConfig:
             if field.endswith("pdrop"):
                 if not 0.0 <= value < 1.0:
                     raise ValueError(f"{field} must be in [0, 1), got {value}")
+            elif field == "activation_function":
+                if value not in ACTIVATIONS:
+                    raise ValueError(f"activation_function {value!r}: expected one of {sorted(ACTIVATIONS)}")
             elif field != "n_inner" and value <= 0:
                 raise ValueError(f"{field} must be positive, got {value}")
 
@@ -109,15 +113,32 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
+# The FFN's activation by transformers' name ("gelu" is the exact erf form there); ELU, SELU and ThresholdedReLU
+# (theta 1, Keras') have no transformers name and go by tfm's.
+ACTIVATIONS = {
+    "gelu_new": gelu_new,
+    "gelu": F.gelu,
+    "relu": F.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "silu": F.silu,
+    "leaky_relu": F.leaky_relu,
+    "elu": F.elu,
+    "selu": F.selu,
+    "thresholded_relu": lambda x: F.threshold(x, 1.0, 0.0),
+}
+
+
 class MLP(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.c_fc = Conv1D(config.n_embd, config.d_ff)
         self.c_proj = Conv1D(config.d_ff, config.n_embd)
         self.dropout = nn.Dropout(config.resid_pdrop)
+        self.activation = config.activation_function
 
     def forward(self, x):
-        return self.dropout(self.c_proj(gelu_new(self.c_fc(x))))
+        return self.dropout(self.c_proj(ACTIVATIONS[self.activation](self.c_fc(x))))
 
 
 class Block(nn.Module):
