@@ -85,6 +85,40 @@ tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *args);
 tfm_tensor *tfm_fn_cross_entropy(tfm_graph *g, tfm_tensor *logits, const int32_t *targets, int ignore_index,
                                  float label_smoothing, int *counted);
 
+/* The other losses: pred [..., C] against a constant target of the same shape (plain floats that must stay valid
+ * until backward). -> scalar [1], the mean of the loss's terms (TFM_REDUCTION_MEAN: over elements, or over rows for
+ * the per-row kinds) or their sum. Values and gradients equal torch's functions where it has them (named below),
+ * else Keras' formulas. Bad input (a BCE probability outside [0, 1], a hinge label not -1 or 1, ...) is an error
+ * naming the entry. */
+enum {
+    TFM_LOSS_MSE = 0,            /* (p - t)^2                                          F.mse_loss */
+    TFM_LOSS_MAE,                /* |p - t|                                            F.l1_loss */
+    TFM_LOSS_MAPE,               /* 100 |p - t| / max(|t|, 1e-7)                       Keras */
+    TFM_LOSS_MSLE,               /* (log(1 + max(p, 1e-7)) - log(1 + max(t, 1e-7)))^2  Keras */
+    TFM_LOSS_HUBER,              /* d^2 / 2 within delta, else delta (|d| - delta / 2) F.huber_loss */
+    TFM_LOSS_SMOOTH_L1,          /* d^2 / (2 beta) within beta (= delta), else |d| - beta / 2   F.smooth_l1_loss */
+    TFM_LOSS_LOG_COSH,           /* log cosh(p - t)                                    Keras */
+    TFM_LOSS_BINARY_CROSS_ENTROPY, /* p a probability; logs clamped at -100            F.binary_cross_entropy */
+    TFM_LOSS_BINARY_CROSS_ENTROPY_WITH_LOGITS, /* p a logit                           F.binary_cross_entropy_with_logits */
+    TFM_LOSS_POISSON,            /* p - t log(p + 1e-8), p a rate                      F.poisson_nll_loss(log_input=False) */
+    TFM_LOSS_HINGE,              /* max(1 - t p, 0), t in {-1, 1}                      Keras */
+    TFM_LOSS_SQUARED_HINGE,      /* max(1 - t p, 0)^2                                  Keras */
+    /* per row (the mean is over rows): */
+    TFM_LOSS_KL_DIVERGENCE,      /* sum_c t (log t - p), p log-probabilities           F.kl_div(reduction="batchmean") */
+    TFM_LOSS_CATEGORICAL_CROSS_ENTROPY, /* -sum_c t log_softmax(p), p logits, t probabilities  F.cross_entropy(soft targets) */
+    TFM_LOSS_COSINE_SIMILARITY,  /* -cos(p, t), norms floored at 1e-6                  Keras' CosineSimilarity */
+    TFM_LOSS_CATEGORICAL_HINGE,  /* max(max_c (1 - t) p - sum_c t p + 1, 0)             Keras */
+    TFM_LOSS_COUNT
+};
+enum { TFM_REDUCTION_MEAN = 0, TFM_REDUCTION_SUM = 1 };
+extern const char *const tfm_loss_names[]; /* "mse", "mae", ..., indexed by TFM_LOSS_* (NULL-terminated) */
+/* delta: Huber's delta, smooth L1's beta (ignored by the others; torch's default is 1). */
+tfm_tensor *tfm_fn_loss(tfm_graph *g, int kind, tfm_tensor *pred, const float *target, int reduction, float delta);
+/* Negative log-likelihood of log-probabilities [N, V] (e.g. tfm_fn_log_softmax's) at targets[N], the mean over rows
+ * whose target is not ignore_index (F.nll_loss); *counted (may be NULL) receives their number. Sparse categorical
+ * cross-entropy from logits is tfm_fn_cross_entropy. */
+tfm_tensor *tfm_fn_nll(tfm_graph *g, tfm_tensor *log_probs, const int32_t *targets, int ignore_index, int *counted);
+
 /* ---- Layers: parameters declared in a tfm_params under a name prefix, plus their forward ---- */
 typedef struct tfm_linear_layer {
     tfm_tensor weight;   /* [out, in] (PyTorch nn.Linear layout in memory) */

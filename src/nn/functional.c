@@ -13,6 +13,7 @@
 #include "ops/layernorm.h"
 #include "ops/linear.h"
 #include "ops/linear_packed.h"
+#include "ops/loss.h"
 #include "ops/residual.h"
 #include "ops/softmax.h"
 #include "tfm/base.h"
@@ -401,6 +402,103 @@ tfm_tensor *tfm_fn_cross_entropy(tfm_graph *g, tfm_tensor *logits, const int32_t
         n->ints[0] = N; n->ints[1] = V; n->ints[2] = ignore_index; n->ints[3] = count;
         n->floats[0] = label_smoothing;
         n->can_overwrite_input = 1;
+    }
+    return out;
+}
+
+/* ---- the other losses (ops/loss.c): a scalar, the mean (or sum) of the terms ---- */
+static void loss_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *pred = n->in[0];
+    if (!grad_of(pred)) return;
+    float scale = n->out->grad[0] * n->floats[1];
+    tfm_loss_backward(n->ints[0], grad_of(pred), pred->data, (const float *)n->object, rows_of(pred), pred->shape[pred->ndim - 1],
+                      n->floats[0], scale);
+}
+
+/* What a loss needs of its inputs: the first entry that breaks it, named. */
+static tfm_status check_loss_inputs(int kind, const float *pred, const float *target, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float p = pred[i], t = target[i];
+        if (kind == TFM_LOSS_BINARY_CROSS_ENTROPY && !(p >= 0.0f && p <= 1.0f))
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "binary_cross_entropy: prediction[%zu] = %g; expected a probability in [0, 1] "
+                                                       "(binary_cross_entropy_with_logits takes logits)", i, (double)p);
+        if (kind == TFM_LOSS_BINARY_CROSS_ENTROPY && !(t >= 0.0f && t <= 1.0f))
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "binary_cross_entropy: target[%zu] = %g; expected a number in [0, 1]", i, (double)t);
+        if ((kind == TFM_LOSS_HINGE || kind == TFM_LOSS_SQUARED_HINGE) && t != 1.0f && t != -1.0f)
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: target[%zu] = %g; expected -1 or 1 (map 0/1 labels with 2y - 1)",
+                             tfm_loss_names[kind], i, (double)t);
+        if (kind == TFM_LOSS_POISSON && !(p >= 0.0f && t >= 0.0f))
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "poisson: prediction[%zu] = %g, target %g; expected non-negative rates and counts", i,
+                             (double)p, (double)t);
+        if ((kind == TFM_LOSS_KL_DIVERGENCE || kind == TFM_LOSS_CATEGORICAL_CROSS_ENTROPY || kind == TFM_LOSS_CATEGORICAL_HINGE) &&
+            !(t >= 0.0f && t <= 1.0f))
+            return tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: target[%zu] = %g; expected a probability in [0, 1]", tfm_loss_names[kind], i,
+                             (double)t);
+    }
+    return TFM_OK;
+}
+
+tfm_tensor *tfm_fn_loss(tfm_graph *g, int kind, tfm_tensor *pred, const float *target, int reduction, float delta) {
+    if (!pred) return NULL;
+    if (kind < 0 || kind >= TFM_LOSS_COUNT) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "loss: unknown kind %d (expected 0 to %d)", kind, TFM_LOSS_COUNT - 1);
+        return NULL;
+    }
+    if (reduction != TFM_REDUCTION_MEAN && reduction != TFM_REDUCTION_SUM) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: reduction %d; expected TFM_REDUCTION_MEAN or _SUM", tfm_loss_names[kind], reduction);
+        return NULL;
+    }
+    if ((kind == TFM_LOSS_HUBER || kind == TFM_LOSS_SMOOTH_L1) && !(isfinite(delta) && delta > 0.0f)) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s: delta %g; expected a positive number", tfm_loss_names[kind], (double)delta);
+        return NULL;
+    }
+    if (check_loss_inputs(kind, pred->data, target, pred->size)) return NULL;
+    size_t rows = rows_of(pred), terms = tfm_loss_per_row(kind) ? rows : pred->size;
+    int C = pred->shape[pred->ndim - 1];
+    tfm_tensor *out = tfm_graph_tensor(g, 1, (int[]){1});
+    if (!out) return NULL;
+    float per_term = reduction == TFM_REDUCTION_SUM ? 1.0f : (float)(1.0 / (double)(terms ? terms : 1));
+    double sum = tfm_loss_forward(kind, pred->data, target, rows, C, delta);
+    out->data[0] = (float)(reduction == TFM_REDUCTION_SUM ? sum : sum / (double)(terms ? terms : 1));
+    tfm_node *n = tfm_graph_record(g, loss_backward, out, 1, &pred);
+    if (n) {
+        n->object = target;
+        n->ints[0] = kind;
+        n->floats[0] = delta;
+        n->floats[1] = per_term;
+    }
+    return out;
+}
+
+/* ---- negative log-likelihood of log-probabilities ---- */
+static void nll_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *logp = n->in[0];
+    if (!grad_of(logp) || !n->ints[3]) return;
+    tfm_nll_backward(grad_of(logp), (const int32_t *)n->object, n->ints[0], n->ints[1], n->ints[2], n->out->grad[0] / (float)n->ints[3]);
+}
+
+tfm_tensor *tfm_fn_nll(tfm_graph *g, tfm_tensor *log_probs, const int32_t *targets, int ignore_index, int *counted) {
+    if (!log_probs) return NULL;
+    int V = log_probs->shape[log_probs->ndim - 1];
+    size_t N = rows_of(log_probs);
+    for (size_t i = 0; i < N; i++)
+        if (targets[i] != ignore_index && (targets[i] < 0 || targets[i] >= V)) {
+            tfm_error(TFM_ERR_INVALID_ARGUMENT, "nll: target[%zu] = %d; expected a class in [0, %d) or the ignore index %d", i, targets[i], V,
+                      ignore_index);
+            return NULL;
+        }
+    tfm_tensor *out = tfm_graph_tensor(g, 1, (int[]){1});
+    if (!out) return NULL;
+    int count = 0;
+    double sum = tfm_nll_forward(log_probs->data, targets, (int)N, V, ignore_index, &count);
+    out->data[0] = count ? (float)(sum / count) : 0.0f;
+    if (counted) *counted = count;
+    tfm_node *n = tfm_graph_record(g, nll_backward, out, 1, &log_probs);
+    if (n) {
+        n->object = targets;
+        n->ints[0] = (int)N; n->ints[1] = V; n->ints[2] = ignore_index; n->ints[3] = count;
     }
     return out;
 }

@@ -12,30 +12,7 @@
 #include "ops/activation.h"
 #include "ops/softmax.h"
 #include "tfm/config.h"
-
-static float *read_floats(const char *dir, const char *name, size_t n) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    float *x = malloc(n * sizeof(float));
-    size_t got = f && x ? fread(x, sizeof(float), n, f) : 0;
-    if (f) fclose(f);
-    if (got != n) {
-        fprintf(stderr, "activation_values: %s: expected %zu floats\n", path, n);
-        exit(1);
-    }
-    return x;
-}
-
-static void write_floats(const char *dir, const char *name, const float *x, size_t n) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(x, sizeof(float), n, f) != n || fclose(f) != 0) {
-        fprintf(stderr, "activation_values: cannot write %s\n", path);
-        exit(1);
-    }
-}
+#include "tools/tool_files.h"
 
 static int kind_of(const char *name) {
     for (int k = 0; tfm_activation_names[k]; k++)
@@ -51,7 +28,7 @@ int main(int argc, char **argv) {
     const char *name = argv[1], *dir = argv[5];
     float parameter = strtof(argv[2], NULL);
     size_t rows = strtoul(argv[3], NULL, 10), C = strtoul(argv[4], NULL, 10), n = rows * C;
-    float *x = read_floats(dir, "x.f32", n), *dy = read_floats(dir, "dy.f32", n);
+    float *x = tool_read("activation_values", dir, "x.f32", n * sizeof(float)), *dy = tool_read("activation_values", dir, "dy.f32", n * sizeof(float));
     float *y[2], *dx[2], *dw[2] = {NULL, NULL}, *w = NULL;
     int channels = (int)parameter, kind = kind_of(name);
     int prelu = strcmp(name, "prelu") == 0, softmax = strcmp(name, "softmax") == 0, log_softmax = strcmp(name, "log_softmax") == 0;
@@ -59,7 +36,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "activation_values: unknown activation %s\n", name);
         return 1;
     }
-    if (prelu) w = read_floats(dir, "w.f32", (size_t)channels);
+    if (prelu) w = tool_read("activation_values", dir, "w.f32", (size_t)channels * sizeof(float));
     for (int fast = 0; fast < 2; fast++) {
         y[fast] = calloc(n, sizeof(float));
         dx[fast] = calloc(n, sizeof(float));
@@ -81,12 +58,12 @@ int main(int argc, char **argv) {
     for (int fast = 0; fast < 2; fast++) {
         char file[64];
         snprintf(file, sizeof file, "y_%s.f32", suffix[fast]);
-        write_floats(dir, file, y[fast], n);
+        tool_write("activation_values", dir, file, y[fast], n * sizeof(float));
         snprintf(file, sizeof file, "dx_%s.f32", suffix[fast]);
-        write_floats(dir, file, dx[fast], n);
+        tool_write("activation_values", dir, file, dx[fast], n * sizeof(float));
         if (prelu) {
             snprintf(file, sizeof file, "dw_%s.f32", suffix[fast]);
-            write_floats(dir, file, dw[fast], (size_t)channels);
+            tool_write("activation_values", dir, file, dw[fast], (size_t)channels * sizeof(float));
         }
         free(y[fast]), free(dx[fast]), free(dw[fast]);
     }

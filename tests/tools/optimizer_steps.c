@@ -11,24 +11,10 @@
 #include <string.h>
 
 #include "tfm/config.h"
+#include "tools/tool_files.h"
 #include "train/optimizer.h"
 
 #define KAPPA 0.05
-
-static void *read_all(const char *dir, const char *name, size_t bytes) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    void *data = malloc(bytes);
-    size_t got = f && data ? fread(data, 1, bytes, f) : 0;
-    if (f) fclose(f);
-    if (got != bytes) {
-        fprintf(stderr, "optimizer_steps: %s: expected %zu bytes\n", path, bytes);
-        free(data);
-        return NULL;
-    }
-    return data;
-}
 
 static void gradient(const float *p, const double *lambda, const double *center, size_t n, float *g) {
     for (size_t i = 0; i < n; i++) {
@@ -69,8 +55,8 @@ int main(int argc, char **argv) {
     size_t n = (size_t)ftell(f) / sizeof(float);
     fclose(f);
     long steps = atol(argv[3]);
-    double *lambda = read_all(argv[2], "lambda.f64", n * sizeof(double)), *center = read_all(argv[2], "center.f64", n * sizeof(double));
-    float *start = read_all(argv[2], "start.f32", n * sizeof(float));
+    double *lambda = tool_read("optimizer_steps", argv[2], "lambda.f64", n * sizeof(double)), *center = tool_read("optimizer_steps", argv[2], "center.f64", n * sizeof(double));
+    float *start = tool_read("optimizer_steps", argv[2], "start.f32", n * sizeof(float));
     if (!lambda || !center || !start) return 1;
     tfm_optimizer_settings s = tfm_optimizer_settings_of(&c);
     float *p[2], *state[2][3], *g = calloc(n, sizeof(float));
