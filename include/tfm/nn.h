@@ -139,7 +139,42 @@ tfm_status tfm_linear_declare(tfm_linear_layer *layer, tfm_params *p, const char
 tfm_tensor *tfm_linear_forward_graph(tfm_graph *g, tfm_linear_layer *layer, tfm_tensor *x);
 tfm_status tfm_layernorm_declare(tfm_layernorm_layer *layer, tfm_params *p, const char *prefix, int C, float eps);
 tfm_tensor *tfm_layernorm_forward_graph(tfm_graph *g, tfm_layernorm_layer *layer, tfm_tensor *x);
-/* Initialisation helpers: normal(0, std) for a weight; ones / zeros for LayerNorm. */
+/* ---- Initializers: fill a tensor from a seeded stream (the same numbers for the same seed) ----
+ * Fans follow torch for weights [out, in, k...]: fan_in = in * k..., fan_out = out * k... (a vector: its length).
+ * `scale` is the gain of Glorot, He, LeCun, orthogonal and identity, and the scale of variance scaling. */
+enum {
+    TFM_INIT_ZEROS = 0, TFM_INIT_ONES, TFM_INIT_CONSTANT, /* 0, 1, value */
+    TFM_INIT_NORMAL,            /* N(mean, std^2) */
+    TFM_INIT_UNIFORM,           /* U[low, high) */
+    TFM_INIT_TRUNCATED_NORMAL,  /* N(mean, std^2) redrawn beyond 2 std (Keras' TruncatedNormal) */
+    TFM_INIT_GLOROT_NORMAL,     /* Xavier: N(0, 2 / (fan_in + fan_out))        torch.nn.init.xavier_normal_ */
+    TFM_INIT_GLOROT_UNIFORM,    /* U(+-sqrt(6 / (fan_in + fan_out)))            xavier_uniform_ */
+    TFM_INIT_HE_NORMAL,         /* Kaiming: N(0, 2 / fan), fan by mode           kaiming_normal_ (ReLU) */
+    TFM_INIT_HE_UNIFORM,        /* U(+-sqrt(6 / fan))                            kaiming_uniform_ (ReLU) */
+    TFM_INIT_LECUN_NORMAL,      /* truncated normal of variance 1 / fan_in       Keras' LecunNormal */
+    TFM_INIT_LECUN_UNIFORM,     /* U(+-sqrt(3 / fan_in))                         Keras' LecunUniform */
+    TFM_INIT_VARIANCE_SCALING,  /* variance scale / fan (mode), by distribution  Keras' VarianceScaling */
+    TFM_INIT_ORTHOGONAL,        /* orthonormal rows or columns (Saxe et al.)     orthogonal_ */
+    TFM_INIT_IDENTITY,          /* the identity matrix (rectangular: eye)        eye_ */
+    TFM_INIT_COUNT
+};
+enum { TFM_FAN_IN = 0, TFM_FAN_OUT = 1, TFM_FAN_AVG = 2 };
+enum { TFM_DISTRIBUTION_TRUNCATED_NORMAL = 0, TFM_DISTRIBUTION_NORMAL = 1, TFM_DISTRIBUTION_UNIFORM = 2 };
+typedef struct tfm_init_options {
+    float value;             /* constant */
+    float mean, std;         /* normal, truncated normal (default 0, 1) */
+    float low, high;         /* uniform (default 0, 1) */
+    float scale;             /* gain / variance scale (default 1) */
+    int mode;                /* TFM_FAN_*: He's and variance scaling's fan (default in) */
+    int distribution;        /* TFM_DISTRIBUTION_*: variance scaling's (default truncated normal) */
+} tfm_init_options;
+extern const char *const tfm_init_names[]; /* "zeros", ..., "identity", indexed by TFM_INIT_* (NULL-terminated) */
+void tfm_init_options_default(tfm_init_options *options);
+void tfm_init_fans(const tfm_tensor *t, double *fan_in, double *fan_out);
+/* options NULL: the defaults. Errors: an unknown kind, options out of range, a fan-based kind on a vector, identity
+ * on anything but a matrix. */
+tfm_status tfm_init_tensor(tfm_tensor *t, int kind, const tfm_init_options *options, tfm_rng *rng);
+/* The two the models use: normal(0, std) for a weight; a constant (LayerNorm's ones and zeros). */
 void tfm_init_normal(tfm_tensor *t, float std, tfm_rng *rng);
 void tfm_init_constant(tfm_tensor *t, float value);
 

@@ -33,11 +33,3 @@ tfm_status tfm_layernorm_declare(tfm_layernorm_layer *layer, tfm_params *p, cons
 tfm_tensor *tfm_layernorm_forward_graph(tfm_graph *g, tfm_layernorm_layer *layer, tfm_tensor *x) {
     return tfm_fn_layernorm(g, x, &layer->weight, &layer->bias, layer->eps);
 }
-
-void tfm_init_normal(tfm_tensor *t, float std, tfm_rng *rng) {
-    for (size_t i = 0; i < t->size; i++) t->data[i] = std * tfm_rng_normal(rng);
-}
-
-void tfm_init_constant(tfm_tensor *t, float value) {
-    for (size_t i = 0; i < t->size; i++) t->data[i] = value;
-}
