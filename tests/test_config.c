@@ -32,6 +32,7 @@ static tfm_status load_text(const char *name, const char *text, tfm_gpt_config *
 static int gpt_equal(const tfm_gpt_config *a, const tfm_gpt_config *b) {
     return a->vocab_size == b->vocab_size && a->context_length == b->context_length && a->d_model == b->d_model &&
            a->n_layers == b->n_layers && a->n_heads == b->n_heads && a->d_ff == b->d_ff && a->dropout == b->dropout &&
+           a->attention_dropout == b->attention_dropout && a->embedding_dropout == b->embedding_dropout &&
            a->layernorm_eps == b->layernorm_eps && a->pre_layernorm == b->pre_layernorm &&
            a->tie_embeddings == b->tie_embeddings && a->activation == b->activation;
 }
@@ -45,7 +46,9 @@ static int train_equal(const tfm_train_config *a, const tfm_train_config *b) {
            a->gpt.valid_fraction == b->gpt.valid_fraction && a->eval_every == b->eval_every && a->gpt.eval_batches == b->gpt.eval_batches &&
            a->save_every == b->save_every && a->log_every == b->log_every && a->seed == b->seed && a->patience == b->patience &&
            a->task == b->task && memcmp(&a->optimizer_options, &b->optimizer_options, sizeof a->optimizer_options) == 0 &&
-           memcmp(&a->schedule_options, &b->schedule_options, sizeof a->schedule_options) == 0;
+           memcmp(&a->schedule_options, &b->schedule_options, sizeof a->schedule_options) == 0 && a->penalty_l1 == b->penalty_l1 &&
+           a->penalty_l2 == b->penalty_l2 && a->grad_clip_value == b->grad_clip_value &&
+           strcmp(a->penalty_parameters, b->penalty_parameters) == 0;
 }
 
 static void test_defaults(void) {
@@ -174,6 +177,13 @@ static void test_malformed_configs(void) {
                  "factor.json: train.plateau_factor: expected a number in (0, 1), got 1");
     EXPECT_ERROR(load_text("plateau.json", "{\"train\": {\"schedule\": \"plateau\", \"eval_every\": 0}}", &m, &t), TFM_ERR_CONFIG,
                  "plateau.json: train.eval_every: the \"plateau\" schedule reduces the rate after validations, so it needs eval_every >= 1, got 0");
+    EXPECT_ERROR(load_text("l2.json", "{\"train\": {\"penalty_l2\": -0.1}}", &m, &t), TFM_ERR_CONFIG,
+                 "l2.json: train.penalty_l2: expected a non-negative number, got -0.1");
+    EXPECT_ERROR(load_text("groups.json", "{\"train\": {\"penalty_parameters\": [\"h.*\"]}}", &m, &t), TFM_ERR_CONFIG,
+                 "groups.json: train.penalty_parameters: expected a non-empty string of at most 255 characters, got an array");
+    CHECK_OK(load_text("rates.json", "{\"model\": {\"dropout\": 0.2, \"attention_dropout\": 0}}", &m, &t));
+    CHECK(m.dropout == 0.2f && m.attention_dropout == 0.0f && m.embedding_dropout == 0.2f, "dropout rates %g %g %g", (double)m.dropout,
+          (double)m.attention_dropout, (double)m.embedding_dropout);
     EXPECT_ERROR(load_text("floor.json", "{\"train\": {\"schedule\": \"linear\", \"learning_rate\": 0.01, \"min_lr\": 0.1}}", &m, &t),
                  TFM_ERR_CONFIG, "floor.json: train.min_lr (0.1) exceeds train.learning_rate (0.01)");
     EXPECT_ERROR(load_text("act.json", "{\"model\": {\"activation\": [\"gelu\"]}}", &m, &t), TFM_ERR_CONFIG,
@@ -241,6 +251,7 @@ static void test_hf_round_trip(void) {
     variants[3].n_layers = 12;
     variants[3].d_ff = 3072;
     variants[3].dropout = 0.123456789f; /* a float with no short decimal form */
+    variants[3].attention_dropout = 0.05f, variants[3].embedding_dropout = 0.2f;
     for (int i = 0; i < 4; i++) {
         char *json = NULL;
         CHECK_OK(tfm_gpt_config_to_json(&variants[i], &json));
@@ -300,7 +311,9 @@ static void test_hf_config_errors(void) {
     snprintf(text, sizeof text, "%s, \"n_ctx\": 32}", base);
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_CONFIG, "n_ctx (32) differs from n_positions (64)");
     snprintf(text, sizeof text, "%s, \"attn_pdrop\": 0.2}", base);
-    EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_UNSUPPORTED, "attn_pdrop (0.2)", "one dropout");
+    CHECK_OK(tfm_gpt_config_from_json(text, "ck/config.json", &c));
+    CHECK(c.attention_dropout == 0.2f && c.dropout == 0.1f && c.embedding_dropout == 0.1f, "attn_pdrop 0.2: rates %g %g %g", (double)c.dropout,
+          (double)c.attention_dropout, (double)c.embedding_dropout);
     snprintf(text, sizeof text, "%s, \"activation_function\": \"mish\"}", base);
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_CONFIG,
                  "activation_function: expected one of \"gelu_new\", \"relu\", \"gelu\", \"tanh\", \"sigmoid\", \"silu\", \"leaky_relu\", "
@@ -372,6 +385,8 @@ static void test_train_round_trip(void) {
     variants[0].schedule_options = (tfm_schedule_options){.step_size = 7, .gamma = 0.5f, .plateau_factor = 0.25f, .plateau_patience = 3,
                                                           .plateau_threshold = 0.01f, .plateau_cooldown = 2};
     variants[1].schedule_options.step_size = 100;
+    variants[1].penalty_l1 = 1e-4f, variants[1].penalty_l2 = 0.01f, variants[1].grad_clip_value = 0.5f;
+    snprintf(variants[1].penalty_parameters, sizeof variants[1].penalty_parameters, "h.*.mlp.*,wte.weight");
     for (int i = 0; i < 3; i++) {
         char *json = NULL;
         CHECK_OK(tfm_train_config_to_json(&variants[i], &json));

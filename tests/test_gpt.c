@@ -17,7 +17,7 @@ static tfm_gpt_config small_config(void) {
     c.n_layers = 2;
     c.n_heads = 4;
     c.d_ff = 40;
-    c.dropout = 0.0f;
+    c.dropout = c.attention_dropout = c.embedding_dropout = 0.0f;
     return c;
 }
 
@@ -263,6 +263,39 @@ static void test_no_allocation_in_steps(void) {
     tfm_set_allocator(NULL, NULL);
 }
 
+/* Each of the three dropout rates acts where it should: a training forward with only that rate set differs from one
+ * without dropout, and with every rate 0 it is the evaluation forward. */
+static float training_loss(float residual, float attention, float embedding) {
+    tfm_gpt_config c = small_config();
+    c.dropout = residual, c.attention_dropout = attention, c.embedding_dropout = embedding;
+    tfm_gpt *m = NULL;
+    tfm_graph *g = NULL;
+    CHECK_OK(tfm_gpt_create(&m, &c));
+    CHECK_OK(tfm_graph_create(&g, 0));
+    if (!m || !g) return NAN;
+    tfm_gpt_init_weights(m, 1);
+    int32_t x[32], y[32];
+    tfm_rng rng;
+    tfm_rng_init(&rng, 2);
+    random_tokens(x, 32, c.vocab_size, &rng);
+    random_tokens(y, 32, c.vocab_size, &rng);
+    tfm_graph_begin(g, 0, 1);
+    tfm_rng_init(tfm_graph_dropout_stream(g), 5);
+    tfm_tensor *loss = tfm_gpt_loss(m, g, x, y, 2, 16, 0.0f);
+    float value = loss ? loss->data[0] : NAN;
+    tfm_graph_free(g);
+    tfm_gpt_free(m);
+    return value;
+}
+
+static void test_dropout_rates(void) {
+    float none = training_loss(0, 0, 0), residual = training_loss(0.3f, 0, 0), attention = training_loss(0, 0.3f, 0),
+          embedding = training_loss(0, 0, 0.3f);
+    CHECK(isfinite(none) && residual != none && attention != none && embedding != none && attention != residual && embedding != residual,
+          "dropout rates: none %.7g, residual %.7g, attention %.7g, embedding %.7g", (double)none, (double)residual, (double)attention,
+          (double)embedding);
+}
+
 static void test_input_validation(void) {
     tfm_gpt_config c = small_config();
     tfm_gpt *m = NULL;
@@ -364,5 +397,6 @@ int main(void) {
     test_sampling();
     test_no_allocation_in_steps();
     test_input_validation();
+    test_dropout_rates();
     return test_summary();
 }

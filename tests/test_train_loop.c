@@ -7,6 +7,7 @@
 
 #include "test_util.h"
 #include "tfm.h"
+#include "train/regularize.h"
 
 /* ---- A task of this test's own: a bigram table, logits = table[id], cross-entropy, some rows ignored ----
  * Micro-batch i holds rows [begin[i], begin[i+1]) of one fixed stream; ignored rows make the token counts differ,
@@ -179,7 +180,7 @@ static void test_gpt_accumulation(void) {
     m.n_layers = 2;
     m.n_heads = 2;
     m.d_ff = 64;
-    m.dropout = 0;
+    m.dropout = m.attention_dropout = m.embedding_dropout = 0;
     float *after[2] = {NULL, NULL};
     size_t total = 0;
     for (int k = 0; k < 2; k++) {
@@ -357,7 +358,61 @@ static void test_freezing(void) {
     tfm_trainer_free(b);
 }
 
+/* One plain SGD step with L1 + L2 on "table" only (a pattern), against the same step without: the difference is
+ * -lr (l1 sign(w) + 2 l2 w) on the table and nothing on "extra", and the step's loss grows by the penalty. Then
+ * clipping by value: no update larger than lr * limit. */
+static void test_penalties_and_value_clipping(void) {
+    static const int one[] = {0, ROWS};
+    bigram_task *plain = bigram_create(one, 1), *penalized = bigram_create(one, 1), *clipped = bigram_create(one, 1);
+    CHECK(plain && penalized && clipped, "bigram tasks");
+    if (!plain || !penalized || !clipped) return;
+    for (int i = 0; i < VOCAB * 2; i++) plain->extra.data[i] = penalized->extra.data[i] = 0.3f * (float)(i % 5) - 0.6f;
+    float before[VOCAB * VOCAB];
+    memcpy(before, plain->table.data, sizeof before);
+    tfm_train_config c;
+    loop_config(&c, 1);
+    c.momentum = 0;
+    tfm_train_config cp = c, cv = c;
+    cp.penalty_l1 = 0.01f, cp.penalty_l2 = 0.05f;
+    snprintf(cp.penalty_parameters, sizeof cp.penalty_parameters, "tab*");
+    cv.grad_clip_value = 0.01f;
+    tfm_trainer *tp = NULL, *tq = NULL, *tv = NULL;
+    CHECK_OK(tfm_trainer_create(&tp, &plain->task, &c));
+    CHECK_OK(tfm_trainer_create(&tq, &penalized->task, &cp));
+    CHECK_OK(tfm_trainer_create(&tv, &clipped->task, &cv));
+    if (!tp || !tq || !tv) return;
+    CHECK_OK(tfm_trainer_step(tp));
+    CHECK_OK(tfm_trainer_step(tq));
+    CHECK_OK(tfm_trainer_step(tv));
+    double penalty = 0, worst = 0, extra = 0, largest = 0;
+    for (int i = 0; i < VOCAB * VOCAB; i++) {
+        double w = before[i], sign = (w > 0) - (w < 0);
+        penalty += 0.01 * fabs(w) + 0.05 * w * w;
+        double want = -0.5 * (0.01 * sign + 2 * 0.05 * w);
+        worst = fmax(worst, fabs((penalized->table.data[i] - plain->table.data[i]) - want));
+        largest = fmax(largest, fabs(clipped->table.data[i] - before[i]));
+    }
+    for (int i = 0; i < VOCAB * 2; i++) extra = fmax(extra, fabs(penalized->extra.data[i] - plain->extra.data[i]));
+    float lp = tfm_trainer_get_progress(tp).loss, lq = tfm_trainer_get_progress(tq).loss;
+    CHECK(worst < 1e-6, "L1 + L2 on the table: update off the formula by %g", worst);
+    CHECK(extra == 0, "the penalty reached \"extra\", which its pattern does not select (%g)", extra);
+    CHECK(fabs((lq - lp) - penalty) < 1e-5 * fmax(1.0, penalty), "loss %.7g with the penalty, %.7g without: expected + %.7g", (double)lq,
+          (double)lp, penalty);
+    CHECK(largest <= 0.5 * 0.01 + 1e-7 && largest > 0.5 * 0.01 - 1e-6, "clip by value 0.01 at lr 0.5: largest update %g", largest);
+    /* "matrices" selects by weight decay, "all" everything, and patterns match whole names */
+    tfm_param bias = {.name = "h.0.mlp.c_fc.bias", .no_weight_decay = 1}, weight = {.name = "h.0.mlp.c_fc.weight"};
+    CHECK(!tfm_penalty_selects("matrices", &bias) && tfm_penalty_selects("matrices", &weight) && tfm_penalty_selects("all", &bias),
+          "matrices / all");
+    CHECK(tfm_penalty_selects("wte.weight,h.*.mlp.*", &bias) && !tfm_penalty_selects("h.*.attn.*", &weight) &&
+              !tfm_penalty_selects("h.0.mlp", &weight) && tfm_penalty_selects("*weight", &weight),
+          "name patterns");
+    tfm_trainer_free(tp);
+    tfm_trainer_free(tq);
+    tfm_trainer_free(tv);
+}
+
 int main(void) {
+    test_penalties_and_value_clipping();
     test_freezing();
     test_per_token_accumulation();
     test_gpt_accumulation();

@@ -21,7 +21,9 @@ typedef struct tfm_gpt_config {
     int n_layers;            /* L */
     int n_heads;             /* H; d_model % n_heads == 0 */
     int d_ff;                /* FFN inner width, default 4 * d_model */
-    float dropout;           /* embedding, residual and attention dropout, train only */
+    float dropout;           /* residual dropout (and the two below unless set), train only */
+    float attention_dropout; /* on the attention weights (transformers' attn_pdrop) */
+    float embedding_dropout; /* on the summed token + position embeddings (embd_pdrop) */
     float layernorm_eps;     /* 1e-5 */
     int pre_layernorm;       /* 1: GPT-2's pre-LN (+ final LN); 0: post-LN as in the paper */
     int tie_embeddings;      /* 1: output projection = token embedding transposed */
@@ -155,6 +157,10 @@ typedef struct tfm_train_config {
     float weight_decay;      /* AdamW (and Ftrl): decoupled; the others: an L2 term in the gradient; matrices only */
     tfm_optimizer_options optimizer_options;
     float grad_clip;         /* global-norm clip; 0 disables */
+    float grad_clip_value;   /* clip every gradient entry to [-v, v] (torch's clip_grad_value_); 0 disables */
+    float penalty_l1, penalty_l2; /* add l1 sum |w| + l2 sum w^2 over the penalized parameters to the loss (Keras' L1L2) */
+    char penalty_parameters[256]; /* which: "matrices" (default: those with weight decay), "all", or comma-separated
+                                     name patterns with * ("h.*.mlp.*,wte.weight") */
     float label_smoothing;   /* 0 for language modelling, 0.1 in the paper */
     int eval_every;          /* steps between validations (0: GPT never, seq2seq only at the end) */
     int patience;            /* stop after this many validations without a better score (0: never) */

@@ -29,7 +29,8 @@ extern "C" {
  * One optimizer step (tfm_trainer_step), whatever the model:
  *   zero the gradients; for each of grad_accum_steps micro-batches: the task builds its loss on a fresh tape,
  *   the loop checks it is finite and backpropagates it weighted (each micro-batch alike, or by the tokens it
- *   counted: the task says which); global-norm clip; learning rate from the schedule; the optimizer's update (train.optimizer).
+ *   counted: the task says which); L1/L2 penalties; clipping by value, then by global norm; learning rate from the schedule;
+ *   the optimizer's update (train.optimizer).
  * A run (tfm_trainer_run) adds: evaluation every eval_every steps, the best validation score and patience,
  * a time limit, checkpoints every save_every steps (and at the end, at a stop request, at early stopping),
  * a copy of the best model in <out>/best, one log.jsonl line per step, and progress events for the caller. */

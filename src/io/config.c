@@ -27,7 +27,7 @@ void tfm_gpt_config_default(tfm_gpt_config *c) {
     c->n_layers = 4;
     c->n_heads = 4;
     c->d_ff = 512;
-    c->dropout = 0.1f;
+    c->dropout = c->attention_dropout = c->embedding_dropout = 0.1f;
     c->layernorm_eps = 1e-5f;
     c->pre_layernorm = 1;
     c->tie_embeddings = 1;
@@ -59,6 +59,10 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
         return tfm_error(TFM_ERR_CONFIG, "model.d_ff (n_inner; 4 x n_embd when absent): expected 1 to %d, got %d", TFM_CONFIG_MAX_DIM, c->d_ff);
     if (!unit_interval(c->dropout))
         return tfm_error(TFM_ERR_CONFIG, "model.dropout: expected a number in [0, 1), got %g", (double)c->dropout);
+    if (!unit_interval(c->attention_dropout))
+        return tfm_error(TFM_ERR_CONFIG, "model.attention_dropout: expected a number in [0, 1), got %g", (double)c->attention_dropout);
+    if (!unit_interval(c->embedding_dropout))
+        return tfm_error(TFM_ERR_CONFIG, "model.embedding_dropout: expected a number in [0, 1), got %g", (double)c->embedding_dropout);
     if (!(isfinite(c->layernorm_eps) && c->layernorm_eps > 0.0f))
         return tfm_error(TFM_ERR_CONFIG, "model.layernorm_eps: expected a positive number, got %g",
                          (double)c->layernorm_eps);
@@ -83,7 +87,7 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
 
 static tfm_status read_model_section(const cJSON *o, const tfm_json_context *ctx, tfm_gpt_config *c) {
     static const char *const keys[] = {"vocab_size", "context_length", "d_model", "n_layers", "n_heads", "d_ff",
-                                       "dropout", "layernorm_eps", "pre_layernorm", "tie_embeddings", "activation",
+                                       "dropout", "attention_dropout", "embedding_dropout", "layernorm_eps", "pre_layernorm", "tie_embeddings", "activation",
                                        NULL};
     TRY(tfm_json_check_keys(o, ctx, keys, NULL));
     TRY(tfm_json_read_int32(o, "vocab_size", ctx, 1, TFM_CONFIG_MAX_DIM, &c->vocab_size));
@@ -92,7 +96,11 @@ static tfm_status read_model_section(const cJSON *o, const tfm_json_context *ctx
     TRY(tfm_json_read_int32(o, "n_layers", ctx, 1, TFM_CONFIG_MAX_DIM, &c->n_layers));
     TRY(tfm_json_read_int32(o, "n_heads", ctx, 1, TFM_CONFIG_MAX_DIM, &c->n_heads));
     TRY(tfm_json_read_int32(o, "d_ff", ctx, 1, TFM_CONFIG_MAX_DIM, &c->d_ff));
+    /* "dropout" sets all three rates; the other two keys set their own */
     TRY(tfm_json_read_float(o, "dropout", ctx, 0, 1, 1, 0, &c->dropout));
+    if (tfm_json_field(o, "dropout")) c->attention_dropout = c->embedding_dropout = c->dropout;
+    TRY(tfm_json_read_float(o, "attention_dropout", ctx, 0, 1, 1, 0, &c->attention_dropout));
+    TRY(tfm_json_read_float(o, "embedding_dropout", ctx, 0, 1, 1, 0, &c->embedding_dropout));
     TRY(tfm_json_read_float(o, "layernorm_eps", ctx, 0, 0, INFINITY, 0, &c->layernorm_eps));
     TRY(tfm_json_read_bool(o, "pre_layernorm", ctx, &c->pre_layernorm));
     TRY(tfm_json_read_bool(o, "tie_embeddings", ctx, &c->tie_embeddings));
@@ -131,8 +139,8 @@ tfm_status tfm_gpt_config_to_json(const tfm_gpt_config *c, char **json_text) {
          add_int(o, "n_ctx", c->context_length) && add_int(o, "n_embd", c->d_model) &&
          add_int(o, "n_layer", c->n_layers) && add_int(o, "n_head", c->n_heads) && add_int(o, "n_inner", c->d_ff);
     ok = ok && cJSON_AddStringToObject(o, "activation_function", tfm_hf_activation_names[c->activation]);
-    ok = ok && add_float(o, "resid_pdrop", c->dropout) && add_float(o, "embd_pdrop", c->dropout) &&
-         add_float(o, "attn_pdrop", c->dropout) && add_float(o, "layer_norm_epsilon", c->layernorm_eps);
+    ok = ok && add_float(o, "resid_pdrop", c->dropout) && add_float(o, "embd_pdrop", c->embedding_dropout) &&
+         add_float(o, "attn_pdrop", c->attention_dropout) && add_float(o, "layer_norm_epsilon", c->layernorm_eps);
     ok = ok && cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_embeddings);
     ok = ok && cJSON_AddStringToObject(o, "torch_dtype", "float32");
     if (ok && extras) {
@@ -223,15 +231,11 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
     int activation = 0;
     STEP(tfm_json_read_choice(o, "activation_function", &ctx, tfm_hf_activation_names, &activation));
     c.activation = tfm_hf_activation_kind(activation);
-    /* tfm has one dropout rate; transformers defaults each to 0.1. */
-    float resid = 0.1f, embd = 0.1f, attn = 0.1f;
-    STEP(tfm_json_read_float(o, "resid_pdrop", &ctx, 0, 1, 1, 0, &resid));
-    STEP(tfm_json_read_float(o, "embd_pdrop", &ctx, 0, 1, 1, 0, &embd));
-    STEP(tfm_json_read_float(o, "attn_pdrop", &ctx, 0, 1, 1, 0, &attn));
-    if (s == TFM_OK && (resid != embd || resid != attn))
-        s = tfm_error(TFM_ERR_UNSUPPORTED, "%s: resid_pdrop (%g), embd_pdrop (%g) and attn_pdrop (%g) differ; tfm uses one dropout rate",
-                      source, (double)resid, (double)embd, (double)attn);
-    c.dropout = resid;
+    /* transformers defaults each rate to 0.1 */
+    c.dropout = c.embedding_dropout = c.attention_dropout = 0.1f;
+    STEP(tfm_json_read_float(o, "resid_pdrop", &ctx, 0, 1, 1, 0, &c.dropout));
+    STEP(tfm_json_read_float(o, "embd_pdrop", &ctx, 0, 1, 1, 0, &c.embedding_dropout));
+    STEP(tfm_json_read_float(o, "attn_pdrop", &ctx, 0, 1, 1, 0, &c.attention_dropout));
     STEP(tfm_json_read_float(o, "layer_norm_epsilon", &ctx, 0, 0, INFINITY, 0, &c.layernorm_eps));
     STEP(check_unsupported_bool(o, "scale_attn_weights", 1, &ctx));
     STEP(check_unsupported_bool(o, "scale_attn_by_inverse_layer_idx", 0, &ctx));

@@ -79,6 +79,7 @@ void tfm_train_config_default_task(tfm_train_config *t, int task) {
     t->optimizer_options = (tfm_optimizer_options){.alpha = 0.99f, .rho = 0.9f, .momentum_decay = 0.004f, .lr_power = -0.5f};
     /* torch's StepLR and ReduceLROnPlateau defaults */
     t->schedule_options = (tfm_schedule_options){.gamma = 0.1f, .plateau_factor = 0.1f, .plateau_patience = 10, .plateau_threshold = 1e-4f};
+    snprintf(t->penalty_parameters, sizeof t->penalty_parameters, "matrices");
     t->keep_checkpoints = 2;
     t->on_nonfinite = TFM_ON_NONFINITE_STOP;
     t->nonfinite_skip_limit = 10;
@@ -212,6 +213,14 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
         return tfm_error(TFM_ERR_CONFIG, "train.weight_decay: expected a non-negative number, got %g", (double)t->weight_decay);
     if (!(isfinite(t->grad_clip) && t->grad_clip >= 0.0f))
         return tfm_error(TFM_ERR_CONFIG, "train.grad_clip: expected a non-negative number, got %g", (double)t->grad_clip);
+    const struct { const char *name; float value; } regularizers[] = {
+        {"grad_clip_value", t->grad_clip_value}, {"penalty_l1", t->penalty_l1}, {"penalty_l2", t->penalty_l2}};
+    for (size_t i = 0; i < sizeof regularizers / sizeof regularizers[0]; i++)
+        if (!(isfinite(regularizers[i].value) && regularizers[i].value >= 0.0f))
+            return tfm_error(TFM_ERR_CONFIG, "train.%s: expected a non-negative number, got %g", regularizers[i].name,
+                             (double)regularizers[i].value);
+    if (!t->penalty_parameters[0])
+        return tfm_error(TFM_ERR_CONFIG, "train.penalty_parameters: expected \"matrices\", \"all\" or name patterns, got \"\"");
     if (!unit_interval(t->label_smoothing))
         return tfm_error(TFM_ERR_CONFIG, "train.label_smoothing: expected a number in [0, 1), got %g", (double)t->label_smoothing);
     if (t->eval_every < 0) return tfm_error(TFM_ERR_CONFIG, "train.eval_every: expected a non-negative integer, got %d", t->eval_every);
@@ -233,7 +242,8 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
 
 static const char *const loop_keys[] = {"grad_accum_steps", "max_steps", "optimizer", "learning_rate", "min_lr", "schedule",
                                         "warmup_steps", "step_size", "gamma", "plateau_factor", "plateau_patience", "plateau_threshold",
-                                        "plateau_cooldown", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip", "dampening", "nesterov",
+                                        "plateau_cooldown", "beta1", "beta2", "eps", "momentum", "weight_decay", "grad_clip", "grad_clip_value", "penalty_l1", "penalty_l2",
+                                        "penalty_parameters", "dampening", "nesterov",
                                         "alpha", "centered", "rho", "lr_decay", "initial_accumulator", "momentum_decay", "l1", "l2",
                                         "lr_power", "l2_shrinkage", "ftrl_beta",
                                         "label_smoothing", "eval_every", "patience", "save_every", "keep_checkpoints", "log_every", "on_nonfinite",
@@ -283,6 +293,19 @@ static tfm_status read_language(const cJSON *o, const char *key, const tfm_json_
     if (!item) return TFM_OK;
     if (!cJSON_IsString(item) || !item->valuestring[0] || strlen(item->valuestring) >= size || strchr(item->valuestring, '/'))
         return tfm_error(TFM_ERR_CONFIG, "%s: train.%s: expected a short language suffix such as \"en\"", ctx->source, key);
+    snprintf(out, size, "%s", item->valuestring);
+    return TFM_OK;
+}
+
+static tfm_status read_string(const cJSON *o, const char *key, const tfm_json_context *ctx, char *out, size_t size) {
+    const cJSON *item = tfm_json_field(o, key);
+    if (!item) return TFM_OK;
+    if (!cJSON_IsString(item) || !item->valuestring[0] || strlen(item->valuestring) >= size) {
+        char got[64];
+        tfm_json_describe(item, got, sizeof got);
+        return tfm_error(TFM_ERR_CONFIG, "%s: train.%s: expected a non-empty string of at most %zu characters, got %s", ctx->source, key,
+                         size - 1, got);
+    }
     snprintf(out, size, "%s", item->valuestring);
     return TFM_OK;
 }
@@ -383,6 +406,10 @@ static tfm_status read_train_object(const cJSON *o, const tfm_json_context *ctx,
     TRY(tfm_json_read_float(o, "weight_decay", ctx, 0, 1, INFINITY, 0, &t->weight_decay));
     TRY(read_optimizer_options(o, ctx, t));
     TRY(tfm_json_read_float(o, "grad_clip", ctx, 0, 1, INFINITY, 0, &t->grad_clip));
+    TRY(tfm_json_read_float(o, "grad_clip_value", ctx, 0, 1, INFINITY, 0, &t->grad_clip_value));
+    TRY(tfm_json_read_float(o, "penalty_l1", ctx, 0, 1, INFINITY, 0, &t->penalty_l1));
+    TRY(tfm_json_read_float(o, "penalty_l2", ctx, 0, 1, INFINITY, 0, &t->penalty_l2));
+    TRY(read_string(o, "penalty_parameters", ctx, t->penalty_parameters, sizeof t->penalty_parameters));
     TRY(tfm_json_read_float(o, "label_smoothing", ctx, 0, 1, 1, 0, &t->label_smoothing));
     TRY(tfm_json_read_int32(o, "eval_every", ctx, 0, INT_MAX, &t->eval_every));
     TRY(tfm_json_read_int32(o, "patience", ctx, 0, INT_MAX, &t->patience));
@@ -446,7 +473,9 @@ tfm_status tfm_train_config_to_json(const tfm_train_config *t, char **json_text)
              add_float(o, "min_lr", t->min_lr) && cJSON_AddStringToObject(o, "schedule", tfm_schedule_names[t->schedule]) &&
              add_number(o, "warmup_steps", t->warmup_steps) && add_schedule_options(o, &t->schedule_options) && add_float(o, "beta1", t->beta1) && add_float(o, "beta2", t->beta2) &&
              add_float(o, "eps", t->eps) && add_float(o, "momentum", t->momentum) && add_float(o, "weight_decay", t->weight_decay) &&
-             add_optimizer_options(o, &t->optimizer_options) && add_float(o, "grad_clip", t->grad_clip) && add_float(o, "label_smoothing", t->label_smoothing) &&
+             add_optimizer_options(o, &t->optimizer_options) && add_float(o, "grad_clip", t->grad_clip) &&
+             add_float(o, "grad_clip_value", t->grad_clip_value) && add_float(o, "penalty_l1", t->penalty_l1) &&
+             add_float(o, "penalty_l2", t->penalty_l2) && cJSON_AddStringToObject(o, "penalty_parameters", t->penalty_parameters) && add_float(o, "label_smoothing", t->label_smoothing) &&
              add_number(o, "eval_every", t->eval_every) && add_number(o, "patience", t->patience) &&
              add_number(o, "save_every", t->save_every) &&
              add_number(o, "keep_checkpoints", t->keep_checkpoints) && add_number(o, "log_every", t->log_every) &&

@@ -117,7 +117,7 @@ static tfm_tensor *self_attention(tfm_gpt *m, tfm_graph *g, int layer, tfm_tenso
     if (!cache) {
         tfm_attention_args a = {.q = qkv, .k = qkv, .v = qkv, .q_column = 0, .k_column = C, .v_column = 2 * C, .batch = B,
                                 .query_length = T, .key_length = T, .heads = H, .head_dim = C / H, .causal = 1,
-                                .dropout_p = c->dropout};
+                                .dropout_p = c->attention_dropout};
         return tfm_fn_attention(g, &a);
     }
     /* Inference with a cache [B, capacity, C] per layer: append this step's keys and values at
@@ -169,7 +169,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
      * what backward does not need. */
     tfm_tensor *x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, &m->token_embedding, tokens, 2, (int[]){B, T}),
                                         tfm_fn_embedding(g, &m->position_embedding, positions, 2, (int[]){B, T}));
-    x = tfm_fn_dropout_in_place(g, x, c->dropout);
+    x = tfm_fn_dropout_in_place(g, x, c->embedding_dropout);
     for (int l = 0; l < c->n_layers; l++) {
         tfm_gpt_block *b = &m->blocks[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */

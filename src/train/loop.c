@@ -11,6 +11,7 @@
 #include "tfm/io.h"
 #include "train/clip.h"
 #include "train/optimizer.h"
+#include "train/regularize.h"
 
 /* The state format this loop writes; version 1 (the two trainers before it) is read too. */
 #define TRAINER_STATE_VERSION 2
@@ -170,12 +171,17 @@ tfm_status tfm_trainer_step(tfm_trainer *t) {
     apply_freezing(t);
     tfm_status st = accumulate_gradients(t, &loss, &tokens);
     if (st) return st == TFM_ERR_NUMERIC ? skip_step(t) : st;
+    if (c->penalty_l1 > 0 || c->penalty_l2 > 0) loss += tfm_penalty_apply(p, c->penalty_l1, c->penalty_l2, c->penalty_parameters);
     float norm = (float)tfm_clip_global_norm(p->grad, p->total);
     if (!isfinite(norm)) {
         nonfinite_error(t, "gradient norm", norm);
         return skip_step(t);
     }
     t->skips_in_a_row = 0;
+    if (c->grad_clip_value > 0) {
+        tfm_clip_value(p->grad, p->total, c->grad_clip_value);
+        if (c->grad_clip > 0) norm = (float)tfm_clip_global_norm(p->grad, p->total); /* the norm clip sees the clipped values */
+    }
     if (c->grad_clip > 0) tfm_clip_scale(p->grad, p->total, norm, c->grad_clip);
     float lr = tfm_schedule_learning_rate(c, t->task->d_model, t->step + 1, t->plateau.reductions);
     tfm_optimizer_settings settings = tfm_optimizer_settings_of(c);
