@@ -95,7 +95,8 @@ expect_error "no vocab.txt for fill-mask" 'bare: no vocab.txt' -- "$tfm" fill-ma
 # model's gradient is of the size of a BERT's (every LayerNorm gain starts at 1, ALBERT's full_layer_layer_norm too).
 sed -e 's/"model_type": "bert", "architectures": \["BertForPreTraining"\]/"model_type": "albert", "architectures": ["AlbertForPreTraining"], "embedding_size": 16, "num_hidden_groups": 1/' \
   -e 's/"objective": "nsp"/"objective": "sop"/' "$work/nsp.json" > "$work/albert.json"
-expect_ok "ALBERT run" "$tfm" train --config "$work/albert.json" --data "$work/text.txt" --out "$work/albert" --threads 2
+# 48 steps: the text is this repository's documentation, which changes; 24 left too little margin for the loss test.
+expect_ok "ALBERT run" "$tfm" train --config "$work/albert.json" --data "$work/text.txt" --out "$work/albert" --max-steps 48 --threads 2
 grep -q 'bert, ALBERT, [0-9]* parameters, 2 layers sharing 1 block, embeddings 16 -> d_model 32' "$work/err" && passed=$((passed + 1)) \
   || { echo "FAILED: ALBERT description: $(head -1 "$work/err")"; failed=$((failed + 1)); }
 norm=$(grep '"step":1,' "$work/albert/log.jsonl" | sed 's/.*"grad_norm":\([0-9.e+-]*\).*/\1/')

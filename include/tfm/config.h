@@ -26,6 +26,7 @@ typedef struct tfm_gpt_config {
     float embedding_dropout; /* on the summed token + position embeddings (embd_pdrop) */
     float layernorm_eps;     /* 1e-5 */
     int pre_layernorm;       /* 1: GPT-2's pre-LN (+ final LN); 0: post-LN as in the paper */
+    int norm;                /* TFM_NORM_* of tfm/nn.h: "layernorm" (GPT-2's), "rmsnorm" or "batchnorm" */
     int tie_embeddings;      /* 1: output projection = token embedding transposed */
     int activation;          /* TFM_ACTIVATION_GELU (tanh approximation, GPT-2's) or TFM_ACTIVATION_RELU */
 } tfm_gpt_config;
@@ -45,6 +46,9 @@ enum {
     TFM_ACTIVATION_THRESHOLDED_RELU = 9, /* "thresholded_relu": x above theta = 1, else 0 (Keras) */
     TFM_ACTIVATION_COUNT
 };
+/* The normalisation in a Transformer block ("norm" in a GPT config); tfm/nn.h's tfm_norm_layer runs it. */
+enum { TFM_NORM_LAYERNORM = 0, TFM_NORM_RMSNORM = 1, TFM_NORM_BATCHNORM = 2, TFM_NORM_COUNT };
+extern const char *const tfm_norm_names[]; /* "layernorm", "rmsnorm", "batchnorm" (NULL-terminated) */
 /* Their names in tfm's configs, indexed by TFM_ACTIVATION_* (NULL-terminated). */
 extern const char *const tfm_activation_names[];
 /* Optimizers, as torch.optim defines them (Ftrl as Keras does); JSON names "adamw", "sgd", "adam", "adagrad",

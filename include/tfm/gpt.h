@@ -14,10 +14,10 @@ extern "C" {
  *   x = x + dropout(mlp.c_proj(gelu(mlp.c_fc(ln_2(x)))))
  * (post-LN, the paper's order, when config.pre_layernorm == 0: x = ln_1(x + attn(x)); x = ln_2(x + mlp(x))). */
 typedef struct tfm_gpt_block {
-    tfm_layernorm_layer ln_1;       /* [C] */
+    tfm_norm_layer ln_1;            /* [C]; LayerNorm unless config.norm says otherwise */
     tfm_linear_layer attn_qkv;      /* c_attn: [3C, C]: q, k, v stacked, heads contiguous within each */
     tfm_linear_layer attn_proj;     /* c_proj: [C, C] */
-    tfm_layernorm_layer ln_2;       /* [C] */
+    tfm_norm_layer ln_2;            /* [C] */
     tfm_linear_layer mlp_fc;        /* c_fc: [d_ff, C] */
     tfm_linear_layer mlp_proj;      /* mlp.c_proj: [C, d_ff] */
 } tfm_gpt_block;
@@ -28,7 +28,7 @@ typedef struct tfm_gpt {
     tfm_tensor token_embedding;     /* transformer.wte.weight [V, C] */
     tfm_tensor position_embedding;  /* transformer.wpe.weight [T_max, C] */
     tfm_gpt_block *blocks;          /* [L] */
-    tfm_layernorm_layer ln_f;       /* final LayerNorm (pre-LN only) */
+    tfm_norm_layer ln_f;            /* final norm (pre-LN only) */
     tfm_tensor lm_head;             /* [V, C] when not tied to token_embedding */
 } tfm_gpt;
 

@@ -2,6 +2,7 @@
 #ifndef TFM_NN_H
 #define TFM_NN_H
 
+#include "tfm/config.h"
 #include "tfm/graph.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,14 @@ tfm_tensor *tfm_fn_add_dropout_in_place(tfm_graph *g, tfm_tensor *a, tfm_tensor 
 tfm_tensor *tfm_fn_linear(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias);
 /* LayerNorm over the last dimension with gain weight[C] and bias[C] */
 tfm_tensor *tfm_fn_layernorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias, float eps);
+/* RMSNorm over the last dimension: x / sqrt(mean(x^2) + eps) * weight[C] (torch.nn.RMSNorm, Llama's norm). */
+tfm_tensor *tfm_fn_rmsnorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, float eps);
+/* BatchNorm over the rows (every leading position) per feature, as torch.nn.BatchNorm1d: while the graph is training,
+ * the batch's mean and biased variance normalise and running_mean / running_var [C] move by momentum (the variance
+ * unbiased); otherwise the running statistics normalise. row_mask [rows] (or NULL): rows with 0 (padding) take no
+ * part in the statistics and output 0. Training needs 2 or more counted rows. */
+tfm_tensor *tfm_fn_batchnorm(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight, tfm_tensor *bias, tfm_tensor *running_mean,
+                             tfm_tensor *running_var, const uint8_t *row_mask, float momentum, float eps);
 tfm_tensor *tfm_fn_gelu(tfm_graph *g, tfm_tensor *x);   /* tanh approximation (GPT-2) */
 tfm_tensor *tfm_fn_relu(tfm_graph *g, tfm_tensor *x);
 /* Any element-wise activation, kind a TFM_ACTIVATION_* of tfm/config.h: GELU (tanh or erf), ReLU, tanh, sigmoid,
@@ -131,6 +140,19 @@ typedef struct tfm_layernorm_layer {
     tfm_tensor bias;     /* [C], initialised to 0 */
     float eps;
 } tfm_layernorm_layer;
+
+/* The normalisation of a Transformer block, chosen by config ("norm"): LayerNorm (weight, bias), RMSNorm (weight)
+ * or BatchNorm (weight, bias, and the buffers running_mean, running_var). */
+/* (TFM_NORM_* and tfm_norm_names are in tfm/config.h.) */
+typedef struct tfm_norm_layer {
+    int kind;                /* TFM_NORM_* */
+    tfm_tensor weight, bias; /* [C]; bias unused by RMSNorm */
+    tfm_tensor running_mean, running_var; /* [C] BatchNorm's buffers */
+    float eps, momentum;     /* momentum: BatchNorm's, 0.1 */
+} tfm_norm_layer;
+tfm_status tfm_norm_declare(tfm_norm_layer *layer, tfm_params *p, const char *prefix, int C, int kind, float eps);
+void tfm_norm_reset(tfm_norm_layer *layer); /* gain 1, bias 0, running mean 0 and variance 1 */
+tfm_tensor *tfm_norm_forward_graph(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x);
 
 /* Declares "<prefix>.weight" and (if has_bias) "<prefix>.bias". transposed_on_disk: the checkpoint holds
  * the weight as [in, out] (Hugging Face GPT-2's Conv1D). */

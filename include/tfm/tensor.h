@@ -46,6 +46,7 @@ typedef struct tfm_param {
     int stored_transposed;       /* 1: on disk as [in, out] (Hugging Face GPT-2 Conv1D), in memory [out, in] */
     int frozen;                  /* 1: the optimizer leaves it and its moments alone (requires_grad = False) */
     long steps_frozen;           /* optimizer steps it sat out: Adam's bias correction counts only the others */
+    int buffer;                  /* 1: state saved with the model but never trained (BatchNorm's running statistics) */
 } tfm_param;
 
 typedef struct tfm_params {
@@ -63,6 +64,8 @@ void tfm_params_init(tfm_params *p);
 void tfm_params_free(tfm_params *p);
 /* Declare a tensor; `decay` = 1 if weight decay applies (matrices), 0 for biases and norms. */
 tfm_status tfm_params_declare(tfm_params *p, const char *name, int ndim, const int *shape, tfm_tensor *tensor, int decay);
+/* A buffer: saved and loaded with the parameters, never given a gradient or touched by the optimizer. */
+tfm_status tfm_params_declare_buffer(tfm_params *p, const char *name, int ndim, const int *shape, tfm_tensor *tensor);
 /* Allocate the value and gradient slabs (zeroed) and point every declared tensor into them. */
 tfm_status tfm_params_allocate(tfm_params *p);
 /* Allocate the optimizer-state slabs (zeroed), once: moment1 and moment2, and moment3 when `three` is set. */

@@ -59,6 +59,12 @@ tfm_status tfm_params_declare(tfm_params *p, const char *name, int ndim, const i
     return TFM_OK;
 }
 
+tfm_status tfm_params_declare_buffer(tfm_params *p, const char *name, int ndim, const int *shape, tfm_tensor *tensor) {
+    tfm_status st = tfm_params_declare(p, name, ndim, shape, tensor, 0);
+    if (!st) p->entries[p->count - 1].buffer = 1;
+    return st;
+}
+
 size_t tfm_params_count_values(const tfm_params *p) {
     size_t n = 0;
     for (int i = 0; i < p->count; i++) n += p->entries[i].size;
@@ -85,7 +91,7 @@ tfm_status tfm_params_allocate(tfm_params *p) {
         t->size = e->size;
         t->data = p->data + e->offset;
         t->grad = p->grad + e->offset;
-        t->requires_grad = 1;
+        t->requires_grad = !e->buffer;
     }
     return TFM_OK;
 }

@@ -18,21 +18,29 @@ static tfm_status declare_all(tfm_gpt *m) {
         tfm_gpt_block *b = &m->blocks[l];
         /* Hugging Face GPT-2 stores its projections as Conv1D, i.e. [in, out] on disk. */
         snprintf(name, sizeof name, "transformer.h.%d.ln_1", l);
-        st = tfm_layernorm_declare(&b->ln_1, p, name, C, c->layernorm_eps);
+        st = tfm_norm_declare(&b->ln_1, p, name, C, c->norm, c->layernorm_eps);
         snprintf(name, sizeof name, "transformer.h.%d.attn.c_attn", l);
         if (!st) st = tfm_linear_declare(&b->attn_qkv, p, name, C, 3 * C, 1, 1);
         snprintf(name, sizeof name, "transformer.h.%d.attn.c_proj", l);
         if (!st) st = tfm_linear_declare(&b->attn_proj, p, name, C, C, 1, 1);
         snprintf(name, sizeof name, "transformer.h.%d.ln_2", l);
-        if (!st) st = tfm_layernorm_declare(&b->ln_2, p, name, C, c->layernorm_eps);
+        if (!st) st = tfm_norm_declare(&b->ln_2, p, name, C, c->norm, c->layernorm_eps);
         snprintf(name, sizeof name, "transformer.h.%d.mlp.c_fc", l);
         if (!st) st = tfm_linear_declare(&b->mlp_fc, p, name, C, c->d_ff, 1, 1);
         snprintf(name, sizeof name, "transformer.h.%d.mlp.c_proj", l);
         if (!st) st = tfm_linear_declare(&b->mlp_proj, p, name, c->d_ff, C, 1, 1);
     }
-    if (!st && c->pre_layernorm) st = tfm_layernorm_declare(&m->ln_f, p, "transformer.ln_f", C, c->layernorm_eps);
+    if (!st && c->pre_layernorm) st = tfm_norm_declare(&m->ln_f, p, "transformer.ln_f", C, c->norm, c->layernorm_eps);
     if (!st && !c->tie_embeddings) st = tfm_params_declare(p, "lm_head.weight", 2, (int[]){c->vocab_size, C}, &m->lm_head, 1);
     return st;
+}
+
+static void reset_norms(tfm_gpt *m) {
+    for (int l = 0; l < m->config.n_layers; l++) {
+        tfm_norm_reset(&m->blocks[l].ln_1);
+        tfm_norm_reset(&m->blocks[l].ln_2);
+    }
+    if (m->config.pre_layernorm) tfm_norm_reset(&m->ln_f);
 }
 
 tfm_status tfm_gpt_create(tfm_gpt **out, const tfm_gpt_config *config) {
@@ -52,12 +60,7 @@ tfm_status tfm_gpt_create(tfm_gpt **out, const tfm_gpt_config *config) {
         return tfm_error_prefix(st, "model (vocab_size %d, d_model %d, n_layers %d, d_ff %d, context_length %d): ", config->vocab_size,
                                 config->d_model, config->n_layers, config->d_ff, config->context_length);
     }
-    /* Sensible values even before tfm_gpt_init_weights: LayerNorm gains of 1. */
-    for (int i = 0; i < m->params.count; i++) {
-        tfm_param *e = &m->params.entries[i];
-        size_t n = strlen(e->name);
-        if (n > 7 && strcmp(e->name + n - 7, ".weight") == 0 && e->ndim == 1) tfm_init_constant(e->tensor, 1.0f);
-    }
+    reset_norms(m); /* sensible values even before tfm_gpt_init_weights: gains of 1, BatchNorm's variance 1 */
     *out = m;
     return TFM_OK;
 }
@@ -69,15 +72,13 @@ void tfm_gpt_init_weights(tfm_gpt *m, uint64_t seed) {
     for (int i = 0; i < m->params.count; i++) {
         tfm_param *e = &m->params.entries[i];
         if (e->ndim == 1) {
-            /* LayerNorm gain 1; every bias and LayerNorm shift 0 */
-            size_t n = strlen(e->name);
-            int is_ln_weight = n > 7 && strcmp(e->name + n - 7, ".weight") == 0;
-            tfm_init_constant(e->tensor, is_ln_weight ? 1.0f : 0.0f);
+            tfm_init_constant(e->tensor, 0.0f); /* biases; the norms' gains and statistics below */
         } else {
             int residual = strstr(e->name, "c_proj.weight") != NULL;
             tfm_init_normal(e->tensor, residual ? residual_std : 0.02f, &rng);
         }
     }
+    reset_norms(m);
 }
 
 void tfm_gpt_free(tfm_gpt *m) {
@@ -174,21 +175,21 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
         tfm_gpt_block *b = &m->blocks[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
         if (c->pre_layernorm) {
-            tfm_tensor *h = tfm_linear_forward_graph(g, &b->attn_qkv, tfm_layernorm_forward_graph(g, &b->ln_1, x));
+            tfm_tensor *h = tfm_linear_forward_graph(g, &b->attn_qkv, tfm_norm_forward_graph(g, &b->ln_1, x));
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
             x = tfm_fn_add_dropout_in_place(g, x, h, c->dropout);
-            h = tfm_linear_forward_graph(g, &b->mlp_fc, tfm_layernorm_forward_graph(g, &b->ln_2, x));
+            h = tfm_linear_forward_graph(g, &b->mlp_fc, tfm_norm_forward_graph(g, &b->ln_2, x));
             h = tfm_fn_activation_in_place(g, h, c->activation);
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
             x = tfm_fn_add_dropout_in_place(g, x, h, c->dropout);
         } else {
             tfm_tensor *h = tfm_linear_forward_graph(g, &b->attn_qkv, x);
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
-            x = tfm_layernorm_forward_graph(g, &b->ln_1, tfm_fn_add_dropout_in_place(g, x, h, c->dropout));
+            x = tfm_norm_forward_graph(g, &b->ln_1, tfm_fn_add_dropout_in_place(g, x, h, c->dropout));
             h = tfm_linear_forward_graph(g, &b->mlp_fc, x);
             h = tfm_fn_activation_in_place(g, h, c->activation);
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
-            x = tfm_layernorm_forward_graph(g, &b->ln_2, tfm_fn_add_dropout_in_place(g, x, h, c->dropout));
+            x = tfm_norm_forward_graph(g, &b->ln_2, tfm_fn_add_dropout_in_place(g, x, h, c->dropout));
         }
         x = tfm_graph_keep(g, layer_start, x);
     }
@@ -201,7 +202,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
         for (int b = 0; b < B; b++) memcpy(last->data + (size_t)b * C, x->data + ((size_t)b * T + T - 1) * C, sizeof(float) * C);
         x = last;
     }
-    if (c->pre_layernorm) x = tfm_layernorm_forward_graph(g, &m->ln_f, x);
+    if (c->pre_layernorm) x = tfm_norm_forward_graph(g, &m->ln_f, x);
     return tfm_fn_linear(g, x, c->tie_embeddings ? &m->token_embedding : &m->lm_head, NULL);
 }
 

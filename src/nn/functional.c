@@ -16,12 +16,9 @@
 #include "ops/loss.h"
 #include "ops/residual.h"
 #include "ops/softmax.h"
+#include "nn/tensor_util.h"
 #include "tfm/base.h"
 
-/* Gradient buffer of an input if it wants one, else NULL (kernels skip NULL gradients). */
-static float *grad_of(tfm_tensor *t) { return (t && t->requires_grad) ? t->grad : NULL; }
-
-static size_t rows_of(const tfm_tensor *t) { return t->size / (size_t)t->shape[t->ndim - 1]; }
 
 /* A new tensor shaped like x but with the last dimension replaced by `last`. */
 static tfm_tensor *like_with_last(tfm_graph *g, const tfm_tensor *x, int last) {

@@ -157,7 +157,7 @@ static void apply_freezing(tfm_trainer *t) {
         int head = strncmp(e->name, task->head_prefix, prefix) == 0;
         e->frozen = frozen && !head;
         e->steps_frozen = head ? 0 : task->freeze_steps;
-        e->tensor->requires_grad = !e->frozen;
+        e->tensor->requires_grad = !e->frozen && !e->buffer;
     }
 }
 

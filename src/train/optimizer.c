@@ -314,7 +314,7 @@ tfm_status tfm_optimizer_step_params(tfm_params *params, const tfm_optimizer_set
     for (int e = 0; e < params->count; e++) {
         const tfm_param *entry = &params->entries[e];
         size_t o = entry->offset;
-        if (entry->frozen) continue;
+        if (entry->frozen || entry->buffer) continue;
         tfm_optimizer_settings own = *s;
         if (entry->no_weight_decay) own.weight_decay = 0.0f;
         float *s1 = params->moment1 ? params->moment1 + o : NULL, *s2 = params->moment2 ? params->moment2 + o : NULL;

@@ -33,7 +33,7 @@ double tfm_penalty_apply(tfm_params *params, float l1, float l2, const char *pat
     double penalty = 0.0;
     for (int e = 0; e < params->count; e++) {
         const tfm_param *entry = &params->entries[e];
-        if (entry->frozen || !tfm_penalty_selects(patterns, entry)) continue;
+        if (entry->frozen || entry->buffer || !tfm_penalty_selects(patterns, entry)) continue;
         const float *w = params->data + entry->offset;
         float *g = params->grad + entry->offset;
         double sum_abs = 0.0, sum_squares = 0.0;

@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     if (tfm_graph_create(&graph, 0)) return fail("graph");
 
     /* 1. logits, loss and gradients at the given weights */
-    tfm_graph_begin(graph, 1, 0);
+    tfm_graph_begin(graph, 1, 1); /* training: BatchNorm takes batch statistics (every dropout rate is 0 here) */
     tfm_tensor *logits = tfm_gpt_forward(model, graph, tokens, B, T, NULL, 0);
     tfm_tensor *loss = tfm_fn_cross_entropy(graph, logits, targets, TFM_IGNORE_INDEX, 0.0f, NULL);
     if (!loss) return fail("forward");
@@ -82,18 +82,22 @@ int main(int argc, char **argv) {
     float loss_value = loss->data[0];
     entries[0] = (tfm_safetensors_entry){.name = "logits", .data = logits_copy, .ndim = 3, .shape = {B, T, config.vocab_size}};
     entries[1] = (tfm_safetensors_entry){.name = "loss", .data = &loss_value, .ndim = 1, .shape = {1}};
+    int written = 0; /* every parameter's gradient; BatchNorm's running statistics are buffers, without one */
     for (int i = 0; i < p->count; i++) {
         tfm_param *e = &p->entries[i];
+        if (e->buffer) continue;
         names[i] = malloc(strlen(e->name) + 6);
         sprintf(names[i], "grad.%s", e->name);
-        entries[2 + i] = (tfm_safetensors_entry){.name = names[i], .data = grads + e->offset, .ndim = e->ndim, .transpose = e->stored_transposed};
-        memcpy(entries[2 + i].shape, e->shape, sizeof e->shape);
+        entries[2 + written] = (tfm_safetensors_entry){.name = names[i], .data = grads + e->offset, .ndim = e->ndim, .transpose = e->stored_transposed};
+        memcpy(entries[2 + written].shape, e->shape, sizeof e->shape);
+        written++;
     }
+    n_entries = written + 3;
 
     /* 2. N AdamW steps on the same batch; record the loss before each */
     float *step_losses = malloc(sizeof(float) * (size_t)(steps > 0 ? steps : 1));
     for (int s = 0; s < steps; s++) {
-        tfm_graph_begin(graph, 1, 0);
+        tfm_graph_begin(graph, 1, 1); /* training: BatchNorm takes batch statistics (every dropout rate is 0 here) */
         tfm_tensor *l = tfm_gpt_loss(model, graph, tokens, targets, B, T, 0.0f);
         if (!l) return fail("step forward");
         step_losses[s] = l->data[0];
@@ -103,7 +107,7 @@ int main(int argc, char **argv) {
         if (clip > 0) tfm_clip_scale(p->grad, p->total, norm, clip);
         if (tfm_adamw_step_params(p, lr, beta1, beta2, eps, weight_decay, s + 1)) return fail("adamw");
     }
-    entries[2 + p->count] = (tfm_safetensors_entry){.name = "step_losses", .data = step_losses, .ndim = 1, .shape = {steps > 0 ? steps : 1}};
+    entries[2 + written] = (tfm_safetensors_entry){.name = "step_losses", .data = step_losses, .ndim = 1, .shape = {steps > 0 ? steps : 1}};
 
     snprintf(path, sizeof path, "%s/actual.safetensors", dir);
     if (tfm_safetensors_write(path, entries, n_entries, NULL)) return fail("write");

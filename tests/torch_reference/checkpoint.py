@@ -39,6 +39,8 @@ def config_to_json(config):
         "attn_pdrop": config.attn_pdrop,
         "layer_norm_epsilon": config.layer_norm_epsilon,
     }
+    if config.norm != "layernorm":
+        d["tfm"] = {"norm": config.norm}
     return json.dumps(d, indent=2) + "\n"
 
 
@@ -60,12 +62,13 @@ def config_from_dict(d, source="config"):
     else:
         act = {"gelu": "gelu_new", "gelu_erf": "gelu"}.get(d.get("activation", "gelu"), d.get("activation", "gelu"))
     values["activation_function"] = act
+    values["norm"] = d.get("tfm", {}).get("norm", d.get("norm", "layernorm"))
     if d.get("pre_layernorm", True) in (False, 0):
         raise ValueError(f"{source}: post-LayerNorm is not implemented in the reference")
     for required in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
         if required not in values:
             raise ValueError(f"{source}: missing {required}")
-    config = GPTConfig(**{k: (v if k == "activation_function" else float(v) if k.endswith(("pdrop", "epsilon")) else int(v))
+    config = GPTConfig(**{k: (v if k in ("activation_function", "norm") else float(v) if k.endswith(("pdrop", "epsilon")) else int(v))
                           for k, v in values.items()})
     config.validate()
     return config
@@ -83,6 +86,9 @@ def save_checkpoint(directory, model):
     """Write DIR/model.safetensors (F32) and DIR/config.json for a GPT."""
     os.makedirs(directory, exist_ok=True)
     tensors = {name: p.detach().to(torch.float32).cpu().numpy() for name, p in model.named_parameters()}
+    # BatchNorm's running statistics travel with the weights (not its integer num_batches_tracked)
+    tensors.update({name: b.detach().to(torch.float32).cpu().numpy() for name, b in model.named_buffers()
+                    if name.endswith(("running_mean", "running_var"))})
     safetensors_io.save(os.path.join(directory, "model.safetensors"), tensors, {"format": "pt"})
     with open(os.path.join(directory, "config.json"), "w") as f:
         f.write(config_to_json(model.config))

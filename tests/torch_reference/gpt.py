@@ -27,6 +27,7 @@ class GPTConfig:
     attn_pdrop: float = 0.0
     layer_norm_epsilon: float = 1e-5
     activation_function: str = "gelu_new"   # a key of ACTIVATIONS (transformers' names; tfm's for the ones it lacks)
+    norm: str = "layernorm"                 # tfm's model.norm: "layernorm", "rmsnorm" or "batchnorm"
 
     @property
     def d_ff(self):
@@ -39,6 +40,9 @@ class GPTConfig:
             if field.endswith("pdrop"):
                 if not 0.0 <= value < 1.0:
                     raise ValueError(f"{field} must be in [0, 1), got {value}")
+            elif field == "norm":
+                if value not in ("layernorm", "rmsnorm", "batchnorm"):
+                    raise ValueError(f"norm {value!r}: expected layernorm, rmsnorm or batchnorm")
             elif field == "activation_function":
                 if value not in ACTIVATIONS:
                     raise ValueError(f"activation_function {value!r}: expected one of {sorted(ACTIVATIONS)}")
@@ -141,12 +145,27 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(ACTIVATIONS[self.activation](self.c_fc(x))))
 
 
+class BatchNormRows(nn.BatchNorm1d):
+    """BatchNorm1d over every position of [..., C]: the statistics are taken over all B x T rows, as tfm's."""
+
+    def forward(self, x):
+        return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+
+
+def make_norm(config):
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(config.n_embd, eps=config.layer_norm_epsilon)
+    if config.norm == "batchnorm":
+        return BatchNormRows(config.n_embd, eps=config.layer_norm_epsilon, momentum=0.1)
+    return nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+
+
 class Block(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.ln_1 = make_norm(config)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.ln_2 = make_norm(config)
         self.mlp = MLP(config)
 
     def forward(self, x, cache=None, layer=0):
@@ -161,7 +180,7 @@ class Transformer(nn.Module):
         self.wpe = nn.Embedding(config.n_positions, config.n_embd)
         self.drop = nn.Dropout(config.embd_pdrop)
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.ln_f = make_norm(config)
 
 
 class GPT(nn.Module):
