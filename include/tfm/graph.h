@@ -30,11 +30,12 @@ typedef struct tfm_graph tfm_graph;  /* opaque: tfm_graph_create / tfm_graph_fre
 struct tfm_node;
 typedef void (*tfm_backward_fn)(struct tfm_graph *graph, struct tfm_node *node);
 
-/* One recorded op: its output, up to 4 differentiable inputs, and what backward needs. */
+/* One recorded op: its output, up to TFM_NODE_INPUTS differentiable inputs, and what backward needs. */
+#define TFM_NODE_INPUTS 6
 typedef struct tfm_node {
     tfm_backward_fn backward;
     tfm_tensor *out;
-    tfm_tensor *in[4];
+    tfm_tensor *in[TFM_NODE_INPUTS];
     void *saved[4];          /* arena buffers kept from forward (e.g. LayerNorm mean/rstd) */
     int ints[8];             /* shape numbers and flags */
     float floats[4];

@@ -128,6 +128,42 @@ tfm_tensor *tfm_fn_loss(tfm_graph *g, int kind, tfm_tensor *pred, const float *t
  * cross-entropy from logits is tfm_fn_cross_entropy. */
 tfm_tensor *tfm_fn_nll(tfm_graph *g, tfm_tensor *log_probs, const int32_t *targets, int ignore_index, int *counted);
 
+/* sum(x * weights), weights [x's size] constant (valid until backward): a scalar whose backward gives x the
+ * gradient `weights`, to backpropagate any chosen gradient (tests) or build a custom loss. */
+tfm_tensor *tfm_fn_weighted_sum(tfm_graph *g, tfm_tensor *x, const float *weights);
+/* a [..., Ca] and b [..., Cb] side by side -> [..., Ca + Cb] (the two directions of a bidirectional layer). */
+tfm_tensor *tfm_fn_concat_last(tfm_graph *g, tfm_tensor *a, tfm_tensor *b);
+
+/* ---- Recurrent layers: Elman RNN, LSTM, GRU (torch.nn.RNN / LSTM / GRU, batch_first, gate order and names) ----
+ * One direction of one layer: x [B, T, I] -> [B, T, H], backpropagation through time in backward. lengths [B] (or
+ * NULL: all T) make variable-length batches, as a packed sequence: sequence b is its steps [0, lengths[b]), the
+ * output is 0 beyond them, and reverse = 1 runs each sequence from its own last step. h0, c0 [B, H] (NULL: zeros)
+ * are constants; h_n and c_n [B, H] (may be NULL) receive the final states as plain values. */
+enum { TFM_RECURRENT_RNN_TANH = 0, TFM_RECURRENT_RNN_RELU = 1, TFM_RECURRENT_LSTM = 2, TFM_RECURRENT_GRU = 3 };
+extern const char *const tfm_recurrent_names[]; /* "rnn_tanh", "rnn_relu", "lstm", "gru" */
+tfm_tensor *tfm_fn_recurrent(tfm_graph *g, int kind, tfm_tensor *x, tfm_tensor *w_ih, tfm_tensor *w_hh, tfm_tensor *b_ih, tfm_tensor *b_hh,
+                             const int *lengths, int reverse, const float *h0, const float *c0, float *h_n, float *c_n);
+
+#define TFM_RECURRENT_MAX_LAYERS 16
+typedef struct tfm_recurrent_config {
+    int kind;                /* TFM_RECURRENT_* */
+    int input_size, hidden_size, num_layers;
+    int bidirectional;       /* 1: a forward and a reverse direction per layer, outputs side by side (2H) */
+    int bias;                /* 1: b_ih and b_hh (torch's default) */
+} tfm_recurrent_config;
+typedef struct tfm_recurrent_layer {
+    tfm_recurrent_config config;
+    /* [layer][direction][weight_ih, weight_hh, bias_ih, bias_hh], named "<prefix>.weight_ih_l0_reverse" etc. as torch */
+    tfm_tensor weights[TFM_RECURRENT_MAX_LAYERS][2][4];
+} tfm_recurrent_layer;
+tfm_status tfm_recurrent_declare(tfm_recurrent_layer *layer, tfm_params *p, const char *prefix, const tfm_recurrent_config *config);
+void tfm_recurrent_init(tfm_recurrent_layer *layer, tfm_rng *rng); /* torch's U(-1/sqrt(H), 1/sqrt(H)) */
+/* The stack on x [B, T, I] -> [B, T, directions H]. h0, c0 [layers directions, B, H] or NULL; h_n (may be NULL) an
+ * array of layers x directions tensors [B, H] (rows of the outputs, so a loss on them backpropagates); c_n
+ * [layers directions, B, H] plain values (LSTM; may be NULL). */
+tfm_tensor *tfm_recurrent_forward_graph(tfm_graph *g, tfm_recurrent_layer *layer, tfm_tensor *x, const int *lengths, const float *h0,
+                                        const float *c0, tfm_tensor **h_n, float *c_n);
+
 /* ---- Layers: parameters declared in a tfm_params under a name prefix, plus their forward ---- */
 typedef struct tfm_linear_layer {
     tfm_tensor weight;   /* [out, in] (PyTorch nn.Linear layout in memory) */

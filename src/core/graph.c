@@ -252,7 +252,7 @@ tfm_node *tfm_graph_record(tfm_graph *g, tfm_backward_fn backward, tfm_tensor *o
     memset(node, 0, sizeof *node);
     node->backward = backward;
     node->out = out;
-    for (int i = 0; i < n_inputs && i < 4; i++) {
+    for (int i = 0; i < n_inputs && i < TFM_NODE_INPUTS; i++) {
         node->in[i] = inputs[i];
         if (inputs[i]) inputs[i]->readers++;
     }
@@ -339,7 +339,7 @@ tfm_status tfm_graph_backward(tfm_graph *g, tfm_tensor *loss, float seed) {
             first->grad = node->out->grad;
             node->reuses_output_grad = 1;
         }
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < TFM_NODE_INPUTS; k++) {
             tfm_tensor *in = node->in[k];
             if (in && in->requires_grad && !tfm_graph_grad(g, in)) return TFM_ERR_OUT_OF_MEMORY;
         }

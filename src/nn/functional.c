@@ -499,3 +499,59 @@ tfm_tensor *tfm_fn_nll(tfm_graph *g, tfm_tensor *log_probs, const int32_t *targe
     }
     return out;
 }
+
+/* ---- sum(x * w) with w constant: a scalar to backpropagate any chosen gradient of x from (tests, custom losses) ---- */
+static void weighted_sum_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *x = n->in[0];
+    float *dx = grad_of(x), seed = n->out->grad[0];
+    const float *w = n->object;
+    if (dx)
+        for (size_t i = 0; i < x->size; i++) dx[i] += seed * w[i];
+}
+
+tfm_tensor *tfm_fn_weighted_sum(tfm_graph *g, tfm_tensor *x, const float *weights) {
+    if (!x) return NULL;
+    tfm_tensor *out = tfm_graph_tensor(g, 1, (int[]){1});
+    if (!out) return NULL;
+    double sum = 0.0;
+    for (size_t i = 0; i < x->size; i++) sum += (double)x->data[i] * weights[i];
+    out->data[0] = (float)sum;
+    tfm_node *n = tfm_graph_record(g, weighted_sum_backward, out, 1, &x);
+    if (n) n->object = weights;
+    return out;
+}
+
+/* ---- [..., Ca] and [..., Cb] side by side: [..., Ca + Cb] ---- */
+static void concat_last_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *a = n->in[0], *b = n->in[1];
+    int Ca = a->shape[a->ndim - 1], Cb = b->shape[b->ndim - 1];
+    float *da = grad_of(a), *db = grad_of(b);
+    const float *dy = n->out->grad;
+    for (size_t r = 0; r < rows_of(a); r++) {
+        for (int c = 0; da && c < Ca; c++) da[r * Ca + c] += dy[r * (Ca + Cb) + c];
+        for (int c = 0; db && c < Cb; c++) db[r * Cb + c] += dy[r * (Ca + Cb) + Ca + c];
+    }
+}
+
+tfm_tensor *tfm_fn_concat_last(tfm_graph *g, tfm_tensor *a, tfm_tensor *b) {
+    if (!a || !b) return NULL;
+    int Ca = a->shape[a->ndim - 1], Cb = b->shape[b->ndim - 1];
+    if (a->ndim != b->ndim || rows_of(a) != rows_of(b)) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "concat: the inputs differ in their leading dimensions");
+        return NULL;
+    }
+    int shape[TFM_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[a->ndim - 1] = Ca + Cb;
+    tfm_tensor *out = tfm_graph_tensor(g, a->ndim, shape);
+    if (!out) return NULL;
+    for (size_t r = 0; r < rows_of(a); r++) {
+        memcpy(out->data + r * (Ca + Cb), a->data + r * Ca, sizeof(float) * (size_t)Ca);
+        memcpy(out->data + r * (Ca + Cb) + Ca, b->data + r * Cb, sizeof(float) * (size_t)Cb);
+    }
+    tfm_tensor *in[2] = {a, b};
+    tfm_graph_record(g, concat_last_backward, out, 2, in);
+    return out;
+}

@@ -1,0 +1,196 @@
+/* ops/recurrent.c: Elman RNN, LSTM and GRU through time, forward and backpropagation, one direction of one layer. */
+#include "ops/recurrent.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ops/linear.h"
+
+/* The products are the only difference between the reference and the fast version. */
+typedef struct linear_ops {
+    void (*forward)(float *, const float *, const float *, const float *, int, int, int);
+    void (*backward)(float *, float *, float *, const float *, const float *, const float *, int, int, int);
+} linear_ops;
+static const linear_ops REFERENCE = {tfm_linear_forward_reference, tfm_linear_backward_reference};
+static const linear_ops FAST = {tfm_linear_forward, tfm_linear_backward};
+
+int tfm_recurrent_gates(int kind) { return kind == TFM_RECURRENT_LSTM ? 4 : kind == TFM_RECURRENT_GRU ? 3 : 1; }
+
+/* The workspace, in floats:
+ *   ih   [B T, G H]    x w_ih^T + b_ih, batch-first rows (b T + t)
+ *   hh   [T, B, G H]   h w_hh^T + b_hh of each step (step order)
+ *   act  [T, B, G H]   the gates after their nonlinearity (LSTM i f g o, GRU r z n)
+ *   hs   [T + 1, B, H] the state before step k at k (hs[0] = h0), cs likewise (LSTM's cell)
+ *   d_ih [B T, G H]    backward's gradient of ih */
+typedef struct workspace {
+    float *ih, *hh, *act, *hs, *cs, *d_ih;
+} workspace;
+
+static workspace split(const tfm_recurrent_shape *s, float *w) {
+    size_t G = (size_t)tfm_recurrent_gates(s->kind), rows = (size_t)s->B * s->T, state = (size_t)(s->T + 1) * s->B * s->H;
+    workspace k;
+    k.ih = w;
+    k.hh = k.ih + rows * G * s->H;
+    k.act = k.hh + rows * G * s->H;
+    k.hs = k.act + rows * G * s->H;
+    k.cs = k.hs + state;
+    k.d_ih = k.cs + state;
+    return k;
+}
+
+size_t tfm_recurrent_workspace_floats(const tfm_recurrent_shape *s) {
+    size_t G = (size_t)tfm_recurrent_gates(s->kind), rows = (size_t)s->B * s->T;
+    return 4 * rows * G * s->H + 2 * (size_t)(s->T + 1) * s->B * s->H;
+}
+
+size_t tfm_recurrent_scratch_floats(const tfm_recurrent_shape *s) {
+    return (size_t)s->B * tfm_recurrent_gates(s->kind) * s->H + 3 * (size_t)s->B * s->H;
+}
+
+static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static int time_of(const tfm_recurrent_shape *s, int k) { return s->reverse ? s->T - 1 - k : k; }
+static int active(const tfm_recurrent_shape *s, int b, int t) { return !s->lengths || t < s->lengths[b]; }
+
+/* One sequence's step: gates from ih (this row's) and hh, the new state into h (and c). */
+static void cell_forward(int kind, int H, const float *ih, const float *hh, const float *h_prev, const float *c_prev, float *act, float *h,
+                         float *c) {
+    for (int j = 0; j < H; j++) {
+        if (kind == TFM_RECURRENT_LSTM) {
+            float i = sigmoid(ih[j] + hh[j]), f = sigmoid(ih[H + j] + hh[H + j]);
+            float g = tanhf(ih[2 * H + j] + hh[2 * H + j]), o = sigmoid(ih[3 * H + j] + hh[3 * H + j]);
+            act[j] = i, act[H + j] = f, act[2 * H + j] = g, act[3 * H + j] = o;
+            c[j] = f * c_prev[j] + i * g;
+            h[j] = o * tanhf(c[j]);
+        } else if (kind == TFM_RECURRENT_GRU) {
+            float r = sigmoid(ih[j] + hh[j]), z = sigmoid(ih[H + j] + hh[H + j]);
+            float n = tanhf(ih[2 * H + j] + r * hh[2 * H + j]); /* hh's n part holds b_hn: r scales it too, as torch */
+            act[j] = r, act[H + j] = z, act[2 * H + j] = n;
+            h[j] = (1.0f - z) * n + z * h_prev[j];
+        } else {
+            float a = ih[j] + hh[j];
+            h[j] = kind == TFM_RECURRENT_RNN_TANH ? tanhf(a) : (a > 0.0f ? a : 0.0f);
+        }
+    }
+}
+
+static void forward(const linear_ops *ops, const tfm_recurrent_shape *s, float *out, float *h_n, float *c_n, float *wspace, const float *x,
+                    const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0, const float *c0) {
+    workspace w = split(s, wspace);
+    int B = s->B, T = s->T, H = s->H, GH = tfm_recurrent_gates(s->kind) * H;
+    size_t BH = (size_t)B * H;
+    ops->forward(w.ih, x, w_ih, b_ih, B * T, s->I, GH);
+    if (h0) memcpy(w.hs, h0, BH * sizeof(float));
+    else memset(w.hs, 0, BH * sizeof(float));
+    if (c0) memcpy(w.cs, c0, BH * sizeof(float));
+    else memset(w.cs, 0, BH * sizeof(float));
+    for (int k = 0; k < T; k++) {
+        int t = time_of(s, k);
+        float *hh = w.hh + (size_t)k * B * GH, *act = w.act + (size_t)k * B * GH;
+        float *h_prev = w.hs + k * BH, *h = h_prev + BH, *c_prev = w.cs + k * BH, *c = c_prev + BH;
+        ops->forward(hh, h_prev, w_hh, b_hh, B, H, GH);
+        for (int b = 0; b < B; b++) {
+            float *o = out + ((size_t)b * T + t) * H;
+            if (!active(s, b, t)) { /* padding: the state carries over, the output is 0 */
+                memcpy(h + (size_t)b * H, h_prev + (size_t)b * H, (size_t)H * sizeof(float));
+                memcpy(c + (size_t)b * H, c_prev + (size_t)b * H, (size_t)H * sizeof(float));
+                memset(act + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+                memset(o, 0, (size_t)H * sizeof(float));
+                continue;
+            }
+            cell_forward(s->kind, H, w.ih + ((size_t)b * T + t) * GH, hh + (size_t)b * GH, h_prev + (size_t)b * H, c_prev + (size_t)b * H,
+                         act + (size_t)b * GH, h + (size_t)b * H, c + (size_t)b * H);
+            memcpy(o, h + (size_t)b * H, (size_t)H * sizeof(float));
+        }
+    }
+    if (h_n) memcpy(h_n, w.hs + (size_t)T * BH, BH * sizeof(float));
+    if (c_n && s->kind == TFM_RECURRENT_LSTM) memcpy(c_n, w.cs + (size_t)T * BH, BH * sizeof(float));
+}
+
+/* One sequence's step backward: from dh (the total gradient of its new h) and, for LSTM, dc (of its new c, updated
+ * to the previous c's), the gates' gradients d_ih and d_hh, and dh_prev's part that bypasses w_hh (GRU's z h). */
+static void cell_backward(int kind, int H, const float *act, const float *hh, const float *h, const float *h_prev, const float *c,
+                          const float *c_prev, const float *dh, float *dc, float *d_ih, float *d_hh, float *dh_prev) {
+    for (int j = 0; j < H; j++) {
+        dh_prev[j] = 0.0f;
+        if (kind == TFM_RECURRENT_LSTM) {
+            float i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], tc = tanhf(c[j]);
+            float dct = dc[j] + dh[j] * o * (1.0f - tc * tc);
+            d_ih[j] = dct * g * i * (1.0f - i);
+            d_ih[H + j] = dct * c_prev[j] * f * (1.0f - f);
+            d_ih[2 * H + j] = dct * i * (1.0f - g * g);
+            d_ih[3 * H + j] = dh[j] * tc * o * (1.0f - o);
+            dc[j] = dct * f;
+            for (int q = 0; q < 4; q++) d_hh[q * H + j] = d_ih[q * H + j];
+        } else if (kind == TFM_RECURRENT_GRU) {
+            float r = act[j], z = act[H + j], n = act[2 * H + j];
+            float dn = dh[j] * (1.0f - z) * (1.0f - n * n), dz = dh[j] * (h_prev[j] - n) * z * (1.0f - z);
+            float dr = dn * hh[2 * H + j] * r * (1.0f - r);
+            d_ih[j] = d_hh[j] = dr;
+            d_ih[H + j] = d_hh[H + j] = dz;
+            d_ih[2 * H + j] = dn;
+            d_hh[2 * H + j] = dn * r;
+            dh_prev[j] = dh[j] * z;
+        } else {
+            float da = kind == TFM_RECURRENT_RNN_TANH ? dh[j] * (1.0f - h[j] * h[j]) : (h[j] > 0.0f ? dh[j] : 0.0f);
+            d_ih[j] = d_hh[j] = da;
+        }
+    }
+}
+
+static void backward(const linear_ops *ops, const tfm_recurrent_shape *s, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                     const float *dout, const float *dh_n, float *wspace, float *scratch, const float *x, const float *w_ih,
+                     const float *w_hh) {
+    workspace w = split(s, wspace);
+    int B = s->B, T = s->T, H = s->H, GH = tfm_recurrent_gates(s->kind) * H;
+    size_t BH = (size_t)B * H;
+    float *d_hh = scratch, *dh = d_hh + (size_t)B * GH, *dh_prev = dh + BH, *dc = dh_prev + BH;
+    if (dh_n) memcpy(dh, dh_n, BH * sizeof(float));
+    else memset(dh, 0, BH * sizeof(float));
+    memset(dc, 0, BH * sizeof(float));
+    memset(w.d_ih, 0, (size_t)B * T * GH * sizeof(float));
+    for (int k = T - 1; k >= 0; k--) {
+        int t = time_of(s, k);
+        const float *hh = w.hh + (size_t)k * B * GH, *act = w.act + (size_t)k * B * GH;
+        const float *h_prev = w.hs + k * BH, *h = h_prev + BH, *c_prev = w.cs + k * BH, *c = c_prev + BH;
+        for (int b = 0; b < B; b++) {
+            float *dhb = dh + (size_t)b * H;
+            if (!active(s, b, t)) { /* the state was carried: so is its gradient */
+                memset(d_hh + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+                memcpy(dh_prev + (size_t)b * H, dhb, (size_t)H * sizeof(float));
+                continue;
+            }
+            const float *o = dout + ((size_t)b * T + t) * H;
+            for (int j = 0; j < H; j++) dhb[j] += o[j];
+            cell_backward(s->kind, H, act + (size_t)b * GH, hh + (size_t)b * GH, h + (size_t)b * H, h_prev + (size_t)b * H,
+                          c + (size_t)b * H, c_prev + (size_t)b * H, dhb, dc + (size_t)b * H, w.d_ih + ((size_t)b * T + t) * GH,
+                          d_hh + (size_t)b * GH, dh_prev + (size_t)b * H);
+        }
+        ops->backward(dh_prev, dw_hh, db_hh, d_hh, h_prev, w_hh, B, H, GH);
+        float *swap = dh;
+        dh = dh_prev, dh_prev = swap;
+    }
+    ops->backward(dx, dw_ih, db_ih, w.d_ih, x, w_ih, B * T, s->I, GH);
+}
+
+void tfm_recurrent_forward_reference(const tfm_recurrent_shape *s, float *out, float *h_n, float *c_n, float *workspace, const float *x,
+                                     const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
+                                     const float *c0) {
+    forward(&REFERENCE, s, out, h_n, c_n, workspace, x, w_ih, w_hh, b_ih, b_hh, h0, c0);
+}
+
+void tfm_recurrent_forward(const tfm_recurrent_shape *s, float *out, float *h_n, float *c_n, float *workspace, const float *x,
+                           const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0, const float *c0) {
+    forward(&FAST, s, out, h_n, c_n, workspace, x, w_ih, w_hh, b_ih, b_hh, h0, c0);
+}
+
+void tfm_recurrent_backward_reference(const tfm_recurrent_shape *s, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                                      const float *dout, const float *dh_n, float *workspace, float *scratch, const float *x,
+                                      const float *w_ih, const float *w_hh) {
+    backward(&REFERENCE, s, dx, dw_ih, dw_hh, db_ih, db_hh, dout, dh_n, workspace, scratch, x, w_ih, w_hh);
+}
+
+void tfm_recurrent_backward(const tfm_recurrent_shape *s, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                            const float *dout, const float *dh_n, float *workspace, float *scratch, const float *x, const float *w_ih,
+                            const float *w_hh) {
+    backward(&FAST, s, dx, dw_ih, dw_hh, db_ih, db_hh, dout, dh_n, workspace, scratch, x, w_ih, w_hh);
+}
