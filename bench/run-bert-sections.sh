@@ -7,18 +7,8 @@
 #   bench/run-bert-sections.sh --budget 2 --systems bow,tfm-pretrained   any bench_bert_sections.py option passes through
 # Environment: TFM_BENCH_BUILD (build directory, default build-bench-release), PYTHON (default $repo/.venv/bin/python).
 set -euo pipefail
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${TFM_BENCH_BUILD:-$repo/build-bench-release}
-python=${PYTHON:-$repo/.venv/bin/python}
-die() { echo "bench/run-bert-sections.sh: $*" >&2; exit 1; }
-
-[ -x "$python" ] || die "$python not found: run scripts/setup.sh --test (it makes the pinned .venv)"
-"$python" -c 'import torch, transformers' 2>/dev/null || die "$python cannot import torch and transformers (run scripts/setup.sh --test)"
-mkdir -p "$build"
-cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build/bench-configure.log" 2>&1 \
-  || { cat "$build/bench-configure.log" >&2; die "cmake configure failed"; }
-cmake --build "$build" -j "$(nproc)" --target tfm_cli >"$build/bench-build.log" 2>&1 \
-  || { tail -n 30 "$build/bench-build.log" >&2; die "build failed (full log: $build/bench-build.log)"; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_setup run-bert-sections.sh "torch, transformers" tfm_cli
 [ -s "$repo/data/debian-text/sections/train.tsv" ] || "$repo/scripts/make-debian-text.sh" --tfm "$build/tfm"
 if [ ! -s "$repo/runs/bert-small/best/model.safetensors" ]; then
   echo "bench/run-bert-sections.sh: pre-training runs/bert-small for 15 minutes (configs/bert-small.json)" >&2

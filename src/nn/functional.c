@@ -506,17 +506,36 @@ static void weighted_sum_backward(tfm_graph *g, tfm_node *n) {
     tfm_tensor *x = n->in[0];
     float *dx = grad_of(x), seed = n->out->grad[0];
     const float *w = n->object;
-    if (dx)
-        for (size_t i = 0; i < x->size; i++) dx[i] += seed * w[i];
+    if (!dx) return;
+    #pragma omp parallel for simd schedule(static) if (x->size >= (1 << 16))
+    for (size_t i = 0; i < x->size; i++) dx[i] += seed * w[i];
+}
+
+/* sum(x * w) in blocks of 8192 added in order: the same value at any thread count. */
+static double weighted_sum_of(const float *x, const float *w, size_t n) {
+    enum { BLOCK = 8192, GROUP = 256 };
+    size_t blocks = (n + BLOCK - 1) / BLOCK;
+    double total = 0.0, partial[GROUP];
+    for (size_t group = 0; group < blocks; group += GROUP) {
+        size_t count = blocks - group < GROUP ? blocks - group : GROUP;
+        #pragma omp parallel for schedule(static) if (count > 1)
+        for (size_t b = 0; b < count; b++) {
+            size_t begin = (group + b) * BLOCK, end = begin + BLOCK < n ? begin + BLOCK : n;
+            double sum = 0.0;
+            #pragma omp simd reduction(+ : sum)
+            for (size_t i = begin; i < end; i++) sum += (double)x[i] * w[i];
+            partial[b] = sum;
+        }
+        for (size_t b = 0; b < count; b++) total += partial[b];
+    }
+    return total;
 }
 
 tfm_tensor *tfm_fn_weighted_sum(tfm_graph *g, tfm_tensor *x, const float *weights) {
     if (!x) return NULL;
     tfm_tensor *out = tfm_graph_tensor(g, 1, (int[]){1});
     if (!out) return NULL;
-    double sum = 0.0;
-    for (size_t i = 0; i < x->size; i++) sum += (double)x->data[i] * weights[i];
-    out->data[0] = (float)sum;
+    out->data[0] = (float)weighted_sum_of(x->data, weights, x->size);
     tfm_node *n = tfm_graph_record(g, weighted_sum_backward, out, 1, &x);
     if (n) n->object = weights;
     return out;

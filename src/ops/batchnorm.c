@@ -19,20 +19,32 @@ static void train_channels(float *out, float *mean, float *rstd, float *running_
                            const float *weight, const float *bias, const uint8_t *mask, int N, int C, float momentum, float eps,
                            int begin, int end, double *sum, double *squares) {
     int count = counted_rows(mask, N);
-    for (int c = begin; c < end; c++) sum[c - begin] = squares[c - begin] = 0.0;
-    for (int n = 0; n < N; n++) {
-        if (mask && !mask[n]) continue;
-        const float *x = inp + (size_t)n * C;
-        for (int c = begin; c < end; c++) sum[c - begin] += x[c];
-    }
-    for (int c = begin; c < end; c++) sum[c - begin] /= count; /* now the mean */
-    for (int n = 0; n < N; n++) {
-        if (mask && !mask[n]) continue;
-        const float *x = inp + (size_t)n * C;
-        for (int c = begin; c < end; c++) {
-            double d = x[c] - sum[c - begin];
-            squares[c - begin] += d * d;
+    /* two passes, the mean then the squared deviations (no cancellation), each summed in float over chunks of 16
+     * rows and the chunks in double, in row order */
+    float part[CHANNEL_BLOCK], centre[CHANNEL_BLOCK];
+    for (int pass = 0; pass < 2; pass++) {
+        double *total = pass ? squares : sum;
+        for (int c = begin; c < end; c++) total[c - begin] = 0.0;
+        for (int first = 0; first < N; first += 16) {
+            for (int c = begin; c < end; c++) part[c - begin] = 0.0f;
+            for (int n = first; n < N && n < first + 16; n++) {
+                if (mask && !mask[n]) continue;
+                const float *restrict x = inp + (size_t)n * C;
+                if (pass == 0) {
+                    #pragma omp simd
+                    for (int c = begin; c < end; c++) part[c - begin] += x[c];
+                } else {
+                    #pragma omp simd
+                    for (int c = begin; c < end; c++) {
+                        float d = x[c] - centre[c - begin];
+                        part[c - begin] += d * d;
+                    }
+                }
+            }
+            for (int c = begin; c < end; c++) total[c - begin] += part[c - begin];
         }
+        if (pass == 0)
+            for (int c = begin; c < end; c++) sum[c - begin] /= count, centre[c - begin] = (float)sum[c - begin]; /* now the mean */
     }
     for (int c = begin; c < end; c++) {
         double m = sum[c - begin], variance = squares[c - begin] / count, r = 1.0 / sqrt(variance + eps);
@@ -45,9 +57,12 @@ static void train_channels(float *out, float *mean, float *rstd, float *running_
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
-        int kept = !mask || mask[n];
-        for (int c = begin; c < end; c++)
-            y[c] = kept ? (x[c] - mean[c]) * rstd[c] * (weight ? weight[c] : 1.0f) + (bias ? bias[c] : 0.0f) : 0.0f;
+        if (mask && !mask[n]) {
+            for (int c = begin; c < end; c++) y[c] = 0.0f;
+            continue;
+        }
+        #pragma omp simd
+        for (int c = begin; c < end; c++) y[c] = (x[c] - mean[c]) * rstd[c] * (weight ? weight[c] : 1.0f) + (bias ? bias[c] : 0.0f);
     }
 }
 
@@ -85,26 +100,43 @@ static void backward_channels(float *dinp, float *dweight, float *dbias, const f
                               const float *mean, const float *rstd, const uint8_t *mask, int N, int C, int begin, int end, double *sum_dy,
                               double *sum_dy_xhat) {
     int count = counted_rows(mask, N);
+    /* the sums: float over chunks of 16 rows, the chunks added in double, in row order */
     for (int c = begin; c < end; c++) sum_dy[c - begin] = sum_dy_xhat[c - begin] = 0.0;
-    for (int n = 0; n < N; n++) {
-        if (mask && !mask[n]) continue;
-        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-        for (int c = begin; c < end; c++) {
-            sum_dy[c - begin] += dy[c];
-            sum_dy_xhat[c - begin] += (double)dy[c] * ((x[c] - mean[c]) * rstd[c]);
+    float part_dy[CHANNEL_BLOCK], part_dy_xhat[CHANNEL_BLOCK];
+    for (int first = 0; first < N; first += 16) {
+        for (int c = begin; c < end; c++) part_dy[c - begin] = part_dy_xhat[c - begin] = 0.0f;
+        for (int n = first; n < N && n < first + 16; n++) {
+            if (mask && !mask[n]) continue;
+            const float *restrict x = inp + (size_t)n * C, *restrict dy = dout + (size_t)n * C;
+            #pragma omp simd
+            for (int c = begin; c < end; c++) {
+                part_dy[c - begin] += dy[c];
+                part_dy_xhat[c - begin] += dy[c] * ((x[c] - mean[c]) * rstd[c]);
+            }
         }
+        for (int c = begin; c < end; c++) sum_dy[c - begin] += part_dy[c - begin], sum_dy_xhat[c - begin] += part_dy_xhat[c - begin];
     }
     for (int c = begin; c < end; c++) {
         if (dweight) dweight[c] += (float)sum_dy_xhat[c - begin];
         if (dbias) dbias[c] += (float)sum_dy[c - begin];
     }
     if (!dinp) return;
+    /* dx = k (count dy - sum dy - xhat sum(dy xhat)) per channel, in float: the sums carry the precision */
+    float k[CHANNEL_BLOCK], s1[CHANNEL_BLOCK], s2[CHANNEL_BLOCK];
+    for (int c = begin; c < end; c++) {
+        k[c - begin] = (float)((weight ? weight[c] : 1.0f) * (double)rstd[c] / count);
+        s1[c - begin] = (float)sum_dy[c - begin];
+        s2[c - begin] = (float)sum_dy_xhat[c - begin];
+    }
+    const float n_rows = (float)count;
     for (int n = 0; n < N; n++) {
         if (mask && !mask[n]) continue;
-        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        const float *restrict x = inp + (size_t)n * C, *restrict dy = dout + (size_t)n * C;
+        float *restrict dx = dinp + (size_t)n * C;
+        #pragma omp simd
         for (int c = begin; c < end; c++) {
-            double xhat = (x[c] - mean[c]) * rstd[c], k = (weight ? weight[c] : 1.0f) * (double)rstd[c] / count;
-            dinp[(size_t)n * C + c] += (float)(k * (count * (double)dy[c] - sum_dy[c - begin] - xhat * sum_dy_xhat[c - begin]));
+            float xhat = (x[c] - mean[c]) * rstd[c];
+            dx[c] += k[c - begin] * (n_rows * dy[c] - s1[c - begin] - xhat * s2[c - begin]);
         }
     }
 }

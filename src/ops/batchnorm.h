@@ -10,8 +10,10 @@
  * (count / (count - 1) var), as torch. Rows not counted get out = 0. mean[C] and rstd[C] are saved for backward.
  * Fewer than 2 counted rows is the caller's to refuse (torch: "Expected more than 1 value per channel").
  * Evaluation: out = (inp - running_mean) / sqrt(running_var + eps) weight + bias for every row.
- * The reference sums in double in row order; the fast version gives each thread whole blocks of channels and sums
- * every channel over the rows in order, so its result does not depend on the thread count. */
+ * Statistics: the mean, then the squared deviations from it, each channel summed in float over chunks of 16 rows and
+ * the chunks in double, in row order. The reference takes one channel at a time; the fast version gives each thread
+ * whole blocks of 64 channels (vectorised across them) with the same arithmetic per channel: the same bits, at any
+ * thread count. */
 void tfm_batchnorm_forward_train_reference(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
                                            const float *inp, const float *weight, const float *bias, const uint8_t *mask, int N,
                                            int C, float momentum, float eps);
