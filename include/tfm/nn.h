@@ -134,6 +134,20 @@ tfm_tensor *tfm_fn_weighted_sum(tfm_graph *g, tfm_tensor *x, const float *weight
 /* a [..., Ca] and b [..., Cb] side by side -> [..., Ca + Cb] (the two directions of a bidirectional layer). */
 tfm_tensor *tfm_fn_concat_last(tfm_graph *g, tfm_tensor *a, tfm_tensor *b);
 
+/* ---- Attention with a choice of score (single head; the Transformer's multi-head one is tfm_fn_attention) ----
+ * q [B, Tq, D], k [B, Tk, D], v [B, Tk, Dv] -> context [B, Tq, Dv], the softmax over keys of the scores
+ *   TFM_SCORE_DOT q.k, _SCALED_DOT q.k / sqrt(D), _GENERAL q.(W k) with W [D, D] (Luong), _ADDITIVE u.tanh(Wq q + Wk k)
+ *   with Wq, Wk [A, D] and u [A] (Bahdanau); weights the score does not use are NULL. key_lengths [B] (or NULL) masks
+ *   the padding keys, causal the later ones. Every input gets its gradient. */
+enum { TFM_SCORE_DOT = 0, TFM_SCORE_SCALED_DOT = 1, TFM_SCORE_GENERAL = 2, TFM_SCORE_ADDITIVE = 3, TFM_SCORE_COUNT };
+extern const char *const tfm_score_names[]; /* "dot", "scaled_dot", "general", "additive" */
+typedef struct tfm_score_weights {
+    tfm_tensor *W;           /* general */
+    tfm_tensor *Wq, *Wk, *u; /* additive */
+} tfm_score_weights;
+tfm_tensor *tfm_fn_attention_scores(tfm_graph *g, int kind, tfm_tensor *q, tfm_tensor *k, tfm_tensor *v, const tfm_score_weights *weights,
+                                    const int *key_lengths, int causal);
+
 /* ---- Recurrent layers: Elman RNN, LSTM, GRU (torch.nn.RNN / LSTM / GRU, batch_first, gate order and names) ----
  * One direction of one layer: x [B, T, I] -> [B, T, H], backpropagation through time in backward. lengths [B] (or
  * NULL: all T) make variable-length batches, as a packed sequence: sequence b is its steps [0, lengths[b]), the
