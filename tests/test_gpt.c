@@ -88,8 +88,9 @@ static int collect(int token, void *user) {
     return 0;
 }
 
-static void test_kv_cache(void) {
+static void test_kv_cache(int positions) {
     tfm_gpt_config c = small_config();
+    c.positions = positions; /* rotary: each cached key was turned by its own position */
     tfm_gpt *m = NULL;
     CHECK_OK(tfm_gpt_create(&m, &c));
     tfm_gpt_init_weights(m, 11);
@@ -393,7 +394,8 @@ int main(void) {
     test_cross_entropy_in_place();
     test_gradients(1);
     test_gradients(0);
-    test_kv_cache();
+    test_kv_cache(TFM_GPT_POSITIONS_LEARNED);
+    test_kv_cache(TFM_GPT_POSITIONS_ROPE);
     test_sampling();
     test_no_allocation_in_steps();
     test_input_validation();

@@ -134,6 +134,11 @@ tfm_tensor *tfm_fn_weighted_sum(tfm_graph *g, tfm_tensor *x, const float *weight
 /* a [..., Ca] and b [..., Cb] side by side -> [..., Ca + Cb] (the two directions of a bidirectional layer). */
 tfm_tensor *tfm_fn_concat_last(tfm_graph *g, tfm_tensor *a, tfm_tensor *b);
 
+/* Rotary position embedding on x [B, T, width]: the first `columns` of each row (whole heads of head_dim: a fused
+ * projection's queries and keys) rotated by their position offset + t (transformers' Llama layout, base 10000 in
+ * most models); the other columns pass through. Backward rotates the gradient back. */
+tfm_tensor *tfm_fn_rope(tfm_graph *g, tfm_tensor *x, int columns, int head_dim, int offset, float base);
+
 /* ---- Attention with a choice of score (single head; the Transformer's multi-head one is tfm_fn_attention) ----
  * q [B, Tq, D], k [B, Tk, D], v [B, Tk, Dv] -> context [B, Tq, Dv], the softmax over keys of the scores
  *   TFM_SCORE_DOT q.k, _SCALED_DOT q.k / sqrt(D), _GENERAL q.(W k) with W [D, D] (Luong), _ADDITIVE u.tanh(Wq q + Wk k)

@@ -12,7 +12,8 @@ static tfm_status declare_all(tfm_gpt *m) {
     tfm_params *p = &m->params;
     int C = c->d_model;
     tfm_status st = tfm_params_declare(p, "transformer.wte.weight", 2, (int[]){c->vocab_size, C}, &m->token_embedding, 1);
-    if (!st) st = tfm_params_declare(p, "transformer.wpe.weight", 2, (int[]){c->context_length, C}, &m->position_embedding, 1);
+    if (!st && c->positions == TFM_GPT_POSITIONS_LEARNED) /* rotary positions have no table */
+        st = tfm_params_declare(p, "transformer.wpe.weight", 2, (int[]){c->context_length, C}, &m->position_embedding, 1);
     char name[128];
     for (int l = 0; l < c->n_layers && !st; l++) {
         tfm_gpt_block *b = &m->blocks[l];
@@ -115,6 +116,9 @@ static tfm_tensor *self_attention(tfm_gpt *m, tfm_graph *g, int layer, tfm_tenso
     const tfm_gpt_config *c = &m->config;
     int C = c->d_model, H = c->n_heads;
     if (!qkv) return NULL;
+    /* rotary positions: the queries' and keys' heads (columns [0, 2C)) turned by their positions, before the keys are cached */
+    if (c->positions == TFM_GPT_POSITIONS_ROPE) qkv = tfm_fn_rope(g, qkv, 2 * C, C / H, cache ? cache->length : 0, c->rope_base);
+    if (!qkv) return NULL;
     if (!cache) {
         tfm_attention_args a = {.q = qkv, .k = qkv, .v = qkv, .q_column = 0, .k_column = C, .v_column = 2 * C, .batch = B,
                                 .query_length = T, .key_length = T, .heads = H, .head_dim = C / H, .causal = 1,
@@ -168,8 +172,9 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
 
     /* Residual sums and ReLU write over the tensor they consume (the _in_place functions): no buffer for
      * what backward does not need. */
-    tfm_tensor *x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, &m->token_embedding, tokens, 2, (int[]){B, T}),
-                                        tfm_fn_embedding(g, &m->position_embedding, positions, 2, (int[]){B, T}));
+    tfm_tensor *x = tfm_fn_embedding(g, &m->token_embedding, tokens, 2, (int[]){B, T});
+    if (c->positions == TFM_GPT_POSITIONS_LEARNED)
+        x = tfm_fn_add_in_place(g, x, tfm_fn_embedding(g, &m->position_embedding, positions, 2, (int[]){B, T}));
     x = tfm_fn_dropout_in_place(g, x, c->embedding_dropout);
     for (int l = 0; l < c->n_layers; l++) {
         tfm_gpt_block *b = &m->blocks[l];

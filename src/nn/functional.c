@@ -15,6 +15,7 @@
 #include "ops/linear_packed.h"
 #include "ops/loss.h"
 #include "ops/residual.h"
+#include "ops/rope.h"
 #include "ops/softmax.h"
 #include "nn/tensor_util.h"
 #include "tfm/base.h"
@@ -572,5 +573,42 @@ tfm_tensor *tfm_fn_concat_last(tfm_graph *g, tfm_tensor *a, tfm_tensor *b) {
     }
     tfm_tensor *in[2] = {a, b};
     tfm_graph_record(g, concat_last_backward, out, 2, in);
+    return out;
+}
+
+/* ---- rotary position embedding ---- */
+static void rope_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    tfm_tensor *x = n->in[0], *out = n->out;
+    float *dx = grad_of(x), *dy = out->grad;
+    if (!dx) return;
+    int B = n->ints[0], T = n->ints[1], width = n->ints[2];
+    size_t count = (size_t)B * T * width;
+    float *rotated = n->saved[1]; /* dy rotated back, then added: dx accumulates */
+    tfm_rope(rotated, dy, B, T, width, n->ints[3], n->ints[4], n->ints[5], n->floats[0], 1, n->saved[0]);
+    for (size_t i = 0; i < count; i++) dx[i] += rotated[i];
+}
+
+tfm_tensor *tfm_fn_rope(tfm_graph *g, tfm_tensor *x, int columns, int head_dim, int offset, float base) {
+    if (!x) return NULL;
+    int width = x->shape[x->ndim - 1];
+    if (x->ndim != 3 || head_dim < 2 || head_dim % 2 || columns % head_dim || columns > width || offset < 0 || !(base > 1.0f)) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "rope: expected x [B, T, width], whole heads of an even head_dim (%d) within the first %d of "
+                  "%d columns, offset >= 0 and base > 1", head_dim, columns, width);
+        return NULL;
+    }
+    int B = x->shape[0], T = x->shape[1];
+    tfm_tensor *out = tfm_graph_tensor(g, 3, x->shape);
+    float *table = tfm_graph_alloc(g, sizeof(float) * tfm_rope_table_floats(T, head_dim));
+    if (!out || !table) return NULL;
+    tfm_rope(out->data, x->data, B, T, width, columns, head_dim, offset, base, 0, table);
+    tfm_node *n = tfm_graph_record(g, rope_backward, out, 1, &x);
+    if (n) {
+        n->saved[0] = table;
+        n->saved[1] = tfm_graph_alloc(g, sizeof(float) * x->size);
+        if (!n->saved[1]) return NULL;
+        n->ints[0] = B; n->ints[1] = T; n->ints[2] = width; n->ints[3] = columns; n->ints[4] = head_dim; n->ints[5] = offset;
+        n->floats[0] = base;
+    }
     return out;
 }

@@ -39,8 +39,8 @@ def config_to_json(config):
         "attn_pdrop": config.attn_pdrop,
         "layer_norm_epsilon": config.layer_norm_epsilon,
     }
-    if config.norm != "layernorm":
-        d["tfm"] = {"norm": config.norm}
+    if config.norm != "layernorm" or config.positions != "learned":
+        d["tfm"] = {"norm": config.norm, "positions": config.positions, "rope_base": config.rope_base}
     return json.dumps(d, indent=2) + "\n"
 
 
@@ -63,12 +63,14 @@ def config_from_dict(d, source="config"):
         act = {"gelu": "gelu_new", "gelu_erf": "gelu"}.get(d.get("activation", "gelu"), d.get("activation", "gelu"))
     values["activation_function"] = act
     values["norm"] = d.get("tfm", {}).get("norm", d.get("norm", "layernorm"))
+    values["positions"] = d.get("tfm", {}).get("positions", d.get("positions", "learned"))
+    values["rope_base"] = float(d.get("tfm", {}).get("rope_base", d.get("rope_base", 10000.0)))
     if d.get("pre_layernorm", True) in (False, 0):
         raise ValueError(f"{source}: post-LayerNorm is not implemented in the reference")
     for required in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
         if required not in values:
             raise ValueError(f"{source}: missing {required}")
-    config = GPTConfig(**{k: (v if k in ("activation_function", "norm") else float(v) if k.endswith(("pdrop", "epsilon")) else int(v))
+    config = GPTConfig(**{k: (v if k in ("activation_function", "norm", "positions", "rope_base") else float(v) if k.endswith(("pdrop", "epsilon")) else int(v))
                           for k, v in values.items()})
     config.validate()
     return config

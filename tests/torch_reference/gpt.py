@@ -28,6 +28,8 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
     activation_function: str = "gelu_new"   # a key of ACTIVATIONS (transformers' names; tfm's for the ones it lacks)
     norm: str = "layernorm"                 # tfm's model.norm: "layernorm", "rmsnorm" or "batchnorm"
+    positions: str = "learned"              # tfm's model.positions: "learned" (wpe) or "rope" (transformers' Llama rotary)
+    rope_base: float = 10000.0
 
     @property
     def d_ff(self):
@@ -40,6 +42,12 @@ class GPTConfig:
             if field.endswith("pdrop"):
                 if not 0.0 <= value < 1.0:
                     raise ValueError(f"{field} must be in [0, 1), got {value}")
+            elif field == "positions":
+                if value not in ("learned", "rope"):
+                    raise ValueError(f"positions {value!r}: expected learned or rope")
+            elif field == "rope_base":
+                if value <= 1:
+                    raise ValueError(f"rope_base must be above 1, got {value}")
             elif field == "norm":
                 if value not in ("layernorm", "rmsnorm", "batchnorm"):
                     raise ValueError(f"norm {value!r}: expected layernorm, rmsnorm or batchnorm")
@@ -89,6 +97,12 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = Conv1D(config.n_embd, config.n_embd)
         self.attn_dropout = nn.Dropout(config.attn_pdrop)
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
+        self.rotary = None
+        if config.positions == "rope":  # transformers' own Llama rotary code path
+            from transformers import LlamaConfig
+            from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+            self.rotary = LlamaRotaryEmbedding(LlamaConfig(hidden_size=config.n_embd, num_attention_heads=config.n_head,
+                                                           max_position_embeddings=config.n_positions, rope_theta=config.rope_base))
 
     def forward(self, x, cache=None, layer=0):
         B, T, C = x.shape
@@ -98,9 +112,13 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, H, D).transpose(1, 2)                # [B, H, T, D]
         k = k.view(B, T, H, D).transpose(1, 2)
         v = v.view(B, T, H, D).transpose(1, 2)
-        start = 0
+        start = cache.length if cache is not None else 0
+        if self.rotary is not None:
+            from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+            positions = torch.arange(start, start + T, device=x.device)[None, :]
+            cos, sin = self.rotary(v, positions)
+            q, k = apply_rotary_pos_emb(q, k, cos.to(q.dtype), sin.to(q.dtype))
         if cache is not None:
-            start = cache.length
             cache.keys[layer][:, :, start:start + T] = k
             cache.values[layer][:, :, start:start + T] = v
             k = cache.keys[layer][:, :, :start + T]           # [B, H, start + T, D]
@@ -177,7 +195,7 @@ class Transformer(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd) if config.positions == "learned" else None
         self.drop = nn.Dropout(config.embd_pdrop)
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = make_norm(config)
@@ -221,7 +239,8 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of {start + T} positions exceeds n_positions {self.config.n_positions}")
         tr = self.transformer
         positions = torch.arange(start, start + T, device=tokens.device)
-        x = tr.drop(tr.wte(tokens) + tr.wpe(positions))      # [B, T, C]
+        x = tr.wte(tokens) + (tr.wpe(positions) if tr.wpe is not None else 0.0)
+        x = tr.drop(x)                                         # [B, T, C]
         for layer, block in enumerate(tr.h):
             x = block(x, cache, layer)
         if cache is not None:
