@@ -85,6 +85,7 @@ static void setup_init(setup *sp, int B, int Tq, int Tk, int H, int hd, int caus
         break;
     }
     c->causal = causal;
+    c->alibi = causal && Tq % 2 == 1; /* ALiBi on half the causal cases: its biases through both kernels and the gradient checks */
     if (padding) {
         /* Item 0 is entirely padding (when there is more than one item): a row with no visible key. */
         for (int b = 0; b < B; b++) s.lengths[b] = (b == 0 && B > 1) ? 0 : Tk - (b * 3) % Tk;
@@ -557,6 +558,7 @@ static int torch_io(const char *in_path, const char *out_path) {
         return fprintf(stderr, "%s: bad header\n", in_path), fclose(in), 2;
     setup s;
     setup_init(&s, hdr[0], hdr[1], hdr[2], hdr[3], hdr[4], hdr[5], 0, 0.0f, hdr[6]);
+    s.config.alibi = 0; /* torch's side is plain attention; ALiBi's parity is test_gpt_torch's v97_alibi */
     if (hdr[7]) {
         int32_t lengths[16];
         if (fread(lengths, sizeof(int32_t), (size_t)hdr[0], in) != (size_t)hdr[0]) return fclose(in), 2;
@@ -615,6 +617,13 @@ int main(int argc, char **argv) {
     test_case(2, 64, 64, 4, 64, 0, 0, 0.5f, LAYOUT_SEPARATE);
     test_case(4, 200, 37, 2, 8, 0, 1, 0.0f, LAYOUT_CROSS);
     test_case(2, 129, 129, 2, 32, 1, 0, 0.0f, LAYOUT_FUSED_QKV);
+    /* ALiBi's slopes as its authors' get_slopes gives them: 8 heads 2^-1 .. 2^-8; 6 heads those of 4, then 2^-1, 2^-3 */
+    const float eight[8] = {0.5f, 0.25f, 0.125f, 0.0625f, 0.03125f, 0.015625f, 0.0078125f, 0.00390625f};
+    const float six[6] = {0.25f, 0.0625f, 0.015625f, 0.00390625f, 0.5f, 0.125f};
+    int slopes_ok = 1;
+    for (int h = 0; h < 8; h++) slopes_ok &= fabsf(tfm_alibi_slope(h, 8) - eight[h]) < 1e-7f;
+    for (int h = 0; h < 6; h++) slopes_ok &= fabsf(tfm_alibi_slope(h, 6) - six[h]) < 1e-7f;
+    CHECK(slopes_ok, "ALiBi slopes differ from the published ones");
     test_gradient_check_catches_errors();
     test_dropout_mask();
     test_nan_propagates(NAN);

@@ -396,6 +396,7 @@ int main(void) {
     test_gradients(0);
     test_kv_cache(TFM_GPT_POSITIONS_LEARNED);
     test_kv_cache(TFM_GPT_POSITIONS_ROPE);
+    test_kv_cache(TFM_GPT_POSITIONS_ALIBI);
     test_sampling();
     test_no_allocation_in_steps();
     test_input_validation();

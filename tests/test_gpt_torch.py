@@ -67,6 +67,11 @@ CASES = [
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, positions="rope"),
          batch=2, seq_len=16, seed=11,
          parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+    # ALiBi (no wpe): linear biases with the authors' slopes; 3 heads, not a power of two.
+    dict(name="v97_alibi",
+         config=GPTConfig(vocab_size=97, n_positions=16, n_embd=36, n_layer=2, n_head=3, positions="alibi"),
+         batch=2, seq_len=16, seed=12,
+         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
     dict(name="v97_selu",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="selu"),
          batch=2, seq_len=16, seed=8,

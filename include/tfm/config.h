@@ -27,7 +27,7 @@ typedef struct tfm_gpt_config {
     float layernorm_eps;     /* 1e-5 */
     int pre_layernorm;       /* 1: GPT-2's pre-LN (+ final LN); 0: post-LN as in the paper */
     int norm;                /* TFM_NORM_* of tfm/nn.h: "layernorm" (GPT-2's), "rmsnorm" or "batchnorm" */
-    int positions;           /* TFM_GPT_POSITIONS_*: "learned" (GPT-2's table wpe) or "rope" (rotary, no table) */
+    int positions;           /* TFM_GPT_POSITIONS_*: "learned" (GPT-2's table wpe), "rope" (rotary) or "alibi" (linear biases) */
     float rope_base;         /* rope: 10000 */
     int tie_embeddings;      /* 1: output projection = token embedding transposed */
     int activation;          /* TFM_ACTIVATION_GELU (tanh approximation, GPT-2's) or TFM_ACTIVATION_RELU */
@@ -48,7 +48,7 @@ enum {
     TFM_ACTIVATION_THRESHOLDED_RELU = 9, /* "thresholded_relu": x above theta = 1, else 0 (Keras) */
     TFM_ACTIVATION_COUNT
 };
-enum { TFM_GPT_POSITIONS_LEARNED = 0, TFM_GPT_POSITIONS_ROPE = 1 };
+enum { TFM_GPT_POSITIONS_LEARNED = 0, TFM_GPT_POSITIONS_ROPE = 1, TFM_GPT_POSITIONS_ALIBI = 2 };
 /* The normalisation in a Transformer block ("norm" in a GPT config); tfm/nn.h's tfm_norm_layer runs it. */
 enum { TFM_NORM_LAYERNORM = 0, TFM_NORM_RMSNORM = 1, TFM_NORM_BATCHNORM = 2, TFM_NORM_COUNT };
 extern const char *const tfm_norm_names[]; /* "layernorm", "rmsnorm", "batchnorm" (NULL-terminated) */

@@ -82,6 +82,7 @@ typedef struct tfm_attention_args {
     size_t kv_batch_stride;  /* floats between batch items of k and v; 0: contiguous (Tk rows) */
     const int *kv_index;     /* [B] or NULL (inference only): query item b reads k/v item kv_index[b], so
                               * beams share their sentence's keys without copies */
+    int alibi;               /* 1: ALiBi's linear biases instead of position embeddings (Press et al. 2022) */
 } tfm_attention_args;
 tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *args);
 

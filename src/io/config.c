@@ -18,7 +18,7 @@
 
 
 const char *const tfm_norm_names[] = {"layernorm", "rmsnorm", "batchnorm", NULL};
-static const char *const position_names[] = {"learned", "rope", NULL}; /* = TFM_GPT_POSITIONS_* */
+static const char *const position_names[] = {"learned", "rope", "alibi", NULL}; /* = TFM_GPT_POSITIONS_* */
 
 /* ---- Defaults ---- */
 
@@ -72,8 +72,8 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
     if (!(isfinite(c->layernorm_eps) && c->layernorm_eps > 0.0f))
         return tfm_error(TFM_ERR_CONFIG, "model.layernorm_eps: expected a positive number, got %g",
                          (double)c->layernorm_eps);
-    if (c->positions != TFM_GPT_POSITIONS_LEARNED && c->positions != TFM_GPT_POSITIONS_ROPE)
-        return tfm_error(TFM_ERR_CONFIG, "model.positions: expected TFM_GPT_POSITIONS_LEARNED or _ROPE, got %d", c->positions);
+    if (c->positions < TFM_GPT_POSITIONS_LEARNED || c->positions > TFM_GPT_POSITIONS_ALIBI)
+        return tfm_error(TFM_ERR_CONFIG, "model.positions: expected TFM_GPT_POSITIONS_LEARNED, _ROPE or _ALIBI, got %d", c->positions);
     if (c->positions == TFM_GPT_POSITIONS_ROPE && (c->d_model / (c->n_heads > 0 ? c->n_heads : 1)) % 2)
         return tfm_error(TFM_ERR_CONFIG, "model.positions: \"rope\" needs an even head size (d_model / n_heads), got %d",
                          c->d_model / (c->n_heads > 0 ? c->n_heads : 1));

@@ -122,7 +122,7 @@ static tfm_tensor *self_attention(tfm_gpt *m, tfm_graph *g, int layer, tfm_tenso
     if (!cache) {
         tfm_attention_args a = {.q = qkv, .k = qkv, .v = qkv, .q_column = 0, .k_column = C, .v_column = 2 * C, .batch = B,
                                 .query_length = T, .key_length = T, .heads = H, .head_dim = C / H, .causal = 1,
-                                .dropout_p = c->attention_dropout};
+                                .dropout_p = c->attention_dropout, .alibi = c->positions == TFM_GPT_POSITIONS_ALIBI};
         return tfm_fn_attention(g, &a);
     }
     /* Inference with a cache [B, capacity, C] per layer: append this step's keys and values at
@@ -142,7 +142,7 @@ static tfm_tensor *self_attention(tfm_gpt *m, tfm_graph *g, int layer, tfm_tenso
     tfm_tensor v = {.data = values, .ndim = 2, .shape = {cache->batch * cache->capacity, C}, .size = cache_floats};
     tfm_attention_args a = {.q = qkv, .k = &k, .v = &v, .q_column = 0, .k_column = 0, .v_column = 0, .batch = B,
                             .query_length = T, .key_length = Tk, .heads = H, .head_dim = C / H, .causal = 1,
-                            .kv_batch_stride = (size_t)cache->capacity * C};
+                            .kv_batch_stride = (size_t)cache->capacity * C, .alibi = c->positions == TFM_GPT_POSITIONS_ALIBI};
     return tfm_fn_attention(g, &a);
 }
 

@@ -328,6 +328,7 @@ tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *a) {
     config.k_batch_stride = a->kv_batch_stride ? a->kv_batch_stride : config.k_row_stride * Tk;
     config.v_batch_stride = a->kv_batch_stride ? a->kv_batch_stride : config.v_row_stride * Tk;
     config.causal = a->causal;
+    config.alibi = a->alibi;
     config.key_lengths = a->key_lengths;
     config.kv_index = a->kv_index;
     int kv_items = B; /* k/v batch items read */

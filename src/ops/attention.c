@@ -70,6 +70,18 @@ static tfm_status check_config(const tfm_attention_config *c, const char *who) {
 }
 
 /* How many keys query i of item b sees: keys [0, result) are visible, the rest masked. */
+float tfm_alibi_slope(int h, int H) {
+    int power = 1;
+    while (power * 2 <= H) power *= 2;
+    if (h < power) return (float)pow(2.0, -8.0 * (h + 1) / power);
+    return (float)pow(2.0, -8.0 * (2 * (h - power) + 1) / (2.0 * power)); /* every other slope of 2 * power heads */
+}
+
+/* ALiBi's bias for query row i (of Tq) and key j of head h: slope (j - (i + Tk - Tq)), 0 without ALiBi. */
+static inline float alibi_bias(const tfm_attention_config *c, float slope, int i, int j) {
+    return c->alibi ? slope * (float)(j - (i + c->key_length - c->query_length)) : 0.0f;
+}
+
 static inline int visible_keys(const tfm_attention_config *c, int b, int i) {
     int n = c->key_lengths ? c->key_lengths[b] : c->key_length;
     if (c->causal) {
@@ -106,7 +118,7 @@ tfm_status tfm_attention_forward_reference(float *out, float *probs, const float
                     const float *kj = k + kb * c->k_batch_stride + j * c->k_row_stride + (size_t)h * hd;
                     double s = 0.0;
                     for (int d = 0; d < hd; d++) s += (double)qi[d] * kj[d];
-                    s *= c->scale;
+                    s = s * c->scale + alibi_bias(c, tfm_alibi_slope(h, H), i, j);
                     prow[j] = (float)s;
                     if (s > maxv) maxv = s;
                 }
@@ -291,6 +303,11 @@ static void forward_block(float *out, float *probs, const float *q, const float 
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kmax, hd, c->scale, Q, (int)c->q_row_stride, K,
                     (int)c->k_row_stride, 0.0f, P, Tk);
+    if (c->alibi) {
+        float slope = tfm_alibi_slope(h, c->heads);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < kmax; j++) P[(size_t)r * Tk + j] += alibi_bias(c, slope, i0 + r, j);
+    }
     for (int r = 0; r < rows; r++) softmax_row(P + (size_t)r * Tk, visible_keys(c, b, i0 + r), Tk);
     const float *A = P; /* the weights that multiply V: probs, or probs after dropout */
     int lda = Tk;

@@ -44,7 +44,13 @@ typedef struct tfm_attention_config {
     uint64_t dropout_seed, dropout_offset;
     const int *kv_index;    /* [B] or NULL: query item b reads k/v item kv_index[b] (forward only; key_lengths
                              * stay per query item). Beam search: a sentence's beams share one copy. */
+    int alibi;              /* 1: ALiBi (Press et al. 2022): score += slope_h (j - i), i the query's position among the
+                             * keys (i + Tk - Tq), slope_h from tfm_alibi_slope; with causal masks (decoders) */
 } tfm_attention_config;
+
+/* ALiBi's slope of head h of H: the paper's geometric sequence 2^(-8 (h + 1) / H) for a power-of-two H, and for
+ * other H those of the power of two below it followed by every other slope of the one above (its reference code). */
+float tfm_alibi_slope(int h, int H);
 
 /* Defaults for contiguous q, k, v of shape [B, T, H*hd]: row stride H*hd, batch stride T*H*hd,
  * scale 1/sqrt(hd), not causal, no padding, no dropout. Change the fields you need afterwards. */

@@ -28,7 +28,7 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
     activation_function: str = "gelu_new"   # a key of ACTIVATIONS (transformers' names; tfm's for the ones it lacks)
     norm: str = "layernorm"                 # tfm's model.norm: "layernorm", "rmsnorm" or "batchnorm"
-    positions: str = "learned"              # tfm's model.positions: "learned" (wpe) or "rope" (transformers' Llama rotary)
+    positions: str = "learned"              # tfm's model.positions: "learned" (wpe), "rope" (transformers' Llama rotary), "alibi"
     rope_base: float = 10000.0
 
     @property
@@ -43,8 +43,8 @@ class GPTConfig:
                 if not 0.0 <= value < 1.0:
                     raise ValueError(f"{field} must be in [0, 1), got {value}")
             elif field == "positions":
-                if value not in ("learned", "rope"):
-                    raise ValueError(f"positions {value!r}: expected learned or rope")
+                if value not in ("learned", "rope", "alibi"):
+                    raise ValueError(f"positions {value!r}: expected learned, rope or alibi")
             elif field == "rope_base":
                 if value <= 1:
                     raise ValueError(f"rope_base must be above 1, got {value}")
@@ -89,6 +89,18 @@ class KVCache:
         self.length = 0  # positions already stored
 
 
+def alibi_slopes(n):
+    """ALiBi's head slopes as its authors' reference code computes them (github.com/ofirpress/attention_with_linear_biases,
+    get_slopes): 2^(-8 (i + 1) / n) for n a power of two, else those of the power below and every other of the one above."""
+    def power_of_2(n):
+        start = 2 ** (-2 ** -(math.log2(n) - 3))
+        return [start * start ** i for i in range(n)]
+    if math.log2(n).is_integer():
+        return power_of_2(n)
+    closest = 2 ** math.floor(math.log2(n))
+    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][:n - closest]
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -98,6 +110,7 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout = nn.Dropout(config.attn_pdrop)
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
         self.rotary = None
+        self.alibi = config.positions == "alibi"
         if config.positions == "rope":  # transformers' own Llama rotary code path
             from transformers import LlamaConfig
             from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
@@ -130,6 +143,11 @@ class CausalSelfAttention(nn.Module):
             query_pos = torch.arange(start, start + T, device=x.device)
             mask = key_pos[None, :] > query_pos[:, None]      # [T, start + T], True = hidden
             scores = scores.masked_fill(mask, float("-inf"))
+        if self.alibi:  # Press et al.: slope_h (j - i) added to every score (the mask still hides j > i)
+            key_pos = torch.arange(start + T, device=x.device, dtype=scores.dtype)
+            query_pos = torch.arange(start, start + T, device=x.device, dtype=scores.dtype)
+            slopes = torch.tensor(alibi_slopes(H), dtype=scores.dtype)[:, None, None]
+            scores = scores + slopes * (key_pos[None, :] - query_pos[:, None])
         weights = self.attn_dropout(F.softmax(scores, dim=-1))
         y = (weights @ v).transpose(1, 2).reshape(B, T, C)    # heads back side by side: [B, T, C]
         return self.resid_dropout(self.c_proj(y))
