@@ -16,6 +16,16 @@ def import_references(*modules):
     return loaded[0] if len(loaded) == 1 else loaded
 
 
+def test_tool(name):
+    """Path of the helper program tests/tools/NAME.c built into $TFM_BUILD/tests/tools; missing: fail."""
+    build = os.environ.get("TFM_BUILD")
+    path = os.path.join(build or "", "tests", "tools", name)
+    if not build or not os.access(path, os.X_OK):
+        print(f"FAILED: {name} is not built (TFM_BUILD={build!r}, looked for {path})")
+        sys.exit(1)
+    return path
+
+
 def asset(name):
     """Path of a reference file unpacked by scripts/setup.sh --test (.venv/assets/NAME); missing: fail."""
     path = os.path.join(os.environ.get("TFM_ASSETS") or os.path.join(os.path.dirname(sys.executable), "..", "assets"), name)

@@ -14,13 +14,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import import_references  # noqa: E402
+from reference import import_references, test_tool  # noqa: E402
 
 torch, np = import_references("torch", "numpy")
+TOOL = test_tool("activation_values")
 F = torch.nn.functional
 
-BUILD = os.environ.get("TFM_BUILD")
-TOOL = os.path.join(BUILD or "", "tests", "tools", "activation_values")
 # float32 kernels against float64 torch: the reference kernels round once or twice, the fast ones use tfm's
 # vectorised exp (~2 ulp) and erf (1.5e-7 absolute).
 TOLERANCE = {"reference": (1e-7, 1e-6), "fast": (3e-7, 2e-6)}  # (ATOL relative to max|torch|, RTOL)
@@ -118,8 +117,6 @@ def run_case(index, name, parameter, function, work):
 
 
 def main():
-    if not BUILD or not os.access(TOOL, os.X_OK):
-        raise SystemExit(f"activation_values not built (TFM_BUILD={BUILD!r}, looked for {TOOL})")
     failures = 0
     with tempfile.TemporaryDirectory() as work:
         for index, (name, parameter, function) in enumerate(CASES):

@@ -16,13 +16,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import import_references  # noqa: E402
+from reference import import_references, test_tool  # noqa: E402
 
 torch, np = import_references("torch", "numpy")
+TOOL = test_tool("attention_values")
 F = torch.nn.functional
 
-BUILD = os.environ.get("TFM_BUILD")
-TOOL = os.path.join(BUILD or "", "tests", "tools", "attention_values")
 TOLERANCE = 1e-5
 # (kind, B, Tq, Tk, D, Dv, A, causal, key lengths)
 CASES = [("dot", 2, 5, 7, 8, 6, 0, False, [7, 3]), ("scaled_dot", 3, 6, 6, 16, 8, 0, True, None),
@@ -53,8 +52,6 @@ def reference(kind, tensors, causal, lengths, Tq, Tk):
 
 
 def main():
-    if not BUILD or not os.access(TOOL, os.X_OK):
-        raise SystemExit(f"attention_values not built (TFM_BUILD={BUILD!r}, looked for {TOOL})")
     failures = 0
     with tempfile.TemporaryDirectory() as work:
         for index, (kind, B, Tq, Tk, D, Dv, A, causal, lengths) in enumerate(CASES):

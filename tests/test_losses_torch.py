@@ -17,13 +17,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import import_references  # noqa: E402
+from reference import import_references, test_tool  # noqa: E402
 
 torch, np = import_references("torch", "numpy")
+TOOL = test_tool("loss_values")
 F = torch.nn.functional
 
-BUILD = os.environ.get("TFM_BUILD")
-TOOL = os.path.join(BUILD or "", "tests", "tools", "loss_values")
 ROWS, COLUMNS, DELTA = 1000, 37, float(np.float32(0.7))  # 37,000 entries: the fast kernels run 3 blocks
 VALUE_RTOL, GRAD_ATOL, GRAD_RTOL = 1e-6, 1e-7, 1e-6
 KERAS_EPS = 1e-7
@@ -153,8 +152,6 @@ def run_refusals(work):
 
 
 def main():
-    if not BUILD or not os.access(TOOL, os.X_OK):
-        raise SystemExit(f"loss_values not built (TFM_BUILD={BUILD!r}, looked for {TOOL})")
     failures = 0
     with tempfile.TemporaryDirectory() as work:
         for index, name in enumerate(NAMES):

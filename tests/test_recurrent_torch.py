@@ -13,12 +13,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import import_references  # noqa: E402
+from reference import import_references, test_tool  # noqa: E402
 
 torch, np = import_references("torch", "numpy")
+TOOL = test_tool("recurrent_values")
 
-BUILD = os.environ.get("TFM_BUILD")
-TOOL = os.path.join(BUILD or "", "tests", "tools", "recurrent_values")
 TOLERANCE = 1e-5
 
 # (kind, input, hidden, layers, bidirectional, bias, batch, steps, lengths or None, initial states)
@@ -105,8 +104,6 @@ def run_case(index, case, work):
 
 
 def main():
-    if not BUILD or not os.access(TOOL, os.X_OK):
-        raise SystemExit(f"recurrent_values not built (TFM_BUILD={BUILD!r}, looked for {TOOL})")
     failures = 0
     with tempfile.TemporaryDirectory() as work:
         for index, case in enumerate(CASES):

@@ -16,14 +16,13 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import import_references  # noqa: E402
+from reference import import_references, test_tool  # noqa: E402
 
 torch, np = import_references("torch", "numpy")
+TOOL = test_tool("schedule_rates")
 sched = torch.optim.lr_scheduler
 
 TOLERANCE = 1e-6
-BUILD = os.environ.get("TFM_BUILD")
-TOOL = os.path.join(BUILD or "", "tests", "tools", "schedule_rates")
 
 
 def f32(x):
@@ -74,8 +73,6 @@ def plateau_metrics(count, seed):
 
 
 def main():
-    if not BUILD or not os.access(TOOL, os.X_OK):
-        raise SystemExit(f"schedule_rates not built (TFM_BUILD={BUILD!r}, looked for {TOOL})")
     lr, min_lr, T = 0.01, 0.0005, 300
     cases = []
     for W in (0, 20):
