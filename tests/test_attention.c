@@ -44,8 +44,23 @@ typedef struct setup {
     tfm_attention_config config;
     int layout;
     size_t x_size, q_offset, k_offset, v_offset, out_size, probs_size;
+    int relative;                       /* 1: Shaw's relative-position tables, [2R+1, hd] each, at the end of x */
+    size_t relative_keys_offset, relative_values_offset;
     int lengths[16];
 } setup;
+
+/* The setup's config reading its relative tables from x and (when g is not NULL) accumulating their gradients at the
+ * same offsets of g, as q, k and v do. */
+static tfm_attention_config config_on(const setup *s, const float *x, float *g) {
+    tfm_attention_config c = s->config;
+    if (s->relative) {
+        c.relative_keys = x + s->relative_keys_offset;
+        c.relative_values = x + s->relative_values_offset;
+        c.relative_keys_grad = g ? g + s->relative_keys_offset : NULL;
+        c.relative_values_grad = g ? g + s->relative_values_offset : NULL;
+    }
+    return c;
+}
 
 /* Fills *s in place: config.key_lengths points into s->lengths. */
 static void setup_init(setup *sp, int B, int Tq, int Tk, int H, int hd, int causal, int padding, float dropout, int layout) {
@@ -86,6 +101,12 @@ static void setup_init(setup *sp, int B, int Tq, int Tk, int H, int hd, int caus
     }
     c->causal = causal;
     c->alibi = causal && Tq % 2 == 1; /* ALiBi on half the causal cases: its biases through both kernels and the gradient checks */
+    /* Relative positions on about half the cases, with a clip shorter than the keys so that clipped distances occur */
+    s.relative = (B + Tq + H) % 2 == 0;
+    c->relative_clip = Tk > 4 ? Tk / 3 : 1;
+    s.relative_keys_offset = s.x_size;
+    s.relative_values_offset = s.x_size + (size_t)(2 * c->relative_clip + 1) * hd;
+    if (s.relative) s.x_size += 2 * (size_t)(2 * c->relative_clip + 1) * hd;
     if (padding) {
         /* Item 0 is entirely padding (when there is more than one item): a row with no visible key. */
         for (int b = 0; b < B; b++) s.lengths[b] = (b == 0 && B > 1) ? 0 : Tk - (b * 3) % Tk;
@@ -100,7 +121,8 @@ static void setup_init(setup *sp, int B, int Tq, int Tk, int H, int hd, int caus
 }
 
 static double attention_loss(const setup *s, const float *x, const float *loss_weights, float *out, float *probs) {
-    tfm_status st = tfm_attention_forward_reference(out, probs, x + s->q_offset, x + s->k_offset, x + s->v_offset, &s->config);
+    tfm_attention_config c = config_on(s, x, NULL);
+    tfm_status st = tfm_attention_forward_reference(out, probs, x + s->q_offset, x + s->k_offset, x + s->v_offset, &c);
     if (st != TFM_OK) return NAN;
     double loss = 0.0;
     for (size_t i = 0; i < s->out_size; i++) loss += (double)out[i] * loss_weights[i];
@@ -108,17 +130,18 @@ static double attention_loss(const setup *s, const float *x, const float *loss_w
 }
 
 static float *scratch_for(const setup *s, size_t *floats) {
-    *floats = tfm_attention_scratch_floats(&s->config, tfm_threads_get());
+    float dummy = 0.0f; /* the scratch size depends on which relative gradients are asked for: all of them */
+    tfm_attention_config c = config_on(s, &dummy, &dummy);
+    *floats = tfm_attention_scratch_floats(&c, tfm_threads_get());
     return tfm_malloc(sizeof(float) * (*floats ? *floats : 1));
 }
 
 static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padding, float dropout, int layout) {
     setup s;
     setup_init(&s, B, Tq, Tk, H, hd, causal, padding, dropout, layout);
-    const tfm_attention_config *c = &s.config;
     char name[160];
-    snprintf(name, sizeof name, "B=%d Tq=%d Tk=%d H=%d hd=%d causal=%d padding=%d dropout=%g %s", B, Tq, Tk, H, hd,
-             causal, padding, (double)dropout, layout_names[layout]);
+    snprintf(name, sizeof name, "B=%d Tq=%d Tk=%d H=%d hd=%d causal=%d padding=%d dropout=%g alibi=%d relative=%d %s", B, Tq, Tk, H,
+             hd, causal, padding, (double)dropout, s.config.alibi, s.relative ? s.config.relative_clip : 0, layout_names[layout]);
     uint64_t seed = (uint64_t)B * 7919u + Tq * 104729u + Tk * 31u + H * 17u + hd;
     float *x = test_random_floats(s.x_size, seed, -2, 2);
     float *out_ref = test_random_floats(s.out_size, seed + 1, 0, 1), *probs_ref = test_random_floats(s.probs_size, seed + 2, 0, 1);
@@ -126,6 +149,8 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
     size_t scratch_floats;
     float *scratch = scratch_for(&s, &scratch_floats);
     const float *q = x + s.q_offset, *k = x + s.k_offset, *v = x + s.v_offset;
+    tfm_attention_config forward = config_on(&s, x, NULL);
+    const tfm_attention_config *c = &forward;
 
     CHECK_OK(tfm_attention_forward_reference(out_ref, probs_ref, q, k, v, c));
     CHECK_OK(tfm_attention_forward(out_fast, probs_fast, q, k, v, c, scratch, scratch_floats));
@@ -166,16 +191,17 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
     float *dout = test_random_floats(s.out_size, seed + 5, -1, 1);
     float *g0 = test_random_floats(s.x_size, seed + 6, -1, 1);
     float *g_ref = test_copy_floats(g0, s.x_size), *g_fast = test_copy_floats(g0, s.x_size);
+    tfm_attention_config backward_ref = config_on(&s, x, g_ref), backward_fast = config_on(&s, x, g_fast);
     CHECK_OK(tfm_attention_backward_reference(g_ref + s.q_offset, g_ref + s.k_offset, g_ref + s.v_offset, dout, probs_ref,
-                                              q, k, v, c));
+                                              q, k, v, &backward_ref));
     CHECK_OK(tfm_attention_backward(g_fast + s.q_offset, g_fast + s.k_offset, g_fast + s.v_offset, dout, probs_fast, q, k,
-                                    v, c, scratch, scratch_floats));
+                                    v, &backward_fast, scratch, scratch_floats));
     for (size_t i = 0; i < s.x_size; i++) {
         g_ref[i] -= g0[i];
         g_fast[i] -= g0[i];
     }
     d = scaled_diff(g_ref, g_fast, s.x_size);
-    CHECK(d < 1e-5, "%s: backward (dq, dk, dv), fast vs reference %g", name, d);
+    CHECK(d < 1e-5, "%s: backward (dq, dk, dv and the relative tables), fast vs reference %g", name, d);
 
     /* Only dq: dk and dv are NULL and must stay untouched. */
     float *g_q = test_copy_floats(g0, s.x_size);
@@ -206,7 +232,8 @@ static void test_case(int B, int Tq, int Tk, int H, int hd, int causal, int padd
         float *grad = tfm_calloc(s.x_size, sizeof(float));
         float *o = tfm_malloc(sizeof(float) * s.out_size), *pr = tfm_malloc(sizeof(float) * s.probs_size);
         attention_loss(&s, x, lw, o, pr);
-        CHECK_OK(tfm_attention_backward_reference(grad + s.q_offset, grad + s.k_offset, grad + s.v_offset, lw, pr, q, k, v, c));
+        tfm_attention_config with_grad = config_on(&s, x, grad);
+        CHECK_OK(tfm_attention_backward_reference(grad + s.q_offset, grad + s.k_offset, grad + s.v_offset, lw, pr, q, k, v, &with_grad));
         const float eps = 1e-2f;
         double worst = 0.0;
         for (size_t i = 0; i < s.x_size; i++) {
@@ -559,6 +586,10 @@ static int torch_io(const char *in_path, const char *out_path) {
     setup s;
     setup_init(&s, hdr[0], hdr[1], hdr[2], hdr[3], hdr[4], hdr[5], 0, 0.0f, hdr[6]);
     s.config.alibi = 0; /* torch's side is plain attention; ALiBi's parity is test_gpt_torch's v97_alibi */
+    if (s.relative) { /* and relative positions' is test_relative_torch's */
+        s.relative = 0;
+        s.x_size = s.relative_keys_offset;
+    }
     if (hdr[7]) {
         int32_t lengths[16];
         if (fread(lengths, sizeof(int32_t), (size_t)hdr[0], in) != (size_t)hdr[0]) return fclose(in), 2;

@@ -189,6 +189,13 @@ static void test_malformed_configs(void) {
     EXPECT_ERROR(load_text("act.json", "{\"model\": {\"activation\": [\"gelu\"]}}", &m, &t), TFM_ERR_CONFIG,
                  "model.activation: expected one of \"gelu\", \"relu\", \"gelu_erf\", \"tanh\", \"sigmoid\", \"silu\", \"leaky_relu\", "
                  "\"elu\", \"selu\", or \"thresholded_relu\", got an array");
+    EXPECT_ERROR(load_text("pos.json", "{\"model\": {\"positions\": \"absolute\"}}", &m, &t), TFM_ERR_CONFIG,
+                 "pos.json: model.positions: expected one of \"sinusoidal\", \"learned\", \"rope\", \"alibi\", or \"relative\", got "
+                 "\"absolute\"");
+    EXPECT_ERROR(load_text("clip.json", "{\"model\": {\"positions\": \"relative\", \"relative_clip\": 0}}", &m, &t), TFM_ERR_CONFIG,
+                 "clip.json: model.relative_clip: expected a positive integer", "got 0");
+    CHECK_OK(load_text("relative.json", "{\"model\": {\"positions\": \"relative\", \"relative_clip\": 4}}", &m, &t));
+    CHECK(m.positions == TFM_POSITIONS_RELATIVE && m.relative_clip == 4, "relative positions read as %d, clip %d", m.positions, m.relative_clip);
     EXPECT_ERROR(load_text("obj.json", "{\"model\": 3}", &m, &t), TFM_ERR_CONFIG, "obj.json: model: expected an object, got 3");
     EXPECT_ERROR(load_text("top.json", "[1, 2]", &m, &t), TFM_ERR_CONFIG, "top.json: the top level: expected an object, got an array");
     EXPECT_ERROR(load_text("seed.json", "{\"train\": {\"seed\": -1}}", &m, &t), TFM_ERR_CONFIG,

@@ -91,6 +91,7 @@ static int collect(int token, void *user) {
 static void test_kv_cache(int positions) {
     tfm_gpt_config c = small_config();
     c.positions = positions; /* rotary: each cached key was turned by its own position */
+    c.relative_clip = 5;     /* relative: shorter than the context, so clipped distances occur */
     tfm_gpt *m = NULL;
     CHECK_OK(tfm_gpt_create(&m, &c));
     tfm_gpt_init_weights(m, 11);
@@ -394,9 +395,11 @@ int main(void) {
     test_cross_entropy_in_place();
     test_gradients(1);
     test_gradients(0);
-    test_kv_cache(TFM_GPT_POSITIONS_LEARNED);
-    test_kv_cache(TFM_GPT_POSITIONS_ROPE);
-    test_kv_cache(TFM_GPT_POSITIONS_ALIBI);
+    test_kv_cache(TFM_POSITIONS_LEARNED);
+    test_kv_cache(TFM_POSITIONS_ROPE);
+    test_kv_cache(TFM_POSITIONS_ALIBI);
+    test_kv_cache(TFM_POSITIONS_SINUSOIDAL);
+    test_kv_cache(TFM_POSITIONS_RELATIVE);
     test_sampling();
     test_no_allocation_in_steps();
     test_input_validation();

@@ -72,6 +72,17 @@ CASES = [
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=36, n_layer=2, n_head=3, positions="alibi"),
          batch=2, seq_len=16, seed=12,
          parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+    # The paper's fixed sinusoidal table added to the token embeddings (no wpe).
+    dict(name="v97_sinusoidal",
+         config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, positions="sinusoidal"),
+         batch=2, seq_len=16, seed=13,
+         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+    # Shaw et al.'s relative positions, clipped at 3 (distances up to 15 occur): Shaw's equations written in torch.
+    dict(name="v97_relative",
+         config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, positions="relative",
+                          relative_clip=3),
+         batch=2, seq_len=16, seed=14,
+         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
     dict(name="v97_selu",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="selu"),
          batch=2, seq_len=16, seed=8,
@@ -105,6 +116,8 @@ def build_model(config, seed):
                 p.normal_(0.0, 0.5 / math.sqrt(C))
             elif name.endswith("mlp.c_proj.weight"):
                 p.normal_(0.0, 0.5 / math.sqrt(F_))
+            elif name.endswith(("attn.relative_keys", "attn.relative_values")):
+                p.normal_(0.0, 0.5)
             else:
                 raise AssertionError(f"build_model: no initialisation rule for {name}")
     return model

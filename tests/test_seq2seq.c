@@ -90,7 +90,10 @@ static void test_config(void) {
     struct { const char *json, *expect; } bad[] = {
         {"{\"n_head\": 4}", "x.json: n_head: unknown field (did you mean \"n_heads\"?)"},
         {"{\"activation\": \"swish\"}", "x.json: activation"},
-        {"{\"positions\": \"rotary\"}", "x.json: positions"},
+        {"{\"positions\": \"rotary\"}", "x.json: positions: expected one of \"sinusoidal\", \"learned\", \"rope\", \"alibi\", or \"relative\""},
+        {"{\"norm\": \"groupnorm\"}", "x.json: norm: expected one of \"layernorm\", \"rmsnorm\", or \"batchnorm\", got \"groupnorm\""},
+        {"{\"relative_clip\": 0}", "x.json: relative_clip: expected a positive integer"},
+        {"{\"positions\": \"rope\", \"d_model\": 36, \"n_heads\": 4}", "x.json: model.positions: \"rope\" needs an even head size"},
         {"{\"model_type\": \"gpt2\"}", "x.json: model_type: expected \"seq2seq\""},
         {"{\"d_model\": 30, \"n_heads\": 4}", "x.json: model.d_model (30) must be a multiple of model.n_heads (4)"},
         {"{\"pad_id\": 2}", "x.json: model.pad_id (2) must differ"},
@@ -153,6 +156,21 @@ static void test_parameters(void) {
     CHECK(a->q_weight.data == a->in_proj_weight.data && a->kv_weight.data == a->in_proj_weight.data + C * C &&
               a->kv_bias.grad == a->in_proj_bias.grad + C && a->kv_weight.shape[0] == 2 * C,
           "cross-attention views");
+    tfm_seq2seq_free(m);
+
+    /* relative positions: two [2R+1, C/H] tables per self-attention, none for cross-attention; BatchNorm: buffers */
+    c = small_config(0, 1, 0);
+    c.positions = TFM_POSITIONS_RELATIVE;
+    c.relative_clip = 3;
+    c.norm = TFM_NORM_BATCHNORM;
+    CHECK_OK(tfm_seq2seq_create(&m, &c));
+    if (!m) return;
+    expect_param(m, "encoder.layers.1.self_attn.relative_keys", 7, C / c.n_heads);
+    expect_param(m, "decoder.layers.0.self_attn.relative_values", 7, C / c.n_heads);
+    expect_param(m, "decoder.layers.0.norm3.running_var", C, 0);
+    CHECK(tfm_params_find(&m->params, "decoder.layers.0.multihead_attn.relative_keys") == NULL, "cross-attention has no positions");
+    tfm_seq2seq_init_weights(m, 3);
+    CHECK(m->decoder_norm.running_var.data[0] == 1.0f && m->decoder_norm.running_mean.data[0] == 0.0f, "BatchNorm statistics reset");
     tfm_seq2seq_free(m);
 
     c = small_config(1, 0, 1);

@@ -27,8 +27,9 @@ typedef struct tfm_gpt_config {
     float layernorm_eps;     /* 1e-5 */
     int pre_layernorm;       /* 1: GPT-2's pre-LN (+ final LN); 0: post-LN as in the paper */
     int norm;                /* TFM_NORM_* of tfm/nn.h: "layernorm" (GPT-2's), "rmsnorm" or "batchnorm" */
-    int positions;           /* TFM_GPT_POSITIONS_*: "learned" (GPT-2's table wpe), "rope" (rotary) or "alibi" (linear biases) */
+    int positions;           /* TFM_POSITIONS_*: "learned" (GPT-2's table wpe), "sinusoidal", "rope", "alibi" or "relative" */
     float rope_base;         /* rope: 10000 */
+    int relative_clip;       /* relative: distances clipped to [-R, R], 16 (Shaw et al.'s k) */
     int tie_embeddings;      /* 1: output projection = token embedding transposed */
     int activation;          /* TFM_ACTIVATION_GELU (tanh approximation, GPT-2's) or TFM_ACTIVATION_RELU */
 } tfm_gpt_config;
@@ -48,7 +49,18 @@ enum {
     TFM_ACTIVATION_THRESHOLDED_RELU = 9, /* "thresholded_relu": x above theta = 1, else 0 (Keras) */
     TFM_ACTIVATION_COUNT
 };
-enum { TFM_GPT_POSITIONS_LEARNED = 0, TFM_GPT_POSITIONS_ROPE = 1, TFM_GPT_POSITIONS_ALIBI = 2 };
+/* Where a model's sense of order comes from ("positions" in a GPT or encoder-decoder config). The first two add a
+ * table to the token embeddings; the other three act inside the self-attention (cross-attention has no positions). */
+enum {
+    TFM_POSITIONS_SINUSOIDAL = 0, /* "sinusoidal": the paper's fixed sin/cos table */
+    TFM_POSITIONS_LEARNED = 1,    /* "learned": a trained table of context-length rows (GPT-2's wpe) */
+    TFM_POSITIONS_ROPE = 2,       /* "rope": queries and keys rotated by their position (Su et al. 2021), base rope_base */
+    TFM_POSITIONS_ALIBI = 3,      /* "alibi": score -= slope_h |j - i| (Press et al. 2022) */
+    TFM_POSITIONS_RELATIVE = 4,   /* "relative": learned [2R+1, head_dim] key and value tables per self-attention, indexed
+                                   * by the clipped distance j - i (Shaw et al. 2018), R = relative_clip */
+    TFM_POSITIONS_COUNT
+};
+extern const char *const tfm_position_names[]; /* indexed by TFM_POSITIONS_* (NULL-terminated) */
 /* The normalisation in a Transformer block ("norm" in a GPT config); tfm/nn.h's tfm_norm_layer runs it. */
 enum { TFM_NORM_LAYERNORM = 0, TFM_NORM_RMSNORM = 1, TFM_NORM_BATCHNORM = 2, TFM_NORM_COUNT };
 extern const char *const tfm_norm_names[]; /* "layernorm", "rmsnorm", "batchnorm" (NULL-terminated) */

@@ -20,13 +20,16 @@ typedef struct tfm_gpt_block {
     tfm_norm_layer ln_2;            /* [C] */
     tfm_linear_layer mlp_fc;        /* c_fc: [d_ff, C] */
     tfm_linear_layer mlp_proj;      /* mlp.c_proj: [C, d_ff] */
+    tfm_tensor relative_keys;       /* positions "relative": attn.relative_keys [2R+1, C / H] (Shaw et al.'s a^K) */
+    tfm_tensor relative_values;     /* attn.relative_values [2R+1, C / H] (a^V) */
 } tfm_gpt_block;
 
 typedef struct tfm_gpt {
     tfm_gpt_config config;
     tfm_params params;              /* every tensor below lives in params' slabs */
     tfm_tensor token_embedding;     /* transformer.wte.weight [V, C] */
-    tfm_tensor position_embedding;  /* transformer.wpe.weight [T_max, C] */
+    tfm_tensor position_embedding;  /* transformer.wpe.weight [T_max, C], or the fixed sinusoidal table */
+    float *sinusoid_table;          /* [T_max, C] when positions are "sinusoidal" */
     tfm_gpt_block *blocks;          /* [L] */
     tfm_norm_layer ln_f;            /* final norm (pre-LN only) */
     tfm_tensor lm_head;             /* [V, C] when not tied to token_embedding */

@@ -83,6 +83,9 @@ typedef struct tfm_attention_args {
     const int *kv_index;     /* [B] or NULL (inference only): query item b reads k/v item kv_index[b], so
                               * beams share their sentence's keys without copies */
     int alibi;               /* 1: ALiBi's linear biases instead of position embeddings (Press et al. 2022) */
+    tfm_tensor *relative_keys, *relative_values; /* [2R+1, hd] each, or NULL: Shaw et al. (2018)'s relative positions,
+                              * tables shared by the heads, row clamp(j - i, -R, R) + R; learned (gradients flow) */
+    int relative_clip;       /* R */
 } tfm_attention_args;
 tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *args);
 
@@ -209,6 +212,8 @@ typedef struct tfm_norm_layer {
 tfm_status tfm_norm_declare(tfm_norm_layer *layer, tfm_params *p, const char *prefix, int C, int kind, float eps);
 void tfm_norm_reset(tfm_norm_layer *layer); /* gain 1, bias 0, running mean 0 and variance 1 */
 tfm_tensor *tfm_norm_forward_graph(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x);
+/* The same, with BatchNorm's training statistics over the rows flagged 1 in row_mask [rows of x] (padding excluded); NULL: all. */
+tfm_tensor *tfm_norm_forward_masked(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x, const uint8_t *row_mask);
 
 /* Declares "<prefix>.weight" and (if has_bias) "<prefix>.bias". transposed_on_disk: the checkpoint holds
  * the weight as [in, out] (Hugging Face GPT-2's Conv1D). */

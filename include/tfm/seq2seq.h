@@ -16,10 +16,9 @@ extern "C" {
  *   {"model_type": "seq2seq", "vocab_size": 8000, "max_source_length": 256, "max_target_length": 256,
  *    "d_model": 512, "n_encoder_layers": 6, "n_decoder_layers": 6, "n_heads": 8, "d_ff": 2048,
  *    "dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0, "activation": "relu",
- *    "pre_layernorm": false, "positions": "sinusoidal", "scale_embeddings": true, "share_embeddings": true,
- *    "layernorm_eps": 1e-5, "pad_id": 0, "bos_id": 1, "eos_id": 2}
+ *    "pre_layernorm": false, "norm": "layernorm", "positions": "sinusoidal", "rope_base": 10000, "relative_clip": 16,
+ *    "scale_embeddings": true, "share_embeddings": true, "layernorm_eps": 1e-5, "pad_id": 0, "bos_id": 1, "eos_id": 2}
  * Absent fields keep the defaults above (the paper's base model), which tfm_seq2seq_config_default sets. */
-enum { TFM_POSITIONS_SINUSOIDAL = 0, TFM_POSITIONS_LEARNED = 1 };
 
 typedef struct tfm_seq2seq_config {
     int vocab_size;          /* V: the joint source/target vocabulary */
@@ -35,7 +34,10 @@ typedef struct tfm_seq2seq_config {
     float activation_dropout;/* after the FFN activation (torch.nn.Transformer uses `dropout` there; the paper none) */
     int activation;          /* TFM_ACTIVATION_RELU (the paper's, default) or TFM_ACTIVATION_GELU (tanh approximation) */
     int pre_layernorm;       /* 0: post-LN, the paper's x = LN(x + f(x)); 1: pre-LN x = x + f(LN(x)) */
-    int positions;           /* TFM_POSITIONS_SINUSOIDAL (default) or TFM_POSITIONS_LEARNED */
+    int positions;           /* TFM_POSITIONS_* of tfm/config.h: "sinusoidal" (default), "learned", "rope", "alibi", "relative" */
+    float rope_base;         /* rope: 10000 */
+    int relative_clip;       /* relative: 16 */
+    int norm;                /* TFM_NORM_*: "layernorm" (default), "rmsnorm" or "batchnorm" (padding rows masked) */
     int scale_embeddings;    /* 1: token embeddings are multiplied by sqrt(d_model) before positions are added */
     int share_embeddings;    /* 1: one [V, C] table is the source embedding, target embedding and output projection */
     float layernorm_eps;     /* 1e-5 as torch.nn.LayerNorm */
@@ -74,7 +76,11 @@ tfm_status tfm_seq2seq_config_load(const char *path, tfm_seq2seq_config *model, 
  *   share_embeddings = 0:  source_embedding.weight, target_embedding.weight, output_projection.weight [V, C]
  *   positions = learned:   source_position_embedding.weight [max_source_length, C],
  *                          target_position_embedding.weight [max_target_length, C]
- * The output projection has no bias. Sinusoidal positions are a fixed table (src/ops/positional.h), not parameters.
+ *   positions = relative:  {encoder,decoder}.layers.{i}.self_attn.relative_keys / relative_values [2R+1, C / H]
+ *   norm = rmsnorm: the norms have .weight only; batchnorm: also .running_mean, .running_var (buffers; statistics
+ *                   over the batch's real tokens, padding rows excluded)
+ * The output projection has no bias. Sinusoidal positions are a fixed table (src/ops/positional.h), not parameters;
+ * rope and alibi have none.
  *
  * Layers (post-LN, as torch.nn.TransformerEncoderLayer / DecoderLayer with norm_first=False):
  *   encoder:  x = norm1(x + drop(self_attn(x)));  x = norm2(x + drop(ffn(x)))
@@ -90,18 +96,19 @@ typedef struct tfm_seq2seq_attention {
     /* Views into in_proj_* for cross-attention (point into the same slab, so gradients land there):
      * q rows [0, C) and k|v rows [C, 3C). */
     tfm_tensor q_weight, q_bias, kv_weight, kv_bias;
+    tfm_tensor relative_keys, relative_values; /* positions "relative", self-attention only: [2R+1, C / H] each */
 } tfm_seq2seq_attention;
 
 typedef struct tfm_seq2seq_encoder_layer {
     tfm_seq2seq_attention self_attn;
     tfm_linear_layer linear1, linear2;
-    tfm_layernorm_layer norm1, norm2;
+    tfm_norm_layer norm1, norm2;
 } tfm_seq2seq_encoder_layer;
 
 typedef struct tfm_seq2seq_decoder_layer {
     tfm_seq2seq_attention self_attn, cross_attn;   /* cross_attn is nn.Transformer's "multihead_attn" */
     tfm_linear_layer linear1, linear2;
-    tfm_layernorm_layer norm1, norm2, norm3;
+    tfm_norm_layer norm1, norm2, norm3;
 } tfm_seq2seq_decoder_layer;
 
 typedef struct tfm_seq2seq {
@@ -115,7 +122,7 @@ typedef struct tfm_seq2seq {
     float *sinusoid_table;                 /* [max(max_source_length, max_target_length), C] when sinusoidal */
     tfm_seq2seq_encoder_layer *encoder_layers;
     tfm_seq2seq_decoder_layer *decoder_layers;
-    tfm_layernorm_layer encoder_norm, decoder_norm;
+    tfm_norm_layer encoder_norm, decoder_norm;
     int inference;                         /* 1 after tfm_seq2seq_prepare_inference: weights packed, no gradients */
     float *packed_output_projection;       /* [V, C] packed copy of the shared embedding table (inference), or NULL */
 } tfm_seq2seq;

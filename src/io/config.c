@@ -3,6 +3,7 @@
 
 #include "io/activation_names.h"
 #include "io/json.h"
+#include "io/positions.h"
 #include "tfm/io.h"
 
 #include <limits.h>
@@ -18,7 +19,6 @@
 
 
 const char *const tfm_norm_names[] = {"layernorm", "rmsnorm", "batchnorm", NULL};
-static const char *const position_names[] = {"learned", "rope", "alibi", NULL}; /* = TFM_GPT_POSITIONS_* */
 
 /* ---- Defaults ---- */
 
@@ -34,7 +34,8 @@ void tfm_gpt_config_default(tfm_gpt_config *c) {
     c->layernorm_eps = 1e-5f;
     c->pre_layernorm = 1;
     c->norm = TFM_NORM_LAYERNORM;
-    c->positions = TFM_GPT_POSITIONS_LEARNED;
+    c->positions = TFM_POSITIONS_LEARNED;
+    c->relative_clip = 16;
     c->rope_base = 10000.0f;
     c->tie_embeddings = 1;
     c->activation = TFM_ACTIVATION_GELU;
@@ -72,13 +73,8 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
     if (!(isfinite(c->layernorm_eps) && c->layernorm_eps > 0.0f))
         return tfm_error(TFM_ERR_CONFIG, "model.layernorm_eps: expected a positive number, got %g",
                          (double)c->layernorm_eps);
-    if (c->positions < TFM_GPT_POSITIONS_LEARNED || c->positions > TFM_GPT_POSITIONS_ALIBI)
-        return tfm_error(TFM_ERR_CONFIG, "model.positions: expected TFM_GPT_POSITIONS_LEARNED, _ROPE or _ALIBI, got %d", c->positions);
-    if (c->positions == TFM_GPT_POSITIONS_ROPE && (c->d_model / (c->n_heads > 0 ? c->n_heads : 1)) % 2)
-        return tfm_error(TFM_ERR_CONFIG, "model.positions: \"rope\" needs an even head size (d_model / n_heads), got %d",
-                         c->d_model / (c->n_heads > 0 ? c->n_heads : 1));
-    if (!(isfinite(c->rope_base) && c->rope_base > 1.0f))
-        return tfm_error(TFM_ERR_CONFIG, "model.rope_base: expected a number above 1, got %g", (double)c->rope_base);
+    tfm_status st = tfm_positions_validate(c->positions, c->d_model / c->n_heads, c->rope_base, c->relative_clip);
+    if (st) return st;
     if (c->norm < 0 || c->norm >= TFM_NORM_COUNT)
         return tfm_error(TFM_ERR_CONFIG, "model.norm: expected a TFM_NORM_* value (0 to %d), got %d", TFM_NORM_COUNT - 1, c->norm);
     if (c->pre_layernorm != 0 && c->pre_layernorm != 1)
@@ -102,7 +98,7 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
 
 static tfm_status read_model_section(const cJSON *o, const tfm_json_context *ctx, tfm_gpt_config *c) {
     static const char *const keys[] = {"vocab_size", "context_length", "d_model", "n_layers", "n_heads", "d_ff",
-                                       "dropout", "attention_dropout", "embedding_dropout", "layernorm_eps", "pre_layernorm", "norm", "positions", "rope_base", "tie_embeddings", "activation",
+                                       "dropout", "attention_dropout", "embedding_dropout", "layernorm_eps", "pre_layernorm", "norm", "positions", "rope_base", "relative_clip", "tie_embeddings", "activation",
                                        NULL};
     TRY(tfm_json_check_keys(o, ctx, keys, NULL));
     TRY(tfm_json_read_int32(o, "vocab_size", ctx, 1, TFM_CONFIG_MAX_DIM, &c->vocab_size));
@@ -119,8 +115,9 @@ static tfm_status read_model_section(const cJSON *o, const tfm_json_context *ctx
     TRY(tfm_json_read_float(o, "layernorm_eps", ctx, 0, 0, INFINITY, 0, &c->layernorm_eps));
     TRY(tfm_json_read_bool(o, "pre_layernorm", ctx, &c->pre_layernorm));
     TRY(tfm_json_read_choice(o, "norm", ctx, tfm_norm_names, &c->norm));
-    TRY(tfm_json_read_choice(o, "positions", ctx, position_names, &c->positions));
+    TRY(tfm_json_read_choice(o, "positions", ctx, tfm_position_names, &c->positions));
     TRY(tfm_json_read_float(o, "rope_base", ctx, 1, 0, INFINITY, 0, &c->rope_base));
+    TRY(tfm_json_read_int32(o, "relative_clip", ctx, 1, 65536, &c->relative_clip));
     TRY(tfm_json_read_bool(o, "tie_embeddings", ctx, &c->tie_embeddings));
     TRY(tfm_json_read_choice(o, "activation", ctx, tfm_activation_names, &c->activation));
     return TFM_OK;
@@ -165,7 +162,8 @@ tfm_status tfm_gpt_config_to_json(const tfm_gpt_config *c, char **json_text) {
         ok = cJSON_AddBoolToObject(extras, "pre_layernorm", c->pre_layernorm) &&
              cJSON_AddBoolToObject(extras, "tie_embeddings", c->tie_embeddings) &&
              cJSON_AddStringToObject(extras, "norm", tfm_norm_names[c->norm]) &&
-             cJSON_AddStringToObject(extras, "positions", position_names[c->positions]) && add_float(extras, "rope_base", c->rope_base);
+             cJSON_AddStringToObject(extras, "positions", tfm_position_names[c->positions]) && add_float(extras, "rope_base", c->rope_base) &&
+             add_int(extras, "relative_clip", c->relative_clip);
         ok = ok && cJSON_AddItemToObject(o, "tfm", extras);
         if (!ok) cJSON_Delete(extras);
         extras = NULL;
@@ -208,7 +206,7 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
                                        "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "tie_word_embeddings",
                                        "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "add_cross_attention",
                                        "tfm", NULL};
-    static const char *const extra_keys[] = {"pre_layernorm", "tie_embeddings", "norm", "positions", "rope_base", NULL};
+    static const char *const extra_keys[] = {"pre_layernorm", "tie_embeddings", "norm", "positions", "rope_base", "relative_clip", NULL};
     tfm_status s = tfm_json_expect_object(o, source, "the top level");
 #define STEP(call)                                                                                                     \
     if (s == TFM_OK) s = (call)
@@ -269,8 +267,9 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
         STEP(tfm_json_check_keys(extras, &extra_ctx, extra_keys, NULL));
         STEP(tfm_json_read_bool(extras, "pre_layernorm", &extra_ctx, &c.pre_layernorm));
         STEP(tfm_json_read_choice(extras, "norm", &extra_ctx, tfm_norm_names, &c.norm));
-        STEP(tfm_json_read_choice(extras, "positions", &extra_ctx, position_names, &c.positions));
+        STEP(tfm_json_read_choice(extras, "positions", &extra_ctx, tfm_position_names, &c.positions));
         STEP(tfm_json_read_float(extras, "rope_base", &extra_ctx, 1, 0, INFINITY, 0, &c.rope_base));
+        STEP(tfm_json_read_int32(extras, "relative_clip", &extra_ctx, 1, 65536, &c.relative_clip));
         int tie = tie_hf;
         STEP(tfm_json_read_bool(extras, "tie_embeddings", &extra_ctx, &tie));
         if (s == TFM_OK && tfm_json_field(o, "tie_word_embeddings") && tie != tie_hf)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ops/positional.h"
 #include "tfm/io.h"
 
 static tfm_status declare_all(tfm_gpt *m) {
@@ -12,7 +13,7 @@ static tfm_status declare_all(tfm_gpt *m) {
     tfm_params *p = &m->params;
     int C = c->d_model;
     tfm_status st = tfm_params_declare(p, "transformer.wte.weight", 2, (int[]){c->vocab_size, C}, &m->token_embedding, 1);
-    if (!st && c->positions == TFM_GPT_POSITIONS_LEARNED) /* rotary positions have no table */
+    if (!st && c->positions == TFM_POSITIONS_LEARNED) /* the other encodings have no trained table */
         st = tfm_params_declare(p, "transformer.wpe.weight", 2, (int[]){c->context_length, C}, &m->position_embedding, 1);
     char name[128];
     for (int l = 0; l < c->n_layers && !st; l++) {
@@ -24,6 +25,13 @@ static tfm_status declare_all(tfm_gpt *m) {
         if (!st) st = tfm_linear_declare(&b->attn_qkv, p, name, C, 3 * C, 1, 1);
         snprintf(name, sizeof name, "transformer.h.%d.attn.c_proj", l);
         if (!st) st = tfm_linear_declare(&b->attn_proj, p, name, C, C, 1, 1);
+        if (!st && c->positions == TFM_POSITIONS_RELATIVE) {
+            int rows = 2 * c->relative_clip + 1, head_dim = C / c->n_heads;
+            snprintf(name, sizeof name, "transformer.h.%d.attn.relative_keys", l);
+            st = tfm_params_declare(p, name, 2, (int[]){rows, head_dim}, &b->relative_keys, 1);
+            snprintf(name, sizeof name, "transformer.h.%d.attn.relative_values", l);
+            if (!st) st = tfm_params_declare(p, name, 2, (int[]){rows, head_dim}, &b->relative_values, 1);
+        }
         snprintf(name, sizeof name, "transformer.h.%d.ln_2", l);
         if (!st) st = tfm_norm_declare(&b->ln_2, p, name, C, c->norm, c->layernorm_eps);
         snprintf(name, sizeof name, "transformer.h.%d.mlp.c_fc", l);
@@ -61,6 +69,15 @@ tfm_status tfm_gpt_create(tfm_gpt **out, const tfm_gpt_config *config) {
         return tfm_error_prefix(st, "model (vocab_size %d, d_model %d, n_layers %d, d_ff %d, context_length %d): ", config->vocab_size,
                                 config->d_model, config->n_layers, config->d_ff, config->context_length);
     }
+    if (config->positions == TFM_POSITIONS_SINUSOIDAL) {
+        /* a constant table: no gradient, so the position lookup records nothing on the tape */
+        size_t floats = (size_t)config->context_length * config->d_model;
+        m->sinusoid_table = tfm_malloc(sizeof(float) * floats);
+        if (!m->sinusoid_table) { tfm_gpt_free(m); return TFM_ERR_OUT_OF_MEMORY; }
+        tfm_positional_sinusoidal(m->sinusoid_table, config->context_length, config->d_model);
+        m->position_embedding = (tfm_tensor){.data = m->sinusoid_table, .ndim = 2, .shape = {config->context_length, config->d_model},
+                                             .size = floats};
+    }
     reset_norms(m); /* sensible values even before tfm_gpt_init_weights: gains of 1, BatchNorm's variance 1 */
     *out = m;
     return TFM_OK;
@@ -86,6 +103,7 @@ void tfm_gpt_free(tfm_gpt *m) {
     if (!m) return;
     tfm_params_free(&m->params);
     tfm_free(m->blocks, sizeof(tfm_gpt_block) * (size_t)m->config.n_layers);
+    if (m->sinusoid_table) tfm_free(m->sinusoid_table, sizeof(float) * (size_t)m->config.context_length * m->config.d_model);
     tfm_free(m, sizeof *m);
 }
 
@@ -110,6 +128,17 @@ void tfm_gpt_cache_free(tfm_gpt_cache *cache) {
     memset(cache, 0, sizeof *cache);
 }
 
+/* The attention's share of the position encoding: ALiBi's biases or the layer's relative tables. */
+static tfm_attention_args *with_positions(tfm_gpt *m, int layer, tfm_attention_args *a) {
+    a->alibi = m->config.positions == TFM_POSITIONS_ALIBI;
+    if (m->config.positions == TFM_POSITIONS_RELATIVE) {
+        a->relative_keys = &m->blocks[layer].relative_keys;
+        a->relative_values = &m->blocks[layer].relative_values;
+        a->relative_clip = m->config.relative_clip;
+    }
+    return a;
+}
+
 /* Self-attention of one block over qkv [B, T, 3C]; with a cache, keys/values are appended to it first
  * and the new queries attend to every cached position. -> [B, T, C] */
 static tfm_tensor *self_attention(tfm_gpt *m, tfm_graph *g, int layer, tfm_tensor *qkv, int B, int T, tfm_gpt_cache *cache) {
@@ -117,13 +146,13 @@ static tfm_tensor *self_attention(tfm_gpt *m, tfm_graph *g, int layer, tfm_tenso
     int C = c->d_model, H = c->n_heads;
     if (!qkv) return NULL;
     /* rotary positions: the queries' and keys' heads (columns [0, 2C)) turned by their positions, before the keys are cached */
-    if (c->positions == TFM_GPT_POSITIONS_ROPE) qkv = tfm_fn_rope(g, qkv, 2 * C, C / H, cache ? cache->length : 0, c->rope_base);
+    if (c->positions == TFM_POSITIONS_ROPE) qkv = tfm_fn_rope(g, qkv, 2 * C, C / H, cache ? cache->length : 0, c->rope_base);
     if (!qkv) return NULL;
     if (!cache) {
         tfm_attention_args a = {.q = qkv, .k = qkv, .v = qkv, .q_column = 0, .k_column = C, .v_column = 2 * C, .batch = B,
                                 .query_length = T, .key_length = T, .heads = H, .head_dim = C / H, .causal = 1,
-                                .dropout_p = c->attention_dropout, .alibi = c->positions == TFM_GPT_POSITIONS_ALIBI};
-        return tfm_fn_attention(g, &a);
+                                .dropout_p = c->attention_dropout};
+        return tfm_fn_attention(g, with_positions(m, layer, &a));
     }
     /* Inference with a cache [B, capacity, C] per layer: append this step's keys and values at
      * positions start .. start+T-1, then the new queries attend to all start+T cached positions. */
@@ -142,8 +171,8 @@ static tfm_tensor *self_attention(tfm_gpt *m, tfm_graph *g, int layer, tfm_tenso
     tfm_tensor v = {.data = values, .ndim = 2, .shape = {cache->batch * cache->capacity, C}, .size = cache_floats};
     tfm_attention_args a = {.q = qkv, .k = &k, .v = &v, .q_column = 0, .k_column = 0, .v_column = 0, .batch = B,
                             .query_length = T, .key_length = Tk, .heads = H, .head_dim = C / H, .causal = 1,
-                            .kv_batch_stride = (size_t)cache->capacity * C, .alibi = c->positions == TFM_GPT_POSITIONS_ALIBI};
-    return tfm_fn_attention(g, &a);
+                            .kv_batch_stride = (size_t)cache->capacity * C};
+    return tfm_fn_attention(g, with_positions(m, layer, &a));
 }
 
 tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int B, int T, tfm_gpt_cache *cache, int last_only) {
@@ -173,7 +202,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
     /* Residual sums and ReLU write over the tensor they consume (the _in_place functions): no buffer for
      * what backward does not need. */
     tfm_tensor *x = tfm_fn_embedding(g, &m->token_embedding, tokens, 2, (int[]){B, T});
-    if (c->positions == TFM_GPT_POSITIONS_LEARNED)
+    if (c->positions == TFM_POSITIONS_LEARNED || c->positions == TFM_POSITIONS_SINUSOIDAL)
         x = tfm_fn_add_in_place(g, x, tfm_fn_embedding(g, &m->position_embedding, positions, 2, (int[]){B, T}));
     x = tfm_fn_dropout_in_place(g, x, c->embedding_dropout);
     for (int l = 0; l < c->n_layers; l++) {

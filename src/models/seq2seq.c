@@ -10,7 +10,11 @@
 
 /* ---- Parameters ---- */
 
-static tfm_status declare_attention(tfm_params *p, const char *prefix, int C, tfm_seq2seq_attention *a) {
+/* One attention's projections; a self-attention (with_relative) also gets the relative-position tables when the
+ * config asks for them. */
+static tfm_status declare_attention(tfm_params *p, const char *prefix, const tfm_seq2seq_config *c, int with_relative,
+                                    tfm_seq2seq_attention *a) {
+    int C = c->d_model;
     char name[256];
     snprintf(name, sizeof name, "%s.in_proj_weight", prefix);
     tfm_status st = tfm_params_declare(p, name, 2, (int[]){3 * C, C}, &a->in_proj_weight, 1);
@@ -18,11 +22,16 @@ static tfm_status declare_attention(tfm_params *p, const char *prefix, int C, tf
     if (!st) st = tfm_params_declare(p, name, 1, (int[]){3 * C}, &a->in_proj_bias, 0);
     snprintf(name, sizeof name, "%s.out_proj", prefix);
     if (!st) st = tfm_linear_declare(&a->out_proj, p, name, C, C, 1, 0);
-    return st;
+    if (st || !with_relative || c->positions != TFM_POSITIONS_RELATIVE) return st;
+    int rows = 2 * c->relative_clip + 1, head_dim = C / c->n_heads;
+    snprintf(name, sizeof name, "%s.relative_keys", prefix);
+    st = tfm_params_declare(p, name, 2, (int[]){rows, head_dim}, &a->relative_keys, 1);
+    snprintf(name, sizeof name, "%s.relative_values", prefix);
+    return st ? st : tfm_params_declare(p, name, 2, (int[]){rows, head_dim}, &a->relative_values, 1);
 }
 
 static tfm_status declare_ffn_and_norm(tfm_params *p, const char *prefix, const tfm_seq2seq_config *c, tfm_linear_layer *linear1,
-                                       tfm_linear_layer *linear2, tfm_layernorm_layer **norms, int n_norms) {
+                                       tfm_linear_layer *linear2, tfm_norm_layer **norms, int n_norms) {
     char name[256];
     snprintf(name, sizeof name, "%s.linear1", prefix);
     tfm_status st = tfm_linear_declare(linear1, p, name, c->d_model, c->d_ff, 1, 0);
@@ -30,7 +39,7 @@ static tfm_status declare_ffn_and_norm(tfm_params *p, const char *prefix, const 
     if (!st) st = tfm_linear_declare(linear2, p, name, c->d_ff, c->d_model, 1, 0);
     for (int i = 0; i < n_norms && !st; i++) {
         snprintf(name, sizeof name, "%s.norm%d", prefix, i + 1);
-        st = tfm_layernorm_declare(norms[i], p, name, c->d_model, c->layernorm_eps);
+        st = tfm_norm_declare(norms[i], p, name, c->d_model, c->norm, c->layernorm_eps);
     }
     return st;
 }
@@ -44,23 +53,23 @@ static tfm_status declare_all(tfm_seq2seq *m) {
     for (int l = 0; l < c->n_encoder_layers && !st; l++) {
         tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
         snprintf(prefix, sizeof prefix, "encoder.layers.%d.self_attn", l);
-        st = declare_attention(p, prefix, C, &e->self_attn);
+        st = declare_attention(p, prefix, c, 1, &e->self_attn);
         snprintf(prefix, sizeof prefix, "encoder.layers.%d", l);
-        if (!st) st = declare_ffn_and_norm(p, prefix, c, &e->linear1, &e->linear2, (tfm_layernorm_layer *[]){&e->norm1, &e->norm2}, 2);
+        if (!st) st = declare_ffn_and_norm(p, prefix, c, &e->linear1, &e->linear2, (tfm_norm_layer *[]){&e->norm1, &e->norm2}, 2);
     }
-    if (!st) st = tfm_layernorm_declare(&m->encoder_norm, p, "encoder.norm", C, c->layernorm_eps);
+    if (!st) st = tfm_norm_declare(&m->encoder_norm, p, "encoder.norm", C, c->norm, c->layernorm_eps);
     for (int l = 0; l < c->n_decoder_layers && !st; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
         snprintf(prefix, sizeof prefix, "decoder.layers.%d.self_attn", l);
-        st = declare_attention(p, prefix, C, &d->self_attn);
+        st = declare_attention(p, prefix, c, 1, &d->self_attn);
         snprintf(prefix, sizeof prefix, "decoder.layers.%d.multihead_attn", l);
-        if (!st) st = declare_attention(p, prefix, C, &d->cross_attn);
+        if (!st) st = declare_attention(p, prefix, c, 0, &d->cross_attn);
         snprintf(prefix, sizeof prefix, "decoder.layers.%d", l);
         if (!st)
             st = declare_ffn_and_norm(p, prefix, c, &d->linear1, &d->linear2,
-                                      (tfm_layernorm_layer *[]){&d->norm1, &d->norm2, &d->norm3}, 3);
+                                      (tfm_norm_layer *[]){&d->norm1, &d->norm2, &d->norm3}, 3);
     }
-    if (!st) st = tfm_layernorm_declare(&m->decoder_norm, p, "decoder.norm", C, c->layernorm_eps);
+    if (!st) st = tfm_norm_declare(&m->decoder_norm, p, "decoder.norm", C, c->norm, c->layernorm_eps);
     if (!st && c->share_embeddings) {
         st = tfm_params_declare(p, "embedding.weight", 2, (int[]){V, C}, &m->source_embedding, 1);
     } else if (!st) {
@@ -95,6 +104,21 @@ static void set_attention_views(tfm_seq2seq_attention *a, int C) {
     a->q_bias = view_rows(&a->in_proj_bias, 0, C, 0);
     a->kv_weight = view_rows(&a->in_proj_weight, C, 2 * C, C);
     a->kv_bias = view_rows(&a->in_proj_bias, C, 2 * C, 0);
+}
+
+/* Every norm's gain 1 and bias 0, BatchNorm's running mean 0 and variance 1. */
+static void reset_norms(tfm_seq2seq *m) {
+    for (int l = 0; l < m->config.n_encoder_layers; l++) {
+        tfm_norm_reset(&m->encoder_layers[l].norm1);
+        tfm_norm_reset(&m->encoder_layers[l].norm2);
+    }
+    for (int l = 0; l < m->config.n_decoder_layers; l++) {
+        tfm_norm_reset(&m->decoder_layers[l].norm1);
+        tfm_norm_reset(&m->decoder_layers[l].norm2);
+        tfm_norm_reset(&m->decoder_layers[l].norm3);
+    }
+    tfm_norm_reset(&m->encoder_norm);
+    tfm_norm_reset(&m->decoder_norm);
 }
 
 static int sinusoid_rows(const tfm_seq2seq_config *c) {
@@ -141,11 +165,7 @@ tfm_status tfm_seq2seq_create(tfm_seq2seq **out, const tfm_seq2seq_config *confi
         m->target_positions = (tfm_tensor){.data = m->sinusoid_table, .ndim = 2, .shape = {config->max_target_length, C},
                                            .size = (size_t)config->max_target_length * C};
     }
-    /* Usable before tfm_seq2seq_init_weights: LayerNorm gains of 1. */
-    for (int i = 0; i < m->params.count; i++) {
-        tfm_param *e = &m->params.entries[i];
-        if (e->ndim == 1 && strstr(e->name, "norm") && strstr(e->name, ".weight")) tfm_init_constant(e->tensor, 1.0f);
-    }
+    reset_norms(m); /* usable before tfm_seq2seq_init_weights: gains of 1 */
     *out = m;
     return TFM_OK;
 }
@@ -159,8 +179,7 @@ void tfm_seq2seq_init_weights(tfm_seq2seq *m, uint64_t seed) {
         tfm_param *e = &m->params.entries[i];
         tfm_tensor *t = e->tensor;
         if (e->ndim == 1) {
-            int is_norm_gain = strstr(e->name, "norm") && strstr(e->name, ".weight");
-            tfm_init_constant(t, is_norm_gain ? 1.0f : 0.0f);
+            tfm_init_constant(t, 0.0f); /* biases; the norms below */
         } else if (strstr(e->name, "embedding")) {
             /* fairseq: normal(0, d_model^-0.5), so that sqrt(d_model) scaling gives unit variance. */
             tfm_init_normal(t, embedding_std, &rng);
@@ -171,6 +190,7 @@ void tfm_seq2seq_init_weights(tfm_seq2seq *m, uint64_t seed) {
             for (size_t k = 0; k < t->size; k++) t->data[k] = bound * (2.0f * tfm_rng_uniform(&rng) - 1.0f);
         }
     }
+    reset_norms(m);
 }
 
 void tfm_seq2seq_free(tfm_seq2seq *m) {
@@ -336,7 +356,8 @@ tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, t
     /* Each step writes over the last one's output: one [B, T, C] buffer besides the positions'. */
     tfm_tensor *x = tfm_fn_embedding(g, table, ids, 2, (int[]){B, T});
     if (c->scale_embeddings) x = tfm_seq2seq_fn_scale_in_place(g, x, sqrtf((float)c->d_model));
-    x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, positions, position_ids, 2, (int[]){B, T}), x);
+    if (c->positions == TFM_POSITIONS_SINUSOIDAL || c->positions == TFM_POSITIONS_LEARNED) /* the others act in the attention */
+        x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, positions, position_ids, 2, (int[]){B, T}), x);
     return tfm_fn_dropout_in_place(g, x, c->dropout);
 }
 
@@ -349,16 +370,33 @@ tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_la
     return tfm_linear_forward_graph(g, linear2, h);
 }
 
+tfm_tensor *tfm_seq2seq_self_qkv(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, int start) {
+    const tfm_seq2seq_config *c = &m->config;
+    tfm_tensor *qkv = tfm_fn_linear(g, x, &a->in_proj_weight, &a->in_proj_bias);   /* [B, T, 3C] */
+    if (qkv && c->positions == TFM_POSITIONS_ROPE) qkv = tfm_fn_rope(g, qkv, 2 * c->d_model, c->d_model / c->n_heads, start, c->rope_base);
+    return qkv;
+}
+
+tfm_attention_args *tfm_seq2seq_self_positions(tfm_seq2seq *m, tfm_seq2seq_attention *a, tfm_attention_args *args) {
+    args->alibi = m->config.positions == TFM_POSITIONS_ALIBI;
+    if (m->config.positions == TFM_POSITIONS_RELATIVE) {
+        args->relative_keys = &a->relative_keys;
+        args->relative_values = &a->relative_values;
+        args->relative_clip = m->config.relative_clip;
+    }
+    return args;
+}
+
 /* Self-attention without a cache over x [B, T, C]: one [3C, C] projection, heads read in place. -> [B, T, C] */
 static tfm_tensor *self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, int B, int T, int causal,
                                   const int *lengths) {
     const tfm_seq2seq_config *c = &m->config;
     int C = c->d_model;
-    tfm_tensor *qkv = tfm_fn_linear(g, x, &a->in_proj_weight, &a->in_proj_bias);   /* [B, T, 3C] */
+    tfm_tensor *qkv = tfm_seq2seq_self_qkv(m, g, a, x, 0);   /* [B, T, 3C] */
     tfm_attention_args args = {.q = qkv, .k = qkv, .v = qkv, .q_column = 0, .k_column = C, .v_column = 2 * C, .batch = B,
                                .query_length = T, .key_length = T, .heads = c->n_heads, .head_dim = C / c->n_heads,
                                .causal = causal, .key_lengths = lengths, .dropout_p = c->attention_dropout};
-    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, tfm_seq2seq_self_positions(m, a, &args)));
 }
 
 /* Cross-attention of decoder states x [B, T, C] to key|value rows kv [B, S, 2C] (already projected). -> [B, T, C] */
@@ -376,13 +414,25 @@ tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2se
 
 /* One residual sub-layer around f, whose input is x (post-LN) or norm(x) (pre-LN): the caller computes
  * f(input_of(x)) and passes the branch; this adds the residual and applies the norm where it belongs. */
-tfm_tensor *tfm_seq2seq_sublayer_input(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x) {
-    return m->config.pre_layernorm ? tfm_layernorm_forward_graph(g, norm, x) : x;
+tfm_tensor *tfm_seq2seq_sublayer_input(tfm_seq2seq *m, tfm_graph *g, tfm_norm_layer *norm, tfm_tensor *x, const uint8_t *rows) {
+    return m->config.pre_layernorm ? tfm_norm_forward_masked(g, norm, x, rows) : x;
 }
 
-tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x, tfm_tensor *branch) {
+tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_norm_layer *norm, tfm_tensor *x, tfm_tensor *branch,
+                                        const uint8_t *rows) {
     tfm_tensor *sum = tfm_fn_add_dropout_in_place(g, x, branch, m->config.dropout);   /* over the branch */
-    return m->config.pre_layernorm ? sum : tfm_layernorm_forward_graph(g, norm, sum);
+    return m->config.pre_layernorm ? sum : tfm_norm_forward_masked(g, norm, sum, rows);
+}
+
+/* BatchNorm's statistics count real tokens only: [B * T] flags, 1 where t < lengths[b]. NULL (every row counts)
+ * for the other norms or without lengths. */
+static const uint8_t *real_rows(tfm_seq2seq *m, tfm_graph *g, const int *lengths, int B, int T) {
+    if (m->config.norm != TFM_NORM_BATCHNORM || !lengths) return NULL;
+    uint8_t *rows = tfm_graph_alloc(g, (size_t)B * T);
+    if (rows)
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) rows[(size_t)b * T + t] = t < lengths[b];
+    return rows;
 }
 
 tfm_tensor *tfm_seq2seq_encode(tfm_seq2seq *m, tfm_graph *g, const int32_t *source, const int *source_lengths, int B, int S) {
@@ -390,16 +440,17 @@ tfm_tensor *tfm_seq2seq_encode(tfm_seq2seq *m, tfm_graph *g, const int32_t *sour
         tfm_seq2seq_check_lengths(source_lengths, B, S, "source"))
         return NULL;
     tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->source_embedding, &m->source_positions, source, B, S, 0);
+    const uint8_t *rows = real_rows(m, g, source_lengths, B, S);
     for (int l = 0; l < m->config.n_encoder_layers; l++) {
         tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
-        tfm_tensor *h = self_attention(m, g, &e->self_attn, tfm_seq2seq_sublayer_input(m, g, &e->norm1, x), B, S, 0, source_lengths);
-        x = tfm_seq2seq_sublayer_output(m, g, &e->norm1, x, h);
-        h = tfm_seq2seq_feed_forward(m, g, &e->linear1, &e->linear2, tfm_seq2seq_sublayer_input(m, g, &e->norm2, x));
-        x = tfm_seq2seq_sublayer_output(m, g, &e->norm2, x, h);
+        tfm_tensor *h = self_attention(m, g, &e->self_attn, tfm_seq2seq_sublayer_input(m, g, &e->norm1, x, rows), B, S, 0, source_lengths);
+        x = tfm_seq2seq_sublayer_output(m, g, &e->norm1, x, h, rows);
+        h = tfm_seq2seq_feed_forward(m, g, &e->linear1, &e->linear2, tfm_seq2seq_sublayer_input(m, g, &e->norm2, x, rows));
+        x = tfm_seq2seq_sublayer_output(m, g, &e->norm2, x, h, rows);
         x = tfm_graph_keep(g, layer_start, x);
     }
-    return tfm_layernorm_forward_graph(g, &m->encoder_norm, x);
+    return tfm_norm_forward_masked(g, &m->encoder_norm, x, rows);
 }
 
 tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory, const int *source_lengths, const int32_t *target,
@@ -414,20 +465,21 @@ tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory,
         return NULL;
     }
     tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, target, B, T, 0);
+    const uint8_t *rows = real_rows(m, g, target_lengths, B, T);
     for (int l = 0; l < m->config.n_decoder_layers; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g);
-        tfm_tensor *h = self_attention(m, g, &d->self_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x), B, T, 1, target_lengths);
-        x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h);
+        tfm_tensor *h = self_attention(m, g, &d->self_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x, rows), B, T, 1, target_lengths);
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h, rows);
         tfm_tensor *kv = tfm_fn_linear(g, memory, &d->cross_attn.kv_weight, &d->cross_attn.kv_bias);   /* [B, S, 2C] */
-        h = tfm_seq2seq_cross_attention(m, g, &d->cross_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x), kv, source_lengths, NULL, B, T,
+        h = tfm_seq2seq_cross_attention(m, g, &d->cross_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x, rows), kv, source_lengths, NULL, B, T,
                                         S);
-        x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h);
-        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x));
-        x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h);
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h, rows);
+        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x, rows));
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h, rows);
         x = tfm_graph_keep(g, layer_start, x);
     }
-    x = tfm_layernorm_forward_graph(g, &m->decoder_norm, x);
+    x = tfm_norm_forward_masked(g, &m->decoder_norm, x, rows);
     return tfm_fn_linear(g, x, &m->output_projection, NULL);
 }
 

@@ -3,13 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "io/positions.h"
 #include "models/seq2seq_internal.h"
 
 /* Largest accepted dimension, as for GPT configs: keeps shape products far from overflow. */
 #define SEQ2SEQ_MAX_DIM (1 << 24)
 #define SEQ2SEQ_MAX_LAYERS 1024 /* per stack; as GPT's model.n_layers */
-
-static const char *const position_names[] = {"sinusoidal", "learned", NULL};
 
 void tfm_seq2seq_config_default(tfm_seq2seq_config *c) {
     memset(c, 0, sizeof *c);
@@ -27,6 +26,9 @@ void tfm_seq2seq_config_default(tfm_seq2seq_config *c) {
     c->activation = TFM_ACTIVATION_RELU;
     c->pre_layernorm = 0;
     c->positions = TFM_POSITIONS_SINUSOIDAL;
+    c->rope_base = 10000.0f;
+    c->relative_clip = 16;
+    c->norm = TFM_NORM_LAYERNORM;
     c->scale_embeddings = 1;
     c->share_embeddings = 1;
     c->layernorm_eps = 1e-5f;
@@ -62,8 +64,10 @@ tfm_status tfm_seq2seq_config_validate(const tfm_seq2seq_config *c) {
     if (c->activation < 0 || c->activation >= TFM_ACTIVATION_COUNT)
         return tfm_error(TFM_ERR_CONFIG, "model.activation: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_COUNT - 1,
                          c->activation);
-    if (c->positions != TFM_POSITIONS_SINUSOIDAL && c->positions != TFM_POSITIONS_LEARNED)
-        return tfm_error(TFM_ERR_CONFIG, "model.positions: expected TFM_POSITIONS_SINUSOIDAL or _LEARNED, got %d", c->positions);
+    tfm_status st = tfm_positions_validate(c->positions, c->d_model / c->n_heads, c->rope_base, c->relative_clip);
+    if (st) return st;
+    if (c->norm < 0 || c->norm >= TFM_NORM_COUNT)
+        return tfm_error(TFM_ERR_CONFIG, "model.norm: expected a TFM_NORM_* value (0 to %d), got %d", TFM_NORM_COUNT - 1, c->norm);
     const struct { const char *name; int value; } flags[] = {
         {"pre_layernorm", c->pre_layernorm}, {"scale_embeddings", c->scale_embeddings}, {"share_embeddings", c->share_embeddings}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
@@ -99,7 +103,7 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
     static const char *const keys[] = {
         "model_type", "vocab_size", "max_source_length", "max_target_length", "d_model", "n_encoder_layers",
         "n_decoder_layers", "n_heads", "d_ff", "dropout", "attention_dropout", "activation_dropout", "activation",
-        "pre_layernorm", "positions", "scale_embeddings", "share_embeddings", "layernorm_eps", "pad_id", "bos_id",
+        "pre_layernorm", "norm", "positions", "rope_base", "relative_clip", "scale_embeddings", "share_embeddings", "layernorm_eps", "pad_id", "bos_id",
         "eos_id", NULL};
     if (!cJSON_IsObject(o)) {
         char got[64];
@@ -129,7 +133,10 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
     TRY(tfm_json_read_float(o, "activation_dropout", ctx, 0, 1, 1, 0, &c->activation_dropout));
     TRY(tfm_json_read_choice(o, "activation", ctx, tfm_activation_names, &c->activation));
     TRY(tfm_json_read_bool(o, "pre_layernorm", ctx, &c->pre_layernorm));
-    TRY(tfm_json_read_choice(o, "positions", ctx, position_names, &c->positions));
+    TRY(tfm_json_read_choice(o, "norm", ctx, tfm_norm_names, &c->norm));
+    TRY(tfm_json_read_choice(o, "positions", ctx, tfm_position_names, &c->positions));
+    TRY(tfm_json_read_float(o, "rope_base", ctx, 1, 0, INFINITY, 0, &c->rope_base));
+    TRY(read_int(o, "relative_clip", ctx, 1, 65536, &c->relative_clip));
     TRY(tfm_json_read_bool(o, "scale_embeddings", ctx, &c->scale_embeddings));
     TRY(tfm_json_read_bool(o, "share_embeddings", ctx, &c->share_embeddings));
     TRY(tfm_json_read_float(o, "layernorm_eps", ctx, 0, 0, INFINITY, 0, &c->layernorm_eps));
@@ -172,7 +179,9 @@ tfm_status tfm_seq2seq_config_to_json(const tfm_seq2seq_config *c, char **json_t
          add_float(o, "activation_dropout", c->activation_dropout);
     ok = ok && cJSON_AddStringToObject(o, "activation", tfm_activation_names[c->activation]);
     ok = ok && add_bool(o, "pre_layernorm", c->pre_layernorm);
-    ok = ok && cJSON_AddStringToObject(o, "positions", position_names[c->positions]);
+    ok = ok && cJSON_AddStringToObject(o, "norm", tfm_norm_names[c->norm]);
+    ok = ok && cJSON_AddStringToObject(o, "positions", tfm_position_names[c->positions]);
+    ok = ok && add_float(o, "rope_base", c->rope_base) && add_int(o, "relative_clip", c->relative_clip);
     ok = ok && add_bool(o, "scale_embeddings", c->scale_embeddings) && add_bool(o, "share_embeddings", c->share_embeddings);
     ok = ok && add_float(o, "layernorm_eps", c->layernorm_eps);
     ok = ok && add_int(o, "pad_id", c->pad_id) && add_int(o, "bos_id", c->bos_id) && add_int(o, "eos_id", c->eos_id);

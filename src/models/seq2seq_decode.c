@@ -143,7 +143,7 @@ tfm_status tfm_seq2seq_cache_select(tfm_seq2seq_cache *cache, const int *rows, i
 static tfm_tensor *cached_self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_cache *cache, int l, tfm_tensor *x, int T) {
     int C = m->config.d_model, B = cache->batch, start = cache->length;
     tfm_seq2seq_attention *a = &m->decoder_layers[l].self_attn;
-    tfm_tensor *qkv = tfm_fn_linear(g, x, &a->in_proj_weight, &a->in_proj_bias);   /* [B, T, 3C] */
+    tfm_tensor *qkv = tfm_seq2seq_self_qkv(m, g, a, x, start);   /* [B, T, 3C] */
     if (!qkv) return NULL;
     float *keys = self_layer(cache, cache->self_keys, l), *values = self_layer(cache, cache->self_values, l);
     for (int b = 0; b < B; b++)
@@ -160,7 +160,7 @@ static tfm_tensor *cached_self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2s
                                .query_length = T, .key_length = start + T, .heads = m->config.n_heads,
                                .head_dim = C / m->config.n_heads, .causal = 1,
                                .kv_batch_stride = (size_t)cache->target_capacity * C, .kv_index = cache->self_slot};
-    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, tfm_seq2seq_self_positions(m, a, &args)));
 }
 
 /* Cross-attention of new positions x [B, T, C] to the encoder output: row b reads the keys|values its sentence
@@ -194,12 +194,13 @@ tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_ca
     for (int l = 0; l < c->n_decoder_layers && x; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* the layer's intermediates die with it */
-        tfm_tensor *h = cached_self_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x), T);
-        x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h);
-        h = cached_cross_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x), T);
-        x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h);
-        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x));
-        x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h);
+        /* inference: BatchNorm uses its running statistics, so no row mask */
+        tfm_tensor *h = cached_self_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm1, x, NULL), T);
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h, NULL);
+        h = cached_cross_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x, NULL), T);
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h, NULL);
+        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x, NULL));
+        x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h, NULL);
         x = tfm_graph_keep(g, layer_start, x);
     }
     if (!x) return NULL;
@@ -211,7 +212,7 @@ tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_ca
         for (int b = 0; b < B; b++) memcpy(last->data + (size_t)b * C, x->data + ((size_t)b * T + T - 1) * C, sizeof(float) * C);
         x = last;
     }
-    x = tfm_layernorm_forward_graph(g, &m->decoder_norm, x);
+    x = tfm_norm_forward_graph(g, &m->decoder_norm, x);
     return tfm_fn_linear(g, x, &m->output_projection, NULL);
 }
 

@@ -30,8 +30,15 @@ tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2se
                                         const int *source_lengths, const int *kv_index, int B, int T, int S);
 /* A residual sub-layer is  out = sublayer_output(x, f(sublayer_input(x))):
  * post-LN: input x, output norm(x + drop(branch)); pre-LN: input norm(x), output x + drop(branch).
- * The branch must not be read afterwards: x + drop(branch) is written over it. */
-tfm_tensor *tfm_seq2seq_sublayer_input(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x);
-tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x, tfm_tensor *branch);
+ * The branch must not be read afterwards: x + drop(branch) is written over it.
+ * rows ([B*T] flags or NULL): BatchNorm's statistics over the rows flagged 1 only (padding excluded). */
+tfm_tensor *tfm_seq2seq_sublayer_input(tfm_seq2seq *m, tfm_graph *g, tfm_norm_layer *norm, tfm_tensor *x, const uint8_t *rows);
+tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_norm_layer *norm, tfm_tensor *x, tfm_tensor *branch,
+                                        const uint8_t *rows);
+/* A self-attention's fused projection x [B, T, C] -> qkv [B, T, 3C], queries and keys rotated when positions are "rope"
+ * (x's first position is position `start`). */
+tfm_tensor *tfm_seq2seq_self_qkv(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, int start);
+/* The self-attention's share of the position encoding set on args (ALiBi, or a's relative tables); returns args. */
+tfm_attention_args *tfm_seq2seq_self_positions(tfm_seq2seq *m, tfm_seq2seq_attention *a, tfm_attention_args *args);
 
 #endif

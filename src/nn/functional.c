@@ -301,18 +301,22 @@ tfm_tensor *tfm_fn_dropout_in_place(tfm_graph *g, tfm_tensor *x, float p) { retu
 typedef struct attention_saved {
     tfm_attention_config config;
     tfm_tensor *q, *k, *v;
+    tfm_tensor *relative_keys, *relative_values; /* or NULL */
     int q_column, k_column, v_column;
     float *probs;            /* [B, H, Tq, Tk] */
 } attention_saved;
 
 static void attention_backward(tfm_graph *g, tfm_node *n) {
     const attention_saved *s = n->saved[0];
-    size_t scratch_floats = tfm_attention_scratch_floats(&s->config, tfm_threads_get());
+    tfm_attention_config config = s->config;
+    if (s->relative_keys) config.relative_keys_grad = grad_of(s->relative_keys);
+    if (s->relative_values) config.relative_values_grad = grad_of(s->relative_values);
+    size_t scratch_floats = tfm_attention_scratch_floats(&config, tfm_threads_get());
     float *scratch = tfm_graph_alloc(g, sizeof(float) * (scratch_floats ? scratch_floats : 1));
     if (!scratch) return; /* out of memory: tfm_graph_backward reports it */
     float *dq = grad_of(s->q), *dk = grad_of(s->k), *dv = grad_of(s->v);
     tfm_attention_backward(dq ? dq + s->q_column : NULL, dk ? dk + s->k_column : NULL, dv ? dv + s->v_column : NULL, n->out->grad,
-                           s->probs, s->q->data + s->q_column, s->k->data + s->k_column, s->v->data + s->v_column, &s->config,
+                           s->probs, s->q->data + s->q_column, s->k->data + s->k_column, s->v->data + s->v_column, &config,
                            scratch, scratch_floats);
 }
 
@@ -329,6 +333,20 @@ tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *a) {
     config.v_batch_stride = a->kv_batch_stride ? a->kv_batch_stride : config.v_row_stride * Tk;
     config.causal = a->causal;
     config.alibi = a->alibi;
+    if (a->relative_keys || a->relative_values) {
+        size_t rows = 2 * (size_t)(a->relative_clip > 0 ? a->relative_clip : 0) + 1;
+        for (int t = 0; t < 2; t++) {
+            const tfm_tensor *table = t ? a->relative_values : a->relative_keys;
+            if (table && (a->relative_clip < 1 || table->size != rows * (size_t)hd)) {
+                tfm_error(TFM_ERR_INVALID_ARGUMENT, "attention: relative %s table has %zu values, expected (2 * clip %d + 1) x head_dim %d",
+                          t ? "value" : "key", table->size, a->relative_clip, hd);
+                return NULL;
+            }
+        }
+        config.relative_keys = a->relative_keys ? a->relative_keys->data : NULL;
+        config.relative_values = a->relative_values ? a->relative_values->data : NULL;
+        config.relative_clip = a->relative_clip;
+    }
     config.key_lengths = a->key_lengths;
     config.kv_index = a->kv_index;
     int kv_items = B; /* k/v batch items read */
@@ -358,12 +376,13 @@ tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *a) {
     tfm_status st = tfm_attention_forward(out->data, probs, q->data + a->q_column, k->data + a->k_column, v->data + a->v_column, &config,
                                           scratch, scratch_floats);
     if (st) return NULL;
-    tfm_tensor *in[3] = {q, k, v};
-    tfm_node *n = tfm_graph_record(g, attention_backward, out, 3, in);
+    tfm_tensor *in[5] = {q, k, v, a->relative_keys, a->relative_values};
+    tfm_node *n = tfm_graph_record(g, attention_backward, out, 5, in);
     if (n) {
         attention_saved *s = tfm_graph_alloc(g, sizeof *s);
         if (!s) return NULL;
-        *s = (attention_saved){.config = config, .q = q, .k = k, .v = v, .q_column = a->q_column, .k_column = a->k_column,
+        *s = (attention_saved){.config = config, .q = q, .k = k, .v = v, .relative_keys = a->relative_keys,
+                               .relative_values = a->relative_values, .q_column = a->q_column, .k_column = a->k_column,
                                .v_column = a->v_column, .probs = probs};
         n->saved[0] = s;
     }

@@ -108,11 +108,13 @@ void tfm_norm_reset(tfm_norm_layer *layer) {
     tfm_init_constant(&layer->running_var, 1.0f);
 }
 
-tfm_tensor *tfm_norm_forward_graph(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x) {
+tfm_tensor *tfm_norm_forward_graph(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x) { return tfm_norm_forward_masked(g, layer, x, NULL); }
+
+tfm_tensor *tfm_norm_forward_masked(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x, const uint8_t *row_mask) {
     switch (layer->kind) {
     case TFM_NORM_RMSNORM: return tfm_fn_rmsnorm(g, x, &layer->weight, layer->eps);
     case TFM_NORM_BATCHNORM:
-        return tfm_fn_batchnorm(g, x, &layer->weight, &layer->bias, &layer->running_mean, &layer->running_var, NULL, layer->momentum,
+        return tfm_fn_batchnorm(g, x, &layer->weight, &layer->bias, &layer->running_mean, &layer->running_var, row_mask, layer->momentum,
                                 layer->eps);
     default: return tfm_fn_layernorm(g, x, &layer->weight, &layer->bias, layer->eps);
     }

@@ -44,8 +44,17 @@ typedef struct tfm_attention_config {
     uint64_t dropout_seed, dropout_offset;
     const int *kv_index;    /* [B] or NULL: query item b reads k/v item kv_index[b] (forward only; key_lengths
                              * stay per query item). Beam search: a sentence's beams share one copy. */
-    int alibi;              /* 1: ALiBi (Press et al. 2022): score += slope_h (j - i), i the query's position among the
-                             * keys (i + Tk - Tq), slope_h from tfm_alibi_slope; with causal masks (decoders) */
+    int alibi;              /* 1: ALiBi (Press et al. 2022): score -= slope_h |j - i'|, i' = i + Tk - Tq the query's position
+                             * among the keys, slope_h from tfm_alibi_slope. Causal: the paper's slope_h (j - i'); without
+                             * a causal mask (encoders) the symmetric form */
+    /* Relative positions (Shaw et al. 2018). The clipped distance d = clamp(j - i', -R, R), R = relative_clip,
+     * picks row d + R of two tables shared by the heads, [2R+1, hd] each (NULL: that term is off):
+     *   score_ij += scale · q_i · relative_keys[d + R]        (the paper's a^K)
+     *   out_i    += sum_j w_ij relative_values[d + R]          (a^V; w the weights after dropout)
+     * Backward ACCUMULATES into relative_keys_grad / relative_values_grad ([2R+1, hd]; NULL skips). */
+    const float *relative_keys, *relative_values;
+    float *relative_keys_grad, *relative_values_grad;
+    int relative_clip;      /* R >= 1 when a table is given */
 } tfm_attention_config;
 
 /* ALiBi's slope of head h of H: the paper's geometric sequence 2^(-8 (h + 1) / H) for a power-of-two H, and for
@@ -57,7 +66,8 @@ float tfm_alibi_slope(int h, int H);
 tfm_attention_config tfm_attention_config_default(int batch, int query_length, int key_length, int heads, int head_dim);
 
 /* Floats of scratch memory the fast kernels need when run with `threads` threads (pass
- * tfm_threads_get()). The forward pass needs it only with dropout; the backward pass always. */
+ * tfm_threads_get()). The forward pass needs it only with dropout or relative positions; the backward
+ * pass always (with relative gradients, also one [2R+1, hd] partial sum per (batch item, head)). */
 size_t tfm_attention_scratch_floats(const tfm_attention_config *config, int threads);
 
 /* Forward pass: fills out and probs. The fast version runs min(threads, scratch_floats / per-thread

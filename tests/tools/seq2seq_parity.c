@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
     if (tfm_graph_create(&graph, 0)) return fail("graph");
 
     /* 1. logits, loss and gradients at the given weights */
-    tfm_graph_begin(graph, 1, 0);
+    tfm_graph_begin(graph, 1, 1); /* training: BatchNorm takes batch statistics (every dropout rate is 0 here) */
     tfm_tensor *logits = tfm_seq2seq_forward(model, graph, source, source_lengths, target_input, target_lengths, B, S, T);
     tfm_tensor *loss = tfm_fn_cross_entropy(graph, logits, target_output, config.pad_id, smoothing, NULL);
     if (!loss) return fail("forward");
@@ -117,24 +117,28 @@ int main(int argc, char **argv) {
     float loss_value = loss->data[0];
     entries[0] = (tfm_safetensors_entry){.name = "logits", .data = logits_copy, .ndim = 3, .shape = {B, T, config.vocab_size}};
     entries[1] = (tfm_safetensors_entry){.name = "loss", .data = &loss_value, .ndim = 1, .shape = {1}};
+    int written = 0; /* every parameter's gradient; BatchNorm's running statistics are buffers, without one */
     for (int i = 0; i < p->count; i++) {
         tfm_param *e = &p->entries[i];
+        if (e->buffer) continue;
         names[i] = malloc(strlen(e->name) + 6);
         sprintf(names[i], "grad.%s", e->name);
-        entries[2 + i] = (tfm_safetensors_entry){.name = names[i], .data = grads + e->offset, .ndim = e->ndim};
-        memcpy(entries[2 + i].shape, e->shape, sizeof e->shape);
+        entries[2 + written] = (tfm_safetensors_entry){.name = names[i], .data = grads + e->offset, .ndim = e->ndim};
+        memcpy(entries[2 + written].shape, e->shape, sizeof e->shape);
+        written++;
     }
+    n_entries = written + 5;
 
     /* 2. greedy decoding with the initial weights (no EOS in sight: sentences run to the length limit) */
     int max_output = greedy_max > 0 ? greedy_max : 1;
     float *greedy_initial = malloc(sizeof(float) * (size_t)B * max_output), *greedy_trained = malloc(sizeof(float) * (size_t)B * max_output);
     if (run_greedy(model, source, source_lengths, B, S, max_output, greedy_initial)) return fail("greedy");
-    entries[2 + p->count] = (tfm_safetensors_entry){.name = "greedy_initial", .data = greedy_initial, .ndim = 2, .shape = {B, max_output}};
+    entries[2 + written] = (tfm_safetensors_entry){.name = "greedy_initial", .data = greedy_initial, .ndim = 2, .shape = {B, max_output}};
 
     /* 3. N Adam steps (no weight decay) on the same batch with the paper's schedule; record the loss before each */
     float *step_losses = malloc(sizeof(float) * (size_t)(steps > 0 ? steps : 1));
     for (int s = 0; s < steps; s++) {
-        tfm_graph_begin(graph, 1, 0);
+        tfm_graph_begin(graph, 1, 1); /* training: BatchNorm takes batch statistics (every dropout rate is 0 here) */
         tfm_tensor *l = tfm_seq2seq_loss(model, graph, source, source_lengths, target_input, target_output, target_lengths, B, S, T,
                                          smoothing, NULL);
         if (!l) return fail("step forward");
@@ -144,11 +148,11 @@ int main(int argc, char **argv) {
         float lr = tfm_schedule_learning_rate(&schedule, config.d_model, s + 1, 0);
         if (tfm_adamw_step_params(p, lr, beta1, beta2, eps, 0.0f, s + 1)) return fail("adam");
     }
-    entries[3 + p->count] = (tfm_safetensors_entry){.name = "step_losses", .data = step_losses, .ndim = 1, .shape = {steps > 0 ? steps : 1}};
+    entries[3 + written] = (tfm_safetensors_entry){.name = "step_losses", .data = step_losses, .ndim = 1, .shape = {steps > 0 ? steps : 1}};
 
     /* 4. greedy decoding with the trained weights (they have learnt where EOS goes) */
     if (run_greedy(model, source, source_lengths, B, S, max_output, greedy_trained)) return fail("greedy");
-    entries[4 + p->count] = (tfm_safetensors_entry){.name = "greedy_trained", .data = greedy_trained, .ndim = 2, .shape = {B, max_output}};
+    entries[4 + written] = (tfm_safetensors_entry){.name = "greedy_trained", .data = greedy_trained, .ndim = 2, .shape = {B, max_output}};
 
     snprintf(path, sizeof path, "%s/actual.safetensors", dir);
     if (tfm_safetensors_write(path, entries, n_entries, NULL)) return fail("write");

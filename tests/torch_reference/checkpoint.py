@@ -40,7 +40,8 @@ def config_to_json(config):
         "layer_norm_epsilon": config.layer_norm_epsilon,
     }
     if config.norm != "layernorm" or config.positions != "learned":
-        d["tfm"] = {"norm": config.norm, "positions": config.positions, "rope_base": config.rope_base}
+        d["tfm"] = {"norm": config.norm, "positions": config.positions, "rope_base": config.rope_base,
+                    "relative_clip": config.relative_clip}
     return json.dumps(d, indent=2) + "\n"
 
 
@@ -65,6 +66,7 @@ def config_from_dict(d, source="config"):
     values["norm"] = d.get("tfm", {}).get("norm", d.get("norm", "layernorm"))
     values["positions"] = d.get("tfm", {}).get("positions", d.get("positions", "learned"))
     values["rope_base"] = float(d.get("tfm", {}).get("rope_base", d.get("rope_base", 10000.0)))
+    values["relative_clip"] = int(d.get("tfm", {}).get("relative_clip", d.get("relative_clip", 16)))
     if d.get("pre_layernorm", True) in (False, 0):
         raise ValueError(f"{source}: post-LayerNorm is not implemented in the reference")
     for required in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):

@@ -28,8 +28,10 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
     activation_function: str = "gelu_new"   # a key of ACTIVATIONS (transformers' names; tfm's for the ones it lacks)
     norm: str = "layernorm"                 # tfm's model.norm: "layernorm", "rmsnorm" or "batchnorm"
-    positions: str = "learned"              # tfm's model.positions: "learned" (wpe), "rope" (transformers' Llama rotary), "alibi"
+    positions: str = "learned"              # tfm's model.positions: "learned" (wpe), "sinusoidal", "rope" (transformers'
+                                            # Llama rotary), "alibi" or "relative" (Shaw et al.)
     rope_base: float = 10000.0
+    relative_clip: int = 16
 
     @property
     def d_ff(self):
@@ -43,8 +45,8 @@ class GPTConfig:
                 if not 0.0 <= value < 1.0:
                     raise ValueError(f"{field} must be in [0, 1), got {value}")
             elif field == "positions":
-                if value not in ("learned", "rope", "alibi"):
-                    raise ValueError(f"positions {value!r}: expected learned, rope or alibi")
+                if value not in ("learned", "sinusoidal", "rope", "alibi", "relative"):
+                    raise ValueError(f"positions {value!r}: expected learned, sinusoidal, rope, alibi or relative")
             elif field == "rope_base":
                 if value <= 1:
                     raise ValueError(f"rope_base must be above 1, got {value}")
@@ -89,6 +91,19 @@ class KVCache:
         self.length = 0  # positions already stored
 
 
+def sinusoid_table(rows, C, dtype=torch.float64):
+    """The paper's table: table[pos, 2i] = sin(pos / 10000^(2i/C)), table[pos, 2i+1] = cos(same), in float64."""
+    pos = torch.arange(rows, dtype=torch.float64)[:, None]
+    pair = torch.div(torch.arange(C), 2, rounding_mode="floor")[None, :].to(torch.float64)
+    angle = pos * torch.pow(torch.tensor(10000.0, dtype=torch.float64), -2.0 * pair / C)
+    return torch.where(torch.arange(C)[None, :] % 2 == 0, torch.sin(angle), torch.cos(angle)).to(dtype)
+
+
+def relative_rows(query_pos, key_pos, clip):
+    """Shaw et al. (2018), section 3.2: the table row of (query i, key j) is clip(j - i, -k, k) + k. -> [Tq, Tk] int64"""
+    return torch.clamp(key_pos[None, :] - query_pos[:, None], -clip, clip) + clip
+
+
 def alibi_slopes(n):
     """ALiBi's head slopes as its authors' reference code computes them (github.com/ofirpress/attention_with_linear_biases,
     get_slopes): 2^(-8 (i + 1) / n) for n a power of two, else those of the power below and every other of the one above."""
@@ -111,6 +126,11 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
         self.rotary = None
         self.alibi = config.positions == "alibi"
+        self.relative_clip = config.relative_clip if config.positions == "relative" else 0
+        if self.relative_clip:  # Shaw et al.'s a^K and a^V: [2k+1, D] each, shared by the heads of the layer
+            D = config.n_embd // config.n_head
+            self.relative_keys = nn.Parameter(torch.zeros(2 * self.relative_clip + 1, D))
+            self.relative_values = nn.Parameter(torch.zeros(2 * self.relative_clip + 1, D))
         if config.positions == "rope":  # transformers' own Llama rotary code path
             from transformers import LlamaConfig
             from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
@@ -136,7 +156,12 @@ class CausalSelfAttention(nn.Module):
             cache.values[layer][:, :, start:start + T] = v
             k = cache.keys[layer][:, :, :start + T]           # [B, H, start + T, D]
             v = cache.values[layer][:, :, :start + T]
-        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D))  # [B, H, T, start + T]
+        scores = q @ k.transpose(-2, -1)                      # [B, H, T, start + T]
+        if self.relative_clip:  # Shaw et al. eq. (5): e_ij = q_i (k_j + a^K_ij) / sqrt(d)
+            rows = relative_rows(torch.arange(start, start + T), torch.arange(start + T), self.relative_clip)
+            a_keys = self.relative_keys[rows]                 # [T, start + T, D]
+            scores = scores + torch.einsum("bhid,ijd->bhij", q, a_keys)
+        scores = scores * (1.0 / math.sqrt(D))
         if T > 1:
             # Query i (absolute position start + i) sees keys 0 .. start + i.
             key_pos = torch.arange(start + T, device=x.device)
@@ -149,7 +174,10 @@ class CausalSelfAttention(nn.Module):
             slopes = torch.tensor(alibi_slopes(H), dtype=scores.dtype)[:, None, None]
             scores = scores + slopes * (key_pos[None, :] - query_pos[:, None])
         weights = self.attn_dropout(F.softmax(scores, dim=-1))
-        y = (weights @ v).transpose(1, 2).reshape(B, T, C)    # heads back side by side: [B, T, C]
+        y = weights @ v                                       # [B, H, T, D]
+        if self.relative_clip:  # eq. (3): z_i = sum_j alpha_ij (v_j + a^V_ij)
+            y = y + torch.einsum("bhij,ijd->bhid", weights, self.relative_values[rows])
+        y = y.transpose(1, 2).reshape(B, T, C)                # heads back side by side: [B, T, C]
         return self.resid_dropout(self.c_proj(y))
 
 
@@ -181,27 +209,42 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(ACTIVATIONS[self.activation](self.c_fc(x))))
 
 
-class BatchNormRows(nn.BatchNorm1d):
-    """BatchNorm1d over every position of [..., C]: the statistics are taken over all B x T rows, as tfm's."""
+class MaskedBatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d over the rows of [..., C]. With `rows` None (GPT) torch's own BatchNorm1d over all of them; with
+    `rows` a [B, T] bool set before each pass (the encoder-decoder's real tokens) training statistics over the flagged
+    rows only and 0 out of the others, as tfm's; evaluation is torch's either way."""
+    rows = None
 
     def forward(self, x):
-        return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+        flat = x.reshape(-1, x.shape[-1])
+        if not self.training or self.rows is None:
+            return super().forward(flat).reshape(x.shape)
+        keep = self.rows.reshape(-1)
+        real = flat[keep]
+        mean, var = real.mean(0), real.var(0, unbiased=False)
+        with torch.no_grad():
+            n = real.shape[0]
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * n / (n - 1))
+        out = (flat - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+        return (out * keep[:, None].to(out.dtype)).reshape(x.shape)
 
 
-def make_norm(config):
-    if config.norm == "rmsnorm":
-        return nn.RMSNorm(config.n_embd, eps=config.layer_norm_epsilon)
-    if config.norm == "batchnorm":
-        return BatchNormRows(config.n_embd, eps=config.layer_norm_epsilon, momentum=0.1)
-    return nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+def make_norm(kind, width, eps):
+    """tfm's model.norm: "layernorm", "rmsnorm" or "batchnorm" (momentum 0.1, torch's default)."""
+    if kind == "rmsnorm":
+        return nn.RMSNorm(width, eps=eps)
+    if kind == "batchnorm":
+        return MaskedBatchNorm(width, eps=eps, momentum=0.1)
+    return nn.LayerNorm(width, eps=eps)
 
 
 class Block(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.ln_1 = make_norm(config)
+        self.ln_1 = make_norm(config.norm, config.n_embd, config.layer_norm_epsilon)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = make_norm(config)
+        self.ln_2 = make_norm(config.norm, config.n_embd, config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
     def forward(self, x, cache=None, layer=0):
@@ -214,9 +257,11 @@ class Transformer(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.n_positions, config.n_embd) if config.positions == "learned" else None
+        if config.positions == "sinusoidal":
+            self.register_buffer("sinusoid", sinusoid_table(config.n_positions, config.n_embd), persistent=False)
         self.drop = nn.Dropout(config.embd_pdrop)
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = make_norm(config)
+        self.ln_f = make_norm(config.norm, config.n_embd, config.layer_norm_epsilon)
 
 
 class GPT(nn.Module):
@@ -258,6 +303,8 @@ class GPT(nn.Module):
         tr = self.transformer
         positions = torch.arange(start, start + T, device=tokens.device)
         x = tr.wte(tokens) + (tr.wpe(positions) if tr.wpe is not None else 0.0)
+        if self.config.positions == "sinusoidal":
+            x = x + tr.sinusoid[start:start + T].to(x.dtype)
         x = tr.drop(x)                                         # [B, T, C]
         for layer, block in enumerate(tr.h):
             x = block(x, cache, layer)

@@ -8,6 +8,10 @@ The encoder and decoder ARE nn.Transformer's (taken from an nn.Transformer insta
   otherwise:         source_embedding.weight, target_embedding.weight, output_projection.weight (no bias) [V, C]
   positions:         "sinusoidal": the paper's table, sin on even / cos on odd dims, computed in float64 here
                      "learned": source_position_embedding.weight [max_source_length, C], target_position_embedding.weight
+                     "rope", "alibi", "relative": no table; every self-attention is a PositionalSelfAttention, an
+                     nn.MultiheadAttention (same parameters) whose scores carry the encoding as tfm's attention does
+  norm:              "layernorm" (nn.Transformer's), "rmsnorm" (nn.RMSNorm) or "batchnorm" (MaskedBatchNorm: statistics
+                     over the real tokens only), swapped into every layer and the final norms
   input:             x = dropout(sqrt(C) * E[token] + P[position])   (sqrt(C) only with scale_embeddings)
 
 Masks: source padding (right) -> src_key_padding_mask and memory_key_padding_mask; target padding -> tgt_key_padding_mask;
@@ -25,6 +29,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import safetensors_io
+from .gpt import MaskedBatchNorm, alibi_slopes, make_norm, relative_rows
+
+# The layers below replace nn.Transformer's modules; its fused inference kernels would bypass them.
+torch.backends.mha.set_fastpath_enabled(False)
 
 
 @dataclass
@@ -42,7 +50,10 @@ class Seq2SeqConfig:
     activation_dropout: float = 0.0
     activation: str = "relu"
     pre_layernorm: bool = False
+    norm: str = "layernorm"
     positions: str = "sinusoidal"
+    rope_base: float = 10000.0
+    relative_clip: int = 16
     scale_embeddings: bool = True
     share_embeddings: bool = True
     layernorm_eps: float = 1e-5
@@ -65,6 +76,56 @@ def sinusoid_table(rows, C, dtype=torch.float64):
     return torch.from_numpy(table).to(dtype)
 
 
+class PositionalSelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention's parameters (in_proj_weight, in_proj_bias, out_proj) with tfm's position encodings in the
+    scores: rope (transformers' Llama rotary code path on queries and keys), alibi (-slope_h |j - i|: the paper's
+    slope_h (j - i) under a causal mask, its symmetric form without), relative (Shaw et al. 2018, eqs. 3 and 5, tables
+    relative_keys / relative_values [2k+1, D] shared by the heads). Called as nn.Transformer's layers call self_attn."""
+
+    def __init__(self, c):
+        super().__init__(c.d_model, c.n_heads, dropout=c.attention_dropout, batch_first=True)
+        self.positions, self.clip = c.positions, c.relative_clip
+        D = c.d_model // c.n_heads
+        if c.positions == "relative":
+            self.relative_keys = nn.Parameter(torch.zeros(2 * c.relative_clip + 1, D))
+            self.relative_values = nn.Parameter(torch.zeros(2 * c.relative_clip + 1, D))
+        if c.positions == "rope":
+            from transformers import LlamaConfig
+            from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+            self.rotary = LlamaRotaryEmbedding(LlamaConfig(hidden_size=c.d_model, num_attention_heads=c.n_heads,
+                                                           max_position_embeddings=max(c.max_source_length, c.max_target_length),
+                                                           rope_theta=c.rope_base))
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=False, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        B, T, C = query.shape
+        H = self.num_heads
+        D = C // H
+        q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).split(C, dim=-1)
+        q, k, v = (t.reshape(B, T, H, D).transpose(1, 2) for t in (q, k, v))   # [B, H, T, D]
+        pos = torch.arange(T)
+        if self.positions == "rope":
+            from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+            cos, sin = self.rotary(v, pos[None, :])
+            q, k = apply_rotary_pos_emb(q, k, cos.to(q.dtype), sin.to(q.dtype))
+        scores = q @ k.transpose(-2, -1)                                      # [B, H, T, T]
+        if self.positions == "relative":
+            rows = relative_rows(pos, pos, self.clip)
+            scores = scores + torch.einsum("bhid,ijd->bhij", q, self.relative_keys[rows])
+        scores = scores / math.sqrt(D)
+        if self.positions == "alibi":
+            slopes = torch.tensor(alibi_slopes(H), dtype=scores.dtype)[:, None, None]
+            scores = scores - slopes * (pos[None, :] - pos[:, None]).abs().to(scores.dtype)
+        for mask in (attn_mask, None if key_padding_mask is None else key_padding_mask[:, None, None, :]):
+            if mask is not None:
+                scores = scores.masked_fill(mask, -math.inf) if mask.dtype == torch.bool else scores + mask.to(scores.dtype)
+        weights = F.dropout(F.softmax(scores, dim=-1), self.dropout, self.training)
+        y = weights @ v
+        if self.positions == "relative":
+            y = y + torch.einsum("bhij,ijd->bhid", weights, self.relative_values[rows])
+        return self.out_proj(y.transpose(1, 2).reshape(B, T, C)), None
+
+
 def gelu_tanh(x):
     return F.gelu(x, approximate="tanh")
 
@@ -84,6 +145,16 @@ class Seq2Seq(nn.Module):
                                      norm_first=bool(c.pre_layernorm))
         self.encoder = transformer.encoder
         self.decoder = transformer.decoder
+        for stack in (self.encoder, self.decoder):
+            for layer in stack.layers:
+                if c.positions in ("rope", "alibi", "relative"):
+                    layer.self_attn = PositionalSelfAttention(c)
+                if c.norm != "layernorm":
+                    for name in ("norm1", "norm2", "norm3"):
+                        if hasattr(layer, name):
+                            setattr(layer, name, make_norm(c.norm, c.d_model, c.layernorm_eps))
+            if c.norm != "layernorm":
+                stack.norm = make_norm(c.norm, c.d_model, c.layernorm_eps)
         V, C = c.vocab_size, c.d_model
         if c.share_embeddings:
             self.embedding = nn.Embedding(V, C)
@@ -94,7 +165,7 @@ class Seq2Seq(nn.Module):
         if c.positions == "learned":
             self.source_position_embedding = nn.Embedding(c.max_source_length, C)
             self.target_position_embedding = nn.Embedding(c.max_target_length, C)
-        else:
+        elif c.positions == "sinusoidal":
             self.register_buffer("sinusoid", sinusoid_table(max(c.max_source_length, c.max_target_length), C),
                                  persistent=False)
         self.drop = nn.Dropout(c.dropout)
@@ -105,11 +176,18 @@ class Seq2Seq(nn.Module):
         if c.scale_embeddings:
             x = x * math.sqrt(c.d_model)
         T = ids.shape[1]
-        if positions is None:
+        if c.positions == "sinusoidal":
             x = x + self.sinusoid[:T].to(x.dtype)
-        else:
+        elif c.positions == "learned":
             x = x + positions(torch.arange(T))
         return self.drop(x)
+
+    @staticmethod
+    def _flag_rows(stack, rows):
+        """Tell the stack's MaskedBatchNorms which rows are real tokens ([B, T] bool, or None for all)."""
+        for module in stack.modules():
+            if isinstance(module, MaskedBatchNorm):
+                module.rows = rows
 
     def encode(self, source, source_lengths):
         c = self.config
@@ -117,6 +195,7 @@ class Seq2Seq(nn.Module):
         src_pad = torch.arange(S)[None, :] >= source_lengths[:, None]
         table = self.embedding if c.share_embeddings else self.source_embedding
         positions = self.source_position_embedding if c.positions == "learned" else None
+        self._flag_rows(self.encoder, ~src_pad)
         return self.encoder(self._embed(source, table, positions), src_key_padding_mask=src_pad), src_pad
 
     def decode(self, memory, src_pad, target, target_lengths=None):
@@ -126,6 +205,7 @@ class Seq2Seq(nn.Module):
         tgt_pad = None if target_lengths is None else torch.arange(T)[None, :] >= target_lengths[:, None]
         table = self.embedding if c.share_embeddings else self.target_embedding
         positions = self.target_position_embedding if c.positions == "learned" else None
+        self._flag_rows(self.decoder, None if tgt_pad is None else ~tgt_pad)
         y = self.decoder(self._embed(target, table, positions), memory, tgt_mask=causal, tgt_key_padding_mask=tgt_pad,
                          memory_key_padding_mask=src_pad)
         weight = self.embedding.weight if c.share_embeddings else self.output_projection.weight
@@ -172,6 +252,9 @@ def save_checkpoint(directory, model):
     """DIR/model.safetensors (F32, the state_dict's names) + DIR/config.json (tfm's seq2seq config)."""
     os.makedirs(directory, exist_ok=True)
     tensors = {name: p.detach().to(torch.float32).cpu().numpy() for name, p in model.named_parameters()}
+    # BatchNorm's running statistics travel with the weights (not its integer num_batches_tracked)
+    tensors.update({name: b.detach().to(torch.float32).cpu().numpy() for name, b in model.named_buffers()
+                    if name.endswith(("running_mean", "running_var"))})
     safetensors_io.save(os.path.join(directory, "model.safetensors"), tensors, {"format": "pt"})
     with open(os.path.join(directory, "config.json"), "w") as f:
         f.write(model.config.to_json())
