@@ -4,8 +4,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/attention_scores.h"
 #include "ops/attention_scores.h"
 #include "test_util.h"
+#include "tfm/graph.h"
 
 enum { B = 2, TQ = 4, TK = 5, D = 6, DV = 3, A = 4 };
 
@@ -87,7 +89,57 @@ static void test_errors(void) {
     tfm_graph_free(g);
 }
 
+/* The multi-head layer's path for general and additive scores (heads split into a batch of single-head attentions,
+ * then merged) run with the scaled dot product must equal the fused kernel: outputs and every gradient, for a fused
+ * q|k|v projection with padded, causal keys and for queries against a longer cache-like k/v (Tq < Tk, item stride). */
+static void test_head_batch_equals_fused(int cache_like) {
+    enum { BATCH = 3, HEADS = 3, HEAD = 4, C = HEADS * HEAD, T = 6, CAPACITY = 9 };
+    int Tq = cache_like ? 2 : T, Tk = T;
+    static const int lengths[BATCH] = {6, 3, 5};
+    size_t q_rows = (size_t)BATCH * Tq, kv_rows = (size_t)BATCH * (cache_like ? CAPACITY : T);
+    int q_width = cache_like ? C : 3 * C, kv_width = cache_like ? C : 3 * C;
+    float *out[2], *grads[2][3];
+    for (int path = 0; path < 2; path++) {
+        tfm_graph *g = NULL;
+        CHECK_OK(tfm_graph_create(&g, 0));
+        CHECK_OK(tfm_graph_begin(g, 1, 1));
+        float *qd = test_random_floats(q_rows * q_width, 11, -1.5f, 1.5f), *kd = test_random_floats(kv_rows * kv_width, 12, -1.5f, 1.5f);
+        float *vd = test_random_floats(kv_rows * kv_width, 13, -1.5f, 1.5f);
+        tfm_tensor q = {.data = qd, .ndim = 2, .shape = {(int)q_rows, q_width}, .size = q_rows * q_width, .requires_grad = 1};
+        tfm_tensor k = {.data = kd, .ndim = 2, .shape = {(int)kv_rows, kv_width}, .size = kv_rows * kv_width, .requires_grad = 1};
+        tfm_tensor v = {.data = vd, .ndim = 2, .shape = {(int)kv_rows, kv_width}, .size = kv_rows * kv_width, .requires_grad = 1};
+        q.grad = calloc(q.size, sizeof(float)), k.grad = calloc(k.size, sizeof(float)), v.grad = calloc(v.size, sizeof(float));
+        tfm_attention_args a = {.q = &q, .k = cache_like ? &k : &q, .v = cache_like ? &v : &q, .q_column = 0,
+                                .k_column = cache_like ? 0 : C, .v_column = cache_like ? 0 : 2 * C, .batch = BATCH, .query_length = Tq,
+                                .key_length = Tk, .heads = HEADS, .head_dim = HEAD, .causal = 1, .key_lengths = lengths,
+                                .kv_batch_stride = cache_like ? (size_t)CAPACITY * C : 0};
+        tfm_tensor *o = path ? tfm_attention_with_scores(g, &a, cache_like ? CAPACITY : T) : tfm_fn_attention(g, &a);
+        CHECK(o && o->size == (size_t)BATCH * Tq * C, "%s path: %s", path ? "head-batch" : "fused", tfm_last_error());
+        float *weights = test_random_floats((size_t)BATCH * Tq * C, 14, -1, 1);
+        tfm_tensor *loss = o ? tfm_fn_weighted_sum(g, o, weights) : NULL;
+        CHECK_OK(loss ? tfm_graph_backward(g, loss, 1.0f) : TFM_ERR_INVALID_ARGUMENT);
+        out[path] = o ? test_copy_floats(o->data, o->size) : calloc(1, sizeof(float));
+        grads[path][0] = q.grad, grads[path][1] = k.grad, grads[path][2] = v.grad;
+        tfm_free(qd, sizeof(float) * q.size), tfm_free(kd, sizeof(float) * k.size), tfm_free(vd, sizeof(float) * v.size);
+        tfm_free(weights, sizeof(float) * (size_t)BATCH * Tq * C);
+        tfm_graph_free(g);
+    }
+    double d = test_max_rel_diff(out[0], out[1], (size_t)BATCH * Tq * C, 1.0);
+    CHECK(d < 1e-5, "%s: head-batch attention vs the fused kernel: outputs differ by %g", cache_like ? "cache" : "fused qkv", d);
+    size_t sizes[3] = {q_rows * q_width, kv_rows * kv_width, kv_rows * kv_width};
+    for (int i = 0; i < (cache_like ? 3 : 1); i++) {
+        d = test_max_rel_diff(grads[0][i], grads[1][i], sizes[i], 1.0);
+        CHECK(d < 1e-5, "%s: gradient %d differs by %g", cache_like ? "cache" : "fused qkv", i, d);
+    }
+    for (int path = 0; path < 2; path++) {
+        free(out[path]);
+        for (int i = 0; i < 3; i++) free(grads[path][i]);
+    }
+}
+
 int main(void) {
+    test_head_batch_equals_fused(0);
+    test_head_batch_equals_fused(1);
     for (int kind = 0; kind < TFM_SCORE_COUNT; kind++) {
         test_kind(kind, 0);
         test_kind(kind, 1);

@@ -40,6 +40,14 @@ TIE_TOL = 1e-4
 PARITY = dict(steps=10, label_smoothing=0.1, lr_factor=0.5, warmup_steps=4, beta1=0.9, beta2=0.98, eps=1e-9,
               greedy_max_length_b=12)
 
+def small_case(name, seed, batch=3, **settings):
+    """A two-layer model (32 wide, 4 heads, F 48, post-LN) over 53 ids with `settings` changed: B 3, S 11, T 9."""
+    config = dict(vocab_size=53, max_source_length=16, max_target_length=14, d_model=32, n_encoder_layers=2,
+                  n_decoder_layers=2, n_heads=4, d_ff=48, pre_layernorm=False)
+    config.update(settings)
+    return dict(name=name, config=Seq2SeqConfig(**config), batch=batch, source_length=11, target_length=9, seed=seed)
+
+
 CASES = [
     # The paper's set-up: post-LN, ReLU, shared embeddings, sinusoidal positions scaled by sqrt(d_model).
     dict(name="post_ln_shared_sinusoidal",
@@ -57,24 +65,17 @@ CASES = [
          batch=4, source_length=12, target_length=10, seed=11),
     # The toolbox's choices (model.norm, model.positions), each in encoder and decoder self-attention:
     # RMSNorm with rotary positions (transformers' Llama rotary code path in the reference),
-    dict(name="pre_ln_rmsnorm_rope",
-         config=Seq2SeqConfig(vocab_size=53, max_source_length=16, max_target_length=14, d_model=32, n_encoder_layers=2,
-                              n_decoder_layers=2, n_heads=4, d_ff=48, pre_layernorm=True, norm="rmsnorm",
-                              positions="rope"),
-         batch=3, source_length=11, target_length=9, seed=21),
+    small_case("pre_ln_rmsnorm_rope", 21, pre_layernorm=True, norm="rmsnorm", positions="rope"),
     # BatchNorm over the real tokens (padding excluded from the statistics) with ALiBi over 3 heads (symmetric in the
     # encoder, causal in the decoder),
-    dict(name="post_ln_batchnorm_alibi",
-         config=Seq2SeqConfig(vocab_size=53, max_source_length=16, max_target_length=14, d_model=36, n_encoder_layers=2,
-                              n_decoder_layers=2, n_heads=3, d_ff=48, pre_layernorm=False, norm="batchnorm",
-                              positions="alibi"),
-         batch=4, source_length=11, target_length=9, seed=22),
+    small_case("post_ln_batchnorm_alibi", 22, batch=4, d_model=36, n_heads=3, norm="batchnorm", positions="alibi"),
     # and Shaw et al.'s relative positions clipped at 3.
-    dict(name="post_ln_relative",
-         config=Seq2SeqConfig(vocab_size=53, max_source_length=16, max_target_length=14, d_model=32, n_encoder_layers=2,
-                              n_decoder_layers=2, n_heads=4, d_ff=48, pre_layernorm=False, positions="relative",
-                              relative_clip=3),
-         batch=3, source_length=11, target_length=9, seed=23),
+    small_case("post_ln_relative", 23, positions="relative", relative_clip=3),
+    # The attention layer's other scores, in every attention (self and cross): Luong's general with rotary positions,
+    # Bahdanau's additive (width 6) with learned positions, and the unscaled dot product.
+    small_case("pre_ln_general_rope", 24, pre_layernorm=True, positions="rope", attention_score="general"),
+    small_case("post_ln_additive_learned", 25, positions="learned", attention_score="additive", score_width=6),
+    small_case("pre_ln_dot", 26, pre_layernorm=True, n_encoder_layers=1, n_heads=2, attention_score="dot"),
 ]
 
 
@@ -85,12 +86,21 @@ def build_model(config, seed):
     torch.manual_seed(seed)
     model = Seq2Seq(config)
     C, F_ = config.d_model, config.d_ff
+    # The unscaled dot product's scores would be sqrt(D) times larger: its queries and keys are D^(1/4) smaller, so
+    # that the 10 steps below stay out of the chaotic regime where torch's own float32 leaves its float64 (2e-2)
+    unscaled = (C // config.n_heads) ** -0.25 if config.attention_score == "dot" else 1.0
     with torch.no_grad():
         for name, p in model.named_parameters():
             if ".norm" in name or name.startswith(("encoder.norm", "decoder.norm")):
                 p.add_(0.1 * torch.randn_like(p))
             elif name.endswith("bias"):
                 p.normal_(0.0, 0.05)
+            elif name.endswith("score_weight"):  # q.(W k) as large as the scaled q.k / sqrt(D)
+                p.normal_(0.0, 1.2 / p.shape[1])
+            elif name.endswith(("score_query_weight", "score_key_weight")):
+                p.normal_(0.0, 1.0 / math.sqrt(p.shape[1]))
+            elif name.endswith("score_vector"):
+                p.normal_(0.0, 1.5)
             elif name.endswith(("self_attn.relative_keys", "self_attn.relative_values")):
                 # 0.25, not larger: at 0.5 these 10 steps are chaotic (torch's own float32 run ends 7e-4 from its float64
                 # run, as tfm's does), so the step-loss check would measure the trajectory, not tfm
@@ -102,7 +112,7 @@ def build_model(config, seed):
             elif name.endswith("embedding.weight"):
                 p.normal_(0.0, 1.0 / math.sqrt(C) if config.scale_embeddings else 1.0)
             elif name.endswith("in_proj_weight"):
-                p.normal_(0.0, 1.2 / math.sqrt(C))
+                p.normal_(0.0, 1.2 / math.sqrt(C) * unscaled)
             elif name.endswith("linear1.weight"):
                 p.normal_(0.0, 1.5 / math.sqrt(C))
             elif name.endswith("out_proj.weight"):

@@ -86,6 +86,11 @@ typedef struct tfm_attention_args {
     tfm_tensor *relative_keys, *relative_values; /* [2R+1, hd] each, or NULL: Shaw et al. (2018)'s relative positions,
                               * tables shared by the heads, row clamp(j - i, -R, R) + R; learned (gradients flow) */
     int relative_clip;       /* R */
+    int score;               /* TFM_SCORE_* (below): 0, the Transformer's scaled dot product, and "dot" run in the fused
+                              * kernel; "general" and "additive" as a batch of single-head tfm_fn_attention_scores, every
+                              * head with the same score_weights (shaped for head_dim), without dropout, ALiBi or relative
+                              * positions */
+    const struct tfm_score_weights *score_weights;
 } tfm_attention_args;
 tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *args);
 
@@ -145,11 +150,11 @@ tfm_tensor *tfm_fn_rope(tfm_graph *g, tfm_tensor *x, int columns, int head_dim, 
 
 /* ---- Attention with a choice of score (single head; the Transformer's multi-head one is tfm_fn_attention) ----
  * q [B, Tq, D], k [B, Tk, D], v [B, Tk, Dv] -> context [B, Tq, Dv], the softmax over keys of the scores
- *   TFM_SCORE_DOT q.k, _SCALED_DOT q.k / sqrt(D), _GENERAL q.(W k) with W [D, D] (Luong), _ADDITIVE u.tanh(Wq q + Wk k)
+ *   TFM_SCORE_SCALED_DOT q.k / sqrt(D), _DOT q.k, _GENERAL q.(W k) with W [D, D] (Luong), _ADDITIVE u.tanh(Wq q + Wk k)
  *   with Wq, Wk [A, D] and u [A] (Bahdanau); weights the score does not use are NULL. key_lengths [B] (or NULL) masks
  *   the padding keys, causal the later ones. Every input gets its gradient. */
-enum { TFM_SCORE_DOT = 0, TFM_SCORE_SCALED_DOT = 1, TFM_SCORE_GENERAL = 2, TFM_SCORE_ADDITIVE = 3, TFM_SCORE_COUNT };
-extern const char *const tfm_score_names[]; /* "dot", "scaled_dot", "general", "additive" */
+enum { TFM_SCORE_SCALED_DOT = 0, TFM_SCORE_DOT = 1, TFM_SCORE_GENERAL = 2, TFM_SCORE_ADDITIVE = 3, TFM_SCORE_COUNT };
+extern const char *const tfm_score_names[]; /* "scaled_dot", "dot", "general", "additive" */
 typedef struct tfm_score_weights {
     tfm_tensor *W;           /* general */
     tfm_tensor *Wq, *Wk, *u; /* additive */

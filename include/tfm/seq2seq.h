@@ -17,6 +17,7 @@ extern "C" {
  *    "d_model": 512, "n_encoder_layers": 6, "n_decoder_layers": 6, "n_heads": 8, "d_ff": 2048,
  *    "dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0, "activation": "relu",
  *    "pre_layernorm": false, "norm": "layernorm", "positions": "sinusoidal", "rope_base": 10000, "relative_clip": 16,
+ *    "attention_score": "scaled_dot", "score_width": 0,
  *    "scale_embeddings": true, "share_embeddings": true, "layernorm_eps": 1e-5, "pad_id": 0, "bos_id": 1, "eos_id": 2}
  * Absent fields keep the defaults above (the paper's base model), which tfm_seq2seq_config_default sets. */
 
@@ -38,6 +39,9 @@ typedef struct tfm_seq2seq_config {
     float rope_base;         /* rope: 10000 */
     int relative_clip;       /* relative: 16 */
     int norm;                /* TFM_NORM_*: "layernorm" (default), "rmsnorm" or "batchnorm" (padding rows masked) */
+    int attention_score;     /* TFM_SCORE_* of every attention: "scaled_dot" (default), "dot", "general" (Luong),
+                              * "additive" (Bahdanau); the last two need attention_dropout 0 and no alibi/relative */
+    int score_width;         /* additive: A, the width of u . tanh(Wq q + Wk k); 0 = head_dim */
     int scale_embeddings;    /* 1: token embeddings are multiplied by sqrt(d_model) before positions are added */
     int share_embeddings;    /* 1: one [V, C] table is the source embedding, target embedding and output projection */
     float layernorm_eps;     /* 1e-5 as torch.nn.LayerNorm */
@@ -77,6 +81,8 @@ tfm_status tfm_seq2seq_config_load(const char *path, tfm_seq2seq_config *model, 
  *   positions = learned:   source_position_embedding.weight [max_source_length, C],
  *                          target_position_embedding.weight [max_target_length, C]
  *   positions = relative:  {encoder,decoder}.layers.{i}.self_attn.relative_keys / relative_values [2R+1, C / H]
+ *   attention_score = general:  every attention's .score_weight [C/H, C/H]; additive: .score_query_weight and
+ *                          .score_key_weight [A, C/H], .score_vector [A]
  *   norm = rmsnorm: the norms have .weight only; batchnorm: also .running_mean, .running_var (buffers; statistics
  *                   over the batch's real tokens, padding rows excluded)
  * The output projection has no bias. Sinusoidal positions are a fixed table (src/ops/positional.h), not parameters;
@@ -97,6 +103,9 @@ typedef struct tfm_seq2seq_attention {
      * q rows [0, C) and k|v rows [C, 3C). */
     tfm_tensor q_weight, q_bias, kv_weight, kv_bias;
     tfm_tensor relative_keys, relative_values; /* positions "relative", self-attention only: [2R+1, C / H] each */
+    tfm_tensor score_weight;                   /* attention_score "general": W [hd, hd], shared by the heads */
+    tfm_tensor score_query, score_key, score_vector; /* "additive": Wq, Wk [A, hd] and u [A] */
+    tfm_score_weights scores;                  /* points at the above */
 } tfm_seq2seq_attention;
 
 typedef struct tfm_seq2seq_encoder_layer {

@@ -10,6 +10,27 @@
 
 /* ---- Parameters ---- */
 
+/* The weights of the general or additive score (tfm_seq2seq_config.attention_score), shaped for one head. */
+static tfm_status declare_scores(tfm_params *p, const char *prefix, const tfm_seq2seq_config *c, tfm_seq2seq_attention *a) {
+    int head_dim = c->d_model / c->n_heads, A = c->score_width ? c->score_width : head_dim;
+    char name[256];
+    tfm_status st = TFM_OK;
+    if (c->attention_score == TFM_SCORE_GENERAL) {
+        snprintf(name, sizeof name, "%s.score_weight", prefix);
+        st = tfm_params_declare(p, name, 2, (int[]){head_dim, head_dim}, &a->score_weight, 1);
+        a->scores.W = &a->score_weight;
+    } else if (c->attention_score == TFM_SCORE_ADDITIVE) {
+        snprintf(name, sizeof name, "%s.score_query_weight", prefix);
+        st = tfm_params_declare(p, name, 2, (int[]){A, head_dim}, &a->score_query, 1);
+        snprintf(name, sizeof name, "%s.score_key_weight", prefix);
+        if (!st) st = tfm_params_declare(p, name, 2, (int[]){A, head_dim}, &a->score_key, 1);
+        snprintf(name, sizeof name, "%s.score_vector", prefix);
+        if (!st) st = tfm_params_declare(p, name, 1, (int[]){A}, &a->score_vector, 1);
+        a->scores = (tfm_score_weights){.Wq = &a->score_query, .Wk = &a->score_key, .u = &a->score_vector};
+    }
+    return st;
+}
+
 /* One attention's projections; a self-attention (with_relative) also gets the relative-position tables when the
  * config asks for them. */
 static tfm_status declare_attention(tfm_params *p, const char *prefix, const tfm_seq2seq_config *c, int with_relative,
@@ -22,6 +43,7 @@ static tfm_status declare_attention(tfm_params *p, const char *prefix, const tfm
     if (!st) st = tfm_params_declare(p, name, 1, (int[]){3 * C}, &a->in_proj_bias, 0);
     snprintf(name, sizeof name, "%s.out_proj", prefix);
     if (!st) st = tfm_linear_declare(&a->out_proj, p, name, C, C, 1, 0);
+    if (!st) st = declare_scores(p, prefix, c, a);
     if (st || !with_relative || c->positions != TFM_POSITIONS_RELATIVE) return st;
     int rows = 2 * c->relative_clip + 1, head_dim = C / c->n_heads;
     snprintf(name, sizeof name, "%s.relative_keys", prefix);
@@ -178,7 +200,11 @@ void tfm_seq2seq_init_weights(tfm_seq2seq *m, uint64_t seed) {
     for (int i = 0; i < m->params.count; i++) {
         tfm_param *e = &m->params.entries[i];
         tfm_tensor *t = e->tensor;
-        if (e->ndim == 1) {
+        if (strstr(e->name, "score_vector")) {
+            /* the additive score's u: uniform(-1/sqrt(A), 1/sqrt(A)) as torch's Linear(A, 1) */
+            float bound = 1.0f / sqrtf((float)e->shape[0]);
+            for (size_t k = 0; k < t->size; k++) t->data[k] = bound * (2.0f * tfm_rng_uniform(&rng) - 1.0f);
+        } else if (e->ndim == 1) {
             tfm_init_constant(t, 0.0f); /* biases; the norms below */
         } else if (strstr(e->name, "embedding")) {
             /* fairseq: normal(0, d_model^-0.5), so that sqrt(d_model) scaling gives unit variance. */
@@ -377,7 +403,10 @@ tfm_tensor *tfm_seq2seq_self_qkv(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_atten
     return qkv;
 }
 
-tfm_attention_args *tfm_seq2seq_self_positions(tfm_seq2seq *m, tfm_seq2seq_attention *a, tfm_attention_args *args) {
+tfm_attention_args *tfm_seq2seq_attention_options(tfm_seq2seq *m, tfm_seq2seq_attention *a, tfm_attention_args *args, int self) {
+    args->score = m->config.attention_score;
+    args->score_weights = &a->scores;
+    if (!self) return args; /* cross-attention: no positions */
     args->alibi = m->config.positions == TFM_POSITIONS_ALIBI;
     if (m->config.positions == TFM_POSITIONS_RELATIVE) {
         args->relative_keys = &a->relative_keys;
@@ -396,7 +425,7 @@ static tfm_tensor *self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_atte
     tfm_attention_args args = {.q = qkv, .k = qkv, .v = qkv, .q_column = 0, .k_column = C, .v_column = 2 * C, .batch = B,
                                .query_length = T, .key_length = T, .heads = c->n_heads, .head_dim = C / c->n_heads,
                                .causal = causal, .key_lengths = lengths, .dropout_p = c->attention_dropout};
-    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, tfm_seq2seq_self_positions(m, a, &args)));
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, tfm_seq2seq_attention_options(m, a, &args, 1)));
 }
 
 /* Cross-attention of decoder states x [B, T, C] to key|value rows kv [B, S, 2C] (already projected). -> [B, T, C] */
@@ -409,7 +438,7 @@ tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2se
                                .query_length = T, .key_length = S, .heads = c->n_heads, .head_dim = C / c->n_heads,
                                .causal = 0, .key_lengths = source_lengths, .dropout_p = c->attention_dropout,
                                .kv_index = kv_index};
-    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, &args));
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, tfm_seq2seq_attention_options(m, a, &args, 0)));
 }
 
 /* One residual sub-layer around f, whose input is x (post-LN) or norm(x) (pre-LN): the caller computes

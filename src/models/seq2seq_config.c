@@ -29,6 +29,7 @@ void tfm_seq2seq_config_default(tfm_seq2seq_config *c) {
     c->rope_base = 10000.0f;
     c->relative_clip = 16;
     c->norm = TFM_NORM_LAYERNORM;
+    c->attention_score = TFM_SCORE_SCALED_DOT;
     c->scale_embeddings = 1;
     c->share_embeddings = 1;
     c->layernorm_eps = 1e-5f;
@@ -68,6 +69,20 @@ tfm_status tfm_seq2seq_config_validate(const tfm_seq2seq_config *c) {
     if (st) return st;
     if (c->norm < 0 || c->norm >= TFM_NORM_COUNT)
         return tfm_error(TFM_ERR_CONFIG, "model.norm: expected a TFM_NORM_* value (0 to %d), got %d", TFM_NORM_COUNT - 1, c->norm);
+    if (c->attention_score < 0 || c->attention_score >= TFM_SCORE_COUNT)
+        return tfm_error(TFM_ERR_CONFIG, "model.attention_score: expected a TFM_SCORE_* value (0 to %d), got %d", TFM_SCORE_COUNT - 1,
+                         c->attention_score);
+    if (c->score_width < 0 || c->score_width > SEQ2SEQ_MAX_DIM)
+        return tfm_error(TFM_ERR_CONFIG, "model.score_width: expected 0 (the head size) to %d, got %d", SEQ2SEQ_MAX_DIM, c->score_width);
+    if (c->attention_score == TFM_SCORE_GENERAL || c->attention_score == TFM_SCORE_ADDITIVE) {
+        const char *score = tfm_score_names[c->attention_score];
+        if (c->attention_dropout != 0.0f)
+            return tfm_error(TFM_ERR_CONFIG, "model.attention_dropout: the \"%s\" score has no dropout on the attention weights; set it to 0 "
+                             "(got %g)", score, (double)c->attention_dropout);
+        if (c->positions == TFM_POSITIONS_ALIBI || c->positions == TFM_POSITIONS_RELATIVE)
+            return tfm_error(TFM_ERR_CONFIG, "model.positions: \"%s\" acts on dot-product scores; the \"%s\" score takes sinusoidal, "
+                             "learned or rope", tfm_position_names[c->positions], score);
+    }
     const struct { const char *name; int value; } flags[] = {
         {"pre_layernorm", c->pre_layernorm}, {"scale_embeddings", c->scale_embeddings}, {"share_embeddings", c->share_embeddings}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
@@ -103,7 +118,7 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
     static const char *const keys[] = {
         "model_type", "vocab_size", "max_source_length", "max_target_length", "d_model", "n_encoder_layers",
         "n_decoder_layers", "n_heads", "d_ff", "dropout", "attention_dropout", "activation_dropout", "activation",
-        "pre_layernorm", "norm", "positions", "rope_base", "relative_clip", "scale_embeddings", "share_embeddings", "layernorm_eps", "pad_id", "bos_id",
+        "pre_layernorm", "norm", "positions", "rope_base", "relative_clip", "attention_score", "score_width", "scale_embeddings", "share_embeddings", "layernorm_eps", "pad_id", "bos_id",
         "eos_id", NULL};
     if (!cJSON_IsObject(o)) {
         char got[64];
@@ -137,6 +152,8 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
     TRY(tfm_json_read_choice(o, "positions", ctx, tfm_position_names, &c->positions));
     TRY(tfm_json_read_float(o, "rope_base", ctx, 1, 0, INFINITY, 0, &c->rope_base));
     TRY(read_int(o, "relative_clip", ctx, 1, 65536, &c->relative_clip));
+    TRY(tfm_json_read_choice(o, "attention_score", ctx, tfm_score_names, &c->attention_score));
+    TRY(read_int(o, "score_width", ctx, 0, SEQ2SEQ_MAX_DIM, &c->score_width));
     TRY(tfm_json_read_bool(o, "scale_embeddings", ctx, &c->scale_embeddings));
     TRY(tfm_json_read_bool(o, "share_embeddings", ctx, &c->share_embeddings));
     TRY(tfm_json_read_float(o, "layernorm_eps", ctx, 0, 0, INFINITY, 0, &c->layernorm_eps));
@@ -182,6 +199,8 @@ tfm_status tfm_seq2seq_config_to_json(const tfm_seq2seq_config *c, char **json_t
     ok = ok && cJSON_AddStringToObject(o, "norm", tfm_norm_names[c->norm]);
     ok = ok && cJSON_AddStringToObject(o, "positions", tfm_position_names[c->positions]);
     ok = ok && add_float(o, "rope_base", c->rope_base) && add_int(o, "relative_clip", c->relative_clip);
+    ok = ok && cJSON_AddStringToObject(o, "attention_score", tfm_score_names[c->attention_score]) &&
+         add_int(o, "score_width", c->score_width);
     ok = ok && add_bool(o, "scale_embeddings", c->scale_embeddings) && add_bool(o, "share_embeddings", c->share_embeddings);
     ok = ok && add_float(o, "layernorm_eps", c->layernorm_eps);
     ok = ok && add_int(o, "pad_id", c->pad_id) && add_int(o, "bos_id", c->bos_id) && add_int(o, "eos_id", c->eos_id);

@@ -160,7 +160,7 @@ static tfm_tensor *cached_self_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2s
                                .query_length = T, .key_length = start + T, .heads = m->config.n_heads,
                                .head_dim = C / m->config.n_heads, .causal = 1,
                                .kv_batch_stride = (size_t)cache->target_capacity * C, .kv_index = cache->self_slot};
-    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, tfm_seq2seq_self_positions(m, a, &args)));
+    return tfm_linear_forward_graph(g, &a->out_proj, tfm_fn_attention(g, tfm_seq2seq_attention_options(m, a, &args, 1)));
 }
 
 /* Cross-attention of new positions x [B, T, C] to the encoder output: row b reads the keys|values its sentence

@@ -38,7 +38,8 @@ tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_norm_l
 /* A self-attention's fused projection x [B, T, C] -> qkv [B, T, 3C], queries and keys rotated when positions are "rope"
  * (x's first position is position `start`). */
 tfm_tensor *tfm_seq2seq_self_qkv(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, int start);
-/* The self-attention's share of the position encoding set on args (ALiBi, or a's relative tables); returns args. */
-tfm_attention_args *tfm_seq2seq_self_positions(tfm_seq2seq *m, tfm_seq2seq_attention *a, tfm_attention_args *args);
+/* The config's choices for attention a set on args: the score (and a's weights for it) and, for a self-attention, the
+ * position encoding's share (ALiBi, or a's relative tables). Returns args. */
+tfm_attention_args *tfm_seq2seq_attention_options(tfm_seq2seq *m, tfm_seq2seq_attention *a, tfm_attention_args *args, int self);
 
 #endif

@@ -4,10 +4,11 @@
 #include <string.h>
 
 #include "core/graph_internal.h"
+#include "nn/attention_scores.h"
 #include "nn/tensor_util.h"
 #include "ops/attention_scores.h"
 
-const char *const tfm_score_names[] = {"dot", "scaled_dot", "general", "additive", NULL};
+const char *const tfm_score_names[] = {"scaled_dot", "dot", "general", "additive", NULL};
 
 typedef struct scores_saved {
     tfm_attention_scores_shape shape;
@@ -82,4 +83,103 @@ tfm_tensor *tfm_fn_attention_scores(tfm_graph *g, int kind, tfm_tensor *q, tfm_t
     tfm_node *n = tfm_graph_record(g, scores_backward, out, 6, in);
     if (n) n->object = d;
     return out;
+}
+
+/* ---- The multi-head layer's other scores: heads as a batch of single-head attentions ---- */
+
+/* Copy between a position matrix and its heads as a batch: row t of item b lives at row b * item_rows + t of x
+ * (width columns), head h at columns [column + h * hd, + hd); heads is [items * H, T, hd]. to_heads: x -> heads,
+ * else heads -> x (accumulating when add). */
+typedef struct head_layout {
+    int items, T, H, hd, column, width;
+    size_t item_rows;
+} head_layout;
+
+static void move_heads(const head_layout *l, float *x, float *heads, const int *item_of, int to_heads, int add) {
+    for (int b = 0; b < l->items; b++)
+        for (int h = 0; h < l->H; h++)
+            for (int t = 0; t < l->T; t++) {
+                size_t source_item = item_of ? (size_t)item_of[b] : (size_t)b;
+                float *row = x + (source_item * l->item_rows + t) * l->width + l->column + (size_t)h * l->hd;
+                float *head = heads + (((size_t)b * l->H + h) * l->T + t) * l->hd;
+                if (to_heads) memcpy(head, row, sizeof(float) * l->hd);
+                else if (add)
+                    for (int d = 0; d < l->hd; d++) row[d] += head[d];
+                else memcpy(row, head, sizeof(float) * l->hd);
+            }
+}
+
+static void split_heads_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    float *dx = grad_of(n->in[0]);
+    if (dx) move_heads(n->object, dx, n->out->grad, NULL, 0, 1);
+}
+
+/* x's heads -> [items * H, T, hd]; item_of (inference only) picks the source item of each. */
+static tfm_tensor *split_heads(tfm_graph *g, tfm_tensor *x, const head_layout *layout, const int *item_of) {
+    head_layout *l = tfm_graph_alloc(g, sizeof *l);
+    tfm_tensor *out = tfm_graph_tensor(g, 3, (int[]){layout->items * layout->H, layout->T, layout->hd});
+    if (!l || !out) return NULL;
+    *l = *layout;
+    move_heads(l, x->data, out->data, item_of, 1, 0);
+    if (item_of) return out; /* kv_index: inference, nothing recorded */
+    tfm_node *n = tfm_graph_record(g, split_heads_backward, out, 1, &x);
+    if (n) n->object = l;
+    return out;
+}
+
+static void merge_heads_backward(tfm_graph *g, tfm_node *n) {
+    (void)g;
+    float *dheads = grad_of(n->in[0]);
+    if (!dheads) return;
+    const head_layout *l = n->object;
+    float *scratch = tfm_graph_alloc(g, sizeof(float) * (size_t)l->items * l->H * l->T * l->hd);
+    if (!scratch) return;
+    move_heads(l, n->out->grad, scratch, NULL, 1, 0);
+    for (size_t i = 0; i < n->in[0]->size; i++) dheads[i] += scratch[i];
+}
+
+/* [items * H, T, hd] -> [items, T, H * hd] */
+static tfm_tensor *merge_heads(tfm_graph *g, tfm_tensor *heads, int items, int T, int H, int hd) {
+    if (!heads) return NULL;
+    head_layout *l = tfm_graph_alloc(g, sizeof *l);
+    tfm_tensor *out = tfm_graph_tensor(g, 3, (int[]){items, T, H * hd});
+    if (!l || !out) return NULL;
+    *l = (head_layout){.items = items, .T = T, .H = H, .hd = hd, .column = 0, .width = H * hd, .item_rows = (size_t)T};
+    move_heads(l, out->data, heads->data, NULL, 0, 0);
+    tfm_node *n = tfm_graph_record(g, merge_heads_backward, out, 1, &heads);
+    if (n) n->object = l;
+    return out;
+}
+
+tfm_tensor *tfm_attention_with_scores(tfm_graph *g, const tfm_attention_args *a, size_t kv_item_rows) {
+    int B = a->batch, H = a->heads, hd = a->head_dim;
+    if (a->dropout_p > 0.0f && tfm_graph_training(g)) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s attention: no dropout on the attention weights (set attention_dropout 0)",
+                  tfm_score_names[a->score]);
+        return NULL;
+    }
+    if (a->alibi || a->relative_keys || a->relative_values) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "%s attention: ALiBi and relative positions go with the dot-product scores only",
+                  tfm_score_names[a->score]);
+        return NULL;
+    }
+    head_layout lq = {.items = B, .T = a->query_length, .H = H, .hd = hd, .column = a->q_column, .width = a->q->shape[a->q->ndim - 1],
+                      .item_rows = (size_t)a->query_length};
+    head_layout lk = {.items = B, .T = a->key_length, .H = H, .hd = hd, .column = a->k_column, .width = a->k->shape[a->k->ndim - 1],
+                      .item_rows = kv_item_rows};
+    head_layout lv = lk;
+    lv.column = a->v_column;
+    lv.width = a->v->shape[a->v->ndim - 1];
+    int *lengths = NULL; /* the items' key lengths, once per head */
+    if (a->key_lengths) {
+        lengths = tfm_graph_alloc(g, sizeof(int) * (size_t)B * H);
+        if (!lengths) return NULL;
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) lengths[b * H + h] = a->key_lengths[b];
+    }
+    tfm_tensor *q = split_heads(g, a->q, &lq, NULL), *k = split_heads(g, a->k, &lk, a->kv_index), *v = split_heads(g, a->v, &lv, a->kv_index);
+    if (!q || !k || !v) return NULL;
+    tfm_tensor *context = tfm_fn_attention_scores(g, a->score, q, k, v, a->score_weights, lengths, a->causal); /* [B*H, Tq, hd] */
+    return merge_heads(g, context, B, a->query_length, H, hd);
 }

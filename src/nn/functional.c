@@ -6,6 +6,7 @@
 
 #include "core/graph_internal.h"
 #include "ops/activation.h"
+#include "nn/attention_scores.h"
 #include "ops/attention.h"
 #include "ops/cross_entropy.h"
 #include "ops/dropout.h"
@@ -362,6 +363,13 @@ tfm_tensor *tfm_fn_attention(tfm_graph *g, const tfm_attention_args *a) {
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "attention: q/k/v shapes do not match B=%d Tq=%d Tk=%d H=%d hd=%d", B, Tq, Tk, H, hd);
         return NULL;
     }
+    if (a->score < 0 || a->score >= TFM_SCORE_COUNT) {
+        tfm_error(TFM_ERR_INVALID_ARGUMENT, "attention: unknown score %d (TFM_SCORE_*)", a->score);
+        return NULL;
+    }
+    if (a->score == TFM_SCORE_GENERAL || a->score == TFM_SCORE_ADDITIVE)
+        return tfm_attention_with_scores(g, a, config.k_batch_stride / config.k_row_stride);
+    if (a->score == TFM_SCORE_DOT) config.scale = 1.0f;
     tfm_tensor *out = tfm_graph_tensor(g, 3, (int[]){B, Tq, H * hd});
     float *probs = tfm_graph_alloc(g, sizeof(float) * (size_t)B * H * Tq * Tk);
     if (!out || !probs) return NULL;

@@ -46,7 +46,7 @@ static void softmax_rows(const tfm_attention_scores_shape *s, float *P) {
     #pragma omp parallel for schedule(static) if ((size_t)s->B * s->Tq * s->Tk >= 32768)
     for (int row = 0; row < s->B * s->Tq; row++) {
         int b = row / s->Tq, i = row % s->Tq, keys = s->key_lengths ? s->key_lengths[b] : s->Tk;
-        if (s->causal && i + 1 < keys) keys = i + 1;
+        if (s->causal && i + 1 + (s->Tk - s->Tq) < keys) keys = i + 1 + (s->Tk - s->Tq); /* the queries are the last Tq keys */
         float *p = P + (size_t)row * s->Tk, maxval = -INFINITY;
         for (int j = 0; j < keys; j++) maxval = p[j] > maxval ? p[j] : maxval;
         double sum = 0.0;

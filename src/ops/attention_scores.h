@@ -12,7 +12,8 @@
  *   dot:      q_i . k_j                 scaled: q_i . k_j / sqrt(D)
  *   general:  q_i . (W k_j), W [D, D]   (Luong et al. 2015)
  *   additive: u . tanh(Wq q_i + Wk k_j), Wq, Wk [A, D], u [A]   (Bahdanau et al. 2015)
- * key_lengths [B] (or NULL): keys j >= key_lengths[b] are masked; causal: key j > i is masked. A query with every
+ * key_lengths [B] (or NULL): keys j >= key_lengths[b] are masked; causal: key j > i + (Tk - Tq) is masked (the Tq queries
+ * are the last Tq of the Tk positions, as when decoding against a cache). A query with every
  * key masked gets weights 0 and a zero context. The workspace (tfm_attention_scores_workspace_floats) keeps what
  * backward needs. The reference multiplies with plain loops, the fast version with tfm_matmul; the rest is shared. */
 typedef struct tfm_attention_scores_shape {

@@ -8,8 +8,9 @@ The encoder and decoder ARE nn.Transformer's (taken from an nn.Transformer insta
   otherwise:         source_embedding.weight, target_embedding.weight, output_projection.weight (no bias) [V, C]
   positions:         "sinusoidal": the paper's table, sin on even / cos on odd dims, computed in float64 here
                      "learned": source_position_embedding.weight [max_source_length, C], target_position_embedding.weight
-                     "rope", "alibi", "relative": no table; every self-attention is a PositionalSelfAttention, an
+                     "rope", "alibi", "relative": no table; every self-attention is a TfmAttention, an
                      nn.MultiheadAttention (same parameters) whose scores carry the encoding as tfm's attention does
+  attention_score:   "scaled_dot" (nn.Transformer's), "dot", "general", "additive": every attention a TfmAttention
   norm:              "layernorm" (nn.Transformer's), "rmsnorm" (nn.RMSNorm) or "batchnorm" (MaskedBatchNorm: statistics
                      over the real tokens only), swapped into every layer and the final norms
   input:             x = dropout(sqrt(C) * E[token] + P[position])   (sqrt(C) only with scale_embeddings)
@@ -54,6 +55,8 @@ class Seq2SeqConfig:
     positions: str = "sinusoidal"
     rope_base: float = 10000.0
     relative_clip: int = 16
+    attention_score: str = "scaled_dot"
+    score_width: int = 0
     scale_embeddings: bool = True
     share_embeddings: bool = True
     layernorm_eps: float = 1e-5
@@ -76,54 +79,80 @@ def sinusoid_table(rows, C, dtype=torch.float64):
     return torch.from_numpy(table).to(dtype)
 
 
-class PositionalSelfAttention(nn.MultiheadAttention):
-    """nn.MultiheadAttention's parameters (in_proj_weight, in_proj_bias, out_proj) with tfm's position encodings in the
-    scores: rope (transformers' Llama rotary code path on queries and keys), alibi (-slope_h |j - i|: the paper's
-    slope_h (j - i) under a causal mask, its symmetric form without), relative (Shaw et al. 2018, eqs. 3 and 5, tables
-    relative_keys / relative_values [2k+1, D] shared by the heads). Called as nn.Transformer's layers call self_attn."""
+class TfmAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention's parameters (in_proj_weight, in_proj_bias, out_proj), called as nn.Transformer's layers call
+    self_attn / multihead_attn, with tfm's options:
+      score      "scaled_dot" q.k / sqrt(D), "dot" q.k, "general" q.(W k) with score_weight W [D, D] (Luong et al. 2015),
+                 "additive" u.tanh(Wq q + Wk k) with score_query_weight Wq, score_key_weight Wk [A, D] and score_vector u
+                 [A] (Bahdanau et al. 2015); one set of weights for all heads
+      positions  (self-attention only) rope: transformers' Llama rotary code path on queries and keys; alibi:
+                 -slope_h |j - i| (the paper's slope_h (j - i) under a causal mask, its symmetric form without); relative:
+                 Shaw et al. 2018, eqs. 3 and 5, tables relative_keys / relative_values [2k+1, D] shared by the heads."""
 
-    def __init__(self, c):
+    def __init__(self, c, self_attention):
         super().__init__(c.d_model, c.n_heads, dropout=c.attention_dropout, batch_first=True)
-        self.positions, self.clip = c.positions, c.relative_clip
+        self.positions = c.positions if self_attention else "none"
+        self.clip, self.score = c.relative_clip, c.attention_score
         D = c.d_model // c.n_heads
-        if c.positions == "relative":
+        A = c.score_width or D
+        if self.positions == "relative":
             self.relative_keys = nn.Parameter(torch.zeros(2 * c.relative_clip + 1, D))
             self.relative_values = nn.Parameter(torch.zeros(2 * c.relative_clip + 1, D))
-        if c.positions == "rope":
+        if self.score == "general":
+            self.score_weight = nn.Parameter(torch.zeros(D, D))
+        elif self.score == "additive":
+            self.score_query_weight = nn.Parameter(torch.zeros(A, D))
+            self.score_key_weight = nn.Parameter(torch.zeros(A, D))
+            self.score_vector = nn.Parameter(torch.zeros(A))
+        if self.positions == "rope":
             from transformers import LlamaConfig
             from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
             self.rotary = LlamaRotaryEmbedding(LlamaConfig(hidden_size=c.d_model, num_attention_heads=c.n_heads,
                                                            max_position_embeddings=max(c.max_source_length, c.max_target_length),
                                                            rope_theta=c.rope_base))
 
+    def scores(self, q, k):
+        """q [B, H, Tq, D], k [B, H, Tk, D] -> [B, H, Tq, Tk] before the position biases and masks"""
+        D = q.shape[-1]
+        if self.score == "general":
+            return q @ (k @ self.score_weight.t()).transpose(-2, -1)
+        if self.score == "additive":
+            pq, pk = q @ self.score_query_weight.t(), k @ self.score_key_weight.t()   # [B, H, T, A]
+            return torch.tanh(pq[:, :, :, None, :] + pk[:, :, None, :, :]) @ self.score_vector
+        s = q @ k.transpose(-2, -1)
+        if self.positions == "relative":
+            rows = relative_rows(torch.arange(q.shape[2]), torch.arange(k.shape[2]), self.clip)
+            s = s + torch.einsum("bhid,ijd->bhij", q, self.relative_keys[rows])
+        return s / math.sqrt(D) if self.score == "scaled_dot" else s
+
     def forward(self, query, key, value, key_padding_mask=None, need_weights=False, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        B, T, C = query.shape
-        H = self.num_heads
+        B, Tq, C = query.shape
+        Tk, H = key.shape[1], self.num_heads
         D = C // H
-        q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).split(C, dim=-1)
-        q, k, v = (t.reshape(B, T, H, D).transpose(1, 2) for t in (q, k, v))   # [B, H, T, D]
-        pos = torch.arange(T)
+        w, b = self.in_proj_weight, self.in_proj_bias
+        q = F.linear(query, w[:C], b[:C])
+        k = F.linear(key, w[C:2 * C], b[C:2 * C])
+        v = F.linear(value, w[2 * C:], b[2 * C:])
+        q, k, v = (t.reshape(B, -1, H, D).transpose(1, 2) for t in (q, k, v))   # [B, H, T, D]
         if self.positions == "rope":
             from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
-            cos, sin = self.rotary(v, pos[None, :])
+            cos, sin = self.rotary(v, torch.arange(Tq)[None, :])
             q, k = apply_rotary_pos_emb(q, k, cos.to(q.dtype), sin.to(q.dtype))
-        scores = q @ k.transpose(-2, -1)                                      # [B, H, T, T]
-        if self.positions == "relative":
-            rows = relative_rows(pos, pos, self.clip)
-            scores = scores + torch.einsum("bhid,ijd->bhij", q, self.relative_keys[rows])
-        scores = scores / math.sqrt(D)
+        scores = self.scores(q, k)
         if self.positions == "alibi":
             slopes = torch.tensor(alibi_slopes(H), dtype=scores.dtype)[:, None, None]
-            scores = scores - slopes * (pos[None, :] - pos[:, None]).abs().to(scores.dtype)
+            distance = (torch.arange(Tk)[None, :] - torch.arange(Tq)[:, None]).abs()
+            scores = scores - slopes * distance.to(scores.dtype)
         for mask in (attn_mask, None if key_padding_mask is None else key_padding_mask[:, None, None, :]):
             if mask is not None:
                 scores = scores.masked_fill(mask, -math.inf) if mask.dtype == torch.bool else scores + mask.to(scores.dtype)
         weights = F.dropout(F.softmax(scores, dim=-1), self.dropout, self.training)
         y = weights @ v
         if self.positions == "relative":
+            rows = relative_rows(torch.arange(Tq), torch.arange(Tk), self.clip)
             y = y + torch.einsum("bhij,ijd->bhid", weights, self.relative_values[rows])
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, C)), None
+        return self.out_proj(y.transpose(1, 2).reshape(B, Tq, C)), None
 
 
 def gelu_tanh(x):
@@ -147,8 +176,10 @@ class Seq2Seq(nn.Module):
         self.decoder = transformer.decoder
         for stack in (self.encoder, self.decoder):
             for layer in stack.layers:
-                if c.positions in ("rope", "alibi", "relative"):
-                    layer.self_attn = PositionalSelfAttention(c)
+                if c.positions in ("rope", "alibi", "relative") or c.attention_score != "scaled_dot":
+                    layer.self_attn = TfmAttention(c, self_attention=True)
+                if hasattr(layer, "multihead_attn") and c.attention_score != "scaled_dot":
+                    layer.multihead_attn = TfmAttention(c, self_attention=False)
                 if c.norm != "layernorm":
                     for name in ("norm1", "norm2", "norm3"):
                         if hasattr(layer, name):
