@@ -1,5 +1,6 @@
 /* tests/test_config.c: config defaults, the shipped configs, every kind of malformed config with its message, and config.json round trips. */
 #define _POSIX_C_SOURCE 200809L
+#include "tfm/bert.h"
 #include "tfm/config.h"
 #include "tfm/io.h"
 
@@ -188,7 +189,7 @@ static void test_malformed_configs(void) {
                  TFM_ERR_CONFIG, "floor.json: train.min_lr (0.1) exceeds train.learning_rate (0.01)");
     EXPECT_ERROR(load_text("act.json", "{\"model\": {\"activation\": [\"gelu\"]}}", &m, &t), TFM_ERR_CONFIG,
                  "model.activation: expected one of \"gelu\", \"relu\", \"gelu_erf\", \"tanh\", \"sigmoid\", \"silu\", \"leaky_relu\", "
-                 "\"elu\", \"selu\", or \"thresholded_relu\", got an array");
+                 "\"elu\", \"selu\", \"thresholded_relu\", or \"prelu\", got an array");
     EXPECT_ERROR(load_text("pos.json", "{\"model\": {\"positions\": \"absolute\"}}", &m, &t), TFM_ERR_CONFIG,
                  "pos.json: model.positions: expected one of \"sinusoidal\", \"learned\", \"rope\", \"alibi\", or \"relative\", got "
                  "\"absolute\"");
@@ -223,6 +224,24 @@ static void test_malformed_configs(void) {
     /* A missing file. */
     EXPECT_ERROR(tfm_config_load(TMP_DIR "/nowhere.json", &m, &t), TFM_ERR_IO,
                  "cannot open " TMP_DIR "/nowhere.json: No such file or directory");
+}
+
+/* The FFN-only "prelu": GPT's config.json reads and writes it; BERT's refuses it by name. */
+static void test_prelu_names(void) {
+    tfm_gpt_config m;
+    tfm_train_config t;
+    CHECK_OK(load_text("prelu.json", "{\"model\": {\"activation\": \"prelu\"}}", &m, &t));
+    CHECK(m.activation == TFM_ACTIVATION_PRELU, "prelu read as %d", m.activation);
+    char *json = NULL;
+    CHECK_OK(tfm_gpt_config_to_json(&m, &json));
+    tfm_gpt_config back;
+    CHECK(json && strstr(json, "\"activation_function\":\t\"prelu\""), "GPT config.json: %s", json ? json : "(none)");
+    CHECK_OK(json ? tfm_gpt_config_from_json(json, "config.json", &back) : TFM_ERR_INVALID_ARGUMENT);
+    CHECK(back.activation == TFM_ACTIVATION_PRELU, "prelu back as %d", back.activation);
+    tfm_free(json, json ? strlen(json) + 1 : 0);
+    tfm_bert_config b;
+    EXPECT_ERROR(tfm_bert_config_from_json("{\"model_type\": \"bert\", \"hidden_act\": \"prelu\"}", "bert.json", &b), TFM_ERR_CONFIG,
+                 "hidden_act: \"prelu\" (a learned slope) is for tfm's GPT and encoder-decoder FFN");
 }
 
 static void test_validate_directly(void) {
@@ -324,7 +343,7 @@ static void test_hf_config_errors(void) {
     snprintf(text, sizeof text, "%s, \"activation_function\": \"mish\"}", base);
     EXPECT_ERROR(tfm_gpt_config_from_json(text, "ck/config.json", &c), TFM_ERR_CONFIG,
                  "activation_function: expected one of \"gelu_new\", \"relu\", \"gelu\", \"tanh\", \"sigmoid\", \"silu\", \"leaky_relu\", "
-                 "\"elu\", \"selu\", \"thresholded_relu\", \"gelu_pytorch_tanh\", or \"swish\", got \"mish\"");
+                 "\"elu\", \"selu\", \"thresholded_relu\", \"gelu_pytorch_tanh\", \"swish\", or \"prelu\", got \"mish\"");
     /* transformers' aliases: "swish" is SiLU, and goes out as "silu" */
     snprintf(text, sizeof text, "%s, \"activation_function\": \"swish\"}", base);
     CHECK_OK(tfm_gpt_config_from_json(text, "ck/config.json", &c));
@@ -442,6 +461,7 @@ int main(void) {
     test_shipped_configs();
     test_partial_and_values();
     test_malformed_configs();
+    test_prelu_names();
     test_validate_directly();
     test_hf_round_trip();
     test_hf_config_errors();

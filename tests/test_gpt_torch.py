@@ -83,6 +83,11 @@ CASES = [
                           relative_clip=3),
          batch=2, seq_len=16, seed=14,
          parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+    # PReLU in the FFN (tfm's FFN-only choice): one learned slope per layer.
+    dict(name="v97_prelu",
+         config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="prelu"),
+         batch=2, seq_len=16, seed=15,
+         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
     dict(name="v97_selu",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="selu"),
          batch=2, seq_len=16, seed=8,
@@ -116,6 +121,8 @@ def build_model(config, seed):
                 p.normal_(0.0, 0.5 / math.sqrt(C))
             elif name.endswith("mlp.c_proj.weight"):
                 p.normal_(0.0, 0.5 / math.sqrt(F_))
+            elif name.endswith("mlp.prelu.weight"):
+                p.fill_(0.3)
             elif name.endswith(("attn.relative_keys", "attn.relative_values")):
                 p.normal_(0.0, 0.5)
             else:

@@ -76,6 +76,8 @@ CASES = [
     small_case("pre_ln_general_rope", 24, pre_layernorm=True, positions="rope", attention_score="general"),
     small_case("post_ln_additive_learned", 25, positions="learned", attention_score="additive", score_width=6),
     small_case("pre_ln_dot", 26, pre_layernorm=True, n_encoder_layers=1, n_heads=2, attention_score="dot"),
+    # PReLU in the FFN: one learned slope per layer.
+    small_case("pre_ln_prelu", 27, pre_layernorm=True, activation="prelu"),
 ]
 
 
@@ -99,6 +101,8 @@ def build_model(config, seed):
                 p.normal_(0.0, 1.2 / p.shape[1])
             elif name.endswith(("score_query_weight", "score_key_weight")):
                 p.normal_(0.0, 1.0 / math.sqrt(p.shape[1]))
+            elif name.endswith("activation.weight"):  # PReLU's slope
+                p.fill_(0.3)
             elif name.endswith("score_vector"):
                 p.normal_(0.0, 1.5)
             elif name.endswith(("self_attn.relative_keys", "self_attn.relative_values")):

@@ -66,6 +66,11 @@ enum { TFM_NORM_LAYERNORM = 0, TFM_NORM_RMSNORM = 1, TFM_NORM_BATCHNORM = 2, TFM
 extern const char *const tfm_norm_names[]; /* "layernorm", "rmsnorm", "batchnorm" (NULL-terminated) */
 /* Their names in tfm's configs, indexed by TFM_ACTIVATION_* (NULL-terminated). */
 extern const char *const tfm_activation_names[];
+/* A GPT's or encoder-decoder's FFN may also use PReLU (He et al. 2015): x, or w x below 0, with the slope w a learned
+ * parameter of each layer ([1], 0.25 at the start as torch's nn.PReLU). Not element-wise, so not a tfm_fn_activation
+ * kind: tfm_fn_ffn_activation runs it. */
+enum { TFM_ACTIVATION_PRELU = TFM_ACTIVATION_COUNT };
+extern const char *const tfm_ffn_activation_names[]; /* tfm_activation_names, then "prelu" (NULL-terminated) */
 /* Optimizers, as torch.optim defines them (Ftrl as Keras does); JSON names "adamw", "sgd", "adam", "adagrad",
  * "rmsprop", "adadelta", "adamax", "nadam", "ftrl". */
 enum {

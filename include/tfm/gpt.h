@@ -22,6 +22,7 @@ typedef struct tfm_gpt_block {
     tfm_linear_layer mlp_proj;      /* mlp.c_proj: [C, d_ff] */
     tfm_tensor relative_keys;       /* positions "relative": attn.relative_keys [2R+1, C / H] (Shaw et al.'s a^K) */
     tfm_tensor relative_values;     /* attn.relative_values [2R+1, C / H] (a^V) */
+    tfm_tensor prelu;               /* activation "prelu": mlp.prelu.weight [1], the learned slope */
 } tfm_gpt_block;
 
 typedef struct tfm_gpt {

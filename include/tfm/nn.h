@@ -58,6 +58,9 @@ tfm_tensor *tfm_fn_activation_with_parameter(tfm_graph *g, tfm_tensor *x, int ki
 tfm_tensor *tfm_fn_activation_in_place(tfm_graph *g, tfm_tensor *x, int kind);
 /* PReLU: x > 0 ? x : w x with a learned slope, weight [1] (one for all) or [C] (one per feature); both get gradients. */
 tfm_tensor *tfm_fn_prelu(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight);
+/* A model's FFN activation: kind TFM_ACTIVATION_PRELU runs tfm_fn_prelu with prelu_weight, any other
+ * tfm_fn_activation_in_place (prelu_weight unused). */
+tfm_tensor *tfm_fn_ffn_activation(tfm_graph *g, tfm_tensor *x, int kind, tfm_tensor *prelu_weight);
 /* Softmax and log-softmax over the last dimension (stable: the row maximum is subtracted first). */
 tfm_tensor *tfm_fn_softmax(tfm_graph *g, tfm_tensor *x);
 tfm_tensor *tfm_fn_log_softmax(tfm_graph *g, tfm_tensor *x);

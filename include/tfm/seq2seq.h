@@ -83,6 +83,8 @@ tfm_status tfm_seq2seq_config_load(const char *path, tfm_seq2seq_config *model, 
  *   positions = relative:  {encoder,decoder}.layers.{i}.self_attn.relative_keys / relative_values [2R+1, C / H]
  *   attention_score = general:  every attention's .score_weight [C/H, C/H]; additive: .score_query_weight and
  *                          .score_key_weight [A, C/H], .score_vector [A]
+ *   activation = prelu:    {encoder,decoder}.layers.{i}.activation.weight [1] (nn.PReLU's, given to nn.Transformer
+ *                          as the activation module)
  *   norm = rmsnorm: the norms have .weight only; batchnorm: also .running_mean, .running_var (buffers; statistics
  *                   over the batch's real tokens, padding rows excluded)
  * The output projection has no bias. Sinusoidal positions are a fixed table (src/ops/positional.h), not parameters;
@@ -112,12 +114,14 @@ typedef struct tfm_seq2seq_encoder_layer {
     tfm_seq2seq_attention self_attn;
     tfm_linear_layer linear1, linear2;
     tfm_norm_layer norm1, norm2;
+    tfm_tensor prelu;                              /* activation "prelu": activation.weight [1] */
 } tfm_seq2seq_encoder_layer;
 
 typedef struct tfm_seq2seq_decoder_layer {
     tfm_seq2seq_attention self_attn, cross_attn;   /* cross_attn is nn.Transformer's "multihead_attn" */
     tfm_linear_layer linear1, linear2;
     tfm_norm_layer norm1, norm2, norm3;
+    tfm_tensor prelu;                              /* activation "prelu": activation.weight [1] */
 } tfm_seq2seq_decoder_layer;
 
 typedef struct tfm_seq2seq {

@@ -388,6 +388,10 @@ static void print_config_help(void) {
     fprintf(stdout, "\nconfig choices (every key, its default and range: docs/config.md):\n");
     print_names("train.optimizer", tfm_optimizer_names);
     print_names("train.schedule", tfm_schedule_names);
+    print_names("model.activation", tfm_ffn_activation_names);
+    print_names("model.norm", tfm_norm_names);
+    print_names("model.positions", tfm_position_names);
+    print_names("model.attention_score", tfm_score_names);
 }
 
 int cli_train(int argc, char **argv) {

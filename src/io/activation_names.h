@@ -6,7 +6,9 @@
  * writes), then the aliases it also reads ("gelu_pytorch_tanh", "swish"). ELU, SELU and ThresholdedReLU have no
  * transformers name: tfm writes its own, which transformers will refuse to load. NULL-terminated. */
 extern const char *const tfm_hf_activation_names[];
-/* The TFM_ACTIVATION_* of tfm_hf_activation_names[index]. */
+/* The TFM_ACTIVATION_* (or TFM_ACTIVATION_PRELU, "prelu", tfm's FFN-only name) of tfm_hf_activation_names[index]. */
 int tfm_hf_activation_kind(int index);
+/* The name tfm writes for an activation kind (TFM_ACTIVATION_* or _PRELU). */
+const char *tfm_hf_activation_name(int kind);
 
 #endif

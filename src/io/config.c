@@ -81,8 +81,8 @@ tfm_status tfm_gpt_config_validate(const tfm_gpt_config *c) {
         return tfm_error(TFM_ERR_CONFIG, "model.pre_layernorm: expected 0 or 1, got %d", c->pre_layernorm);
     if (c->tie_embeddings != 0 && c->tie_embeddings != 1)
         return tfm_error(TFM_ERR_CONFIG, "model.tie_embeddings: expected 0 or 1, got %d", c->tie_embeddings);
-    if (c->activation < 0 || c->activation >= TFM_ACTIVATION_COUNT)
-        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_COUNT - 1,
+    if (c->activation < 0 || c->activation > TFM_ACTIVATION_PRELU)
+        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_PRELU,
                          c->activation);
     return TFM_OK;
 }
@@ -119,7 +119,7 @@ static tfm_status read_model_section(const cJSON *o, const tfm_json_context *ctx
     TRY(tfm_json_read_float(o, "rope_base", ctx, 1, 0, INFINITY, 0, &c->rope_base));
     TRY(tfm_json_read_int32(o, "relative_clip", ctx, 1, 65536, &c->relative_clip));
     TRY(tfm_json_read_bool(o, "tie_embeddings", ctx, &c->tie_embeddings));
-    TRY(tfm_json_read_choice(o, "activation", ctx, tfm_activation_names, &c->activation));
+    TRY(tfm_json_read_choice(o, "activation", ctx, tfm_ffn_activation_names, &c->activation));
     return TFM_OK;
 }
 
@@ -153,7 +153,7 @@ tfm_status tfm_gpt_config_to_json(const tfm_gpt_config *c, char **json_text) {
     ok = ok && add_int(o, "vocab_size", c->vocab_size) && add_int(o, "n_positions", c->context_length) &&
          add_int(o, "n_ctx", c->context_length) && add_int(o, "n_embd", c->d_model) &&
          add_int(o, "n_layer", c->n_layers) && add_int(o, "n_head", c->n_heads) && add_int(o, "n_inner", c->d_ff);
-    ok = ok && cJSON_AddStringToObject(o, "activation_function", tfm_hf_activation_names[c->activation]);
+    ok = ok && cJSON_AddStringToObject(o, "activation_function", tfm_hf_activation_name(c->activation));
     ok = ok && add_float(o, "resid_pdrop", c->dropout) && add_float(o, "embd_pdrop", c->embedding_dropout) &&
          add_float(o, "attn_pdrop", c->attention_dropout) && add_float(o, "layer_norm_epsilon", c->layernorm_eps);
     ok = ok && cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_embeddings);

@@ -61,6 +61,9 @@ tfm_status tfm_bert_config_validate(const tfm_bert_config *c) {
             return tfm_error(TFM_ERR_CONFIG, "%s: expected 1 to %d, got %d", dims[i].name, dims[i].max, dims[i].value);
     if (c->d_model % c->n_heads)
         return tfm_error(TFM_ERR_CONFIG, "hidden_size (%d) must be a multiple of num_attention_heads (%d)", c->d_model, c->n_heads);
+    if (c->activation == TFM_ACTIVATION_PRELU)
+        return tfm_error(TFM_ERR_CONFIG, "hidden_act: \"prelu\" (a learned slope) is for tfm's GPT and encoder-decoder FFN; BERT's takes an "
+                         "element-wise activation");
     if (c->activation < 0 || c->activation >= TFM_ACTIVATION_COUNT)
         return tfm_error(TFM_ERR_CONFIG, "hidden_act: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_COUNT - 1,
                          c->activation);
@@ -276,7 +279,7 @@ tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, const char *const *
     int ok = o && arch && cJSON_AddItemToArray(arch, cJSON_CreateString(architecture_names[c->albert != 0][c->parts]));
     ok = ok && cJSON_AddItemToObject(o, "architectures", arch);
     if (!ok) cJSON_Delete(arch);
-    const char *act = tfm_hf_activation_names[c->activation];
+    const char *act = tfm_hf_activation_name(c->activation);
     ok = ok && cJSON_AddStringToObject(o, "model_type", c->albert ? "albert" : "bert") && cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size) &&
          cJSON_AddNumberToObject(o, "hidden_size", c->d_model) && cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers) &&
          cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads) &&

@@ -38,16 +38,20 @@ static tfm_status declare_all(tfm_gpt *m) {
         if (!st) st = tfm_linear_declare(&b->mlp_fc, p, name, C, c->d_ff, 1, 1);
         snprintf(name, sizeof name, "transformer.h.%d.mlp.c_proj", l);
         if (!st) st = tfm_linear_declare(&b->mlp_proj, p, name, c->d_ff, C, 1, 1);
+        snprintf(name, sizeof name, "transformer.h.%d.mlp.prelu.weight", l);
+        if (!st && c->activation == TFM_ACTIVATION_PRELU) st = tfm_params_declare(p, name, 1, (int[]){1}, &b->prelu, 0);
     }
     if (!st && c->pre_layernorm) st = tfm_norm_declare(&m->ln_f, p, "transformer.ln_f", C, c->norm, c->layernorm_eps);
     if (!st && !c->tie_embeddings) st = tfm_params_declare(p, "lm_head.weight", 2, (int[]){c->vocab_size, C}, &m->lm_head, 1);
     return st;
 }
 
+/* The norms' gains 1, biases 0, BatchNorm's statistics 0 and 1; PReLU's slopes 0.25 (torch's nn.PReLU). */
 static void reset_norms(tfm_gpt *m) {
     for (int l = 0; l < m->config.n_layers; l++) {
         tfm_norm_reset(&m->blocks[l].ln_1);
         tfm_norm_reset(&m->blocks[l].ln_2);
+        if (m->config.activation == TFM_ACTIVATION_PRELU) tfm_init_constant(&m->blocks[l].prelu, 0.25f);
     }
     if (m->config.pre_layernorm) tfm_norm_reset(&m->ln_f);
 }
@@ -213,7 +217,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
             x = tfm_fn_add_dropout_in_place(g, x, h, c->dropout);
             h = tfm_linear_forward_graph(g, &b->mlp_fc, tfm_norm_forward_graph(g, &b->ln_2, x));
-            h = tfm_fn_activation_in_place(g, h, c->activation);
+            h = tfm_fn_ffn_activation(g, h, c->activation, &b->prelu);
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
             x = tfm_fn_add_dropout_in_place(g, x, h, c->dropout);
         } else {
@@ -221,7 +225,7 @@ tfm_tensor *tfm_gpt_forward(tfm_gpt *m, tfm_graph *g, const int32_t *tokens, int
             h = tfm_linear_forward_graph(g, &b->attn_proj, self_attention(m, g, l, h, B, T, cache));
             x = tfm_norm_forward_graph(g, &b->ln_1, tfm_fn_add_dropout_in_place(g, x, h, c->dropout));
             h = tfm_linear_forward_graph(g, &b->mlp_fc, x);
-            h = tfm_fn_activation_in_place(g, h, c->activation);
+            h = tfm_fn_ffn_activation(g, h, c->activation, &b->prelu);
             h = tfm_linear_forward_graph(g, &b->mlp_proj, h);
             x = tfm_norm_forward_graph(g, &b->ln_2, tfm_fn_add_dropout_in_place(g, x, h, c->dropout));
         }

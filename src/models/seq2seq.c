@@ -25,7 +25,7 @@ static tfm_status declare_scores(tfm_params *p, const char *prefix, const tfm_se
         snprintf(name, sizeof name, "%s.score_key_weight", prefix);
         if (!st) st = tfm_params_declare(p, name, 2, (int[]){A, head_dim}, &a->score_key, 1);
         snprintf(name, sizeof name, "%s.score_vector", prefix);
-        if (!st) st = tfm_params_declare(p, name, 1, (int[]){A}, &a->score_vector, 1);
+        if (!st) st = tfm_params_declare(p, name, 1, (int[]){A}, &a->score_vector, 0);
         a->scores = (tfm_score_weights){.Wq = &a->score_query, .Wk = &a->score_key, .u = &a->score_vector};
     }
     return st;
@@ -53,12 +53,14 @@ static tfm_status declare_attention(tfm_params *p, const char *prefix, const tfm
 }
 
 static tfm_status declare_ffn_and_norm(tfm_params *p, const char *prefix, const tfm_seq2seq_config *c, tfm_linear_layer *linear1,
-                                       tfm_linear_layer *linear2, tfm_norm_layer **norms, int n_norms) {
+                                       tfm_linear_layer *linear2, tfm_tensor *prelu, tfm_norm_layer **norms, int n_norms) {
     char name[256];
     snprintf(name, sizeof name, "%s.linear1", prefix);
     tfm_status st = tfm_linear_declare(linear1, p, name, c->d_model, c->d_ff, 1, 0);
     snprintf(name, sizeof name, "%s.linear2", prefix);
     if (!st) st = tfm_linear_declare(linear2, p, name, c->d_ff, c->d_model, 1, 0);
+    snprintf(name, sizeof name, "%s.activation.weight", prefix); /* nn.Transformer's name for an nn.PReLU activation */
+    if (!st && c->activation == TFM_ACTIVATION_PRELU) st = tfm_params_declare(p, name, 1, (int[]){1}, prelu, 0);
     for (int i = 0; i < n_norms && !st; i++) {
         snprintf(name, sizeof name, "%s.norm%d", prefix, i + 1);
         st = tfm_norm_declare(norms[i], p, name, c->d_model, c->norm, c->layernorm_eps);
@@ -77,7 +79,7 @@ static tfm_status declare_all(tfm_seq2seq *m) {
         snprintf(prefix, sizeof prefix, "encoder.layers.%d.self_attn", l);
         st = declare_attention(p, prefix, c, 1, &e->self_attn);
         snprintf(prefix, sizeof prefix, "encoder.layers.%d", l);
-        if (!st) st = declare_ffn_and_norm(p, prefix, c, &e->linear1, &e->linear2, (tfm_norm_layer *[]){&e->norm1, &e->norm2}, 2);
+        if (!st) st = declare_ffn_and_norm(p, prefix, c, &e->linear1, &e->linear2, &e->prelu, (tfm_norm_layer *[]){&e->norm1, &e->norm2}, 2);
     }
     if (!st) st = tfm_norm_declare(&m->encoder_norm, p, "encoder.norm", C, c->norm, c->layernorm_eps);
     for (int l = 0; l < c->n_decoder_layers && !st; l++) {
@@ -88,7 +90,7 @@ static tfm_status declare_all(tfm_seq2seq *m) {
         if (!st) st = declare_attention(p, prefix, c, 0, &d->cross_attn);
         snprintf(prefix, sizeof prefix, "decoder.layers.%d", l);
         if (!st)
-            st = declare_ffn_and_norm(p, prefix, c, &d->linear1, &d->linear2,
+            st = declare_ffn_and_norm(p, prefix, c, &d->linear1, &d->linear2, &d->prelu,
                                       (tfm_norm_layer *[]){&d->norm1, &d->norm2, &d->norm3}, 3);
     }
     if (!st) st = tfm_norm_declare(&m->decoder_norm, p, "decoder.norm", C, c->norm, c->layernorm_eps);
@@ -128,16 +130,19 @@ static void set_attention_views(tfm_seq2seq_attention *a, int C) {
     a->kv_bias = view_rows(&a->in_proj_bias, C, 2 * C, 0);
 }
 
-/* Every norm's gain 1 and bias 0, BatchNorm's running mean 0 and variance 1. */
+/* Every norm's gain 1 and bias 0, BatchNorm's running mean 0 and variance 1; PReLU's slopes 0.25 (torch's). */
 static void reset_norms(tfm_seq2seq *m) {
+    int prelu = m->config.activation == TFM_ACTIVATION_PRELU;
     for (int l = 0; l < m->config.n_encoder_layers; l++) {
         tfm_norm_reset(&m->encoder_layers[l].norm1);
         tfm_norm_reset(&m->encoder_layers[l].norm2);
+        if (prelu) tfm_init_constant(&m->encoder_layers[l].prelu, 0.25f);
     }
     for (int l = 0; l < m->config.n_decoder_layers; l++) {
         tfm_norm_reset(&m->decoder_layers[l].norm1);
         tfm_norm_reset(&m->decoder_layers[l].norm2);
         tfm_norm_reset(&m->decoder_layers[l].norm3);
+        if (prelu) tfm_init_constant(&m->decoder_layers[l].prelu, 0.25f);
     }
     tfm_norm_reset(&m->encoder_norm);
     tfm_norm_reset(&m->decoder_norm);
@@ -388,10 +393,11 @@ tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, t
 }
 
 /* linear2(activation_dropout(activation(linear1(x)))) */
-tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2, tfm_tensor *x) {
+tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2,
+                                     tfm_tensor *prelu, tfm_tensor *x) {
     const tfm_seq2seq_config *c = &m->config;
     tfm_tensor *h = tfm_linear_forward_graph(g, linear1, x);   /* [.., d_ff]: ReLU writes over it */
-    h = tfm_fn_activation_in_place(g, h, c->activation);
+    h = tfm_fn_ffn_activation(g, h, c->activation, prelu);
     h = tfm_fn_dropout_in_place(g, h, c->activation_dropout);
     return tfm_linear_forward_graph(g, linear2, h);
 }
@@ -475,7 +481,7 @@ tfm_tensor *tfm_seq2seq_encode(tfm_seq2seq *m, tfm_graph *g, const int32_t *sour
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
         tfm_tensor *h = self_attention(m, g, &e->self_attn, tfm_seq2seq_sublayer_input(m, g, &e->norm1, x, rows), B, S, 0, source_lengths);
         x = tfm_seq2seq_sublayer_output(m, g, &e->norm1, x, h, rows);
-        h = tfm_seq2seq_feed_forward(m, g, &e->linear1, &e->linear2, tfm_seq2seq_sublayer_input(m, g, &e->norm2, x, rows));
+        h = tfm_seq2seq_feed_forward(m, g, &e->linear1, &e->linear2, &e->prelu, tfm_seq2seq_sublayer_input(m, g, &e->norm2, x, rows));
         x = tfm_seq2seq_sublayer_output(m, g, &e->norm2, x, h, rows);
         x = tfm_graph_keep(g, layer_start, x);
     }
@@ -504,7 +510,7 @@ tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory,
         h = tfm_seq2seq_cross_attention(m, g, &d->cross_attn, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x, rows), kv, source_lengths, NULL, B, T,
                                         S);
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h, rows);
-        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x, rows));
+        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, &d->prelu, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x, rows));
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h, rows);
         x = tfm_graph_keep(g, layer_start, x);
     }

@@ -62,8 +62,8 @@ tfm_status tfm_seq2seq_config_validate(const tfm_seq2seq_config *c) {
         if (!probability_ok(probabilities[i].value))
             return tfm_error(TFM_ERR_CONFIG, "model.%s: expected a number in [0, 1), got %g", probabilities[i].name,
                              (double)probabilities[i].value);
-    if (c->activation < 0 || c->activation >= TFM_ACTIVATION_COUNT)
-        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_COUNT - 1,
+    if (c->activation < 0 || c->activation > TFM_ACTIVATION_PRELU)
+        return tfm_error(TFM_ERR_CONFIG, "model.activation: expected a TFM_ACTIVATION_* value (0 to %d), got %d", TFM_ACTIVATION_PRELU,
                          c->activation);
     tfm_status st = tfm_positions_validate(c->positions, c->d_model / c->n_heads, c->rope_base, c->relative_clip);
     if (st) return st;
@@ -146,7 +146,7 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
     TRY(tfm_json_read_float(o, "dropout", ctx, 0, 1, 1, 0, &c->dropout));
     TRY(tfm_json_read_float(o, "attention_dropout", ctx, 0, 1, 1, 0, &c->attention_dropout));
     TRY(tfm_json_read_float(o, "activation_dropout", ctx, 0, 1, 1, 0, &c->activation_dropout));
-    TRY(tfm_json_read_choice(o, "activation", ctx, tfm_activation_names, &c->activation));
+    TRY(tfm_json_read_choice(o, "activation", ctx, tfm_ffn_activation_names, &c->activation));
     TRY(tfm_json_read_bool(o, "pre_layernorm", ctx, &c->pre_layernorm));
     TRY(tfm_json_read_choice(o, "norm", ctx, tfm_norm_names, &c->norm));
     TRY(tfm_json_read_choice(o, "positions", ctx, tfm_position_names, &c->positions));
@@ -194,7 +194,7 @@ tfm_status tfm_seq2seq_config_to_json(const tfm_seq2seq_config *c, char **json_t
          add_int(o, "n_heads", c->n_heads) && add_int(o, "d_ff", c->d_ff);
     ok = ok && add_float(o, "dropout", c->dropout) && add_float(o, "attention_dropout", c->attention_dropout) &&
          add_float(o, "activation_dropout", c->activation_dropout);
-    ok = ok && cJSON_AddStringToObject(o, "activation", tfm_activation_names[c->activation]);
+    ok = ok && cJSON_AddStringToObject(o, "activation", tfm_ffn_activation_names[c->activation]);
     ok = ok && add_bool(o, "pre_layernorm", c->pre_layernorm);
     ok = ok && cJSON_AddStringToObject(o, "norm", tfm_norm_names[c->norm]);
     ok = ok && cJSON_AddStringToObject(o, "positions", tfm_position_names[c->positions]);

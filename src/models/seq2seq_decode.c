@@ -199,7 +199,7 @@ tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_ca
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm1, x, h, NULL);
         h = cached_cross_attention(m, g, cache, l, tfm_seq2seq_sublayer_input(m, g, &d->norm2, x, NULL), T);
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm2, x, h, NULL);
-        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x, NULL));
+        h = tfm_seq2seq_feed_forward(m, g, &d->linear1, &d->linear2, &d->prelu, tfm_seq2seq_sublayer_input(m, g, &d->norm3, x, NULL));
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h, NULL);
         x = tfm_graph_keep(g, layer_start, x);
     }

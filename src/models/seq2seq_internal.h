@@ -22,8 +22,9 @@ tfm_status tfm_seq2seq_check_lengths(const int *lengths, int B, int T, const cha
 /* dropout(scale * table[ids] + positions[start + t]) for ids [B, T] -> [B, T, C] */
 tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, tfm_tensor *positions, const int32_t *ids, int B,
                               int T, int start);
-/* linear2(activation_dropout(activation(linear1(x)))) */
-tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2, tfm_tensor *x);
+/* linear2(activation_dropout(activation(linear1(x)))); prelu: the layer's slope when the activation is "prelu" */
+tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2,
+                                     tfm_tensor *prelu, tfm_tensor *x);
 /* out_proj(attention(q_proj(x), kv)) with kv [items, S, 2C] = the k|v projection of the encoder output; -> [B, T, C].
  * kv_index [B] (or NULL: item b) names the kv item query row b reads (beams sharing their sentence's). */
 tfm_tensor *tfm_seq2seq_cross_attention(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_attention *a, tfm_tensor *x, tfm_tensor *kv,

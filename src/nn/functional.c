@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "core/graph_internal.h"
-#include "ops/activation.h"
 #include "nn/attention_scores.h"
+#include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/cross_entropy.h"
 #include "ops/dropout.h"
@@ -247,6 +247,10 @@ tfm_tensor *tfm_fn_prelu(tfm_graph *g, tfm_tensor *x, tfm_tensor *weight) {
     tfm_tensor *in[2] = {x, weight};
     tfm_graph_record(g, prelu_backward, out, 2, in);
     return out;
+}
+
+tfm_tensor *tfm_fn_ffn_activation(tfm_graph *g, tfm_tensor *x, int kind, tfm_tensor *prelu_weight) {
+    return kind == TFM_ACTIVATION_PRELU ? tfm_fn_prelu(g, x, prelu_weight) : tfm_fn_activation_in_place(g, x, kind);
 }
 
 /* ---- softmax and log-softmax over the last dimension; both backwards read the output ---- */

@@ -54,7 +54,7 @@ class GPTConfig:
                 if value not in ("layernorm", "rmsnorm", "batchnorm"):
                     raise ValueError(f"norm {value!r}: expected layernorm, rmsnorm or batchnorm")
             elif field == "activation_function":
-                if value not in ACTIVATIONS:
+                if value not in ACTIVATIONS and value != "prelu":
                     raise ValueError(f"activation_function {value!r}: expected one of {sorted(ACTIVATIONS)}")
             elif field != "n_inner" and value <= 0:
                 raise ValueError(f"{field} must be positive, got {value}")
@@ -204,9 +204,12 @@ class MLP(nn.Module):
         self.c_proj = Conv1D(config.d_ff, config.n_embd)
         self.dropout = nn.Dropout(config.resid_pdrop)
         self.activation = config.activation_function
+        if self.activation == "prelu":  # tfm's FFN-only choice: one learned slope per layer, 0.25 at the start
+            self.prelu = nn.PReLU(init=0.25)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(ACTIVATIONS[self.activation](self.c_fc(x))))
+        act = self.prelu if self.activation == "prelu" else ACTIVATIONS[self.activation]
+        return self.dropout(self.c_proj(act(self.c_fc(x))))
 
 
 class MaskedBatchNorm(nn.BatchNorm1d):

@@ -167,7 +167,8 @@ class Seq2Seq(nn.Module):
             raise ValueError("the reference needs dropout == attention_dropout == activation_dropout")
         self.config = config
         c = config
-        activation = {"relu": F.relu, "gelu": gelu_tanh}[c.activation]
+        # "prelu": an nn.PReLU module, which each layer (nn.Transformer deep-copies it) owns as "activation"
+        activation = nn.PReLU(init=0.25) if c.activation == "prelu" else {"relu": F.relu, "gelu": gelu_tanh}[c.activation]
         transformer = nn.Transformer(d_model=c.d_model, nhead=c.n_heads, num_encoder_layers=c.n_encoder_layers,
                                      num_decoder_layers=c.n_decoder_layers, dim_feedforward=c.d_ff, dropout=c.dropout,
                                      activation=activation, layer_norm_eps=c.layernorm_eps, batch_first=True,
@@ -176,6 +177,10 @@ class Seq2Seq(nn.Module):
         self.decoder = transformer.decoder
         for stack in (self.encoder, self.decoder):
             for layer in stack.layers:
+                if "activation" in layer._modules and "activation" in layer.__dict__:
+                    # TransformerDecoderLayer.__setstate__ (run by nn.Transformer's deepcopy of the layer) puts F.relu in
+                    # the instance dict when the activation is a module, hiding it: drop the stray function
+                    del layer.__dict__["activation"]
                 if c.positions in ("rope", "alibi", "relative") or c.attention_score != "scaled_dot":
                     layer.self_attn = TfmAttention(c, self_attention=True)
                 if hasattr(layer, "multihead_attn") and c.attention_score != "scaled_dot":
