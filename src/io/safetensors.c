@@ -758,7 +758,8 @@ tfm_status tfm_safetensors_save_params(const char *path, const tfm_params *param
 
 /* Buffers Hugging Face files carry that are not parameters (GPT-2's causal mask, BERT's position ids). */
 static int ignorable_extra(const char *name) {
-    static const char *const suffixes[] = {".attn.bias", ".attn.masked_bias", "embeddings.position_ids", NULL}; /* + BERT's */
+    /* GPT-2's mask buffers, BERT's position ids, torch BatchNorm's step counter: none of them a parameter */
+    static const char *const suffixes[] = {".attn.bias", ".attn.masked_bias", "embeddings.position_ids", ".num_batches_tracked", NULL};
     size_t n = strlen(name);
     for (int i = 0; suffixes[i]; i++) {
         size_t k = strlen(suffixes[i]);

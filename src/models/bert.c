@@ -37,11 +37,11 @@ static tfm_status declare_layer(tfm_bert_layer *l, tfm_params *p, const char *pr
         st = tfm_linear_declare(linears[i].layer, p, name, linears[i].in, linears[i].out, 1, 0);
         if (!st && i == 3) { /* HF's order: attention.output.dense, then its LayerNorm */
             snprintf(name, sizeof name, "%s.%s", prefix, names[NAME_ATTENTION_NORM]);
-            st = tfm_layernorm_declare(&l->attention_norm, p, name, C, c->layernorm_eps);
+            st = tfm_norm_declare(&l->attention_norm, p, name, C, c->norm, c->layernorm_eps);
         }
     }
     snprintf(name, sizeof name, "%s.%s", prefix, names[NAME_OUTPUT_NORM]);
-    return st ? st : tfm_layernorm_declare(&l->output_norm, p, name, C, c->layernorm_eps);
+    return st ? st : tfm_norm_declare(&l->output_norm, p, name, C, c->norm, c->layernorm_eps);
 }
 
 /* The prefix of the body's names: none in a bare model, else "bert." / "albert.". */
@@ -101,6 +101,14 @@ static int is_layernorm_gain(const tfm_param *e) {
     return e->ndim == 1 && (strstr(e->name, "LayerNorm.weight") || strstr(e->name, "layer_norm.weight"));
 }
 
+/* The blocks' norms: gains 1, biases 0, BatchNorm's running mean 0 and variance 1. */
+static void reset_block_norms(tfm_bert *m) {
+    for (int i = 0; i < block_count(&m->config); i++) {
+        tfm_norm_reset(&m->layers[i].attention_norm);
+        tfm_norm_reset(&m->layers[i].output_norm);
+    }
+}
+
 tfm_status tfm_bert_create(tfm_bert **out, const tfm_bert_config *config) {
     *out = NULL;
     tfm_status st = tfm_bert_config_validate(config);
@@ -122,6 +130,7 @@ tfm_status tfm_bert_create(tfm_bert **out, const tfm_bert_config *config) {
         tfm_param *e = &m->params.entries[i];
         if (is_layernorm_gain(e)) tfm_init_constant(e->tensor, 1.0f);
     }
+    reset_block_norms(m);
     *out = m;
     return TFM_OK;
 }
@@ -134,6 +143,7 @@ void tfm_bert_init_weights(tfm_bert *m, uint64_t seed) {
         if (e->ndim == 2) tfm_init_normal(e->tensor, 0.02f, &rng); /* BERT's initializer_range */
         else tfm_init_constant(e->tensor, is_layernorm_gain(e) ? 1.0f : 0.0f);
     }
+    reset_block_norms(m);
 }
 
 void tfm_bert_free(tfm_bert *m) {
@@ -307,22 +317,33 @@ static tfm_tensor *attention(tfm_bert *m, tfm_graph *g, tfm_bert_layer *l, tfm_t
     return tfm_linear_forward_graph(g, &l->attention_output, tfm_fn_attention(g, &args));
 }
 
-/* norm(x + dropout(branch)), written over the branch */
-static tfm_tensor *residual(tfm_bert *m, tfm_graph *g, tfm_layernorm_layer *norm, tfm_tensor *x, tfm_tensor *branch) {
-    return tfm_layernorm_forward_graph(g, norm, tfm_fn_add_dropout_in_place(g, x, branch, m->config.dropout));
+/* norm(x + dropout(branch)), written over the branch; rows: BatchNorm's real tokens (or NULL) */
+static tfm_tensor *residual(tfm_bert *m, tfm_graph *g, tfm_norm_layer *norm, tfm_tensor *x, tfm_tensor *branch, const uint8_t *rows) {
+    return tfm_norm_forward_masked(g, norm, tfm_fn_add_dropout_in_place(g, x, branch, m->config.dropout), rows);
+}
+
+/* BatchNorm's statistics count the real tokens only: [B * T] flags, 1 where t < lengths[b]; NULL for the other norms. */
+static const uint8_t *real_rows(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) {
+    if (m->config.norm != TFM_NORM_BATCHNORM || !b->lengths) return NULL;
+    uint8_t *rows = tfm_graph_alloc(g, (size_t)b->batch * b->length);
+    if (rows)
+        for (int i = 0; i < b->batch; i++)
+            for (int t = 0; t < b->length; t++) rows[(size_t)i * b->length + t] = t < b->lengths[i];
+    return rows;
 }
 
 tfm_tensor *tfm_bert_encode(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) {
     if (check_batch(m, b)) return NULL;
     tfm_tensor *x = embed(m, g, b);
+    const uint8_t *rows = real_rows(m, g, b);
     int L = m->config.n_layers, G = block_count(&m->config);
     for (int i = 0; i < L; i++) {
         tfm_bert_layer *l = &m->layers[(long)i * G / L]; /* ALBERT: the layers of a group share its block */
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
-        x = residual(m, g, &l->attention_norm, x, attention(m, g, l, x, b));
+        x = residual(m, g, &l->attention_norm, x, attention(m, g, l, x, b), rows);
         tfm_tensor *h = tfm_linear_forward_graph(g, &l->intermediate, x);
         h = tfm_linear_forward_graph(g, &l->output, tfm_fn_activation_in_place(g, h, m->config.activation));
-        x = residual(m, g, &l->output_norm, x, h);
+        x = residual(m, g, &l->output_norm, x, h, rows);
         x = tfm_graph_keep(g, layer_start, x);
     }
     return x;

@@ -70,6 +70,8 @@ tfm_status tfm_bert_config_validate(const tfm_bert_config *c) {
     if (!probability(c->dropout)) return tfm_error(TFM_ERR_CONFIG, "hidden_dropout_prob: expected [0, 1), got %g", (double)c->dropout);
     if (!probability(c->attention_dropout))
         return tfm_error(TFM_ERR_CONFIG, "attention_probs_dropout_prob: expected [0, 1), got %g", (double)c->attention_dropout);
+    if (c->norm < 0 || c->norm >= TFM_NORM_COUNT)
+        return tfm_error(TFM_ERR_CONFIG, "norm: expected a TFM_NORM_* value (0 to %d), got %d", TFM_NORM_COUNT - 1, c->norm);
     if (!(isfinite(c->layernorm_eps) && c->layernorm_eps > 0))
         return tfm_error(TFM_ERR_CONFIG, "layer_norm_eps: expected a positive number, got %g", (double)c->layernorm_eps);
     if (c->pad_id < 0 || c->pad_id >= c->vocab_size)
@@ -99,7 +101,8 @@ static const char *const known_keys[] = {
     "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
     "type_vocab_size", "layer_norm_eps", "pad_token_id", "position_embedding_type", "tie_word_embeddings", "is_decoder",
     "add_cross_attention", "id2label", "num_labels", "problem_type", "classifier_dropout",
-    "embedding_size", "num_hidden_groups", "inner_group_num", "classifier_dropout_prob", NULL}; /* the last 4: ALBERT's */
+    "embedding_size", "num_hidden_groups", "inner_group_num", "classifier_dropout_prob", /* ALBERT's */
+    "norm", NULL}; /* tfm's: the blocks' norm when not LayerNorm (transformers does not read it) */
 /* Keys that do not change the computation (bookkeeping, generation, other heads' settings). */
 static const char *const ignored_keys[] = {
     "_name_or_path", "transformers_version", "torch_dtype", "dtype", "initializer_range", "gradient_checkpointing", "use_cache",
@@ -243,6 +246,7 @@ tfm_status tfm_bert_config_from_json(const char *json_text, const char *source_n
     STEP(tfm_json_read_float(o, "hidden_dropout_prob", &ctx, 0, 1, 1, 0, &c.dropout));
     STEP(tfm_json_read_float(o, "attention_probs_dropout_prob", &ctx, 0, 1, 1, 0, &c.attention_dropout));
     STEP(tfm_json_read_float(o, "layer_norm_eps", &ctx, 0, 0, INFINITY, 0, &c.layernorm_eps));
+    STEP(tfm_json_read_choice(o, "norm", &ctx, tfm_norm_names, &c.norm));
     const cJSON *positions = tfm_json_field(o, "position_embedding_type");
     if (s == TFM_OK && positions && !(cJSON_IsString(positions) && strcmp(positions->valuestring, "absolute") == 0))
         s = tfm_error(TFM_ERR_UNSUPPORTED, "%s: position_embedding_type: tfm's BERT has learned absolute positions only", source);
@@ -295,6 +299,7 @@ tfm_status tfm_bert_config_to_json(const tfm_bert_config *c, const char *const *
         ok = ok && cJSON_AddNumberToObject(o, "embedding_size", c->embedding_size) && cJSON_AddNumberToObject(o, "num_hidden_groups", c->hidden_groups) &&
              cJSON_AddNumberToObject(o, "inner_group_num", 1) &&
              cJSON_AddNumberToObject(o, "classifier_dropout_prob", tfm_json_float_value(c->classifier_dropout));
+    if (c->norm != TFM_NORM_LAYERNORM) ok = ok && cJSON_AddStringToObject(o, "norm", tfm_norm_names[c->norm]);
     if (c->parts >= TFM_BERT_SEQUENCE_CLASSIFICATION) ok = ok && add_labels(o, c, label_names);
     s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building BERT's config.json");
     cJSON_Delete(o);

@@ -60,6 +60,7 @@ static int read_inputs(const char *dir, inputs *in) {
 static int add_gradients(const tfm_params *p, tfm_safetensors_entry *entries, int n, char **names) {
     for (int i = 0; i < p->count; i++) {
         const tfm_param *e = &p->entries[i];
+        if (e->buffer) continue; /* BatchNorm's running statistics have no gradient */
         names[i] = malloc(strlen(e->name) + 6);
         sprintf(names[i], "grad.%s", e->name);
         entries[n] = (tfm_safetensors_entry){.name = names[i], .data = p->grad + e->offset, .ndim = e->ndim};
@@ -106,7 +107,9 @@ int main(int argc, char **argv) {
     int pretraining = model->config.parts == TFM_BERT_PRETRAINING && in.labelled;
     int classifying = model->config.parts >= TFM_BERT_SEQUENCE_CLASSIFICATION && in.classes;
     tfm_graph *graph = NULL;
-    if (tfm_graph_create(&graph, 0) || tfm_graph_begin(graph, pretraining || classifying, 0)) return fail("graph");
+    /* BatchNorm blocks: training mode, so that the statistics are the batch's real tokens' (those test models have no dropout) */
+    int training = model->config.norm == TFM_NORM_BATCHNORM;
+    if (tfm_graph_create(&graph, 0) || tfm_graph_begin(graph, pretraining || classifying, training)) return fail("graph");
 
     tfm_bert_batch batch = {in.ids, in.types, in.lengths, B, T};
     tfm_tensor *hidden = tfm_bert_encode(model, graph, &batch);
