@@ -29,7 +29,7 @@ from reference import import_references  # noqa: E402
 np, torch = import_references("numpy", "torch")  # missing: the test fails and names the set-up command
 
 from torch_reference import checkpoint, harness, safetensors_io
-from torch_reference.gpt import GPT, GPTConfig
+from torch_reference.gpt import GPT, GPTConfig, give_teeth
 
 LOGITS_TOL = 1e-4
 LOSS_TOL = 1e-4
@@ -96,38 +96,9 @@ CASES = [
 
 
 def build_model(config, seed):
-    """Weights larger than GPT-2's 0.02 initialisation, so that the test has teeth: attention scores and GELU
-    inputs are O(1) (a missing 1/sqrt(D) or erf-GELU instead of tanh-GELU changes the logits well past the
-    tolerance; at 0.02 attention is nearly uniform and GELU nearly linear, hiding such bugs), logits are O(1), and
-    LayerNorm gains/biases and all biases are moved away from 1/0 so their use and gradients are tested."""
+    """The reference GPT with weights that give the test teeth (torch_reference.gpt.give_teeth)."""
     torch.manual_seed(seed)
-    model = GPT(config)
-    C, F_ = config.n_embd, config.d_ff
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if ".ln_" in name:
-                p.add_(0.1 * torch.randn_like(p))
-            elif name.endswith("bias"):
-                p.normal_(0.0, 0.05)
-            elif name == "transformer.wte.weight":
-                p.normal_(0.0, 0.3)
-            elif name == "transformer.wpe.weight":
-                p.normal_(0.0, 0.1)
-            elif name.endswith("attn.c_attn.weight"):
-                p.normal_(0.0, 1.2 / math.sqrt(C))
-            elif name.endswith("mlp.c_fc.weight"):
-                p.normal_(0.0, 1.5 / math.sqrt(C))
-            elif name.endswith("attn.c_proj.weight"):
-                p.normal_(0.0, 0.5 / math.sqrt(C))
-            elif name.endswith("mlp.c_proj.weight"):
-                p.normal_(0.0, 0.5 / math.sqrt(F_))
-            elif name.endswith("mlp.prelu.weight"):
-                p.fill_(0.3)
-            elif name.endswith(("attn.relative_keys", "attn.relative_values")):
-                p.normal_(0.0, 0.5)
-            else:
-                raise AssertionError(f"build_model: no initialisation rule for {name}")
-    return model
+    return give_teeth(GPT(config))
 
 
 def make_inputs(config, batch, seq_len, seed):

@@ -177,7 +177,7 @@ tfm_status tfm_gpt_config_to_json(const tfm_gpt_config *c, char **json_text) {
 
 /* Keys Hugging Face writes into GPT-2 configs that do not change what tfm computes. */
 static const char *const hf_ignored_keys[] = {
-    "_name_or_path", "transformers_version", "torch_dtype", "initializer_range", "bos_token_id", "eos_token_id",
+    "_name_or_path", "transformers_version", "torch_dtype", "dtype", "initializer_range", "bos_token_id", "eos_token_id",
     "pad_token_id", "sep_token_id", "decoder_start_token_id", "use_cache", "summary_type", "summary_use_proj",
     "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params", "output_past",
     "id2label", "label2id", "return_dict", "output_hidden_states", "output_attentions", "torchscript", "problem_type",

@@ -1,5 +1,8 @@
 /* tests/tools/gpt_parity.c: runs tfm's GPT on weights + inputs written by the PyTorch side (tests/test_gpt_torch.py)
- * and writes what it computed (logits, loss, every gradient, the losses of N AdamW steps) for comparison.
+ * and writes what it computed (logits, loss, every gradient, the losses of N AdamW steps) for comparison; with
+ * "generate": N in parity.json also the N tokens greedy generation (KV cache) continues row 0 of the tokens with, at the
+ * given weights ("generated"); with "save_to": "DIR2" the model's matrices are first multiplied by "scale_matrices" and
+ * the model written to DIR2 by tfm_gpt_save (tests/test_gpt_hf.py then reads DIR2 with transformers).
  *   usage: gpt_parity DIR   (reads DIR/{config.json,model.safetensors,inputs.safetensors,parity.json}, writes DIR/actual.safetensors) */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -7,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tfm/decode.h"
 #include "tfm/gpt.h"
 #include "tfm/io.h"
 #include "train/clip.h"
@@ -15,6 +19,18 @@
 static int fail(const char *what) {
     fprintf(stderr, "gpt_parity: %s: %s\n", what, tfm_last_error());
     return 1;
+}
+
+/* Generated token ids, as floats for the safetensors file. */
+typedef struct collected {
+    float *ids;
+    int count, capacity;
+} collected;
+
+static int collect(int token, void *user_data) {
+    collected *c = user_data;
+    if (c->count < c->capacity) c->ids[c->count++] = (float)token;
+    return 0;
 }
 
 static double json_number(const cJSON *o, const char *key, double fallback) {
@@ -56,6 +72,17 @@ int main(int argc, char **argv) {
     float lr = (float)json_number(parity, "learning_rate", 1e-3), beta1 = (float)json_number(parity, "beta1", 0.9);
     float beta2 = (float)json_number(parity, "beta2", 0.999), eps = (float)json_number(parity, "eps", 1e-8);
     float weight_decay = (float)json_number(parity, "weight_decay", 0), clip = (float)json_number(parity, "grad_clip", 0);
+    int generate = (int)json_number(parity, "generate", 0);
+    float scale_matrices = (float)json_number(parity, "scale_matrices", 1);
+    const cJSON *save_to = cJSON_GetObjectItemCaseSensitive(parity, "save_to");
+    if (cJSON_IsString(save_to)) {
+        for (int i = 0; i < model->params.count; i++)
+            if (model->params.entries[i].ndim == 2) {
+                tfm_tensor *t = model->params.entries[i].tensor;
+                for (size_t k = 0; k < t->size; k++) t->data[k] *= scale_matrices;
+            }
+        if (tfm_gpt_save(model, save_to->valuestring)) return fail("save");
+    }
     cJSON_Delete(parity);
 
     tfm_params *p = &model->params;
@@ -74,7 +101,7 @@ int main(int argc, char **argv) {
     tfm_params_zero_grad(p);
     if (tfm_graph_backward(graph, loss, 1.0f)) return fail("backward");
 
-    int n_entries = p->count + 3;
+    int n_entries = p->count + 4;
     tfm_safetensors_entry *entries = calloc((size_t)n_entries, sizeof *entries);
     char **names = calloc((size_t)p->count, sizeof *names);
     float *grads = malloc(sizeof(float) * p->total);
@@ -93,6 +120,19 @@ int main(int argc, char **argv) {
         written++;
     }
     n_entries = written + 3;
+
+    /* 1b. greedy generation from row 0, before the steps change the weights */
+    float *generated = malloc(sizeof(float) * (size_t)(generate > 0 ? generate : 1));
+    if (generate > 0) {
+        tfm_sampler sampler;
+        tfm_sampler_config greedy = {.temperature = 0, .top_k = 0, .top_p = 1};
+        collected sink = {generated, 0, generate};
+        if (tfm_sampler_init(&sampler, config.vocab_size, &greedy, 1) ||
+            tfm_gpt_generate(model, tokens, T, generate, &sampler, 1, collect, &sink))
+            return fail("generate");
+        tfm_sampler_free(&sampler);
+        entries[n_entries++] = (tfm_safetensors_entry){.name = "generated", .data = generated, .ndim = 1, .shape = {generate}};
+    }
 
     /* 2. N AdamW steps on the same batch; record the loss before each */
     float *step_losses = malloc(sizeof(float) * (size_t)(steps > 0 ? steps : 1));
@@ -115,7 +155,7 @@ int main(int argc, char **argv) {
 
     for (int i = 0; i < p->count; i++) free(names[i]);
     free(names); free(entries); free(grads); free(logits_copy); free(step_losses);
-    free(tokens); free(targets);
+    free(tokens); free(targets); free(generated);
     tfm_free(parity_text, parity_size + 1);
     tfm_graph_free(graph);
     tfm_gpt_free(model);

@@ -350,6 +350,37 @@ class GPT(nn.Module):
         return out
 
 
+def give_teeth(model):
+    """In place, weights larger than GPT-2's 0.02 initialisation, so that a parity test has teeth: attention scores and
+    GELU inputs are O(1) (a missing 1/sqrt(D) or erf-GELU instead of tanh-GELU changes the logits well past the
+    tolerance; at 0.02 attention is nearly uniform and GELU nearly linear, hiding such bugs), logits are O(1), and
+    LayerNorm gains/biases and all biases are moved away from 1/0 so their use and gradients are tested. For this
+    reference and for transformers' GPT2LMHeadModel alike (the same names; Conv1D weights are [in, out])."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".ln_" in name:
+                p.add_(0.1 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.normal_(0.0, 0.05)
+            elif name == "transformer.wte.weight":
+                p.normal_(0.0, 0.3)
+            elif name == "transformer.wpe.weight":
+                p.normal_(0.0, 0.1)
+            elif name.endswith("attn.c_attn.weight"):
+                p.normal_(0.0, 1.2 / math.sqrt(p.shape[0]))
+            elif name.endswith("mlp.c_fc.weight"):
+                p.normal_(0.0, 1.5 / math.sqrt(p.shape[0]))
+            elif name.endswith(("attn.c_proj.weight", "mlp.c_proj.weight")):
+                p.normal_(0.0, 0.5 / math.sqrt(p.shape[0]))
+            elif name.endswith("mlp.prelu.weight"):
+                p.fill_(0.3)
+            elif name.endswith(("attn.relative_keys", "attn.relative_values")):
+                p.normal_(0.0, 0.5)
+            else:
+                raise AssertionError(f"give_teeth: no initialisation rule for {name}")
+    return model
+
+
 def count_parameters(config, include_position_embeddings=True):
     """Parameter count from the config alone (tied output projection counted once, inside wte)."""
     C, L, V, F_ = config.n_embd, config.n_layer, config.vocab_size, config.d_ff
