@@ -75,7 +75,7 @@ CASES = [
     # Bahdanau's additive (width 6) with learned positions, and the unscaled dot product.
     small_case("pre_ln_general_rope", 24, pre_layernorm=True, positions="rope", attention_score="general"),
     small_case("post_ln_additive_learned", 25, positions="learned", attention_score="additive", score_width=6),
-    small_case("pre_ln_dot", 26, pre_layernorm=True, n_encoder_layers=1, n_heads=2, attention_score="dot"),
+    small_case("pre_ln_dot", 26, pre_layernorm=True, attention_score="dot"),
     # PReLU in the FFN: one learned slope per layer.
     small_case("pre_ln_prelu", 27, pre_layernorm=True, activation="prelu"),
 ]
