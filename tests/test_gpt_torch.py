@@ -36,6 +36,9 @@ LOSS_TOL = 1e-4
 GRAD_REL_TOL = 1e-3
 STEP_LOSS_TOL = 1e-4
 
+# The variants' optimizer run: 5 AdamW steps with weight decay and clipping.
+FIVE_STEPS = dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)
+
 CASES = [
     # A non-power-of-two vocabulary, T below the context length, weight decay, and gradient clipping that triggers.
     dict(name="v97_t16_clip",
@@ -51,47 +54,47 @@ CASES = [
     dict(name="v97_silu",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="silu"),
          batch=2, seq_len=16, seed=7,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
     # The other norms of model.norm: RMSNorm, and BatchNorm over every position (training statistics, running ones
     # updated each step).
     dict(name="v97_rmsnorm",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, norm="rmsnorm"),
          batch=2, seq_len=16, seed=9,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
     dict(name="v97_batchnorm",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, norm="batchnorm"),
          batch=2, seq_len=16, seed=10,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
     # Rotary positions (no wpe): transformers' LlamaRotaryEmbedding + apply_rotary_pos_emb in the reference.
     dict(name="v97_rope",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, positions="rope"),
          batch=2, seq_len=16, seed=11,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
     # ALiBi (no wpe): linear biases with the authors' slopes; 3 heads, not a power of two.
     dict(name="v97_alibi",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=36, n_layer=2, n_head=3, positions="alibi"),
          batch=2, seq_len=16, seed=12,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
     # The paper's fixed sinusoidal table added to the token embeddings (no wpe).
     dict(name="v97_sinusoidal",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, positions="sinusoidal"),
          batch=2, seq_len=16, seed=13,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
     # Shaw et al.'s relative positions, clipped at 3 (distances up to 15 occur): Shaw's equations written in torch.
     dict(name="v97_relative",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, positions="relative",
                           relative_clip=3),
          batch=2, seq_len=16, seed=14,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
     # PReLU in the FFN (tfm's FFN-only choice): one learned slope per layer.
     dict(name="v97_prelu",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="prelu"),
          batch=2, seq_len=16, seed=15,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
     dict(name="v97_selu",
          config=GPTConfig(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4, activation_function="selu"),
          batch=2, seq_len=16, seed=8,
-         parity=dict(steps=5, learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0)),
+         parity=FIVE_STEPS),
 ]
 
 
