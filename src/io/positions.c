@@ -1,9 +1,12 @@
-/* io/positions.c: the position encodings' names and the checks shared by the GPT and encoder-decoder configs. */
+/* io/positions.c: the names of the attention's config choices (position encodings, scores) and the position checks
+ * shared by the GPT and encoder-decoder configs. */
 #include "io/positions.h"
+#include "tfm/nn.h" /* tfm_score_names */
 
 #include <math.h>
 
 const char *const tfm_position_names[] = {"sinusoidal", "learned", "rope", "alibi", "relative", NULL};
+const char *const tfm_score_names[] = {"scaled_dot", "dot", "general", "additive", NULL}; /* = TFM_SCORE_* */
 
 tfm_status tfm_positions_validate(int positions, int head_dim, float rope_base, int relative_clip) {
     if (positions < 0 || positions >= TFM_POSITIONS_COUNT)

@@ -8,7 +8,6 @@
 #include "nn/tensor_util.h"
 #include "ops/attention_scores.h"
 
-const char *const tfm_score_names[] = {"scaled_dot", "dot", "general", "additive", NULL};
 
 typedef struct scores_saved {
     tfm_attention_scores_shape shape;
