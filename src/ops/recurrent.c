@@ -156,19 +156,23 @@ static inline void cell_backward(int kind, int fast, int H, const float *restric
                                  const float *restrict h_prev, const float *restrict c, const float *restrict c_prev,
                                  const float *restrict dh, float *restrict dc, float *restrict d_ih, float *restrict d_hh,
                                  float *restrict dh_prev) {
-    #pragma omp simd
-    for (int j = 0; j < H; j++) {
-        dh_prev[j] = 0.0f;
-        if (kind == TFM_RECURRENT_LSTM) {
+    if (kind == TFM_RECURRENT_LSTM) {
+        #pragma omp simd
+        for (int j = 0; j < H; j++) {
             float i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], tc = tanh_of(c[j], fast);
             float dct = dc[j] + dh[j] * o * (1.0f - tc * tc);
-            d_ih[j] = dct * g * i * (1.0f - i);
-            d_ih[H + j] = dct * c_prev[j] * f * (1.0f - f);
-            d_ih[2 * H + j] = dct * i * (1.0f - g * g);
-            d_ih[3 * H + j] = dh[j] * tc * o * (1.0f - o);
+            float di = dct * g * i * (1.0f - i), df = dct * c_prev[j] * f * (1.0f - f), dg = dct * i * (1.0f - g * g);
+            float d_o = dh[j] * tc * o * (1.0f - o);
+            d_ih[j] = d_hh[j] = di;
+            d_ih[H + j] = d_hh[H + j] = df;
+            d_ih[2 * H + j] = d_hh[2 * H + j] = dg;
+            d_ih[3 * H + j] = d_hh[3 * H + j] = d_o;
             dc[j] = dct * f;
-            for (int q = 0; q < 4; q++) d_hh[q * H + j] = d_ih[q * H + j];
-        } else if (kind == TFM_RECURRENT_GRU) {
+            dh_prev[j] = 0.0f;
+        }
+    } else if (kind == TFM_RECURRENT_GRU) {
+        #pragma omp simd
+        for (int j = 0; j < H; j++) {
             float r = act[j], z = act[H + j], n = act[2 * H + j];
             float dn = dh[j] * (1.0f - z) * (1.0f - n * n), dz = dh[j] * (h_prev[j] - n) * z * (1.0f - z);
             float dr = dn * hh[2 * H + j] * r * (1.0f - r);
@@ -177,9 +181,13 @@ static inline void cell_backward(int kind, int fast, int H, const float *restric
             d_ih[2 * H + j] = dn;
             d_hh[2 * H + j] = dn * r;
             dh_prev[j] = dh[j] * z;
-        } else {
+        }
+    } else {
+        #pragma omp simd
+        for (int j = 0; j < H; j++) {
             float da = kind == TFM_RECURRENT_RNN_TANH ? dh[j] * (1.0f - h[j] * h[j]) : (h[j] > 0.0f ? dh[j] : 0.0f);
             d_ih[j] = d_hh[j] = da;
+            dh_prev[j] = 0.0f;
         }
     }
 }
