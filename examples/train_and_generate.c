@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
     tfm_gpt_init_weights(model, 1337); /* GPT-2 initialisation */
 
     tfm_train_task *task; /* GPT on the text as byte tokens, 5% held out */
-    if (tfm_gpt_task_create(&task, model, &train_config, argv[1]) != TFM_OK) { tfm_gpt_free(model); return fail(); }
+    if (tfm_gpt_task_create(&task, model, &train_config, argv[1], NULL) != TFM_OK) { tfm_gpt_free(model); return fail(); }
     tfm_trainer *trainer; /* the loop; it owns the task now */
     if (tfm_trainer_create(&trainer, task, &train_config) != TFM_OK) { tfm_gpt_free(model); return fail(); }
     for (long step = 0; step < train_config.max_steps;) {

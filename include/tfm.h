@@ -52,7 +52,7 @@
  *       tfm_gpt_init_weights(model, 1337);           // GPT-2 initialisation
  *
  *       tfm_train_task *task;                        // GPT on the text as byte tokens, 5% held out
- *       if (tfm_gpt_task_create(&task, model, &train_config, "corpus.txt") != TFM_OK) { ... }
+ *       if (tfm_gpt_task_create(&task, model, &train_config, "corpus.txt", NULL) != TFM_OK) { ... }
  *       tfm_trainer *trainer;                        // the one training loop; it owns the task now
  *       if (tfm_trainer_create(&trainer, task, &train_config) != TFM_OK) { ... }
  *       for (long step = 0; step < train_config.max_steps; ) {

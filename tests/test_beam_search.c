@@ -287,7 +287,7 @@ static void test_sampling(tfm_seq2seq *m) {
     uint64_t seeds[NS];
     for (int s = 0; s < NS; s++) seeds[s] = 1000 + (uint64_t)s;
     /* top-k 1 is greedy. */
-    tfm_sampler_config top1 = {1.0f, 1, 1.0f};
+    tfm_sampler_config top1 = {.temperature = 1.0f, .top_k = 1, .top_p = 1.0f};
     tfm_beam_result r[NS];
     CHECK_OK(tfm_seq2seq_sample(m, src, len, NS, S_MAX, &top1, seeds, 1.0f, 2, NULL, r));
     int32_t out[NS * TARGET_CAP];
@@ -300,7 +300,7 @@ static void test_sampling(tfm_seq2seq *m) {
         tfm_beam_result_free(&r[s]);
     }
     /* Hot sampling: each sentence's draw depends only on its source and seed (alone: with a reused workspace). */
-    tfm_sampler_config hot = {1.5f, 0, 0.95f};
+    tfm_sampler_config hot = {.temperature = 1.5f, .top_k = 0, .top_p = 0.95f};
     tfm_seq2seq_workspace workspace = {0};
     tfm_beam_result together[NS];
     CHECK_OK(tfm_seq2seq_sample(m, src, len, NS, S_MAX, &hot, seeds, 1.0f, 2, NULL, together));

@@ -124,7 +124,7 @@ expect_error "repeated label" 'labels.txt: line 3: .*code' -- "$tfm" train --con
 sed 's/"hidden_size": 32/"hidden_size": 16/' "$work/seq.json" > "$work/wide.json"
 expect_error "--init of another size" 'pre/best/config.json: hidden_size is 32, but the model being initialised from it has 16' -- "$tfm" train --config "$work/wide.json" --init "$work/pre/best" --data "$work/kind" --out "$work/e7"
 tiny_gpt_run "$work/gpt" 2
-expect_error "--init a GPT" '--init .*gpt: expected a BERT directory' -- "$tfm" train --config "$work/frozen.json" --init "$work/gpt" --data "$work/kind" --out "$work/e8"
+expect_error "--init a GPT with a BERT fine-tuning config" 'frozen.json: train.objective: a setting of BERT training, not of GPT' -- "$tfm" train --config "$work/frozen.json" --init "$work/gpt" --data "$work/kind" --out "$work/e8"
 expect_error "--init on resume" '--resume continues with the saved .*weights' -- "$tfm" train --resume "$work/seq" --init "$work/pre/best"
 sed 's/"eval_batches": 1/"eval_batches": 1, "freeze_steps": 3/' "$work/nsp.json" > "$work/freeze.json"
 expect_error "freeze_steps in pre-training" 'train.freeze_steps: .*0 unless fine-tuning' -- "$tfm" train --config "$work/freeze.json" --data "$work/text.txt" --tokenizer "$work/vocab.txt" --out "$work/e9"

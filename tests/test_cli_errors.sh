@@ -55,7 +55,7 @@ expect_error "config/tensor mismatch" "shape" -- "$tfm" generate --model "$work/
 
 # generation and resume
 long_prompt=$(head -c 40 /dev/zero | tr '\0' 'a')
-expect_error "prompt too long" "longer than the model's context length 16" -- "$tfm" generate --model "$work/run" --prompt "$long_prompt"
+expect_error "prompt too long (--no-truncate)" "longer than the model's context length 16 .--no-truncate." -- "$tfm" generate --model "$work/run" --prompt "$long_prompt" --no-truncate
 head -c 20000 "$work/data.txt" > "$work/other.txt"
 expect_error "resume on other data" "differs from the one this checkpoint was trained on" -- "$tfm" train --resume "$work/run" --data "$work/other.txt" --max-steps 4
 expect_error "train over a checkpoint" "holds a training run.*--resume.*--force" -- "$tfm" train --config "$work/config.json" --data "$work/data.txt" --out "$work/run"

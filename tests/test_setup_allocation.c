@@ -58,7 +58,7 @@ static tfm_status gpt_train(void *unused) {
     tfm_train_task *task = NULL;
     tfm_trainer *trainer = NULL;
     tfm_status st = tfm_gpt_create(&model, &shape);
-    if (!st) st = tfm_gpt_task_create(&task, model, &c, WORK "/data.txt");
+    if (!st) st = tfm_gpt_task_create(&task, model, &c, WORK "/data.txt", NULL);
     if (!st) st = tfm_trainer_create(&trainer, task, &c);
     if (!st) st = tfm_trainer_step(trainer);
     if (!st) st = tfm_trainer_save(trainer, WORK "/gpt_run");
@@ -76,7 +76,7 @@ static tfm_status gpt_resume(void *unused) {
     tfm_trainer *trainer = NULL;
     tfm_status st = tfm_trainer_saved_config(WORK "/gpt_run", TFM_TASK_GPT, &c, data, sizeof data);
     if (!st) st = tfm_gpt_load(&model, WORK "/gpt_run");
-    if (!st) st = tfm_gpt_task_create(&task, model, &c, data);
+    if (!st) st = tfm_gpt_task_create(&task, model, &c, data, NULL);
     if (!st) st = tfm_trainer_resume(&trainer, task, &c, WORK "/gpt_run");
     if (!st) st = tfm_trainer_step(trainer);
     tfm_trainer_free(trainer);

@@ -196,7 +196,7 @@ static void test_gpt_accumulation(void) {
         tfm_gpt_init_weights(model, 5);
         tfm_train_task *task = NULL;
         tfm_trainer *trainer = NULL;
-        CHECK_OK(tfm_gpt_task_create(&task, model, &c, path));
+        CHECK_OK(tfm_gpt_task_create(&task, model, &c, path, NULL));
         if (task) CHECK_OK(tfm_trainer_create(&trainer, task, &c));
         for (int s = 0; trainer && s < 2; s++) CHECK_OK(tfm_trainer_step(trainer));
         total = model->params.total;

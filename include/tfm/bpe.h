@@ -31,6 +31,10 @@ tfm_status tfm_tokens_reserve(tfm_tokens *tokens, size_t capacity);
  * ("#version" line, then one "left right" merge per line, rank = line order). "<|endoftext|>" is
  * registered as a special token when the vocabulary holds it. */
 tfm_status tfm_bpe_load_gpt2(tfm_bpe **out, const char *encoder_json_path, const char *vocab_bpe_path);
+/* Whatever a user has, by what it is: a directory holding tokenizer.json, else vocab.json + merges.txt
+ * (Hugging Face's slow files), else encoder.json + vocab.bpe (GPT-2's); a file named *.tiktoken (with
+ * "<|endoftext|>" as the id after the last rank, as GPT-2's); any other file as a tokenizer.json. */
+tfm_status tfm_bpe_load(tfm_bpe **out, const char *path);
 /* A Hugging Face tokenizer.json whose model is BPE with a ByteLevel pre-tokenizer (optionally inside
  * a Sequence) and no normalizer; other kinds are refused with TFM_ERR_UNSUPPORTED and the reason. */
 tfm_status tfm_bpe_load_hf(tfm_bpe **out, const char *tokenizer_json_path);

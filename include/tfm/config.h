@@ -212,9 +212,9 @@ tfm_status tfm_train_config_validate(const tfm_train_config *t, const tfm_gpt_co
 /* Read a tfm training config file: {"model": {...}, "train": {...}}; absent fields keep defaults.
  * Errors name the file and the field: "configs/x.json: model.n_heads: expected a positive integer, got "four"". */
 tfm_status tfm_config_load(const char *path, tfm_gpt_config *model, tfm_train_config *train);
-/* The "train" part of a BERT fine-tuning config whose model comes from elsewhere (tfm train --init DIR): the file
- * must not have a "model" object. */
-tfm_status tfm_bert_train_config_load(const char *path, tfm_train_config *train);
+/* The "train" part of a config for a `task` (TFM_TASK_*) whose model comes from elsewhere (tfm train --init DIR: BERT
+ * fine-tuning, a GPT continued from Hugging Face weights): the file must not have a "model" object. */
+tfm_status tfm_train_config_load_part(const char *path, int task, tfm_train_config *train);
 /* config.json beside a checkpoint (Hugging Face GPT-2 keys, plus "tfm" extras). Caller frees with tfm_free(text, strlen+1). */
 tfm_status tfm_gpt_config_to_json(const tfm_gpt_config *c, char **json_text);
 tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_name, tfm_gpt_config *c);

@@ -62,6 +62,17 @@ int tfm_file_exists(const char *path);
 tfm_status tfm_text_check_utf8(const char *bytes, size_t size, const char *name);
 
 
+/* ---- Token files: a tokenized corpus, "TFMTOK01", u32 vocab_size, u32 0, u64 count, then count u32 ids (LE) ---- */
+
+/* Write atomically; every id must be below vocab_size (else an error naming the token's position). */
+tfm_status tfm_token_file_write(const char *path, const uint32_t *ids, size_t count, uint32_t vocab_size);
+/* Read a whole token file into fresh memory (tfm_free(*ids, *count * 4)). vocab_size > 0: the file's vocabulary
+ * must not be larger (a model cannot embed ids it does not have); each id is checked against the file's own
+ * vocabulary. Errors name the file and, for a bad id, its position; a truncated file says so. */
+tfm_status tfm_token_file_read(const char *path, uint32_t vocab_size, uint32_t **ids, size_t *count, uint32_t *file_vocab_size);
+/* 1 when `path` is a readable file that starts with the token-file header (0 may leave a message in tfm_last_error). */
+int tfm_token_file_is(const char *path);
+
 /* ---- safetensors (Hugging Face): u64 LE header length N, N bytes of JSON header, raw LE tensor data ---- */
 
 typedef enum tfm_dtype {

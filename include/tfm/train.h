@@ -18,7 +18,7 @@ extern "C" {
  *   tfm_train_config config;                                   // the "train" object of a config file
  *   tfm_train_config_default(&config);                         // GPT's defaults (the encoder-decoder has its own)
  *   tfm_train_task *task;                                      // a model + its data: what the loop trains
- *   tfm_gpt_task_create(&task, model, &config, "corpus.txt");  // or tfm_seq2seq_task_create(...)
+ *   tfm_gpt_task_create(&task, model, &config, "corpus.txt", NULL);  // or tfm_seq2seq_task_create(...)
  *   tfm_trainer *trainer;                                      // the loop; it owns the task from here on
  *   tfm_trainer_create(&trainer, task, &config);
  *   tfm_train_run_options run = {.out_dir = "runs/gpt"};       // evaluation, checkpoints, log.jsonl, stopping
@@ -66,7 +66,7 @@ int tfm_plateau_observe(tfm_plateau *p, const tfm_train_config *t, float metric,
  * batches are windows of T+1 tokens at positions drawn from a counter-based stream, so the data
  * position is just (seed, counter) and a resumed run sees exactly the batches it would have seen. */
 typedef struct tfm_dataset {
-    uint16_t *tokens;        /* [count] token ids (16 bits: vocabularies up to 65,536) */
+    uint32_t *tokens;        /* [count] token ids */
     size_t count;
     size_t train_count;      /* tokens[0 .. train_count) train, the rest validation */
     tfm_rng position_rng;    /* where the next training window starts */
@@ -75,6 +75,12 @@ typedef struct tfm_dataset {
 /* Load a text file as byte tokens. Errors: missing/unreadable file, empty file, invalid UTF-8 (names the
  * byte offset and line), too small for one (seq_len+1)-token window in each split. */
 tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, float valid_fraction, uint64_t seed);
+/* Load a token file (tfm/io.h: tfm_token_file_read; its vocabulary no larger than vocab_size). */
+tfm_status tfm_dataset_load_tokens(tfm_dataset *d, const char *path, uint32_t vocab_size, int seq_len, float valid_fraction, uint64_t seed);
+/* Tokenize a UTF-8 text file once with a BPE (special tokens such as "<|endoftext|>" in the text count as such)
+ * into a token file, written atomically. */
+struct tfm_bpe;
+tfm_status tfm_dataset_tokenize_file(const char *text_path, struct tfm_bpe *tokenizer, const char *token_path);
 void tfm_dataset_free(tfm_dataset *d);
 /* Fill inputs/targets [B, T] with the next training windows (targets = inputs shifted by one). */
 void tfm_dataset_next_train_batch(tfm_dataset *d, int32_t *inputs, int32_t *targets, int B, int T);
@@ -143,10 +149,13 @@ typedef struct tfm_train_task {
     void (*free_task)(void *self);
 } tfm_train_task;
 
-/* GPT on a text file (byte tokens): windows of config->gpt.seq_len, per-batch weighting, eval_batches
- * validation windows. The model is not owned. */
+/* GPT on a token stream: data_path is a token file (tfm_dataset_tokenize_file), or else a UTF-8 text file of byte
+ * tokens. Windows of config->gpt.seq_len, per-batch weighting, eval_batches validation windows. `tokenizer` (NULL for
+ * bytes) tells how many bytes each id stands for: validation then also logs "bits_per_byte" and "byte_perplexity"
+ * (comparable across tokenizers) beside "perplexity" per token. Model and tokenizer are not owned. */
 struct tfm_gpt;
-tfm_status tfm_gpt_task_create(tfm_train_task **task, struct tfm_gpt *model, const tfm_train_config *config, const char *data_path);
+tfm_status tfm_gpt_task_create(tfm_train_task **task, struct tfm_gpt *model, const tfm_train_config *config, const char *data_path,
+                               const struct tfm_bpe *tokenizer);
 /* BERT pre-training on a text file of sentences (one per line, blank lines between documents) tokenized with
  * `tokenizer` (a vocabulary no larger than the model's): the last valid_fraction of the documents held out; loss =
  * mean masked-LM cross-entropy + mean NSP/SOP cross-entropy (MLM only for objective "mlm"); score = masked-LM

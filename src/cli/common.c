@@ -62,6 +62,18 @@ tfm_status cli_model_load(const char *dir, cli_model *m) {
     return m->task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_load(&m->seq2seq, dir) : tfm_gpt_load(&m->gpt, dir);
 }
 
+static int has_file(const char *dir, const char *name) {
+    char *path = tfm_file_join(dir, name);
+    int found = path && tfm_file_exists(path);
+    if (path) tfm_free(path, strlen(path) + 1);
+    return found;
+}
+
+int cli_directory_has_tokenizer(const char *dir) {
+    return has_file(dir, "tokenizer.json") || (has_file(dir, "vocab.json") && has_file(dir, "merges.txt")) ||
+           (has_file(dir, "encoder.json") && has_file(dir, "vocab.bpe"));
+}
+
 tfm_params *cli_model_params(cli_model *m) { return m->bert ? &m->bert->params : m->seq2seq ? &m->seq2seq->params : &m->gpt->params; }
 
 tfm_status cli_model_save(const cli_model *m, const char *dir) {

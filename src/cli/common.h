@@ -28,6 +28,8 @@ int cli_model_type_of_file(const char *path, int top);
 /* The same for a model, checkpoint or run directory (its current checkpoint's config.json). */
 int cli_model_type_of_directory(const char *dir);
 tfm_status cli_model_load(const char *dir, cli_model *model);
+/* 1 when a directory holds a byte-level BPE that tfm_bpe_load reads (tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe). */
+int cli_directory_has_tokenizer(const char *dir);
 tfm_params *cli_model_params(cli_model *model);
 /* Model-only save (parameters + config.json). */
 tfm_status cli_model_save(const cli_model *model, const char *dir);

@@ -22,6 +22,15 @@ static int set_value(const char *command, cli_option *o, const char *value) {
         *(const char **)o->target = value;
         return 1;
     }
+    if (o->kind == CLI_STRINGS) {
+        cli_strings *list = o->target;
+        if (list->count == CLI_STRINGS_MAX) {
+            fprintf(stderr, "tfm %s: --%s: at most %d of them\n", command, o->name, CLI_STRINGS_MAX);
+            return 0;
+        }
+        list->items[list->count++] = value;
+        return 1;
+    }
     if (o->kind == CLI_FLOAT) {
         double v = strtod(value, &end);
         if (!*value || *end || errno || !isfinite(v) || v < o->min || v > o->max) {
@@ -76,7 +85,7 @@ int cli_options_parse(const char *command, cli_option *options, int argc, char *
 void cli_options_print_help(const char *usage, const cli_option *options) {
     fprintf(stdout, "%s\n\noptions:\n", usage);
     for (const cli_option *o = options; o->name; o++) {
-        const char *meta = o->kind == CLI_FLAG ? "" : o->kind == CLI_STRING ? " TEXT" : o->kind == CLI_FLOAT ? " X" : " N";
+        const char *meta = o->kind == CLI_FLAG ? "" : o->kind == CLI_STRING || o->kind == CLI_STRINGS ? " TEXT" : o->kind == CLI_FLOAT ? " X" : " N";
         char left[64];
         snprintf(left, sizeof left, "--%s%s", o->name, meta);
         fprintf(stdout, "  %-22s %s\n", left, o->help);

@@ -2,12 +2,19 @@
 #ifndef TFM_CLI_OPTIONS_H
 #define TFM_CLI_OPTIONS_H
 
-typedef enum cli_option_kind { CLI_STRING, CLI_INT, CLI_LONG, CLI_FLOAT, CLI_FLAG } cli_option_kind;
+typedef enum cli_option_kind { CLI_STRING, CLI_INT, CLI_LONG, CLI_FLOAT, CLI_FLAG, CLI_STRINGS } cli_option_kind;
+
+/* CLI_STRINGS: an option that may be given several times (--stop A --stop B), in order. */
+#define CLI_STRINGS_MAX 16
+typedef struct cli_strings {
+    const char *items[CLI_STRINGS_MAX];
+    int count;
+} cli_strings;
 
 typedef struct cli_option {
     const char *name;        /* without the leading "--" */
     cli_option_kind kind;
-    void *target;            /* const char **, int *, long *, float *, int * (flag) */
+    void *target;            /* const char **, int *, long *, float *, int * (flag), cli_strings * */
     double min, max;         /* inclusive range for numbers */
     const char *help;
     int seen;                /* set by the parser */

@@ -27,7 +27,7 @@ typedef struct train_arguments {
 /* A model and what it needs beside the trainer (freed after it). */
 typedef struct train_model {
     cli_model model;             /* .task: TFM_TASK_* */
-    tfm_bpe *tokenizer;          /* the encoder-decoder's joint BPE */
+    tfm_bpe *tokenizer;          /* the encoder-decoder's joint BPE; a GPT's BPE (NULL: bytes) */
     tfm_wordpiece *wordpiece;    /* BERT's vocabulary */
 } train_model;
 
@@ -72,19 +72,69 @@ static void warn_schedule_change(const tfm_train_config *saved, const tfm_train_
 
 /* ---- The model's part: build (new run) or load (resume) the model and its task ---- */
 
-static tfm_status gpt_task(const train_arguments *a, train_model *m, tfm_train_config *c, tfm_train_task **task) {
-    m->model.gpt = NULL;
-    tfm_status st = TFM_OK;
-    if (a->resume_dir) {
-        st = tfm_gpt_load(&m->model.gpt, a->resume_dir);
-    } else {
-        tfm_gpt_config model_config;
-        tfm_gpt_config_default(&model_config);
-        if (a->config_path) st = tfm_config_load(a->config_path, &model_config, NULL);
-        if (!st) st = tfm_gpt_create(&m->model.gpt, &model_config);
-        if (!st) tfm_gpt_init_weights(m->model.gpt, c->seed);
+/* 1 when --config's "model" object sets `key` (a GPT's vocab_size then has to match its tokenizer's). */
+static int config_sets(const char *config_path, const char *key) {
+    char *text = NULL;
+    size_t size = 0;
+    if (!config_path || tfm_file_read(config_path, &text, &size) != TFM_OK) return 0;
+    cJSON *root = cJSON_Parse(text);
+    tfm_free(text, size + 1);
+    int found = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), key) != NULL;
+    cJSON_Delete(root);
+    return found;
+}
+
+/* A GPT's tokenizer: the run's (resume), --tokenizer's, else --init's when its directory has one; none: bytes. */
+static tfm_status gpt_tokenizer(const train_arguments *a, train_model *m) {
+    const char *from = a->resume_dir ? a->resume_dir : a->tokenizer ? a->tokenizer : a->init_dir;
+    if (!from || (from != a->tokenizer && !cli_directory_has_tokenizer(from))) return TFM_OK;
+    return tfm_bpe_load(&m->tokenizer, from);
+}
+
+static tfm_status gpt_model(const train_arguments *a, train_model *m, const tfm_train_config *c) {
+    if (a->resume_dir) return tfm_gpt_load(&m->model.gpt, a->resume_dir);
+    if (a->init_dir) return tfm_gpt_load(&m->model.gpt, a->init_dir); /* tfm's or Hugging Face's GPT-2 weights */
+    tfm_gpt_config model_config;
+    tfm_gpt_config_default(&model_config);
+    tfm_status st = a->config_path ? tfm_config_load(a->config_path, &model_config, NULL) : TFM_OK;
+    /* The tokenizer decides the vocabulary unless the config says otherwise (then they must agree: the task checks). */
+    if (!st && m->tokenizer && !config_sets(a->config_path, "vocab_size")) model_config.vocab_size = (int)tfm_bpe_vocab_size(m->tokenizer);
+    if (!st) st = tfm_gpt_create(&m->model.gpt, &model_config);
+    if (!st) tfm_gpt_init_weights(m->model.gpt, c->seed);
+    return st;
+}
+
+/* A new run with a tokenizer: it goes into the run directory as tokenizer.json, and text is tokenized once into
+ * <out>/data.tokens, which the run then trains on (and resumes from). */
+static tfm_status gpt_run_files(const train_arguments *a, const char *out_dir, const tfm_bpe *tokenizer, char **data) {
+    *data = tfm_strdup(a->data);
+    if (!*data) return TFM_ERR_OUT_OF_MEMORY;
+    if (a->resume_dir || !tokenizer) return TFM_OK;
+    char *saved = tfm_file_join(out_dir, "tokenizer.json"), *tokens = tfm_file_join(out_dir, "data.tokens");
+    tfm_status st = saved && tokens ? tfm_file_make_directory(out_dir) : TFM_ERR_OUT_OF_MEMORY;
+    if (!st) st = tfm_bpe_save_hf(tokenizer, saved);
+    if (!st && !tfm_token_file_is(a->data)) {
+        double t0 = cli_now();
+        st = tfm_dataset_tokenize_file(a->data, (tfm_bpe *)tokenizer, tokens);
+        if (!st) fprintf(stderr, "tfm train: tokenized %s into %s (%.1f s)\n", a->data, tokens, cli_now() - t0);
+        if (!st) {
+            tfm_free(*data, strlen(*data) + 1);
+            *data = tokens, tokens = NULL;
+        }
     }
-    if (!st) st = tfm_gpt_task_create(task, m->model.gpt, c, a->data);
+    if (saved) tfm_free(saved, strlen(saved) + 1);
+    if (tokens) tfm_free(tokens, strlen(tokens) + 1);
+    return st;
+}
+
+static tfm_status gpt_task(const train_arguments *a, const char *out_dir, train_model *m, tfm_train_config *c, tfm_train_task **task) {
+    m->model.gpt = NULL;
+    char *data = NULL;
+    tfm_status st = gpt_tokenizer(a, m);
+    if (!st) st = gpt_model(a, m, c);
+    if (!st) st = gpt_run_files(a, out_dir, m->tokenizer, &data);
+    if (!st) st = tfm_gpt_task_create(task, m->model.gpt, c, data, m->tokenizer);
+    if (data) tfm_free(data, strlen(data) + 1);
     return st;
 }
 
@@ -225,7 +275,7 @@ static tfm_status make_trainer(train_arguments *a, const char *out_dir, train_mo
         st = tfm_trainer_saved_config(a->resume_dir, m->model.task, &config, a->saved_data, sizeof a->saved_data);
         if (!a->data) a->data = a->saved_data;
     } else if (a->init_dir && !config_has_model(a)) {
-        if (a->config_path) st = tfm_bert_train_config_load(a->config_path, &config);
+        if (a->config_path) st = tfm_train_config_load_part(a->config_path, m->model.task, &config);
     } else if (a->config_path) {
         st = m->model.task == TFM_TASK_SEQ2SEQ ? tfm_seq2seq_config_load(a->config_path, NULL, &config)
              : m->model.task == TFM_TASK_BERT  ? tfm_bert_config_load(a->config_path, NULL, &config)
@@ -237,7 +287,7 @@ static tfm_status make_trainer(train_arguments *a, const char *out_dir, train_mo
     tfm_train_task *task = NULL;
     st = m->model.task == TFM_TASK_SEQ2SEQ ? seq2seq_task(a, out_dir, m, &config, &task)
          : m->model.task == TFM_TASK_BERT  ? bert_task(a, out_dir, m, &config, &task)
-                                           : gpt_task(a, m, &config, &task);
+                                           : gpt_task(a, out_dir, m, &config, &task);
     if (st) return st;
     if (!a->resume_dir) return tfm_trainer_create(trainer, task, &config);
     st = tfm_trainer_resume(trainer, task, &config, a->resume_dir);
@@ -357,9 +407,8 @@ static int check_arguments(const train_arguments *a, int task) {
         fprintf(stderr, "tfm train: --resume continues with the saved config, seed, tokenizer and weights; drop --config/--seed/--tokenizer/--init\n");
         return 0;
     }
-    if (a->init_dir && task != TFM_TASK_BERT) {
-        fprintf(stderr, "tfm train: --init %s: expected a BERT directory (config.json with \"model_type\": \"bert\"); only BERT runs start "
-                        "from other weights\n", a->init_dir);
+    if (a->init_dir && task == TFM_TASK_SEQ2SEQ) {
+        fprintf(stderr, "tfm train: --init %s: expected a BERT or GPT directory; an encoder-decoder run starts from its own config\n", a->init_dir);
         return 0;
     }
     if (a->resume_dir && a->out_dir && strcmp(a->out_dir, a->resume_dir) != 0) {
@@ -368,10 +417,6 @@ static int check_arguments(const train_arguments *a, int task) {
     }
     if (a->on_nonfinite && strcmp(a->on_nonfinite, "stop") != 0 && strcmp(a->on_nonfinite, "skip") != 0) {
         fprintf(stderr, "tfm train: --on-nonfinite: expected \"stop\" or \"skip\", got \"%s\"\n", a->on_nonfinite);
-        return 0;
-    }
-    if (task == TFM_TASK_GPT && a->tokenizer) {
-        fprintf(stderr, "tfm train: --tokenizer is for encoder-decoder and BERT runs; a GPT trains on bytes\n");
         return 0;
     }
     return 1;
@@ -400,15 +445,16 @@ int cli_train(int argc, char **argv) {
         {"config", CLI_STRING, &a.config_path, 0, 0, "training config (JSON); default: the built-in tiny GPT. \"model_type\": \"seq2seq\" "
                                                    "or \"bert\" in its model makes an encoder-decoder or BERT run; a BERT's train.objective "
                                                    "\"sequence_classification\" or \"token_classification\" fine-tunes", 0},
-        {"data", CLI_STRING, &a.data, 0, 0, "GPT: a UTF-8 text file (byte tokens); encoder-decoder: the directory with "
+        {"data", CLI_STRING, &a.data, 0, 0, "GPT: a UTF-8 text file (bytes, or tokenized once with --tokenizer) or a token file; encoder-decoder: the directory with "
                                            "train.<src>/train.<tgt>/valid.<src>/valid.<tgt> (and tokenizer.json); BERT pre-training: a UTF-8 "
                                            "text file, one sentence per line, a blank line between documents; BERT fine-tuning: the "
                                            "directory with labels.txt, train.tsv and valid.tsv (label<TAB>text[<TAB>text_b], or "
                                            "word labels<TAB>text)", 0},
-        {"init", CLI_STRING, &a.init_dir, 0, 0, "BERT: start from the weights of this model or run (tfm's or Hugging Face's); its "
-                                               "config.json is the model unless --config has one, and its vocab.txt the vocabulary", 0},
-        {"tokenizer", CLI_STRING, &a.tokenizer, 0, 0, "encoder-decoder: the joint BPE tokenizer.json (default: <data>/tokenizer.json); BERT: "
-                                                     "the WordPiece vocab.txt (default: --init's, else vocab.txt beside --data)", 0},
+        {"init", CLI_STRING, &a.init_dir, 0, 0, "BERT or GPT: start from the weights of this model or run (tfm's or Hugging Face's); its "
+                                               "config.json is the model (for BERT unless --config has one), its vocab.txt / tokenizer the vocabulary", 0},
+        {"tokenizer", CLI_STRING, &a.tokenizer, 0, 0, "GPT: a byte-level BPE (tokenizer.json, a .tiktoken file, or a directory with tokenizer.json, "
+                                                     "vocab.json + merges.txt or encoder.json + vocab.bpe; default: --init's, else bytes); encoder-decoder: the joint BPE "
+                                                     "tokenizer.json (default: <data>/tokenizer.json); BERT: the WordPiece vocab.txt (default: --init's, else vocab.txt beside --data)", 0},
         {"out", CLI_STRING, &a.out_dir, 0, 0, "checkpoint directory to create", 0},
         {"resume", CLI_STRING, &a.resume_dir, 0, 0, "continue the run saved in this directory", 0},
         {"max-steps", CLI_LONG, &a.max_steps, 1, 1e12, "optimizer steps in total (overrides the config)", 0},

@@ -271,7 +271,7 @@ int cli_translate(int argc, char **argv) {
             seeds[b] = (uint64_t)seed + (uint64_t)order[first + b];
         }
         if (sampling) {
-            tfm_sampler_config sc = {temperature, top_k, top_p};
+            tfm_sampler_config sc = {.temperature = temperature, .top_k = top_k, .top_p = top_p};
             st = tfm_seq2seq_sample(model, source, source_lengths, B, S, &sc, seeds, max_length_a, max_length_b, &workspace, results);
         } else {
             tfm_beam_search_options bo = {beam, nbest, alpha, max_length_a, max_length_b, &workspace};

@@ -29,6 +29,7 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
     if (st) { tfm_free(sequence, sizeof(int32_t) * capacity); return st; }
     if (use_cache && (st = tfm_gpt_cache_create(&cache, m, 1)) != TFM_OK) goto done;
     memcpy(sequence, prompt, sizeof(int32_t) * (size_t)prompt_length);
+    for (int i = 0; i < prompt_length; i++) tfm_sampler_observe(sampler, prompt[i]);
 
     /* A one-token step of one sequence is a fraction of a millisecond of work: less than it costs to wake
      * and join a second thread (and far less on a busy machine). Prompts and recomputed windows are real
@@ -56,6 +57,7 @@ tfm_status tfm_gpt_generate(tfm_gpt *m, const int32_t *prompt, int prompt_length
         if ((st = tfm_logits_check_finite(logits->data, (size_t)m->config.vocab_size, produced + 1)) != TFM_OK) goto done;
         int token = tfm_sampler_next(sampler, logits->data);
         sequence[length++] = token;
+        tfm_sampler_observe(sampler, token);
         if (on_token && on_token(token, user_data)) break;
     }
 done:

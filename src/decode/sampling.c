@@ -1,4 +1,4 @@
-/* decode/sampling.c: greedy and temperature / top-k / top-p sampling over one row of logits. */
+/* decode/sampling.c: greedy and temperature / top-k / top-p / min-p sampling, with a repetition penalty, over one row of logits. */
 #include "tfm/decode.h"
 
 #include <math.h>
@@ -28,8 +28,13 @@ tfm_status tfm_sampler_config_validate(const tfm_sampler_config *c) {
     if (c->top_k < 0) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "top-k must be >= 0 (0 = off), got %d", c->top_k);
     if (!(c->top_p > 0 && c->top_p <= 1))
         return tfm_error(TFM_ERR_INVALID_ARGUMENT, "top-p must be in (0, 1], got %g", c->top_p);
+    if (!(c->min_p >= 0 && c->min_p <= 1)) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "min-p must be in [0, 1] (0 = off), got %g", c->min_p);
+    if (!(c->repetition_penalty >= 0) || !isfinite(c->repetition_penalty))
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "repetition penalty must be a finite number > 0 (1 = off), got %g", c->repetition_penalty);
     return TFM_OK;
 }
+
+static int penalizing(const tfm_sampler_config *c) { return c->repetition_penalty > 0 && c->repetition_penalty != 1; }
 
 tfm_status tfm_sampler_init(tfm_sampler *s, int vocab_size, const tfm_sampler_config *config, uint64_t seed) {
     memset(s, 0, sizeof *s);
@@ -39,7 +44,14 @@ tfm_status tfm_sampler_init(tfm_sampler *s, int vocab_size, const tfm_sampler_co
     s->vocab_size = vocab_size;
     s->probabilities = tfm_malloc(sizeof(float) * (size_t)vocab_size);
     s->order = tfm_malloc(sizeof(int) * (size_t)vocab_size);
-    if (!s->probabilities || !s->order) { tfm_sampler_free(s); return TFM_ERR_OUT_OF_MEMORY; }
+    if (penalizing(&s->config)) {
+        s->penalized = tfm_malloc(sizeof(float) * (size_t)vocab_size);
+        s->seen = tfm_calloc((size_t)vocab_size, 1);
+    }
+    if (!s->probabilities || !s->order || (penalizing(&s->config) && (!s->penalized || !s->seen))) {
+        tfm_sampler_free(s);
+        return TFM_ERR_OUT_OF_MEMORY;
+    }
     tfm_rng_init(&s->rng, seed);
     return TFM_OK;
 }
@@ -47,7 +59,27 @@ tfm_status tfm_sampler_init(tfm_sampler *s, int vocab_size, const tfm_sampler_co
 void tfm_sampler_free(tfm_sampler *s) {
     tfm_free(s->probabilities, sizeof(float) * (size_t)s->vocab_size);
     tfm_free(s->order, sizeof(int) * (size_t)s->vocab_size);
+    if (s->penalized) tfm_free(s->penalized, sizeof(float) * (size_t)s->vocab_size);
+    if (s->seen) tfm_free(s->seen, (size_t)s->vocab_size);
     memset(s, 0, sizeof *s);
+}
+
+void tfm_sampler_observe(tfm_sampler *s, int token) {
+    if (s->seen && token >= 0 && token < s->vocab_size) s->seen[token] = 1;
+}
+
+void tfm_sampler_forget(tfm_sampler *s) {
+    if (s->seen) memset(s->seen, 0, (size_t)s->vocab_size);
+}
+
+/* The logits with the penalty on every token seen, in the sampler's scratch. */
+static const float *penalize(tfm_sampler *s, const float *logits) {
+    float penalty = s->config.repetition_penalty;
+    for (int i = 0; i < s->vocab_size; i++) {
+        float x = logits[i];
+        s->penalized[i] = !s->seen[i] ? x : x < 0 ? x * penalty : x / penalty;
+    }
+    return s->penalized;
 }
 
 /* qsort comparator context: probabilities descending, then token id ascending (a total, stable order). */
@@ -79,6 +111,7 @@ static void select_largest(int *order, int n, int k, const float *keys) {
 int tfm_sampler_next(tfm_sampler *s, const float *logits) {
     int V = s->vocab_size;
     const tfm_sampler_config *c = &s->config;
+    if (s->seen) logits = penalize(s, logits);
     /* top-k 1 keeps only the most likely token (ties to the lowest id, as the sort below): no softmax needed */
     if (c->temperature == 0 || c->top_k == 1) return tfm_argmax(logits, V);
 
@@ -93,7 +126,7 @@ int tfm_sampler_next(tfm_sampler *s, const float *logits) {
     for (int i = 0; i < V; i++) s->probabilities[i] = (float)(s->probabilities[i] / sum);
 
     int n = V;
-    if ((c->top_k > 0 && c->top_k < V) || c->top_p < 1) {
+    if ((c->top_k > 0 && c->top_k < V) || c->top_p < 1 || c->min_p > 0) {
         for (int i = 0; i < V; i++) s->order[i] = i;
         if (c->top_k > 0 && c->top_k < n) {
             /* only the k largest need sorting: O(V + k log k), not O(V log V) */
@@ -111,6 +144,12 @@ int tfm_sampler_next(tfm_sampler *s, const float *logits) {
                 kept += s->probabilities[s->order[m++]];
                 if (kept >= c->top_p * total) break;
             }
+            n = m;
+        }
+        if (c->min_p > 0) { /* relative to the most likely token, the first of order */
+            float floor = c->min_p * s->probabilities[s->order[0]];
+            int m = 1;
+            while (m < n && s->probabilities[s->order[m]] >= floor) m++;
             n = m;
         }
         double mass = 0;

@@ -593,9 +593,9 @@ static tfm_status refuse_model(const cJSON *o, const char *path, void *out) {
     return TFM_OK;
 }
 
-tfm_status tfm_bert_train_config_load(const char *path, tfm_train_config *train) {
+tfm_status tfm_train_config_load_part(const char *path, int task, tfm_train_config *train) {
     tfm_train_config t;
-    tfm_train_config_default_task(&t, TFM_TASK_BERT);
+    tfm_train_config_default_task(&t, task);
     TRY(load_config_file(path, refuse_model, NULL, 0, &t));
     tfm_status s = tfm_train_config_validate(&t, NULL);
     if (s) return tfm_error_prefix(s, "%s: ", path);

@@ -1,58 +1,78 @@
-/* train/data.c: a text file as a stream of byte tokens, split into training windows and a validation tail. */
-#include "tfm/io.h" /* tfm_file_open_read, tfm_file_check_input */
+/* train/data.c: a corpus as a stream of token ids (bytes, a token file, or text through a BPE), split into training windows and a validation tail. */
+#include "tfm/bpe.h"
+#include "tfm/io.h" /* tfm_file_read, tfm_token_file_read */
 #include "tfm/train.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
-tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, float valid_fraction, uint64_t seed) {
-    memset(d, 0, sizeof *d);
-    FILE *f = NULL;
-    tfm_status opened = tfm_file_open_read(path, &f);
-    if (opened) return tfm_error_prefix(opened, "data file: ");
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return tfm_error(TFM_ERR_IO, "%s: cannot seek: %s", path, strerror(errno)); }
-    long size = ftell(f);
-    rewind(f);
-    if (size < 0) { fclose(f); return tfm_error(TFM_ERR_IO, "%s: cannot tell its size", path); }
-    if (size == 0) { fclose(f); return tfm_error(TFM_ERR_FORMAT, "data file %s is empty: expected UTF-8 text", path); }
-    unsigned char *bytes = tfm_malloc((size_t)size);
-    if (!bytes) { fclose(f); return TFM_ERR_OUT_OF_MEMORY; }
-    size_t got = fread(bytes, 1, (size_t)size, f);
-    fclose(f);
-    if (got != (size_t)size) { tfm_free(bytes, (size_t)size); return tfm_error(TFM_ERR_IO, "%s: short read (%zu of %ld bytes)", path, got, size); }
-
-    tfm_status checked = tfm_text_check_utf8((const char *)bytes, (size_t)size, path);
-    if (checked) {
-        tfm_free(bytes, (size_t)size);
-        return tfm_error_prefix(checked, "data file ");
+/* Take `ids` [count] (owned from here on) as the dataset, or refuse it as too small for the windows. */
+static tfm_status from_ids(tfm_dataset *d, uint32_t *ids, size_t count, const char *name, int seq_len, float valid_fraction, uint64_t seed) {
+    size_t valid = (size_t)((double)count * valid_fraction), window = (size_t)seq_len + 1;
+    if (count < valid + window || (valid_fraction > 0 && valid < window)) {
+        tfm_free(ids, count * sizeof *ids);
+        return tfm_error(TFM_ERR_FORMAT, "data file %s has %zu tokens: too small for a %zu-token training window%s", name, count, window,
+                         valid_fraction > 0 ? " and a validation window" : "");
     }
-
-    size_t count = (size_t)size;
-    size_t valid = (size_t)((double)count * valid_fraction);
-    size_t window = (size_t)seq_len + 1;
-    if (count - valid < window || (valid_fraction > 0 && valid < window)) {
-        tfm_free(bytes, (size_t)size);
-        return tfm_error(TFM_ERR_FORMAT, "data file %s has %zu tokens: too small for a %zu-token training window%s", path,
-                         count, window, valid_fraction > 0 ? " and a validation window" : "");
-    }
-    d->tokens = tfm_malloc(sizeof(uint16_t) * count);
-    if (!d->tokens) { tfm_free(bytes, (size_t)size); return TFM_ERR_OUT_OF_MEMORY; }
-    for (size_t i = 0; i < count; i++) d->tokens[i] = bytes[i];
-    tfm_free(bytes, (size_t)size);
+    d->tokens = ids;
     d->count = count;
     d->train_count = count - valid;
     tfm_rng_init(&d->position_rng, seed ^ 0xDA7A5E7ull);
     return TFM_OK;
 }
 
-/* Stored tokens are 16-bit (half the memory of int32; any vocabulary up to 65,536, GPT-2's included). */
-static void widen(int32_t *out, const uint16_t *in, int n) {
-    for (int i = 0; i < n; i++) out[i] = in[i];
+/* The file as checked UTF-8 text in fresh memory (tfm_free(*text, *size + 1)). */
+static tfm_status read_text(const char *path, char **text, size_t *size) {
+    tfm_status st = tfm_file_read(path, text, size);
+    if (st) return tfm_error_prefix(st, "data file: ");
+    if (*size == 0) st = tfm_error(TFM_ERR_FORMAT, "data file %s is empty: expected UTF-8 text", path);
+    if (!st && (st = tfm_text_check_utf8(*text, *size, path)) != TFM_OK) st = tfm_error_prefix(st, "data file ");
+    if (st) tfm_free(*text, *size + 1);
+    return st;
+}
+
+tfm_status tfm_dataset_load_text(tfm_dataset *d, const char *path, int seq_len, float valid_fraction, uint64_t seed) {
+    memset(d, 0, sizeof *d);
+    char *text;
+    size_t size;
+    tfm_status st = read_text(path, &text, &size);
+    if (st) return st;
+    uint32_t *ids = tfm_malloc(size * sizeof *ids);
+    if (ids)
+        for (size_t i = 0; i < size; i++) ids[i] = (unsigned char)text[i]; /* byte-level: a token is a byte */
+    tfm_free(text, size + 1);
+    if (!ids) return TFM_ERR_OUT_OF_MEMORY;
+    return from_ids(d, ids, size, path, seq_len, valid_fraction, seed);
+}
+
+tfm_status tfm_dataset_load_tokens(tfm_dataset *d, const char *path, uint32_t vocab_size, int seq_len, float valid_fraction, uint64_t seed) {
+    memset(d, 0, sizeof *d);
+    uint32_t *ids;
+    size_t count;
+    tfm_status st = tfm_token_file_read(path, vocab_size, &ids, &count, NULL);
+    return st ? st : from_ids(d, ids, count, path, seq_len, valid_fraction, seed);
+}
+
+tfm_status tfm_dataset_tokenize_file(const char *text_path, tfm_bpe *tokenizer, const char *token_path) {
+    char *text;
+    size_t size;
+    tfm_status st = read_text(text_path, &text, &size);
+    if (st) return st;
+    tfm_tokens ids = {0};
+    /* Special tokens in the text ("<|endoftext|>" between documents) are the tokens, as in GPT-2's training data. */
+    st = tfm_bpe_encode(tokenizer, text, size, TFM_BPE_ALLOW_SPECIAL, &ids, NULL);
+    tfm_free(text, size + 1);
+    if (st) st = tfm_error_prefix(st, "%s: ", text_path);
+    else st = tfm_token_file_write(token_path, ids.ids, ids.count, (uint32_t)tfm_bpe_vocab_size(tokenizer));
+    tfm_tokens_free(&ids);
+    return st;
+}
+
+static void widen(int32_t *out, const uint32_t *in, int n) {
+    for (int i = 0; i < n; i++) out[i] = (int32_t)in[i];
 }
 
 void tfm_dataset_free(tfm_dataset *d) {
-    tfm_free(d->tokens, sizeof(uint16_t) * d->count);
+    tfm_free(d->tokens, sizeof *d->tokens * d->count);
     memset(d, 0, sizeof *d);
 }
 
