@@ -6,6 +6,7 @@ Cases:
                     tfm (tests/tools/gpt_parity) loads the directory as it is; logits, the loss and every gradient
                     against GPT2LMHeadModel's, and 200 greedy tokens against GPT2LMHeadModel.generate(do_sample=False)
   hf_saved_wide     the same with GPT-2's own 124M proportions scaled down (vocab 1000, 192 wide, 3 heads of 64, 3 layers)
+  hf_saved_penalty  hf_saved_small's shape, greedy with repetition penalty 1.3: transformers' RepetitionPenaltyLogitsProcessor vs tfm's sampler
   tfm_saved         a model `tfm init` wrote (the built-in tiny GPT), matrices scaled and saved by tfm_gpt_save:
                     GPT2LMHeadModel.from_pretrained loads what tfm wrote; logits, gradients and 100 greedy tokens
 
@@ -62,9 +63,10 @@ def inputs_for(vocab, seed, B=2, T=16):
     return tokens, targets
 
 
-def reference(model, tokens, targets, new_tokens):
+def reference(model, tokens, targets, new_tokens, repetition_penalty=1.0):
     """float64: logits, the mean cross-entropy over the non-ignored targets, every gradient, new_tokens greedy tokens from
-    row 0 and the margins (best minus second-best logit) along that greedy path."""
+    row 0 (with transformers' repetition penalty when given) and the margins (best minus second-best of the scores greedy
+    chose from) along that path."""
     ref = model.double()
     ref.zero_grad(set_to_none=True)
     logits = ref(input_ids=torch.tensor(tokens)).logits
@@ -75,11 +77,12 @@ def reference(model, tokens, targets, new_tokens):
            "grads": {n: p.grad.numpy().copy() for n, p in ref.named_parameters() if p.grad is not None}}
     with torch.no_grad():
         prompt = torch.tensor(tokens[:1])
-        generated = ref.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens, do_sample=False,
-                                 eos_token_id=None, pad_token_id=0, min_new_tokens=new_tokens)
-        out["greedy"] = generated[0, tokens.shape[1]:].tolist()
-        path_logits = ref(input_ids=generated[:, :-1]).logits[0, tokens.shape[1] - 1:]
-        top = torch.topk(path_logits, 2, dim=-1).values
+        result = ref.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens, do_sample=False,
+                              eos_token_id=None, pad_token_id=0, min_new_tokens=new_tokens, repetition_penalty=repetition_penalty,
+                              output_scores=True, return_dict_in_generate=True)
+        out["greedy"] = result.sequences[0, tokens.shape[1]:].tolist()
+        scores = torch.stack([step[0] for step in result.scores])  # [new_tokens, V], after the logits processors
+        top = torch.topk(scores, 2, dim=-1).values
         out["margins"] = (top[:, 0] - top[:, 1]).tolist()
     return out
 
@@ -105,12 +108,13 @@ def run_hf_saved(case_spec, tool, failures):
     model = random_hf_model(vocab, width, heads, layers, seed=case_spec["seed"])
     model.save_pretrained(work)  # transformers' own files: config.json, generation_config.json, model.safetensors
     tokens, targets = inputs_for(vocab, case_spec["seed"])
-    write_case(work, tokens, targets, NEW_TOKENS)
+    penalty = case_spec.get("repetition_penalty", 1.0)
+    write_case(work, tokens, targets, NEW_TOKENS, repetition_penalty=penalty)
     case = harness.Case(name, work)
     print(f"case {name}: GPT2LMHeadModel V={vocab} C={width} H={heads} L={layers} saved by transformers "
-          f"{transformers.__version__} in {work}")
+          f"{transformers.__version__} in {work}, greedy with repetition penalty {penalty}")
     if case.run(tool):
-        ref = reference(model, tokens, targets, NEW_TOKENS)
+        ref = reference(model, tokens, targets, NEW_TOKENS, penalty)
         case.compare_forward_backward(ref, LOGITS_TOL, LOSS_TOL, GRAD_REL_TOL, require_nonzero_grads=True)
         compare_greedy(case, ref, NEW_TOKENS)
     case.finish(failures)
@@ -151,6 +155,8 @@ def run_tfm_saved(case_spec, tool, failures):
 
 CASES = [dict(name="hf_saved_small", shape=(300, 64, 4, 2), seed=3, run=run_hf_saved),
          dict(name="hf_saved_wide", shape=(1000, 192, 3, 3), seed=4, run=run_hf_saved),
+         # transformers' RepetitionPenaltyLogitsProcessor against tfm's sampler, on the tokens both chose so far
+         dict(name="hf_saved_penalty", shape=(300, 64, 4, 2), seed=6, repetition_penalty=1.3, run=run_hf_saved),
          dict(name="tfm_saved", seed=5, generate=100, run=run_tfm_saved)]  # the tiny GPT's context is 128
 
 

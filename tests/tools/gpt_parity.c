@@ -73,6 +73,7 @@ int main(int argc, char **argv) {
     float beta2 = (float)json_number(parity, "beta2", 0.999), eps = (float)json_number(parity, "eps", 1e-8);
     float weight_decay = (float)json_number(parity, "weight_decay", 0), clip = (float)json_number(parity, "grad_clip", 0);
     int generate = (int)json_number(parity, "generate", 0);
+    float repetition_penalty = (float)json_number(parity, "repetition_penalty", 1);
     float scale_matrices = (float)json_number(parity, "scale_matrices", 1);
     const cJSON *save_to = cJSON_GetObjectItemCaseSensitive(parity, "save_to");
     if (cJSON_IsString(save_to)) {
@@ -125,7 +126,7 @@ int main(int argc, char **argv) {
     float *generated = malloc(sizeof(float) * (size_t)(generate > 0 ? generate : 1));
     if (generate > 0) {
         tfm_sampler sampler;
-        tfm_sampler_config greedy = {.temperature = 0, .top_k = 0, .top_p = 1};
+        tfm_sampler_config greedy = {.temperature = 0, .top_k = 0, .top_p = 1, .repetition_penalty = repetition_penalty};
         collected sink = {generated, 0, generate};
         if (tfm_sampler_init(&sampler, config.vocab_size, &greedy, 1) ||
             tfm_gpt_generate(model, tokens, T, generate, &sampler, 1, collect, &sink))
