@@ -135,7 +135,7 @@ def run_tfm_saved(case_spec, tool, failures):
         return
     config_path = os.path.join(work, "train.json")  # the built-in tiny GPT without dropout: the tool runs in training mode
     with open(config_path, "w") as f:
-        json.dump({"model": {"dropout": 0.0}}, f)
+        json.dump({"model": {"dropout": 0.0, "attention_dropout": 0.0, "embedding_dropout": 0.0, **case_spec.get("model", {})}}, f)
     proc = subprocess.run([tfm, "init", "--config", config_path, "--out", work, "--seed", "11", "--force"], capture_output=True,
                           text=True)
     if not case.check(proc.returncode == 0, f"tfm init: exit {proc.returncode} {proc.stderr.strip()[-500:]}"):
@@ -144,7 +144,7 @@ def run_tfm_saved(case_spec, tool, failures):
     with open(os.path.join(work, "config.json")) as f:
         vocab = json.load(f)["vocab_size"]
     tokens, targets = inputs_for(vocab, case_spec["seed"])
-    write_case(work, tokens, targets, case_spec["generate"], save_to=saved, scale_matrices=8.0)
+    write_case(work, tokens, targets, case_spec["generate"], save_to=saved, scale_matrices=case_spec.get("scale", 8.0))
     if case.run(tool):
         model = transformers.GPT2LMHeadModel.from_pretrained(saved).eval()
         ref = reference(model, tokens, targets, case_spec["generate"])
@@ -160,8 +160,16 @@ CASES = [dict(name="hf_saved_small", shape=(300, 64, 4, 2), seed=3, run=run_hf_s
          dict(name="tfm_saved", seed=5, generate=100, run=run_tfm_saved)]  # the tiny GPT's context is 128
 
 
+# GPT-2 124M's shape both ways: too slow for the suite (float64 gradients of 124M parameters), run by
+# bench/run-gpt-hf-124m.sh as `test_gpt_hf.py --124m`. Wider matrices need a smaller scale to stay out of saturation.
+GPT2_124M = {"vocab_size": 50257, "context_length": 1024, "d_model": 768, "n_layers": 12, "n_heads": 12, "d_ff": 3072}
+BENCH_CASES = [dict(name="hf_saved_124m", shape=(50257, 768, 12, 12), seed=7, run=run_hf_saved),
+               dict(name="tfm_saved_124m", seed=8, generate=200, model=GPT2_124M, scale=3.0, run=run_tfm_saved)]
+
+
 def main():
-    return harness.main(CASES, lambda case, tool, failures: case["run"](case, tool, failures), "GPT_PARITY_TOOL", "gpt_parity")
+    cases = BENCH_CASES if "--124m" in sys.argv[1:] else CASES
+    return harness.main(cases, lambda case, tool, failures: case["run"](case, tool, failures), "GPT_PARITY_TOOL", "gpt_parity")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ tfm_status tfm_bpe_load_gpt2(tfm_bpe **out, const char *encoder_json_path, const
  * (Hugging Face's slow files), else encoder.json + vocab.bpe (GPT-2's); a file named *.tiktoken (with
  * "<|endoftext|>" as the id after the last rank, as GPT-2's); any other file as a tokenizer.json. */
 tfm_status tfm_bpe_load(tfm_bpe **out, const char *path);
+/* The byte-level vocabulary of tfm's byte GPTs as a tokenizer: id b is byte b, no merges (so the files and formats
+ * that need a tokenizer, such as GGUF's, can describe a byte model). */
+tfm_status tfm_bpe_create_bytes(tfm_bpe **out);
 /* A Hugging Face tokenizer.json whose model is BPE with a ByteLevel pre-tokenizer (optionally inside
  * a Sequence) and no normalizer; other kinds are refused with TFM_ERR_UNSUPPORTED and the reason. */
 tfm_status tfm_bpe_load_hf(tfm_bpe **out, const char *tokenizer_json_path);
@@ -96,6 +99,12 @@ int tfm_bpe_is_special(const tfm_bpe *tok, uint32_t id);
 size_t tfm_bpe_special_count(const tfm_bpe *tok);
 /* The i-th special token (0 <= i < special_count): its text and id. */
 const char *tfm_bpe_special(const tfm_bpe *tok, size_t i, uint32_t *id);
+
+/* A token as vocabularies spell it (Hugging Face's vocab.json, GGUF's tokenizer.ggml.tokens): special tokens as
+ * themselves, others in GPT-2's byte-to-unicode alphabet; `out` needs 2 * (token bytes) + 1 bytes. */
+tfm_status tfm_bpe_token_spelling(const tfm_bpe *tok, uint32_t id, char *out, size_t capacity, size_t *length);
+/* The merge of rank `rank` (0 = applied first): the ids of its left and right parts. */
+tfm_status tfm_bpe_merge_at(const tfm_bpe *tok, size_t rank, uint32_t *left, uint32_t *right);
 
 /* Training. The corpus is given as whole texts (e.g. file contents); each is pre-tokenized with the
  * GPT-2 rules. Special tokens get ids 0..n-1, then the 256 byte tokens, then merges in order. Each

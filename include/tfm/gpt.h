@@ -58,6 +58,13 @@ tfm_status tfm_gpt_load(tfm_gpt **model, const char *dir);
 struct tfm_load_options;
 tfm_status tfm_gpt_load_with(tfm_gpt **model, const char *dir, const struct tfm_load_options *options);
 
+/* llama.cpp's GGUF (architecture "gpt2", the tokenizer inside: tokens, merges, <|endoftext|> as BOS/EOS), written atomically.
+ * type: TFM_GGUF_F32, TFM_GGUF_F16 or TFM_GGUF_Q8_0 (tfm/io.h) for the matrices, vectors in f32. tokenizer may be NULL
+ * for a byte-level model (256 ids: written as 256 byte tokens, no merges). A model llama.cpp's gpt2 cannot run
+ * (post-LN, RMSNorm/BatchNorm, positions other than learned, activation other than GELU) is refused, naming the option. */
+struct tfm_bpe;
+tfm_status tfm_gpt_export_gguf(const tfm_gpt *model, const struct tfm_bpe *tokenizer, const char *path, int type);
+
 /* logits for tokens [B, T] -> [B, T, V] (or [B, 1, V] for the last position only, when last_only).
  * With a cache, the tokens continue the cached sequence at position cache->length, attend to all cached
  * positions, and are appended to the cache. Fails (NULL + message) on token ids outside [0, V) or when

@@ -73,6 +73,9 @@ tfm_status tfm_token_file_read(const char *path, uint32_t vocab_size, uint32_t *
 /* 1 when `path` is a readable file that starts with the token-file header (0 may leave a message in tfm_last_error). */
 int tfm_token_file_is(const char *path);
 
+/* ---- GGUF (llama.cpp's file): the tensor types tfm writes (ggml's type numbers) ---- */
+enum { TFM_GGUF_F32 = 0, TFM_GGUF_F16 = 1, TFM_GGUF_Q8_0 = 8 };
+
 /* ---- safetensors (Hugging Face): u64 LE header length N, N bytes of JSON header, raw LE tensor data ---- */
 
 typedef enum tfm_dtype {

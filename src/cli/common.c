@@ -1,6 +1,7 @@
 /* cli/common.c: helpers shared by the tfm commands (error printing, clock, threads, loading a model). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/common.h"
+#include "tfm/bpe.h"
 
 #include "tfm/wordpiece.h"
 
@@ -356,4 +357,23 @@ char *cli_read_stream(FILE *in, size_t *size, size_t *capacity) {
     *size = len;
     *capacity = cap;
     return buf;
+}
+
+/* The model's tokenizer, from its directory (or its run's): tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe.
+ * None is fine for a byte-level vocabulary; a larger one cannot be printed without it. */
+tfm_status cli_gpt_tokenizer(const char *model_dir, const tfm_gpt *model, tfm_bpe **tokenizer) {
+    *tokenizer = NULL;
+    char *json = cli_model_file(model_dir, "tokenizer.json");
+    tfm_status st = TFM_OK;
+    if (json) st = tfm_bpe_load(tokenizer, json);
+    else if (cli_directory_has_tokenizer(model_dir)) st = tfm_bpe_load(tokenizer, model_dir);
+    if (json) tfm_free(json, strlen(json) + 1);
+    if (st) return st;
+    int V = model->config.vocab_size;
+    if (!*tokenizer && V > 256)
+        return tfm_error(TFM_ERR_CONFIG, "%s: the model has %d token ids but no tokenizer (tokenizer.json, or vocab.json + merges.txt) to "
+                                         "turn them into text; only a vocabulary of 256 bytes needs none", model_dir, V);
+    if (*tokenizer && tfm_bpe_vocab_size(*tokenizer) != (size_t)V)
+        return tfm_error(TFM_ERR_CONFIG, "%s: the tokenizer has %zu ids but config.json's vocab_size is %d", model_dir, tfm_bpe_vocab_size(*tokenizer), V);
+    return TFM_OK;
 }

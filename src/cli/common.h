@@ -30,6 +30,10 @@ int cli_model_type_of_directory(const char *dir);
 tfm_status cli_model_load(const char *dir, cli_model *model);
 /* 1 when a directory holds a byte-level BPE that tfm_bpe_load reads (tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe). */
 int cli_directory_has_tokenizer(const char *dir);
+/* A GPT's tokenizer from its directory (or its run's): tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe.
+ * NULL for a byte-level model without one; a larger vocabulary without one, or one of another size, is an error. */
+struct tfm_bpe;
+tfm_status cli_gpt_tokenizer(const char *model_dir, const tfm_gpt *model, struct tfm_bpe **tokenizer);
 tfm_params *cli_model_params(cli_model *model);
 /* Model-only save (parameters + config.json). */
 tfm_status cli_model_save(const cli_model *model, const char *dir);
@@ -94,6 +98,7 @@ int cli_each_line(const char *command, const char *input, const char *output, cl
 void cli_format_duration(double seconds, char *buf, int size);
 
 int cli_train(int argc, char **argv);
+int cli_export(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_init(int argc, char **argv);
 int cli_bleu(int argc, char **argv);

@@ -86,25 +86,6 @@ static tfm_status encode_prompt(const generate_arguments *a, const tfm_gpt *mode
     return TFM_OK;
 }
 
-/* The model's tokenizer, from its directory (or its run's): tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe.
- * None is fine for a byte-level vocabulary; a larger one cannot be printed without it. */
-static tfm_status load_tokenizer(const char *model_dir, const tfm_gpt *model, tfm_bpe **tokenizer) {
-    *tokenizer = NULL;
-    char *json = cli_model_file(model_dir, "tokenizer.json");
-    tfm_status st = TFM_OK;
-    if (json) st = tfm_bpe_load(tokenizer, json);
-    else if (cli_directory_has_tokenizer(model_dir)) st = tfm_bpe_load(tokenizer, model_dir);
-    if (json) tfm_free(json, strlen(json) + 1);
-    if (st) return st;
-    int V = model->config.vocab_size;
-    if (!*tokenizer && V > 256)
-        return tfm_error(TFM_ERR_CONFIG, "%s: the model has %d token ids but no tokenizer (tokenizer.json, or vocab.json + merges.txt) to "
-                                         "turn them into text; only a vocabulary of 256 bytes needs none", model_dir, V);
-    if (*tokenizer && tfm_bpe_vocab_size(*tokenizer) != (size_t)V)
-        return tfm_error(TFM_ERR_CONFIG, "%s: the tokenizer has %zu ids but config.json's vocab_size is %d", model_dir, tfm_bpe_vocab_size(*tokenizer), V);
-    return TFM_OK;
-}
-
 /* One sequence: the prompt's text, then the tokens as they come, then what the stop strings held back. */
 static tfm_status generate_one(const generate_arguments *a, tfm_gpt *model, const tfm_tokens *prompt, const char *prompt_text, size_t prompt_len,
                                tfm_sampler *sampler, generate_output *out) {
@@ -215,7 +196,7 @@ int cli_generate(int argc, char **argv) {
     tfm_status st = tfm_gpt_load_with(&model, a.model_dir, &load);
     if (!st) {
         tfm_params_free_gradients(&model->params); /* generation only */
-        st = load_tokenizer(a.model_dir, model, &tokenizer);
+        st = cli_gpt_tokenizer(a.model_dir, model, &tokenizer);
     }
     if (!st) st = encode_prompt(&a, model, tokenizer, &prompt);
     if (!st) st = run(&a, model, tokenizer, &prompt);

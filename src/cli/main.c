@@ -18,6 +18,7 @@ static void usage(FILE *out) {
             "              model.model_type \"seq2seq\") or pre-train or fine-tune a BERT (\"bert\"); --resume continues a run\n"
             "  translate   translate stdin line by line with an encoder-decoder (beam, greedy, sampling)\n"
             "  average     average the parameters of encoder-decoder checkpoints\n"
+            "  export      a GPT as a GGUF file for llama.cpp (f32, f16, q8_0)\n"
             "  generate    continue a prompt with a trained model\n"
             "  embed       sentence embeddings from a BERT (mean pooling + L2 norm, as sentence-transformers)\n"
             "  fill-mask   predict the [MASK] tokens of each line with a BERT's masked-LM head\n"
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
         return cli_train(argc - 1, argv + 1);
     if (strcmp(command, "translate") == 0) return cli_translate(argc - 1, argv + 1);
     if (strcmp(command, "average") == 0) return cli_average(argc - 1, argv + 1);
+    if (strcmp(command, "export") == 0) return cli_export(argc - 1, argv + 1);
     if (strcmp(command, "generate") == 0) return cli_generate(argc - 1, argv + 1);
     if (strcmp(command, "init") == 0) return cli_init(argc - 1, argv + 1);
     if (strcmp(command, "bleu") == 0) return cli_bleu(argc - 1, argv + 1);

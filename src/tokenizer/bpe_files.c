@@ -420,6 +420,21 @@ static size_t vocab_key(const tfm_bpe *tok, uint32_t id, char *dst) {
     return tfm_bpe_bytes_to_spelling(b, n, dst);
 }
 
+tfm_status tfm_bpe_token_spelling(const tfm_bpe *tok, uint32_t id, char *out, size_t capacity, size_t *length) {
+    if (id >= tok->vocab_size || tok->token_length[id] == UINT32_MAX)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "token id %u is not in the vocabulary", id);
+    if (capacity < 2 * (size_t)tok->token_length[id] + 1)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "token %u: a spelling buffer of %zu bytes is too small", id, capacity);
+    *length = vocab_key(tok, id, out);
+    return TFM_OK;
+}
+
+tfm_status tfm_bpe_merge_at(const tfm_bpe *tok, size_t rank, uint32_t *left, uint32_t *right) {
+    if (rank >= tok->merge_count) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "merge %zu: the tokenizer has %zu", rank, tok->merge_count);
+    *left = tok->merges[rank].left, *right = tok->merges[rank].right;
+    return TFM_OK;
+}
+
 tfm_status tfm_bpe_save_hf(const tfm_bpe *tok, const char *path) {
     if (!tok || !path) return tfm_error(TFM_ERR_INVALID_ARGUMENT, "tfm_bpe_save_hf: NULL argument");
     size_t longest = 0;

@@ -5,6 +5,7 @@
 
 #include "tfm/bpe.h"
 #include "tfm/io.h"
+#include "tokenizer/bpe_internal.h"
 
 static int is_directory(const char *path) {
     struct stat s;
@@ -52,4 +53,17 @@ tfm_status tfm_bpe_load(tfm_bpe **out, const char *path) {
     if (load_pair(out, path, "vocab.json", "merges.txt", &st) || load_pair(out, path, "encoder.json", "vocab.bpe", &st)) return st;
     return tfm_error(TFM_ERR_IO, "%s: no tokenizer here: expected tokenizer.json, vocab.json + merges.txt (Hugging Face) or "
                                  "encoder.json + vocab.bpe (GPT-2)", path);
+}
+
+tfm_status tfm_bpe_create_bytes(tfm_bpe **out) {
+    tfm_bpe *tok = NULL;
+    tfm_status st = tfm_bpe_create_empty(&tok);
+    for (int b = 0; !st && b < 256; b++) {
+        char byte = (char)b;
+        st = tfm_bpe_set_token(tok, (uint32_t)b, &byte, 1);
+    }
+    if (!st) st = tfm_bpe_finalize(tok);
+    if (st) { tfm_bpe_free(tok); return st; }
+    *out = tok;
+    return TFM_OK;
 }
