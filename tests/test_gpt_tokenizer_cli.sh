@@ -12,16 +12,27 @@ cat "$TFM_SOURCE"/src/*/*.c "$TFM_SOURCE"/README.md > "$work/data.txt"
   || fail "tokenizer train"
 cat > "$work/config.json" <<'JSON'
 {"model": {"context_length": 48, "d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64},
- "train": {"batch_size": 4, "seq_len": 48, "max_steps": 40, "learning_rate": 0.003, "eval_every": 20, "save_every": 0}}
+ "train": {"batch_size": 4, "seq_len": 48, "max_steps": 120, "learning_rate": 0.003, "eval_every": 60, "save_every": 0}}
 JSON
-"$tfm" train --config "$work/config.json" --data "$work/data.txt" --tokenizer "$work/tok.json" --out "$work/run" --stop-after 20 \
+"$tfm" train --config "$work/config.json" --data "$work/data.txt" --tokenizer "$work/tok.json" --out "$work/run" --stop-after 60 \
   > /dev/null 2> "$work/train.err" || fail "train: $(tail -3 "$work/train.err")"
 for f in tokenizer.json data.tokens best/tokenizer.json; do [ -f "$work/run/$f" ] || fail "the run has no $f"; done
 grep -q '"vocab_size":[[:space:]]*600,' "$work/run/current/config.json" || fail "the model's vocab_size is not the tokenizer's 600"
 grep -q '"valid_bits_per_byte"' "$work/run/log.jsonl" || fail "no bits per byte in the log"
 # Resume continues from the run's token file and tokenizer, with no flags.
 "$tfm" train --resume "$work/run" > /dev/null 2> "$work/resume.err" || fail "resume: $(tail -3 "$work/resume.err")"
-grep -q 'resuming from step 20' "$work/resume.err" || fail "resume did not start at step 20"
+grep -q 'resuming from step 60' "$work/resume.err" || fail "resume did not start at step 60"
+
+# --init from a model directory (Hugging Face GPT-2 layout, tokenizer inside) keeps training from its weights: its first
+# loss is near the run's last ones, well below the run's first (a fresh model's).
+echo '{"train": {"batch_size": 4, "seq_len": 48, "max_steps": 3, "learning_rate": 0.001, "eval_every": 0}}' > "$work/continue.json"
+"$tfm" train --init "$work/run/best" --config "$work/continue.json" --data "$work/data.txt" --out "$work/continued" > /dev/null 2> "$work/init.err" \
+  || fail "--init a GPT: $(tail -3 "$work/init.err")"
+loss_at() { grep '"loss"' "$1" | sed -n "$2" | grep -o '"loss":[0-9.]*' | cut -d: -f2; }
+fresh=$(loss_at "$work/run/log.jsonl" 1p) trained=$(loss_at "$work/run/log.jsonl" '$p') continued=$(loss_at "$work/continued/log.jsonl" 1p)
+"${TFM_PYTHON:-python3}" -c "import sys; f, t, c = $fresh, $trained, $continued; sys.exit(0 if abs(c - t) < 0.5 < f - c else 1)" \
+  || fail "--init did not start from the trained weights (first loss $continued; the run went from $fresh to $trained)"
+[ -f "$work/continued/tokenizer.json" ] || fail "--init did not keep the model's tokenizer"
 
 gen() { "$tfm" generate --model "$work/run" --max-tokens 24 "$@"; }
 gen --prompt "static int" --seed 7 > "$work/a"
