@@ -222,6 +222,9 @@ void tfm_norm_reset(tfm_norm_layer *layer); /* gain 1, bias 0, running mean 0 an
 tfm_tensor *tfm_norm_forward_graph(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x);
 /* The same, with BatchNorm's training statistics over the rows flagged 1 in row_mask [rows of x] (padding excluded); NULL: all. */
 tfm_tensor *tfm_norm_forward_masked(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x, const uint8_t *row_mask);
+/* The row mask of a padded batch for a norm of kind `kind`: [B * T] flags on g, 1 where t < lengths[b], so BatchNorm's
+ * statistics count real tokens only; NULL (every row counts) for the other norms or without lengths. */
+const uint8_t *tfm_norm_real_rows(tfm_graph *g, int kind, const int *lengths, int B, int T);
 
 /* Declares "<prefix>.weight" and (if has_bias) "<prefix>.bias". transposed_on_disk: the checkpoint holds
  * the weight as [in, out] (Hugging Face GPT-2's Conv1D). */

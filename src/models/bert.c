@@ -322,20 +322,10 @@ static tfm_tensor *residual(tfm_bert *m, tfm_graph *g, tfm_norm_layer *norm, tfm
     return tfm_norm_forward_masked(g, norm, tfm_fn_add_dropout_in_place(g, x, branch, m->config.dropout), rows);
 }
 
-/* BatchNorm's statistics count the real tokens only: [B * T] flags, 1 where t < lengths[b]; NULL for the other norms. */
-static const uint8_t *real_rows(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) {
-    if (m->config.norm != TFM_NORM_BATCHNORM || !b->lengths) return NULL;
-    uint8_t *rows = tfm_graph_alloc(g, (size_t)b->batch * b->length);
-    if (rows)
-        for (int i = 0; i < b->batch; i++)
-            for (int t = 0; t < b->length; t++) rows[(size_t)i * b->length + t] = t < b->lengths[i];
-    return rows;
-}
-
 tfm_tensor *tfm_bert_encode(tfm_bert *m, tfm_graph *g, const tfm_bert_batch *b) {
     if (check_batch(m, b)) return NULL;
     tfm_tensor *x = embed(m, g, b);
-    const uint8_t *rows = real_rows(m, g, b);
+    const uint8_t *rows = tfm_norm_real_rows(g, m->config.norm, b->lengths, b->batch, b->length);
     int L = m->config.n_layers, G = block_count(&m->config);
     for (int i = 0; i < L; i++) {
         tfm_bert_layer *l = &m->layers[(long)i * G / L]; /* ALBERT: the layers of a group share its block */

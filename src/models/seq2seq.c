@@ -459,23 +459,12 @@ tfm_tensor *tfm_seq2seq_sublayer_output(tfm_seq2seq *m, tfm_graph *g, tfm_norm_l
     return m->config.pre_layernorm ? sum : tfm_norm_forward_masked(g, norm, sum, rows);
 }
 
-/* BatchNorm's statistics count real tokens only: [B * T] flags, 1 where t < lengths[b]. NULL (every row counts)
- * for the other norms or without lengths. */
-static const uint8_t *real_rows(tfm_seq2seq *m, tfm_graph *g, const int *lengths, int B, int T) {
-    if (m->config.norm != TFM_NORM_BATCHNORM || !lengths) return NULL;
-    uint8_t *rows = tfm_graph_alloc(g, (size_t)B * T);
-    if (rows)
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) rows[(size_t)b * T + t] = t < lengths[b];
-    return rows;
-}
-
 tfm_tensor *tfm_seq2seq_encode(tfm_seq2seq *m, tfm_graph *g, const int32_t *source, const int *source_lengths, int B, int S) {
     if (check_shapes(m, B, S, 1) || tfm_seq2seq_check_ids(m, source, B, S, "source") ||
         tfm_seq2seq_check_lengths(source_lengths, B, S, "source"))
         return NULL;
     tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->source_embedding, &m->source_positions, source, B, S, 0);
-    const uint8_t *rows = real_rows(m, g, source_lengths, B, S);
+    const uint8_t *rows = tfm_norm_real_rows(g, m->config.norm, source_lengths, B, S);
     for (int l = 0; l < m->config.n_encoder_layers; l++) {
         tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* inference: the layer's intermediates die with it */
@@ -500,7 +489,7 @@ tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory,
         return NULL;
     }
     tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, target, B, T, 0);
-    const uint8_t *rows = real_rows(m, g, target_lengths, B, T);
+    const uint8_t *rows = tfm_norm_real_rows(g, m->config.norm, target_lengths, B, T);
     for (int l = 0; l < m->config.n_decoder_layers; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g);

@@ -108,6 +108,15 @@ void tfm_norm_reset(tfm_norm_layer *layer) {
     tfm_init_constant(&layer->running_var, 1.0f);
 }
 
+const uint8_t *tfm_norm_real_rows(tfm_graph *g, int kind, const int *lengths, int B, int T) {
+    if (kind != TFM_NORM_BATCHNORM || !lengths) return NULL;
+    uint8_t *rows = tfm_graph_alloc(g, (size_t)B * T);
+    if (rows)
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) rows[(size_t)b * T + t] = t < lengths[b];
+    return rows;
+}
+
 tfm_tensor *tfm_norm_forward_graph(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x) { return tfm_norm_forward_masked(g, layer, x, NULL); }
 
 tfm_tensor *tfm_norm_forward_masked(tfm_graph *g, tfm_norm_layer *layer, tfm_tensor *x, const uint8_t *row_mask) {
