@@ -53,6 +53,11 @@ sed -E 's/"n_embd":[[:space:]]*16/"n_embd": 32/' "$work/run/current/config.json"
 grep -q '"n_embd": 32' "$work/mismatch/config.json" || { echo "FAILED: could not edit config for the mismatch case"; failed=$((failed + 1)); }
 expect_error "config/tensor mismatch" "shape" -- "$tfm" generate --model "$work/mismatch" --prompt hi
 
+# a Hugging Face directory of an architecture tfm does not implement: named, before any of its keys
+mkdir -p "$work/llama"
+echo '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 100, "hidden_size": 64}' > "$work/llama/config.json"
+expect_error "unimplemented architecture" 'model_type: expected "gpt2", got "llama" .LlamaForCausalLM.: not an architecture tfm implements' -- "$tfm" generate --model "$work/llama" --prompt hi
+
 # generation and resume
 long_prompt=$(head -c 40 /dev/zero | tr '\0' 'a')
 expect_error "prompt too long (--no-truncate)" "longer than the model's context length 16 .--no-truncate." -- "$tfm" generate --model "$work/run" --prompt "$long_prompt" --no-truncate

@@ -210,15 +210,21 @@ tfm_status tfm_gpt_config_from_json(const char *json_text, const char *source_na
     tfm_status s = tfm_json_expect_object(o, source, "the top level");
 #define STEP(call)                                                                                                     \
     if (s == TFM_OK) s = (call)
-    STEP(tfm_json_check_keys(o, &ctx, keys, hf_ignored_keys));
-    const cJSON *type = tfm_json_field(o, "model_type");
+    /* Which model first: another architecture's config would otherwise fail on its first unknown key. */
+    const cJSON *type = tfm_json_field(o, "model_type"), *arch = tfm_json_field(o, "architectures");
     STEP(tfm_json_require(o, "model_type", &ctx, "\"gpt2\""));
     if (s == TFM_OK && !(cJSON_IsString(type) && strcmp(type->valuestring, "gpt2") == 0)) {
         char got[64];
         tfm_json_describe(type, got, sizeof got);
-        s = tfm_error(TFM_ERR_CONFIG, "%s: model_type: expected \"gpt2\", got %s (not a GPT-2 style config)", source, got);
+        const cJSON *first = cJSON_IsArray(arch) ? arch->child : NULL;
+        int known = cJSON_IsString(type) && (!strcmp(type->valuestring, "bert") || !strcmp(type->valuestring, "albert") ||
+                                             !strcmp(type->valuestring, "seq2seq"));
+        s = tfm_error(TFM_ERR_CONFIG, "%s: model_type: expected \"gpt2\", got %s%s%s%s", source, got,
+                      known || !cJSON_IsString(first) ? "" : " (", known || !cJSON_IsString(first) ? "" : first->valuestring,
+                      known ? " (not a GPT-2 style config)" : cJSON_IsString(first) ? "): not an architecture tfm implements (it runs gpt2, bert and seq2seq models)"
+                                                                                     : ": not an architecture tfm implements (it runs gpt2, bert and seq2seq models)");
     }
-    const cJSON *arch = tfm_json_field(o, "architectures");
+    STEP(tfm_json_check_keys(o, &ctx, keys, hf_ignored_keys));
     if (s == TFM_OK && arch) {
         int good = cJSON_IsArray(arch);
         for (const cJSON *a = good ? arch->child : NULL; a; a = a->next) good = good && cJSON_IsString(a);
