@@ -78,6 +78,8 @@ CASES = [
     small_case("pre_ln_dot", 26, pre_layernorm=True, attention_score="dot"),
     # PReLU in the FFN: one learned slope per layer.
     small_case("pre_ln_prelu", 27, pre_layernorm=True, activation="prelu"),
+    # The paper's post-LN without torch's final norms (Marian's layout).
+    small_case("post_ln_no_final_norm", 28, final_norm=False),
 ]
 
 

@@ -43,6 +43,8 @@ typedef struct tfm_seq2seq_config {
                               * "additive" (Bahdanau); the last two need attention_dropout 0 and no alibi/relative */
     int score_width;         /* additive: A, the width of u . tanh(Wq q + Wk k); 0 = head_dim */
     int scale_embeddings;    /* 1: token embeddings are multiplied by sqrt(d_model) before positions are added */
+    int final_norm;          /* 1: a norm after each stack (encoder.norm, decoder.norm: torch.nn.Transformer's, which has
+                              * them in post-LN too; default); 0: none (the paper's and Marian's post-LN) */
     int share_embeddings;    /* 1: one [V, C] table is the source embedding, target embedding and output projection */
     float layernorm_eps;     /* 1e-5 as torch.nn.LayerNorm */
     int pad_id, bos_id, eos_id; /* special ids; bos_id may equal eos_id (fairseq starts decoding with EOS) */
@@ -96,7 +98,7 @@ tfm_status tfm_seq2seq_config_load(const char *path, tfm_seq2seq_config *model, 
  *             x = norm3(x + drop(ffn(x)))
  *   pre-LN:   x = x + drop(f(normK(x))) for each sub-layer
  *   ffn(x) = linear2(activation_drop(activation(linear1(x))))
- * then encoder.norm / decoder.norm, and the embedding input is drop(scale · E[token] + P[position]). */
+ * then encoder.norm / decoder.norm (with final_norm), and the embedding input is drop(scale · E[token] + P[position]). */
 typedef struct tfm_seq2seq_attention {
     tfm_tensor in_proj_weight;   /* [3C, C] */
     tfm_tensor in_proj_bias;     /* [3C] */
@@ -135,7 +137,7 @@ typedef struct tfm_seq2seq {
     float *sinusoid_table;                 /* [max(max_source_length, max_target_length), C] when sinusoidal */
     tfm_seq2seq_encoder_layer *encoder_layers;
     tfm_seq2seq_decoder_layer *decoder_layers;
-    tfm_norm_layer encoder_norm, decoder_norm;
+    tfm_norm_layer encoder_norm, decoder_norm; /* final_norm only */
     int inference;                         /* 1 after tfm_seq2seq_prepare_inference: weights packed, no gradients */
     float *packed_output_projection;       /* [V, C] packed copy of the shared embedding table (inference), or NULL */
 } tfm_seq2seq;

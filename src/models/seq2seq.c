@@ -81,7 +81,7 @@ static tfm_status declare_all(tfm_seq2seq *m) {
         snprintf(prefix, sizeof prefix, "encoder.layers.%d", l);
         if (!st) st = declare_ffn_and_norm(p, prefix, c, &e->linear1, &e->linear2, &e->prelu, (tfm_norm_layer *[]){&e->norm1, &e->norm2}, 2);
     }
-    if (!st) st = tfm_norm_declare(&m->encoder_norm, p, "encoder.norm", C, c->norm, c->layernorm_eps);
+    if (!st && c->final_norm) st = tfm_norm_declare(&m->encoder_norm, p, "encoder.norm", C, c->norm, c->layernorm_eps);
     for (int l = 0; l < c->n_decoder_layers && !st; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
         snprintf(prefix, sizeof prefix, "decoder.layers.%d.self_attn", l);
@@ -93,7 +93,7 @@ static tfm_status declare_all(tfm_seq2seq *m) {
             st = declare_ffn_and_norm(p, prefix, c, &d->linear1, &d->linear2, &d->prelu,
                                       (tfm_norm_layer *[]){&d->norm1, &d->norm2, &d->norm3}, 3);
     }
-    if (!st) st = tfm_norm_declare(&m->decoder_norm, p, "decoder.norm", C, c->norm, c->layernorm_eps);
+    if (!st && c->final_norm) st = tfm_norm_declare(&m->decoder_norm, p, "decoder.norm", C, c->norm, c->layernorm_eps);
     if (!st && c->share_embeddings) {
         st = tfm_params_declare(p, "embedding.weight", 2, (int[]){V, C}, &m->source_embedding, 1);
     } else if (!st) {
@@ -144,8 +144,10 @@ static void reset_norms(tfm_seq2seq *m) {
         tfm_norm_reset(&m->decoder_layers[l].norm3);
         if (prelu) tfm_init_constant(&m->decoder_layers[l].prelu, 0.25f);
     }
-    tfm_norm_reset(&m->encoder_norm);
-    tfm_norm_reset(&m->decoder_norm);
+    if (m->config.final_norm) {
+        tfm_norm_reset(&m->encoder_norm);
+        tfm_norm_reset(&m->decoder_norm);
+    }
 }
 
 static int sinusoid_rows(const tfm_seq2seq_config *c) {
@@ -474,7 +476,7 @@ tfm_tensor *tfm_seq2seq_encode(tfm_seq2seq *m, tfm_graph *g, const int32_t *sour
         x = tfm_seq2seq_sublayer_output(m, g, &e->norm2, x, h, rows);
         x = tfm_graph_keep(g, layer_start, x);
     }
-    return tfm_norm_forward_masked(g, &m->encoder_norm, x, rows);
+    return m->config.final_norm ? tfm_norm_forward_masked(g, &m->encoder_norm, x, rows) : x;
 }
 
 tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory, const int *source_lengths, const int32_t *target,
@@ -503,7 +505,7 @@ tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory,
         x = tfm_seq2seq_sublayer_output(m, g, &d->norm3, x, h, rows);
         x = tfm_graph_keep(g, layer_start, x);
     }
-    x = tfm_norm_forward_masked(g, &m->decoder_norm, x, rows);
+    if (m->config.final_norm) x = tfm_norm_forward_masked(g, &m->decoder_norm, x, rows);
     return tfm_fn_linear(g, x, &m->output_projection, NULL);
 }
 

@@ -212,7 +212,7 @@ tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_ca
         for (int b = 0; b < B; b++) memcpy(last->data + (size_t)b * C, x->data + ((size_t)b * T + T - 1) * C, sizeof(float) * C);
         x = last;
     }
-    x = tfm_norm_forward_graph(g, &m->decoder_norm, x);
+    if (m->config.final_norm) x = tfm_norm_forward_graph(g, &m->decoder_norm, x);
     return tfm_fn_linear(g, x, &m->output_projection, NULL);
 }
 

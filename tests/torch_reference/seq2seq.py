@@ -58,6 +58,7 @@ class Seq2SeqConfig:
     attention_score: str = "scaled_dot"
     score_width: int = 0
     scale_embeddings: bool = True
+    final_norm: bool = True
     share_embeddings: bool = True
     layernorm_eps: float = 1e-5
     pad_id: int = 0
@@ -191,6 +192,8 @@ class Seq2Seq(nn.Module):
                             setattr(layer, name, make_norm(c.norm, c.d_model, c.layernorm_eps))
             if c.norm != "layernorm":
                 stack.norm = make_norm(c.norm, c.d_model, c.layernorm_eps)
+            if not c.final_norm:
+                stack.norm = None  # nn.TransformerEncoder / Decoder skip a None norm
         V, C = c.vocab_size, c.d_model
         if c.share_embeddings:
             self.embedding = nn.Embedding(V, C)
