@@ -152,6 +152,12 @@ void tfm_seq2seq_free(tfm_seq2seq *model);
  * atomically by tfm_checkpoint_save (a model-only save). Load creates the model from config.json and fills every
  * parameter; errors name the directory and the file (e.g. a GPT checkpoint: "model_type: expected \"seq2seq\""). */
 tfm_status tfm_seq2seq_save(const tfm_seq2seq *model, const char *dir);
+/* A Hugging Face MarianMTModel directory (config.json with Marian's fields, model.safetensors with its names, and
+ * tokenizer_json copied in when given), written under a temporary name and renamed; `dir` must not exist. Marian's
+ * sinusoids are [sin | cos] halves where tfm's interleave, so the weights are written in that permuted basis (same
+ * logits). A model Marian cannot hold (pre-LN, final_norm, positions other than sinusoidal, untied embeddings, another
+ * norm or score, an activation other than relu/gelu, layernorm_eps other than 1e-5) is refused, naming it. */
+tfm_status tfm_seq2seq_export_marian(const tfm_seq2seq *model, const char *tokenizer_json, const char *dir);
 tfm_status tfm_seq2seq_load(tfm_seq2seq **model, const char *dir);
 /* As tfm_seq2seq_load; weights holding NaN or infinity are refused unless options->allow_nonfinite (tfm/io.h). */
 struct tfm_load_options;

@@ -18,7 +18,7 @@ static void usage(FILE *out) {
             "              model.model_type \"seq2seq\") or pre-train or fine-tune a BERT (\"bert\"); --resume continues a run\n"
             "  translate   translate stdin line by line with an encoder-decoder (beam, greedy, sampling)\n"
             "  average     average the parameters of encoder-decoder checkpoints\n"
-            "  export      a GPT as a GGUF file for llama.cpp (f32, f16, q8_0)\n"
+            "  export      a GPT as GGUF for llama.cpp (f32, f16, q8_0), an encoder-decoder as a MarianMTModel directory\n"
             "  generate    continue a prompt with a trained model\n"
             "  embed       sentence embeddings from a BERT (mean pooling + L2 norm, as sentence-transformers)\n"
             "  fill-mask   predict the [MASK] tokens of each line with a BERT's masked-LM head\n"

@@ -1,0 +1,199 @@
+/* models/seq2seq_marian.c: the encoder-decoder as a Hugging Face MarianMTModel directory (config.json, model.safetensors). */
+#define _POSIX_C_SOURCE 200809L /* getpid */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tfm/io.h"
+#include "tfm/seq2seq.h"
+
+/* Marian's sinusoidal table puts the sines in the first half of the width and the cosines in the second; tfm's (the
+ * paper's) interleaves them: Marian's column j is tfm's column perm[j] (perm = 0, 2, 4, ..., 1, 3, 5, ...). The table is
+ * fixed, so the model is written in that permuted basis instead: every tensor that reads the residual stream has its
+ * input columns permuted, every one that writes it (out_proj, fc2, norms, embeddings) its output rows. The logits,
+ * x E^T, are unchanged. */
+static void residual_permutation(int C, int *perm) {
+    for (int k = 0; k < C / 2; k++) perm[k] = 2 * k, perm[C / 2 + k] = 2 * k + 1;
+}
+
+/* What Marian cannot hold, by name. */
+static tfm_status check_marian(const tfm_seq2seq_config *c) {
+    const char *why = c->pre_layernorm                       ? "pre_layernorm (Marian is post-LN)"
+                      : c->final_norm                        ? "final_norm (torch.nn.Transformer's norms after each stack; Marian has none)"
+                      : c->positions != TFM_POSITIONS_SINUSOIDAL ? "positions other than sinusoidal"
+                      : c->norm != TFM_NORM_LAYERNORM        ? "norm other than layernorm"
+                      : c->attention_score != TFM_SCORE_SCALED_DOT ? "attention_score other than scaled_dot"
+                      : !c->share_embeddings                 ? "untied embeddings (share_embeddings false)"
+                      : c->activation != TFM_ACTIVATION_RELU && c->activation != TFM_ACTIVATION_GELU ? "an activation other than relu or gelu"
+                      : c->layernorm_eps != 1e-5f            ? "layernorm_eps other than 1e-5 (Marian's LayerNorm has the default)"
+                      : c->d_model % 2                       ? "an odd d_model"
+                                                             : NULL;
+    return why ? tfm_error(TFM_ERR_UNSUPPORTED, "Marian export: MarianMTModel has no %s; this model has it", why) : TFM_OK;
+}
+
+typedef struct marian_writer {
+    tfm_safetensors_entry *entries;
+    float **copies;
+    int count, capacity;
+    const int *perm;
+    tfm_status status;
+} marian_writer;
+
+/* A permuted copy of `t` [rows, cols]: rows (permute_rows) and/or columns (permute_cols) in Marian's basis. */
+static void add(marian_writer *w, const char *name, const float *data, int rows, int cols, int permute_rows, int permute_cols, int ndim) {
+    if (w->status) return;
+    if (w->count == w->capacity) { w->status = tfm_error(TFM_ERR_INVALID_ARGUMENT, "Marian export: too many tensors"); return; }
+    float *copy = tfm_malloc(sizeof(float) * (size_t)rows * cols);
+    char *own = tfm_strdup(name);
+    if (!copy || !own) { w->status = TFM_ERR_OUT_OF_MEMORY; tfm_free(copy, sizeof(float) * (size_t)rows * cols); return; }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            copy[(size_t)r * cols + c] = data[(size_t)(permute_rows ? w->perm[r] : r) * cols + (permute_cols ? w->perm[c] : c)];
+    w->copies[w->count] = copy;
+    w->entries[w->count] = (tfm_safetensors_entry){.name = own, .data = copy, .ndim = ndim, .shape = {ndim == 1 ? cols : rows, cols}};
+    w->count++;
+}
+
+#define READS 0, 1   /* input columns in the residual basis */
+#define WRITES 1, 0  /* output rows in the residual basis */
+
+static void add_attention(marian_writer *w, const char *prefix, const tfm_seq2seq_attention *a, int C) {
+    static const char *const parts[3] = {"q_proj", "k_proj", "v_proj"};
+    char name[160];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "%s.%s.weight", prefix, parts[i]);
+        add(w, name, a->in_proj_weight.data + (size_t)i * C * C, C, C, READS, 2);
+        snprintf(name, sizeof name, "%s.%s.bias", prefix, parts[i]);
+        add(w, name, a->in_proj_bias.data + (size_t)i * C, 1, C, 0, 0, 1);
+    }
+    snprintf(name, sizeof name, "%s.out_proj.weight", prefix);
+    add(w, name, a->out_proj.weight.data, C, C, WRITES, 2);
+    snprintf(name, sizeof name, "%s.out_proj.bias", prefix);
+    add(w, name, a->out_proj.bias.data, 1, C, 0, 1, 1);
+}
+
+static void add_norm(marian_writer *w, const char *prefix, const tfm_norm_layer *n, int C) {
+    char name[160];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    add(w, name, n->weight.data, 1, C, 0, 1, 1);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    add(w, name, n->bias.data, 1, C, 0, 1, 1);
+}
+
+static void add_ffn(marian_writer *w, const char *prefix, const tfm_linear_layer *fc1, const tfm_linear_layer *fc2, int C, int F) {
+    char name[160];
+    snprintf(name, sizeof name, "%s.fc1.weight", prefix);
+    add(w, name, fc1->weight.data, F, C, READS, 2);
+    snprintf(name, sizeof name, "%s.fc1.bias", prefix);
+    add(w, name, fc1->bias.data, 1, F, 0, 0, 1);
+    snprintf(name, sizeof name, "%s.fc2.weight", prefix);
+    add(w, name, fc2->weight.data, C, F, WRITES, 2);
+    snprintf(name, sizeof name, "%s.fc2.bias", prefix);
+    add(w, name, fc2->bias.data, 1, C, 0, 1, 1);
+}
+
+static void add_layers(marian_writer *w, const tfm_seq2seq *m) {
+    const tfm_seq2seq_config *c = &m->config;
+    int C = c->d_model, F = c->d_ff, V = c->vocab_size;
+    char prefix[128], name[160];
+    for (const char *const *n = (const char *const[]){"model.shared.weight", "model.encoder.embed_tokens.weight",
+                                                      "model.decoder.embed_tokens.weight", "lm_head.weight", NULL}; *n; n++)
+        add(w, *n, m->source_embedding.data, V, C, READS, 2);
+    for (int l = 0; l < c->n_encoder_layers; l++) {
+        const tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
+        snprintf(prefix, sizeof prefix, "model.encoder.layers.%d", l);
+        snprintf(name, sizeof name, "%s.self_attn", prefix), add_attention(w, name, &e->self_attn, C);
+        snprintf(name, sizeof name, "%s.self_attn_layer_norm", prefix), add_norm(w, name, &e->norm1, C);
+        add_ffn(w, prefix, &e->linear1, &e->linear2, C, F);
+        snprintf(name, sizeof name, "%s.final_layer_norm", prefix), add_norm(w, name, &e->norm2, C);
+    }
+    for (int l = 0; l < c->n_decoder_layers; l++) {
+        const tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
+        snprintf(prefix, sizeof prefix, "model.decoder.layers.%d", l);
+        snprintf(name, sizeof name, "%s.self_attn", prefix), add_attention(w, name, &d->self_attn, C);
+        snprintf(name, sizeof name, "%s.self_attn_layer_norm", prefix), add_norm(w, name, &d->norm1, C);
+        snprintf(name, sizeof name, "%s.encoder_attn", prefix), add_attention(w, name, &d->cross_attn, C);
+        snprintf(name, sizeof name, "%s.encoder_attn_layer_norm", prefix), add_norm(w, name, &d->norm2, C);
+        add_ffn(w, prefix, &d->linear1, &d->linear2, C, F);
+        snprintf(name, sizeof name, "%s.final_layer_norm", prefix), add_norm(w, name, &d->norm3, C);
+    }
+}
+
+/* MarianConfig's fields for this model. */
+static char *marian_config_json(const tfm_seq2seq_config *c) {
+    cJSON *o = cJSON_CreateObject(), *arch = cJSON_AddArrayToObject(o, "architectures");
+    cJSON_AddItemToArray(arch, cJSON_CreateString("MarianMTModel"));
+    cJSON_AddStringToObject(o, "model_type", "marian");
+    const struct { const char *key; double value; } numbers[] = {
+        {"vocab_size", c->vocab_size}, {"decoder_vocab_size", c->vocab_size}, {"d_model", c->d_model},
+        {"encoder_layers", c->n_encoder_layers}, {"decoder_layers", c->n_decoder_layers},
+        {"encoder_attention_heads", c->n_heads}, {"decoder_attention_heads", c->n_heads},
+        {"encoder_ffn_dim", c->d_ff}, {"decoder_ffn_dim", c->d_ff},
+        {"max_position_embeddings", c->max_source_length > c->max_target_length ? c->max_source_length : c->max_target_length},
+        {"dropout", c->dropout}, {"attention_dropout", c->attention_dropout}, {"activation_dropout", c->activation_dropout},
+        {"pad_token_id", c->pad_id}, {"eos_token_id", c->eos_id}, {"forced_eos_token_id", c->eos_id},
+        {"decoder_start_token_id", c->bos_id}, {"init_std", 0.02}};
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) cJSON_AddNumberToObject(o, numbers[i].key, numbers[i].value);
+    cJSON_AddStringToObject(o, "activation_function", c->activation == TFM_ACTIVATION_RELU ? "relu" : "gelu_new");
+    cJSON_AddBoolToObject(o, "scale_embedding", c->scale_embeddings);
+    cJSON_AddBoolToObject(o, "share_encoder_decoder_embeddings", 1);
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
+    cJSON_AddBoolToObject(o, "is_encoder_decoder", 1);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static tfm_status write_files(const tfm_seq2seq *m, const char *dir) {
+    int C = m->config.d_model, capacity = 4 + 1 + 16 * m->config.n_encoder_layers + 26 * m->config.n_decoder_layers;
+    int *perm = tfm_malloc(sizeof(int) * (size_t)C);
+    marian_writer w = {.entries = tfm_calloc((size_t)capacity, sizeof *w.entries), .copies = tfm_calloc((size_t)capacity, sizeof *w.copies),
+                       .capacity = capacity, .perm = perm};
+    if (!perm || !w.entries || !w.copies) w.status = TFM_ERR_OUT_OF_MEMORY;
+    else residual_permutation(C, perm);
+    float *zeros = w.status ? NULL : tfm_calloc((size_t)m->config.vocab_size, sizeof(float));
+    add_layers(&w, m);
+    if (!w.status && zeros) add(&w, "final_logits_bias", zeros, 1, m->config.vocab_size, 0, 0, 2); /* [1, V] zeros: tfm's logits have no bias */
+    char *json = w.status ? NULL : marian_config_json(&m->config);
+    char *weights = tfm_file_join(dir, "model.safetensors"), *config = tfm_file_join(dir, "config.json");
+    tfm_status st = w.status ? w.status : (!json || !weights || !config) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
+    if (!st) st = tfm_safetensors_write(weights, w.entries, w.count, (const char *[]){"format", "pt", NULL});
+    if (!st) st = tfm_file_write_atomic(config, json, strlen(json));
+    for (int i = 0; i < w.count; i++) {
+        tfm_free((void *)w.entries[i].name, strlen(w.entries[i].name) + 1);
+        tfm_free(w.copies[i], sizeof(float) * (size_t)w.entries[i].shape[0] * (size_t)(w.entries[i].ndim == 2 ? w.entries[i].shape[1] : 1));
+    }
+    if (json) cJSON_free(json);
+    if (weights) tfm_free(weights, strlen(weights) + 1);
+    if (config) tfm_free(config, strlen(config) + 1);
+    tfm_free(zeros, sizeof(float) * (size_t)m->config.vocab_size);
+    tfm_free(w.entries, sizeof *w.entries * (size_t)capacity);
+    tfm_free(w.copies, sizeof *w.copies * (size_t)capacity);
+    tfm_free(perm, sizeof(int) * (size_t)C);
+    return st;
+}
+
+tfm_status tfm_seq2seq_export_marian(const tfm_seq2seq *m, const char *tokenizer_json, const char *dir) {
+    tfm_status st = check_marian(&m->config);
+    if (st) return st;
+    if (tfm_file_exists(dir)) return tfm_error(TFM_ERR_IO, "%s exists: the Marian export writes a new directory", dir);
+    char temp[4200];
+    snprintf(temp, sizeof temp, "%s.tmp.%ld", dir, (long)getpid());
+    if ((st = tfm_file_make_directory(temp)) != TFM_OK) return st;
+    st = write_files(m, temp);
+    char *tokenizer = tfm_file_join(temp, "tokenizer.json");
+    if (!st && tokenizer_json) st = tokenizer ? tfm_file_copy(tokenizer_json, tokenizer) : TFM_ERR_OUT_OF_MEMORY;
+    if (tokenizer) tfm_free(tokenizer, strlen(tokenizer) + 1);
+    if (!st && rename(temp, dir) != 0) st = tfm_error(TFM_ERR_IO, "cannot rename %s to %s: %s", temp, dir, strerror(errno));
+    if (st) { /* nothing half-written stays behind */
+        const char *files[] = {"model.safetensors", "config.json", "tokenizer.json"};
+        for (int i = 0; i < 3; i++) {
+            char *f = tfm_file_join(temp, files[i]);
+            if (f) remove(f), tfm_free(f, strlen(f) + 1);
+        }
+        remove(temp);
+    }
+    return st;
+}

@@ -1,0 +1,110 @@
+"""`tfm export --format marian` (issue 15 item 3, export half): transformers' MarianMTModel runs what tfm wrote.
+
+A random encoder-decoder in Marian's shape (post-LN, no final norms, sinusoidal positions, shared embeddings; ReLU and
+tanh-GELU cases) is written as a tfm checkpoint (the torch reference's weights, as test_seq2seq_torch does), exported by
+`tfm export --format marian`, and loaded with MarianMTModel.from_pretrained. On right-padded batches, Marian's logits
+(float64) must equal tfm's own (tests/tools/seq2seq_parity on the checkpoint) within 1e-4 abs, and its greedy
+generation must give tfm's greedy tokens. Marian's sinusoids are [sin | cos] halves where tfm's interleave: the export
+writes the weights in the permuted basis, which this test would catch. A model Marian cannot hold (pre-LN, final norms)
+is refused by name. A missing transformers or tool is a failure, never a skip.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from reference import import_references  # noqa: E402
+
+np, torch, transformers = import_references("numpy", "torch", "transformers")
+
+from torch_reference import harness, safetensors_io  # noqa: E402
+from torch_reference.seq2seq import save_checkpoint  # noqa: E402
+from test_seq2seq_torch import build_model, make_inputs, small_case  # noqa: E402
+
+LOGITS_TOL = 1e-4
+PARITY = dict(steps=0, label_smoothing=0.0, lr_factor=0.5, warmup_steps=4, beta1=0.9, beta2=0.98, eps=1e-9, greedy_max_length_b=12)
+
+
+def marian_logits(marian, inputs, config):
+    source, target = inputs["source"], inputs["target_input"]
+    S, T = source.shape[1], target.shape[1]
+    source_mask = (torch.arange(S)[None, :] < inputs["source_lengths"][:, None]).long()
+    target_mask = (torch.arange(T)[None, :] < inputs["target_lengths"][:, None]).long()
+    with torch.no_grad():
+        out = marian(input_ids=source, attention_mask=source_mask, decoder_input_ids=target, decoder_attention_mask=target_mask)
+    return out.logits.numpy(), target_mask.numpy().astype(bool)
+
+
+def run_case(case, tool, failures):
+    name, config = case["name"], case["config"]
+    work = tempfile.mkdtemp(prefix=f"tfm_marian_{name}_")
+    model = build_model(config, case["seed"])
+    inputs = make_inputs(config, case["batch"], case["source_length"], case["target_length"], case["seed"])
+    save_checkpoint(work, model)
+    safetensors_io.save(os.path.join(work, "inputs.safetensors"), {k: v.to(torch.int32).numpy() for k, v in inputs.items()})
+    with open(os.path.join(work, "parity.json"), "w") as f:
+        json.dump(PARITY, f)
+    c = harness.Case(name, work)
+    print(f"case {name}: V={config.vocab_size} C={config.d_model} H={config.n_heads} activation={config.activation} in {work}")
+    exported = os.path.join(work, "marian")
+    proc = subprocess.run([os.environ["TFM_BIN"], "export", "--model", work, "--format", "marian", "--out", exported],
+                          capture_output=True, text=True)
+    if not c.check(proc.returncode == 0, f"tfm export --format marian: exit {proc.returncode} {proc.stderr.strip()[-300:]}") or not c.run(tool):
+        c.finish(failures)
+        return
+    marian = transformers.MarianMTModel.from_pretrained(exported).double().eval()
+    theirs, real = marian_logits(marian, inputs, config)
+    mine = c.get("logits", theirs.shape)
+    if mine is not None:
+        diff = float(np.abs(mine - theirs)[real].max())
+        c.check(diff <= LOGITS_TOL, f"MarianMTModel's logits vs tfm's on the real target positions: max abs diff {diff:.3e} "
+                                    f"(tol {LOGITS_TOL:g}; logits up to {float(np.abs(theirs[real]).max()):.2f})")
+    greedy = c.get("greedy_initial", (case["batch"], PARITY["greedy_max_length_b"]))
+    if greedy is not None:
+        source_mask = (torch.arange(inputs["source"].shape[1])[None, :] < inputs["source_lengths"][:, None]).long()
+        with torch.no_grad():
+            out = marian.generate(input_ids=inputs["source"], attention_mask=source_mask, num_beams=1, do_sample=False,
+                                  max_new_tokens=int(greedy.shape[1]), forced_eos_token_id=None)
+        ok = 0
+        for b in range(out.shape[0]):
+            hyp = [int(t) for t in out[b, 1:] if int(t) != config.pad_id]
+            want = [int(t) for t in greedy[b] if int(t) >= 0]
+            ok += hyp[:len(want)] == want
+        c.check(ok == out.shape[0], f"MarianMTModel.generate (greedy): {ok}/{out.shape[0]} sentences identical to tfm's")
+    c.finish(failures)
+
+
+def refusals(failures):
+    """pre-LN and torch's final norms have no Marian field: the export names them and leaves nothing behind."""
+    for name, settings, word in (("pre_ln", dict(pre_layernorm=True, final_norm=False), "pre_layernorm"),
+                                 ("final_norm", dict(final_norm=True), "final_norm")):
+        case = small_case(name, 5, **settings)
+        work = tempfile.mkdtemp(prefix=f"tfm_marian_refuse_{name}_")
+        save_checkpoint(work, build_model(case["config"], 5))
+        out = os.path.join(work, "marian")
+        proc = subprocess.run([os.environ["TFM_BIN"], "export", "--model", work, "--format", "marian", "--out", out],
+                              capture_output=True, text=True)
+        c = harness.Case(f"refuse_{name}", work)
+        c.check(proc.returncode != 0 and word in proc.stderr and not os.path.exists(out),
+                f"a model with {word} is refused by name: {proc.stderr.strip()}")
+        c.finish(failures)
+
+
+CASES = [small_case("marian_relu", 31, final_norm=False, activation="relu"),
+         small_case("marian_gelu_unscaled", 32, final_norm=False, activation="gelu", scale_embeddings=False, d_model=40, n_heads=5)]
+
+
+def main():
+    code = harness.main(CASES, run_case, "SEQ2SEQ_PARITY_TOOL", "seq2seq_parity")
+    failures = []
+    refusals(failures)
+    for f in failures:
+        print("FAILED:", f)
+    return 1 if failures or code else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
