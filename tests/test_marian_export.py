@@ -1,4 +1,5 @@
-"""`tfm export --format marian` (issue 15 item 3, export half): transformers' MarianMTModel runs what tfm wrote.
+"""Marian both ways (issue 15 item 3): transformers' MarianMTModel runs what `tfm export --format marian` wrote, and tfm
+runs a MarianMTModel that transformers saved (random weights; tfm_seq2seq_load reads the directory as it is).
 
 A random encoder-decoder in Marian's shape (post-LN, no final norms, sinusoidal positions, shared embeddings; ReLU and
 tanh-GELU cases) is written as a tfm checkpoint (the torch reference's weights, as test_seq2seq_torch does), exported by
@@ -77,6 +78,43 @@ def run_case(case, tool, failures):
     c.finish(failures)
 
 
+def run_hf_saved(failures, tool):
+    """transformers' own directory: a random MarianMTModel (SiLU, as Marian's default "swish", scaled embeddings, pad as
+    the decoder start) saved by save_pretrained; tfm's logits and greedy tokens against MarianMTModel's."""
+    config = transformers.MarianConfig(vocab_size=53, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                                       decoder_attention_heads=4, encoder_ffn_dim=48, decoder_ffn_dim=48, max_position_embeddings=16,
+                                       activation_function="swish", scale_embedding=True, pad_token_id=52, eos_token_id=0,
+                                       decoder_start_token_id=52, forced_eos_token_id=0, init_std=0.15, dropout=0.0)
+    torch.manual_seed(41)
+    marian = transformers.MarianMTModel(config).eval()
+    work = tempfile.mkdtemp(prefix="tfm_marian_hf_saved_")
+    marian.save_pretrained(work)
+    ids = small_case("ids", 0, pad_id=52, bos_id=52, eos_id=0)["config"]  # only the special ids and vocabulary matter here
+    inputs = make_inputs(ids, 3, 11, 9, 41)
+    safetensors_io.save(os.path.join(work, "inputs.safetensors"), {k: v.to(torch.int32).numpy() for k, v in inputs.items()})
+    with open(os.path.join(work, "parity.json"), "w") as f:
+        json.dump(PARITY, f)
+    c = harness.Case("hf_saved_marian", work)
+    print(f"case hf_saved_marian: MarianMTModel saved by transformers {transformers.__version__} in {work}")
+    if c.run(tool):
+        theirs, real = marian_logits(marian.double(), inputs, ids)
+        mine = c.get("logits", theirs.shape)
+        if mine is not None:
+            diff = float(np.abs(mine - theirs)[real].max())
+            c.check(diff <= LOGITS_TOL, f"tfm's logits on transformers' Marian vs MarianMTModel's: max abs diff {diff:.3e} "
+                                        f"(logits up to {float(np.abs(theirs[real]).max()):.2f})")
+        greedy = c.get("greedy_initial", (3, PARITY["greedy_max_length_b"]))
+        if greedy is not None:
+            source_mask = (torch.arange(inputs["source"].shape[1])[None, :] < inputs["source_lengths"][:, None]).long()
+            with torch.no_grad():
+                out = marian.generate(input_ids=inputs["source"], attention_mask=source_mask, num_beams=1, do_sample=False,
+                                      max_new_tokens=int(greedy.shape[1]), forced_eos_token_id=None)
+            same = sum([int(t) for t in out[b, 1:] if int(t) != 52][:sum(greedy[b] >= 0)] == [int(t) for t in greedy[b] if t >= 0]
+                       for b in range(3))
+            c.check(same == 3, f"tfm's greedy on transformers' Marian: {same}/3 sentences identical to MarianMTModel.generate")
+    c.finish(failures)
+
+
 def refusals(failures):
     """pre-LN and torch's final norms have no Marian field: the export names them and leaves nothing behind."""
     for name, settings, word in (("pre_ln", dict(pre_layernorm=True, final_norm=False), "pre_layernorm"),
@@ -100,6 +138,7 @@ CASES = [small_case("marian_relu", 31, final_norm=False, activation="relu"),
 def main():
     code = harness.main(CASES, run_case, "SEQ2SEQ_PARITY_TOOL", "seq2seq_parity")
     failures = []
+    run_hf_saved(failures, harness.find_tool("SEQ2SEQ_PARITY_TOOL", "seq2seq_parity"))
     refusals(failures)
     for f in failures:
         print("FAILED:", f)

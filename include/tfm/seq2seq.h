@@ -158,6 +158,11 @@ tfm_status tfm_seq2seq_save(const tfm_seq2seq *model, const char *dir);
  * logits). A model Marian cannot hold (pre-LN, final_norm, positions other than sinusoidal, untied embeddings, another
  * norm or score, an activation other than relu/gelu, layernorm_eps other than 1e-5) is refused, naming it. */
 tfm_status tfm_seq2seq_export_marian(const tfm_seq2seq *model, const char *tokenizer_json, const char *dir);
+/* A MarianMTModel directory saved by transformers as tfm's encoder-decoder (tfm_seq2seq_load does this for a config.json
+ * with model_type "marian"): its config as post-LN without final norms, its weights into tfm's basis. Refused by
+ * name: separate vocabularies or embeddings, encoder and decoder of different widths, a non-zero final_logits_bias,
+ * an unknown activation; a missing, misshapen or extra tensor is an error naming it. */
+tfm_status tfm_seq2seq_load_marian(tfm_seq2seq **model, const char *dir, const char *config_json);
 tfm_status tfm_seq2seq_load(tfm_seq2seq **model, const char *dir);
 /* As tfm_seq2seq_load; weights holding NaN or infinity are refused unless options->allow_nonfinite (tfm/io.h). */
 struct tfm_load_options;

@@ -40,7 +40,7 @@ int cli_model_type_of_file(const char *path, int top) {
     const cJSON *model = top ? cJSON_GetObjectItemCaseSensitive(root, "model") : root;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "model_type");
     int task = !cJSON_IsString(type) ? TFM_TASK_GPT
-               : strcmp(type->valuestring, "seq2seq") == 0 ? TFM_TASK_SEQ2SEQ
+               : strcmp(type->valuestring, "seq2seq") == 0 || strcmp(type->valuestring, "marian") == 0 ? TFM_TASK_SEQ2SEQ
                : strcmp(type->valuestring, "bert") == 0 || strcmp(type->valuestring, "albert") == 0 ? TFM_TASK_BERT : TFM_TASK_GPT;
     cJSON_Delete(root);
     return task;

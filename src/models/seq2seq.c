@@ -1,4 +1,5 @@
 /* models/seq2seq.c: the encoder-decoder Transformer: parameters with torch.nn.Transformer names, teacher-forced forward, loss. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -255,6 +256,17 @@ tfm_status tfm_seq2seq_load_with(tfm_seq2seq **out, const char *dir, const tfm_l
     char *json = NULL;
     tfm_status st = tfm_checkpoint_load_config(dir, &json);
     if (st) return st;
+    if (strstr(json, "\"marian\"")) { /* a MarianMTModel directory (Hugging Face); the reader checks model_type itself */
+        cJSON *o = cJSON_Parse(json);
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "model_type");
+        int marian = cJSON_IsString(type) && !strcmp(type->valuestring, "marian");
+        cJSON_Delete(o);
+        if (marian) {
+            st = tfm_seq2seq_load_marian(out, dir, json);
+            tfm_free(json, strlen(json) + 1);
+            return st;
+        }
+    }
     char source[1024];
     snprintf(source, sizeof source, "%s/config.json", dir);
     tfm_seq2seq_config config;

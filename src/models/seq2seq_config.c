@@ -97,9 +97,10 @@ tfm_status tfm_seq2seq_config_validate(const tfm_seq2seq_config *c) {
         if (ids[i].value < 0 || ids[i].value >= c->vocab_size)
             return tfm_error(TFM_ERR_CONFIG, "model.%s: expected an id in [0, vocab_size = %d), got %d", ids[i].name,
                              c->vocab_size, ids[i].value);
-    if (c->pad_id == c->eos_id || c->pad_id == c->bos_id)
-        return tfm_error(TFM_ERR_CONFIG, "model.pad_id (%d) must differ from bos_id (%d) and eos_id (%d): padding is ignored by the loss",
-                         c->pad_id, c->bos_id, c->eos_id);
+    /* pad_id may be the decoder's start (bos_id), as in Marian: the start is never a target, padding targets are */
+    if (c->pad_id == c->eos_id)
+        return tfm_error(TFM_ERR_CONFIG, "model.pad_id (%d) must differ from eos_id (%d): padding targets are ignored by the loss, EOS is one",
+                         c->pad_id, c->eos_id);
     return TFM_OK;
 }
 

@@ -33,13 +33,35 @@ static tfm_status check_marian(const tfm_seq2seq_config *c) {
     return why ? tfm_error(TFM_ERR_UNSUPPORTED, "Marian export: MarianMTModel has no %s; this model has it", why) : TFM_OK;
 }
 
+/* Export and import walk the same list of (Marian name, tfm tensor, permutation) through a visitor. */
 typedef struct marian_writer {
     tfm_safetensors_entry *entries;
     float **copies;
     int count, capacity;
     const int *perm;
     tfm_status status;
+    /* import: the file read from, instead of the entries written */
+    const tfm_safetensors *file;
+    float *scratch;           /* [largest tensor] */
 } marian_writer;
+
+static void add(marian_writer *w, const char *name, const float *data, int rows, int cols, int permute_rows, int permute_cols, int ndim);
+
+/* Import: the file's tensor into `data` [rows, cols] in tfm's basis (the inverse of add's copy). */
+static void take(marian_writer *w, const char *name, float *data, int rows, int cols, int permute_rows, int permute_cols, int ndim) {
+    if (w->status) return;
+    int shape[2] = {ndim == 1 ? cols : rows, cols};
+    if ((w->status = tfm_safetensors_read_f32(w->file, name, ndim, shape, 0, w->scratch)) != TFM_OK) return;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            data[(size_t)(permute_rows ? w->perm[r] : r) * cols + (permute_cols ? w->perm[c] : c)] = w->scratch[(size_t)r * cols + c];
+}
+
+/* One tensor either way. */
+static void visit(marian_writer *w, const char *name, const float *data, int rows, int cols, int permute_rows, int permute_cols, int ndim) {
+    if (w->file) take(w, name, (float *)data, rows, cols, permute_rows, permute_cols, ndim); /* import writes the model's own tensor */
+    else add(w, name, data, rows, cols, permute_rows, permute_cols, ndim);
+}
 
 /* A permuted copy of `t` [rows, cols]: rows (permute_rows) and/or columns (permute_cols) in Marian's basis. */
 static void add(marian_writer *w, const char *name, const float *data, int rows, int cols, int permute_rows, int permute_cols, int ndim) {
@@ -61,46 +83,53 @@ static void add(marian_writer *w, const char *name, const float *data, int rows,
 
 static void add_attention(marian_writer *w, const char *prefix, const tfm_seq2seq_attention *a, int C) {
     static const char *const parts[3] = {"q_proj", "k_proj", "v_proj"};
-    char name[160];
+    char name[320];
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "%s.%s.weight", prefix, parts[i]);
-        add(w, name, a->in_proj_weight.data + (size_t)i * C * C, C, C, READS, 2);
+        visit(w, name, a->in_proj_weight.data + (size_t)i * C * C, C, C, READS, 2);
         snprintf(name, sizeof name, "%s.%s.bias", prefix, parts[i]);
-        add(w, name, a->in_proj_bias.data + (size_t)i * C, 1, C, 0, 0, 1);
+        visit(w, name, a->in_proj_bias.data + (size_t)i * C, 1, C, 0, 0, 1);
     }
     snprintf(name, sizeof name, "%s.out_proj.weight", prefix);
-    add(w, name, a->out_proj.weight.data, C, C, WRITES, 2);
+    visit(w, name, a->out_proj.weight.data, C, C, WRITES, 2);
     snprintf(name, sizeof name, "%s.out_proj.bias", prefix);
-    add(w, name, a->out_proj.bias.data, 1, C, 0, 1, 1);
+    visit(w, name, a->out_proj.bias.data, 1, C, 0, 1, 1);
 }
 
 static void add_norm(marian_writer *w, const char *prefix, const tfm_norm_layer *n, int C) {
-    char name[160];
+    char name[320];
     snprintf(name, sizeof name, "%s.weight", prefix);
-    add(w, name, n->weight.data, 1, C, 0, 1, 1);
+    visit(w, name, n->weight.data, 1, C, 0, 1, 1);
     snprintf(name, sizeof name, "%s.bias", prefix);
-    add(w, name, n->bias.data, 1, C, 0, 1, 1);
+    visit(w, name, n->bias.data, 1, C, 0, 1, 1);
 }
 
 static void add_ffn(marian_writer *w, const char *prefix, const tfm_linear_layer *fc1, const tfm_linear_layer *fc2, int C, int F) {
-    char name[160];
+    char name[320];
     snprintf(name, sizeof name, "%s.fc1.weight", prefix);
-    add(w, name, fc1->weight.data, F, C, READS, 2);
+    visit(w, name, fc1->weight.data, F, C, READS, 2);
     snprintf(name, sizeof name, "%s.fc1.bias", prefix);
-    add(w, name, fc1->bias.data, 1, F, 0, 0, 1);
+    visit(w, name, fc1->bias.data, 1, F, 0, 0, 1);
     snprintf(name, sizeof name, "%s.fc2.weight", prefix);
-    add(w, name, fc2->weight.data, C, F, WRITES, 2);
+    visit(w, name, fc2->weight.data, C, F, WRITES, 2);
     snprintf(name, sizeof name, "%s.fc2.bias", prefix);
-    add(w, name, fc2->bias.data, 1, C, 0, 1, 1);
+    visit(w, name, fc2->bias.data, 1, C, 0, 1, 1);
 }
 
-static void add_layers(marian_writer *w, const tfm_seq2seq *m) {
+static void visit_model(marian_writer *w, const tfm_seq2seq *m) {
     const tfm_seq2seq_config *c = &m->config;
     int C = c->d_model, F = c->d_ff, V = c->vocab_size;
     char prefix[128], name[160];
-    for (const char *const *n = (const char *const[]){"model.shared.weight", "model.encoder.embed_tokens.weight",
-                                                      "model.decoder.embed_tokens.weight", "lm_head.weight", NULL}; *n; n++)
-        add(w, *n, m->source_embedding.data, V, C, READS, 2);
+    static const char *const embeddings[] = {"model.shared.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight",
+                                             "lm_head.weight", NULL};
+    for (const char *const *n = embeddings; *n; n++) {
+        if (w->file && !tfm_safetensors_find(w->file, *n)) continue; /* tied copies may be left out of a file */
+        visit(w, *n, m->source_embedding.data, V, C, READS, 2);
+        if (w->file) break;
+    }
+    if (w->file && !w->status && !tfm_safetensors_find(w->file, "model.shared.weight") && !tfm_safetensors_find(w->file, "model.encoder.embed_tokens.weight") &&
+        !tfm_safetensors_find(w->file, "model.decoder.embed_tokens.weight") && !tfm_safetensors_find(w->file, "lm_head.weight"))
+        w->status = tfm_error(TFM_ERR_FORMAT, "%s: no embedding table (model.shared.weight)", tfm_safetensors_path(w->file));
     for (int l = 0; l < c->n_encoder_layers; l++) {
         const tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
         snprintf(prefix, sizeof prefix, "model.encoder.layers.%d", l);
@@ -154,7 +183,7 @@ static tfm_status write_files(const tfm_seq2seq *m, const char *dir) {
     if (!perm || !w.entries || !w.copies) w.status = TFM_ERR_OUT_OF_MEMORY;
     else residual_permutation(C, perm);
     float *zeros = w.status ? NULL : tfm_calloc((size_t)m->config.vocab_size, sizeof(float));
-    add_layers(&w, m);
+    visit_model(&w, m);
     if (!w.status && zeros) add(&w, "final_logits_bias", zeros, 1, m->config.vocab_size, 0, 0, 2); /* [1, V] zeros: tfm's logits have no bias */
     char *json = w.status ? NULL : marian_config_json(&m->config);
     char *weights = tfm_file_join(dir, "model.safetensors"), *config = tfm_file_join(dir, "config.json");
@@ -196,4 +225,114 @@ tfm_status tfm_seq2seq_export_marian(const tfm_seq2seq *m, const char *tokenizer
         remove(temp);
     }
     return st;
+}
+
+/* ---- Import: a MarianMTModel directory as tfm's encoder-decoder ---- */
+
+static double number_or(const cJSON *o, const char *key, double fallback) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsBool(v) ? cJSON_IsTrue(v) : fallback;
+}
+
+/* MarianConfig's fields (its defaults where absent) as tfm's config: post-LN, no final norms, sinusoidal, shared. */
+static tfm_status config_from_marian(const cJSON *o, const char *source, tfm_seq2seq_config *c) {
+    tfm_seq2seq_config_default(c);
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "activation_function");
+    const char *a = cJSON_IsString(act) ? act->valuestring : "gelu";
+    static const struct { const char *hf; int tfm; } activations[] = {
+        {"relu", TFM_ACTIVATION_RELU}, {"gelu_new", TFM_ACTIVATION_GELU}, {"gelu_pytorch_tanh", TFM_ACTIVATION_GELU},
+        {"gelu", TFM_ACTIVATION_GELU_ERF}, {"swish", TFM_ACTIVATION_SILU}, {"silu", TFM_ACTIVATION_SILU}};
+    c->activation = -1;
+    for (size_t i = 0; i < sizeof activations / sizeof activations[0]; i++)
+        if (!strcmp(a, activations[i].hf)) c->activation = activations[i].tfm;
+    if (c->activation < 0) return tfm_error(TFM_ERR_UNSUPPORTED, "%s: activation_function \"%s\": tfm has relu, gelu, gelu_new and swish", source, a);
+    int V = (int)number_or(o, "vocab_size", 58101), heads = (int)number_or(o, "encoder_attention_heads", 16);
+    int ffn = (int)number_or(o, "encoder_ffn_dim", 4096);
+    if ((int)number_or(o, "decoder_vocab_size", V) != V || (int)number_or(o, "decoder_attention_heads", heads) != heads ||
+        (int)number_or(o, "decoder_ffn_dim", ffn) != ffn || !number_or(o, "share_encoder_decoder_embeddings", 1) || !number_or(o, "tie_word_embeddings", 1))
+        return tfm_error(TFM_ERR_UNSUPPORTED, "%s: tfm's encoder-decoder needs one vocabulary, one embedding table and the same heads and "
+                                              "FFN width in encoder and decoder", source);
+    int positions = (int)number_or(o, "max_position_embeddings", 1024);
+    c->vocab_size = V, c->n_heads = heads, c->d_ff = ffn;
+    c->d_model = (int)number_or(o, "d_model", 1024);
+    c->n_encoder_layers = (int)number_or(o, "encoder_layers", 12), c->n_decoder_layers = (int)number_or(o, "decoder_layers", 12);
+    c->max_source_length = c->max_target_length = positions;
+    c->dropout = (float)number_or(o, "dropout", 0.1), c->attention_dropout = (float)number_or(o, "attention_dropout", 0);
+    c->activation_dropout = (float)number_or(o, "activation_dropout", 0);
+    c->scale_embeddings = (int)number_or(o, "scale_embedding", 0);
+    c->pad_id = (int)number_or(o, "pad_token_id", 58100), c->eos_id = (int)number_or(o, "eos_token_id", 0);
+    c->bos_id = (int)number_or(o, "decoder_start_token_id", 58100);
+    c->pre_layernorm = 0, c->final_norm = 0, c->positions = TFM_POSITIONS_SINUSOIDAL, c->norm = TFM_NORM_LAYERNORM;
+    c->share_embeddings = 1, c->layernorm_eps = 1e-5f;
+    tfm_status st = tfm_seq2seq_config_validate(c);
+    return st ? tfm_error_prefix(st, "%s (MarianMTModel): ", source) : TFM_OK;
+}
+
+/* final_logits_bias is a buffer tfm has no place for: only zeros (what Marian initialises it to) can be dropped. */
+static tfm_status check_zero_bias(const tfm_safetensors *f, int V, float *scratch) {
+    if (!tfm_safetensors_find(f, "final_logits_bias")) return TFM_OK;
+    tfm_status st = tfm_safetensors_read_f32(f, "final_logits_bias", 2, (const int[]){1, V}, 0, scratch);
+    for (int i = 0; !st && i < V; i++)
+        if (scratch[i] != 0.0f)
+            return tfm_error(TFM_ERR_UNSUPPORTED, "%s: final_logits_bias[%d] is %g; tfm's output layer has no bias (only zeros load)",
+                             tfm_safetensors_path(f), i, (double)scratch[i]);
+    return st;
+}
+
+/* Tensors of the file tfm does not read: Marian's fixed position tables and the tied embedding copies are expected. */
+static tfm_status check_extra(const tfm_safetensors *f, int read) {
+    int expected = read;
+    static const char *const known[] = {"model.encoder.embed_positions.weight", "model.decoder.embed_positions.weight", "final_logits_bias",
+                                        "model.shared.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight",
+                                        "lm_head.weight", NULL};
+    for (const char *const *k = known; *k; k++) expected += tfm_safetensors_find(f, *k) != NULL;
+    if (tfm_safetensors_count(f) == expected - 1) return TFM_OK; /* the embedding read is among the known names */
+    for (int i = 0; i < tfm_safetensors_count(f); i++) {
+        const char *name = tfm_safetensors_tensor_at(f, i)->name;
+        if (strncmp(name, "model.encoder.layers.", 21) && strncmp(name, "model.decoder.layers.", 21)) {
+            int listed = 0;
+            for (const char *const *k = known; *k; k++) listed |= !strcmp(name, *k);
+            if (!listed) return tfm_error(TFM_ERR_FORMAT, "%s: tensor \"%s\" is not part of a MarianMTModel tfm can run", tfm_safetensors_path(f), name);
+        }
+    }
+    return tfm_error(TFM_ERR_FORMAT, "%s: %d tensors, but the config's layers account for %d: extra layers in the file", tfm_safetensors_path(f),
+                     tfm_safetensors_count(f), expected - 1);
+}
+
+tfm_status tfm_seq2seq_load_marian(tfm_seq2seq **out, const char *dir, const char *config_json) {
+    *out = NULL;
+    char source[1100];
+    snprintf(source, sizeof source, "%s/config.json", dir);
+    cJSON *o = cJSON_Parse(config_json);
+    if (!o) return tfm_error(TFM_ERR_FORMAT, "%s: not valid JSON", source);
+    tfm_seq2seq_config c;
+    tfm_status st = config_from_marian(o, source, &c);
+    cJSON_Delete(o);
+    tfm_seq2seq *m = NULL;
+    if (!st) st = tfm_seq2seq_create(&m, &c);
+    char *path = st ? NULL : tfm_file_join(dir, "model.safetensors");
+    tfm_safetensors *f = NULL;
+    if (!st) st = path ? tfm_safetensors_open(path, &f) : TFM_ERR_OUT_OF_MEMORY;
+    size_t largest = (size_t)c.vocab_size * c.d_model, ffn = (size_t)c.d_ff * c.d_model;
+    marian_writer w = {.file = f};
+    int *perm = tfm_malloc(sizeof(int) * (size_t)c.d_model);
+    w.scratch = st ? NULL : tfm_malloc(sizeof(float) * (largest > ffn ? largest : ffn));
+    if (!st && (!perm || !w.scratch)) st = TFM_ERR_OUT_OF_MEMORY;
+    if (!st) {
+        residual_permutation(c.d_model, perm);
+        w.perm = perm;
+        st = check_zero_bias(f, c.vocab_size, w.scratch);
+    }
+    if (!st) {
+        visit_model(&w, m);
+        st = w.status;
+    }
+    if (!st) st = check_extra(f, 16 * c.n_encoder_layers + 26 * c.n_decoder_layers + 1);
+    tfm_free(w.scratch, sizeof(float) * (largest > ffn ? largest : ffn));
+    tfm_free(perm, sizeof(int) * (size_t)c.d_model);
+    tfm_safetensors_close(f);
+    if (path) tfm_free(path, strlen(path) + 1);
+    if (st) { tfm_seq2seq_free(m); return st; }
+    *out = m;
+    return TFM_OK;
 }
