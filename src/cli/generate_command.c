@@ -145,6 +145,8 @@ static tfm_status run(const generate_arguments *a, tfm_gpt *model, tfm_bpe *toke
     return st;
 }
 
+#define GENERATE_OPTIONS 20 /* the option table's entries, the terminating {0} included */
+
 static void describe_options(cli_option *options, generate_arguments *a) {
     cli_option table[] = {
         {"model", CLI_STRING, &a->model_dir, 0, 0, "model directory (from tfm train or tfm init, or a Hugging Face GPT-2 directory)", 0},
@@ -169,10 +171,9 @@ static void describe_options(cli_option *options, generate_arguments *a) {
         {"help", CLI_FLAG, &a->help, 0, 0, "show this help", 0},
         {0},
     };
+    _Static_assert(sizeof table == sizeof(cli_option) * GENERATE_OPTIONS, "GENERATE_OPTIONS is the table's length");
     memcpy(options, table, sizeof table);
 }
-
-#define GENERATE_OPTIONS 21
 
 int cli_generate(int argc, char **argv) {
     generate_arguments a = {.max_tokens = 200, .temperature = 1.0f, .top_p = 1.0f, .repetition_penalty = 1.0f, .seed = 1, .sequences = 1};
