@@ -105,8 +105,8 @@ typedef struct ref_final {
 } ref_final;
 
 /* -> number of finished hypotheses, sorted best first (stable). */
-static int reference_beam_search(tfm_seq2seq *m, const int32_t *source, int source_length, int K, float alpha, float a, int b_len,
-                                 ref_final *finals) {
+static int reference_beam_search(tfm_seq2seq *m, const int32_t *source, int source_length, int K, int form, float alpha, float a,
+                                 int b_len, ref_final *finals) {
     const tfm_seq2seq_config *c = &m->config;
     double limit_d = (double)a * source_length + b_len;
     int limit = (int)limit_d;
@@ -144,7 +144,7 @@ static int reference_beam_search(tfm_seq2seq *m, const int32_t *source, int sour
                     f->length = t;
                     memcpy(f->tokens, beams[cands[j].beam].tokens + 1, sizeof(int32_t) * (size_t)t);
                     f->log_prob = cands[j].score;
-                    f->score = cands[j].score / pow((5.0 + t + 1) / 6.0, alpha);
+                    f->score = cands[j].score / (form == TFM_LENGTH_PENALTY_POWER ? pow(t + 1.0, alpha) : pow((5.0 + t + 1) / 6.0, alpha));
                 }
             } else if (kept < K) {
                 next[kept] = beams[cands[j].beam];
@@ -177,18 +177,18 @@ static void make_sources(int32_t *src, int *len, uint64_t seed) {
     for (int b = 0; b < NS; b++) len[b] = random_source(src + b * S_MAX, S_MAX, &rng);
 }
 
-static void test_against_reference(tfm_seq2seq *m, int K, float alpha, float a, int b_len) {
+static void test_against_reference(tfm_seq2seq *m, int K, int form, float alpha, float a, int b_len) {
     int32_t src[NS * S_MAX];
     int len[NS];
     make_sources(src, len, 100 + (uint64_t)K);
-    tfm_beam_search_options o = {K, K, alpha, a, b_len, NULL};
+    tfm_beam_search_options o = {K, K, alpha, form, a, b_len, NULL};
     tfm_beam_result results[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, results));
     int differing_orders = 0;
     for (int s = 0; s < NS; s++) {
         ref_final finals[8];
         /* The reference sees the sentence alone, unpadded. */
-        int n = reference_beam_search(m, src + s * S_MAX, len[s], K, alpha, a, b_len, finals);
+        int n = reference_beam_search(m, src + s * S_MAX, len[s], K, form, alpha, a, b_len, finals);
         CHECK(results[s].count == n, "K=%d sentence %d: %d hypotheses, reference %d", K, s, results[s].count, n);
         for (int i = 0; i < n && i < results[s].count; i++) {
             const tfm_beam_hypothesis *h = &results[s].hypotheses[i];
@@ -214,7 +214,7 @@ static void test_beam_one_is_greedy(tfm_seq2seq *m) {
     int out_len[NS];
     tfm_seq2seq_greedy_args ga = {src, len, NS, S_MAX, 1.0f, 2, 1, out, out_len, TARGET_CAP};
     CHECK_OK(tfm_seq2seq_greedy(m, &ga));
-    tfm_beam_search_options o = {1, 1, 0.6f, 1.0f, 2, NULL};
+    tfm_beam_search_options o = {1, 1, 0.6f, TFM_LENGTH_PENALTY_GNMT, 1.0f, 2, NULL};
     tfm_beam_result results[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, results));
     int correct = 0;
@@ -235,7 +235,7 @@ static void test_batch_independence(tfm_seq2seq *m) {
     int32_t src[NS * S_MAX];
     int len[NS];
     make_sources(src, len, 77);
-    tfm_beam_search_options o = {4, 3, 0.6f, 1.2f, 3, NULL};
+    tfm_beam_search_options o = {4, 3, 0.6f, TFM_LENGTH_PENALTY_GNMT, 1.2f, 3, NULL};
     tfm_beam_result together[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, together));
     /* The sentences alone share one workspace: memory kept from call to call must not leak into results. */
@@ -263,7 +263,7 @@ static void test_limits_and_errors(tfm_seq2seq *m) {
     int32_t src[NS * S_MAX];
     int len[NS];
     make_sources(src, len, 9);
-    tfm_beam_search_options o = {3, 2, 0.0f, 0.0f, 2, NULL};
+    tfm_beam_search_options o = {3, 2, 0.0f, TFM_LENGTH_PENALTY_GNMT, 0.0f, 2, NULL};
     tfm_beam_result r[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, r));
     for (int s = 0; s < NS; s++) {
@@ -271,13 +271,16 @@ static void test_limits_and_errors(tfm_seq2seq *m) {
         for (int i = 0; i < r[s].count; i++) CHECK(r[s].hypotheses[i].length <= 2, "max length b=2: got %d", r[s].hypotheses[i].length);
         tfm_beam_result_free(&r[s]);
     }
-    tfm_beam_search_options zero = {2, 1, 0.0f, 0.0f, 0, NULL};
+    tfm_beam_search_options zero = {2, 1, 0.0f, TFM_LENGTH_PENALTY_GNMT, 0.0f, 0, NULL};
     CHECK_OK(tfm_beam_search(m, src, len, 1, S_MAX, &zero, r));
     CHECK(r[0].count == 1 && r[0].hypotheses[0].length == 0, "max length 0: one empty hypothesis");
     tfm_beam_result_free(&r[0]);
-    tfm_beam_search_options bad = {2, 3, 0.0f, 1.0f, 5, NULL};
+    tfm_beam_search_options bad = {2, 3, 0.0f, TFM_LENGTH_PENALTY_GNMT, 1.0f, 5, NULL};
     CHECK(tfm_beam_search(m, src, len, 1, S_MAX, &bad, r) == TFM_ERR_INVALID_ARGUMENT && strstr(tfm_last_error(), "nbest"),
           "nbest > beam is an error: %s", tfm_last_error());
+    tfm_beam_search_options bad_form = {2, 1, 1.0f, 7, 1.0f, 5, NULL};
+    CHECK(tfm_beam_search(m, src, len, 1, S_MAX, &bad_form, r) == TFM_ERR_INVALID_ARGUMENT && strstr(tfm_last_error(), "length_penalty_form"),
+          "an unknown length penalty form is an error: %s", tfm_last_error());
 }
 
 static void test_sampling(tfm_seq2seq *m) {
@@ -338,7 +341,7 @@ static void test_inference_model(tfm_seq2seq *m) {
     int32_t src[NS * S_MAX];
     int len[NS];
     make_sources(src, len, 31);
-    tfm_beam_search_options o = {4, 2, 0.6f, 1.2f, 3, NULL};
+    tfm_beam_search_options o = {4, 2, 0.6f, TFM_LENGTH_PENALTY_GNMT, 1.2f, 3, NULL};
     tfm_beam_result plain[NS], packed[NS];
     CHECK_OK(tfm_beam_search(m, src, len, NS, S_MAX, &o, plain));
     CHECK_OK(tfm_beam_search(p, src, len, NS, S_MAX, &o, packed));
@@ -352,7 +355,7 @@ static void test_inference_model(tfm_seq2seq *m) {
         tfm_beam_result_free(&plain[s]);
         tfm_beam_result_free(&packed[s]);
     }
-    test_against_reference(p, 4, 0.6f, 1.2f, 3);
+    test_against_reference(p, 4, TFM_LENGTH_PENALTY_GNMT, 0.6f, 1.2f, 3);
     test_batch_independence(p);
     CHECK(tfm_seq2seq_save(p, "/nonexistent/tfm-test") != TFM_OK && strstr(tfm_last_error(), "inference"),
           "saving an inference model fails with a clear error (got: %s)", tfm_last_error());
@@ -363,10 +366,12 @@ int main(void) {
     tfm_seq2seq *m = train_reverse_model();
     if (!m) return test_summary();
     test_beam_one_is_greedy(m);
-    test_against_reference(m, 1, 0.0f, 1.0f, 2);
-    test_against_reference(m, 2, 0.6f, 1.0f, 2);
-    test_against_reference(m, 4, 0.6f, 1.2f, 3);
-    test_against_reference(m, 5, 1.0f, 0.5f, 1);
+    test_against_reference(m, 1, TFM_LENGTH_PENALTY_GNMT, 0.0f, 1.0f, 2);
+    test_against_reference(m, 2, TFM_LENGTH_PENALTY_GNMT, 0.6f, 1.0f, 2);
+    test_against_reference(m, 4, TFM_LENGTH_PENALTY_GNMT, 0.6f, 1.2f, 3);
+    test_against_reference(m, 5, TFM_LENGTH_PENALTY_GNMT, 1.0f, 0.5f, 1);
+    test_against_reference(m, 4, TFM_LENGTH_PENALTY_POWER, 1.0f, 1.2f, 3);
+    test_against_reference(m, 3, TFM_LENGTH_PENALTY_POWER, 2.0f, 1.0f, 2);
     test_batch_independence(m);
     test_limits_and_errors(m);
     test_sampling(m);

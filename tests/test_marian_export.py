@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from reference import import_references  # noqa: E402
 
-np, torch, transformers = import_references("numpy", "torch", "transformers")
+np, torch, transformers, tokenizers, ctranslate2 = import_references("numpy", "torch", "transformers", "tokenizers", "ctranslate2")
 
 from torch_reference import harness, safetensors_io  # noqa: E402
 from torch_reference.seq2seq import save_checkpoint  # noqa: E402
@@ -39,21 +39,29 @@ def marian_logits(marian, inputs, config):
     return out.logits.numpy(), target_mask.numpy().astype(bool)
 
 
+def export_and_run(c, work, inputs, tool):
+    """inputs and parity settings into the case directory, `tfm export --format marian`, then the parity tool on the
+    checkpoint: the exported directory, or None (the failure recorded on c)."""
+    safetensors_io.save(os.path.join(work, "inputs.safetensors"), {k: v.to(torch.int32).numpy() for k, v in inputs.items()})
+    with open(os.path.join(work, "parity.json"), "w") as f:
+        json.dump(PARITY, f)
+    exported = os.path.join(work, "marian")
+    proc = subprocess.run([os.environ["TFM_BIN"], "export", "--model", work, "--format", "marian", "--out", exported],
+                          capture_output=True, text=True)
+    ok = c.check(proc.returncode == 0, f"tfm export --format marian: exit {proc.returncode} {proc.stderr.strip()[-300:]}")
+    return exported if ok and c.run(tool) else None
+
+
 def run_case(case, tool, failures):
     name, config = case["name"], case["config"]
     work = tempfile.mkdtemp(prefix=f"tfm_marian_{name}_")
     model = build_model(config, case["seed"])
     inputs = make_inputs(config, case["batch"], case["source_length"], case["target_length"], case["seed"])
     save_checkpoint(work, model)
-    safetensors_io.save(os.path.join(work, "inputs.safetensors"), {k: v.to(torch.int32).numpy() for k, v in inputs.items()})
-    with open(os.path.join(work, "parity.json"), "w") as f:
-        json.dump(PARITY, f)
     c = harness.Case(name, work)
     print(f"case {name}: V={config.vocab_size} C={config.d_model} H={config.n_heads} activation={config.activation} in {work}")
-    exported = os.path.join(work, "marian")
-    proc = subprocess.run([os.environ["TFM_BIN"], "export", "--model", work, "--format", "marian", "--out", exported],
-                          capture_output=True, text=True)
-    if not c.check(proc.returncode == 0, f"tfm export --format marian: exit {proc.returncode} {proc.stderr.strip()[-300:]}") or not c.run(tool):
+    exported = export_and_run(c, work, inputs, tool)
+    if exported is None:
         c.finish(failures)
         return
     marian = transformers.MarianMTModel.from_pretrained(exported).double().eval()
@@ -115,6 +123,82 @@ def run_hf_saved(failures, tool):
     c.finish(failures)
 
 
+def alphabet_tokenizer(path, V):
+    """A byte-level BPE of V tokens (<pad>, <s>, </s>, then single characters, no merges) for a random model."""
+    chars = sorted(tokenizers.pre_tokenizers.ByteLevel.alphabet())[:V - 3]
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, **{ch: 3 + i for i, ch in enumerate(chars)}}
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE(vocab, []))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    tok.add_special_tokens(["<pad>", "<s>", "</s>"])
+    tok.save(path)
+    return chars
+
+
+def run_zero_start(failures, tool):
+    """zero_start_embedding: Marian's own start (a zero vector). The export appends the start token "<pad>" as id V with a
+    zero row and a -1e9 logit bias; transformers must give tfm's logits on the other V ids and its greedy and beam-4
+    tokens, and CTranslate2 (ct2-transformers-converter's converter) must convert it and give the same greedy tokens (its
+    beam search keeps fewer live beams once one ends, see bench/run-marian.sh)."""
+    case = small_case("marian_zero_start", 33, final_norm=False, zero_start_embedding=True)
+    config, V = case["config"], case["config"].vocab_size
+    work = tempfile.mkdtemp(prefix="tfm_marian_zero_start_")
+    save_checkpoint(work, build_model(config, case["seed"]))
+    chars = alphabet_tokenizer(os.path.join(work, "tokenizer.json"), V)
+    inputs = make_inputs(config, case["batch"], case["source_length"], case["target_length"], case["seed"])
+    c = harness.Case("marian_zero_start", work)
+    print(f"case marian_zero_start: V={V} C={config.d_model}, tokenizer of {V} tokens, in {work}")
+    exported = export_and_run(c, work, inputs, tool)
+    if exported is None:
+        c.finish(failures)
+        return
+    marian = transformers.MarianMTModel.from_pretrained(exported).double().eval()
+    c.check(marian.config.decoder_start_token_id == V and marian.config.vocab_size == V + 1,
+            f"Marian's start is the appended token {V}: decoder_start_token_id {marian.config.decoder_start_token_id}, "
+            f"vocab_size {marian.config.vocab_size}")
+    marian_inputs = dict(inputs, target_input=inputs["target_input"].clone())
+    marian_inputs["target_input"][:, 0] = V   # tfm's BOS position is Marian's start token
+    theirs, real = marian_logits(marian, marian_inputs, config)
+    mine = c.get("logits", (theirs.shape[0], theirs.shape[1], V))
+    if mine is not None:
+        diff = float(np.abs(mine - theirs[:, :, :V])[real].max())
+        c.check(diff <= LOGITS_TOL and float(theirs[:, :, V].max()) < -1e8,
+                f"MarianMTModel's logits vs tfm's: max abs diff {diff:.3e} on ids < {V}; the start token's logit "
+                f"{float(theirs[:, :, V].max()):.3g}")
+    # Beam 4 (and greedy) on text: tfm translate against MarianMTModel.generate and CTranslate2.
+    lines = ["".join(chars[(7 * i + 3 * k) % len(chars)] for k in range(4 + i)) for i in range(6)]
+    ct2_dir = os.path.join(work, "ct2")
+    ctranslate2.converters.TransformersConverter(exported).convert(ct2_dir, quantization="float32", force=True)
+    translator = ctranslate2.Translator(ct2_dir, device="cpu", compute_type="float32", intra_threads=2)
+    tok = transformers.AutoTokenizer.from_pretrained(exported)
+    for beam in (1, 4):
+        proc = subprocess.run([os.environ["TFM_BIN"], "translate", "--model", work, "--beam", str(beam), "--length-penalty", "1"],
+                              input="\n".join(lines) + "\n", capture_output=True, text=True)
+        if not c.check(proc.returncode == 0, f"tfm translate --beam {beam}: exit {proc.returncode} {proc.stderr.strip()[-300:]}"):
+            continue
+        tfm_lines = proc.stdout.split("\n")[:len(lines)]
+        hf_lines, ct2_lines = [], []
+        for line in lines:
+            ids = tok(line, add_special_tokens=False)["input_ids"] + [config.eos_id]
+            limit = min(int(1.5 * len(ids) + 10), config.max_target_length - 1)   # tfm's cap, then EOS
+            with torch.no_grad():
+                out = marian.generate(input_ids=torch.tensor([ids]), num_beams=beam, do_sample=False, length_penalty=1.0,
+                                      early_stopping=True, max_new_tokens=limit + 1, max_length=None)
+            hf_lines.append(tok.decode(out[0].tolist(), skip_special_tokens=True))
+            if beam == 1:   # CTranslate2 ends a capped hypothesis without EOS: `limit` tokens are tfm's before its forced EOS
+                result = translator.translate_batch([tok.convert_ids_to_tokens(ids)], beam_size=1, max_decoding_length=limit,
+                                                    suppress_sequences=[["<unk>"], ["<s>"]])[0]
+                ct2_lines.append(tok.convert_tokens_to_string(result.hypotheses[0]))
+        same_hf = sum(a == b for a, b in zip(tfm_lines, hf_lines))
+        same_ct2 = sum(a == b for a, b in zip(tfm_lines, ct2_lines))
+        c.check(same_hf == len(lines) and len(set(tfm_lines)) > 1,
+                f"beam {beam}: {same_hf}/{len(lines)} lines of tfm translate identical to MarianMTModel.generate "
+                f"({len(set(tfm_lines))} distinct)")
+        if beam == 1:
+            c.check(same_ct2 == len(lines), f"greedy: {same_ct2}/{len(lines)} lines identical to CTranslate2's")
+    c.finish(failures)
+
+
 def refusals(failures):
     """pre-LN and torch's final norms have no Marian field: the export names them and leaves nothing behind."""
     for name, settings, word in (("pre_ln", dict(pre_layernorm=True, final_norm=False), "pre_layernorm"),
@@ -139,6 +223,7 @@ def main():
     code = harness.main(CASES, run_case, "SEQ2SEQ_PARITY_TOOL", "seq2seq_parity")
     failures = []
     run_hf_saved(failures, harness.find_tool("SEQ2SEQ_PARITY_TOOL", "seq2seq_parity"))
+    run_zero_start(failures, harness.find_tool("SEQ2SEQ_PARITY_TOOL", "seq2seq_parity"))
     refusals(failures)
     for f in failures:
         print("FAILED:", f)

@@ -80,6 +80,7 @@ CASES = [
     small_case("pre_ln_prelu", 27, pre_layernorm=True, activation="prelu"),
     # The paper's post-LN without torch's final norms (Marian's layout).
     small_case("post_ln_no_final_norm", 28, final_norm=False),
+    small_case("zero_start_embedding", 29, final_norm=False, zero_start_embedding=True),
 ]
 
 

@@ -1,4 +1,4 @@
-/* tfm/beam_search.h: beam search (GNMT length penalty, n-best) and sampling for the encoder-decoder, batched over sentences. */
+/* tfm/beam_search.h: beam search (GNMT or power length penalty, n-best) and sampling for the encoder-decoder, batched over sentences. */
 #ifndef TFM_BEAM_SEARCH_H
 #define TFM_BEAM_SEARCH_H
 
@@ -19,10 +19,14 @@ typedef struct tfm_seq2seq_workspace {
 } tfm_seq2seq_workspace;
 void tfm_seq2seq_workspace_free(tfm_seq2seq_workspace *workspace);
 
+enum { TFM_LENGTH_PENALTY_GNMT = 0, TFM_LENGTH_PENALTY_POWER = 1 };
+
 typedef struct tfm_beam_search_options {
     int beam_size;           /* K >= 1; K = 1 gives exactly tfm_seq2seq_greedy's tokens */
     int nbest;               /* hypotheses returned per sentence, 1..K */
-    float length_penalty;    /* GNMT alpha: score = log P / ((5 + length) / 6)^alpha, length counting EOS; 0: raw log P */
+    float length_penalty;    /* x of the length penalty below, length counting EOS; 0: raw log P */
+    int length_penalty_form; /* TFM_LENGTH_PENALTY_GNMT: score = log P / ((5 + length) / 6)^x (Wu et al. 2016, fairseq);
+                              * TFM_LENGTH_PENALTY_POWER: log P / length^x (transformers' and CTranslate2's length_penalty) */
     float max_length_a;      /* at most floor(a * source_length + b) tokens besides EOS (source_length counts EOS), */
     int max_length_b;        /* and never more than max_target_length - 1; EOS is then forced */
     tfm_seq2seq_workspace *workspace;  /* or NULL: allocate and free everything within the call */

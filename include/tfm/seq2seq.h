@@ -45,6 +45,8 @@ typedef struct tfm_seq2seq_config {
     int scale_embeddings;    /* 1: token embeddings are multiplied by sqrt(d_model) before positions are added */
     int final_norm;          /* 1: a norm after each stack (encoder.norm, decoder.norm: torch.nn.Transformer's, which has
                               * them in post-LN too; default); 0: none (the paper's and Marian's post-LN) */
+    int zero_start_embedding;/* 1: the decoder's first input is a zero vector (plus its position) instead of E[bos]:
+                              * Marian's start, which CTranslate2 assumes for a MarianMTModel; 0: E[bos] (default) */
     int share_embeddings;    /* 1: one [V, C] table is the source embedding, target embedding and output projection */
     float layernorm_eps;     /* 1e-5 as torch.nn.LayerNorm */
     int pad_id, bos_id, eos_id; /* special ids; bos_id may equal eos_id (fairseq starts decoding with EOS) */

@@ -87,13 +87,14 @@ static void write_text(FILE *out, const char *bytes, size_t len) {
 int cli_translate(int argc, char **argv) {
     const char *model_dir = NULL;
     int beam = 4, nbest = 1, batch_tokens = 4096, max_sentences = 64, greedy = 0, top_k = 0, threads = 0, help = 0, max_length_b = 10, allow_nonfinite = 0;
-    float alpha = 0.6f, temperature = 0.0f, top_p = 1.0f, max_length_a = 1.5f;
+    float alpha = 0.6f, power_penalty = -1.0f, temperature = 0.0f, top_p = 1.0f, max_length_a = 1.5f;
     long seed = 0;
     cli_option options[] = {
         {"model", CLI_STRING, &model_dir, 0, 0, "model directory (config.json, model.safetensors, tokenizer.json)", 0},
         {"beam", CLI_INT, &beam, 1, 64, "beam size (default 4; 1 = greedy)", 0},
         {"nbest", CLI_INT, &nbest, 1, 64, "hypotheses per input line, <= beam; > 1 prints \"LINE<TAB>SCORE<TAB>TEXT\" lines", 0},
         {"alpha", CLI_FLOAT, &alpha, 0, 10, "GNMT length penalty: score / ((5 + length) / 6)^alpha (default 0.6)", 0},
+        {"length-penalty", CLI_FLOAT, &power_penalty, 0, 10, "instead of --alpha: score / length^X, transformers' and CTranslate2's length_penalty", 0},
         {"max-length-a", CLI_FLOAT, &max_length_a, 0, 100, "at most a * source tokens + b target tokens (default 1.5)", 0},
         {"max-length-b", CLI_INT, &max_length_b, 0, 100000, "(default 10)", 0},
         {"batch-tokens", CLI_INT, &batch_tokens, 1, 1e8, "source tokens per batch (default 4096)", 0},
@@ -274,7 +275,9 @@ int cli_translate(int argc, char **argv) {
             tfm_sampler_config sc = {.temperature = temperature, .top_k = top_k, .top_p = top_p};
             st = tfm_seq2seq_sample(model, source, source_lengths, B, S, &sc, seeds, max_length_a, max_length_b, &workspace, results);
         } else {
-            tfm_beam_search_options bo = {beam, nbest, alpha, max_length_a, max_length_b, &workspace};
+            tfm_beam_search_options bo = {beam, nbest, power_penalty >= 0 ? power_penalty : alpha,
+                                          power_penalty >= 0 ? TFM_LENGTH_PENALTY_POWER : TFM_LENGTH_PENALTY_GNMT, max_length_a, max_length_b,
+                                          &workspace};
             st = tfm_beam_search(model, source, source_lengths, B, S, &bo, results);
         }
         if (st) { exit_code = cli_fail("translate"); break; }

@@ -53,7 +53,11 @@ static int length_limit(const tfm_seq2seq_config *c, float a, int b, int source_
     return l < 0 ? 0 : (int)l;
 }
 
-static double length_penalty(float alpha, int length) { return alpha == 0 ? 1.0 : pow((5.0 + length) / 6.0, (double)alpha); }
+/* The divisor of a finished hypothesis' log-probability (tfm_beam_search_options.length_penalty_form). */
+static double length_penalty(int form, float x, int length) {
+    if (x == 0) return 1.0;
+    return form == TFM_LENGTH_PENALTY_POWER ? pow((double)length, (double)x) : pow((5.0 + length) / 6.0, (double)x);
+}
 
 typedef struct candidate {
     double score;
@@ -166,13 +170,13 @@ static tfm_status beam_buffers_allocate(beam_buffers *f, int B, int K, int Tmax)
 }
 
 /* A finished hypothesis: the beam's tokens after BOS, copied into the sentence's own slot. */
-static void finalize(sentence_state *s, const int32_t *history, int length, double log_prob, float alpha, int Tmax) {
+static void finalize(sentence_state *s, const int32_t *history, int length, double log_prob, const tfm_beam_search_options *o, int Tmax) {
     tfm_beam_hypothesis *h = &s->finished[s->finished_count];
     h->tokens = s->finished_tokens + (size_t)s->finished_count * Tmax;
     memcpy(h->tokens, history + 1, sizeof(int32_t) * (size_t)length);
     h->length = length;
     h->log_prob = (float)log_prob;
-    h->score = (float)(log_prob / length_penalty(alpha, length + 1));
+    h->score = (float)(log_prob / length_penalty(o->length_penalty_form, o->length_penalty, length + 1));
     s->finished_count++;
 }
 
@@ -184,6 +188,9 @@ static tfm_status check_search_arguments(const int *source_lengths, int B, int S
                          o->nbest);
     if (!(isfinite(o->max_length_a) && o->max_length_a >= 0) || !isfinite(o->length_penalty))
         return tfm_error(TFM_ERR_INVALID_ARGUMENT, "beam search: max_length_a and the length penalty must be finite (a >= 0)");
+    if (o->length_penalty_form != TFM_LENGTH_PENALTY_GNMT && o->length_penalty_form != TFM_LENGTH_PENALTY_POWER)
+        return tfm_error(TFM_ERR_INVALID_ARGUMENT, "beam search: length_penalty_form %d is neither TFM_LENGTH_PENALTY_GNMT nor _POWER",
+                         o->length_penalty_form);
     for (int b = 0; b < B; b++) {
         results[b].count = 0;
         results[b].hypotheses = NULL;
@@ -231,7 +238,8 @@ static void expand(beam_buffers *f, const tfm_seq2seq_config *c, const tfm_tenso
 
 /* Select, for the sentence in slot i: rank its beams' continuations, finish those that end in EOS among the first
  * K, keep the first K others as the next beams. Returns the beams kept (0: the sentence is done). */
-static int select_beams(beam_buffers *f, const tfm_seq2seq_config *c, const tfm_tensor *logits, int i, int K, int t, float alpha) {
+static int select_beams(beam_buffers *f, const tfm_seq2seq_config *c, const tfm_tensor *logits, int i, int K, int t,
+                        const tfm_beam_search_options *o) {
     int V = c->vocab_size, Tmax = c->max_target_length;
     sentence_state *s = &f->states[f->sentence_of_slot[i]];
     int count = 0, forced = t >= s->limit;
@@ -252,7 +260,7 @@ static int select_beams(beam_buffers *f, const tfm_seq2seq_config *c, const tfm_
     for (int j = 0; j < count; j++) {
         const candidate *cand = &f->top[j];
         if (cand->token == c->eos_id) {
-            if (j < K && s->finished_count < K) finalize(s, s->history + (size_t)cand->beam * Tmax, t, cand->score, alpha, Tmax);
+            if (j < K && s->finished_count < K) finalize(s, s->history + (size_t)cand->beam * Tmax, t, cand->score, o, Tmax);
         } else if (kept < K) {
             f->new_scores[kept] = cand->score;
             f->parents[kept] = cand->beam;
@@ -348,7 +356,7 @@ tfm_status tfm_beam_search(tfm_seq2seq *m, const int32_t *source, const int *sou
         expand(&f, c, logits, slots, K, t);
         int next_slots = 0;
         for (int i = 0; i < slots; i++) {
-            int b = f.sentence_of_slot[i], kept = select_beams(&f, c, logits, i, K, t, o->length_penalty);
+            int b = f.sentence_of_slot[i], kept = select_beams(&f, c, logits, i, K, t, o);
             if (!kept) continue;
             /* The next cache rows of this sentence: its beams' parents (dead beams repeat beam 0). */
             for (int k = 0; k < K; k++) f.rows[(size_t)next_slots * K + k] = i * K + (k < kept ? f.parents[k] : f.parents[0]);

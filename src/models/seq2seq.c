@@ -392,7 +392,7 @@ static tfm_status check_shapes(const tfm_seq2seq *m, int B, int S, int T) {
 /* ---- Forward ---- */
 
 tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, tfm_tensor *positions, const int32_t *ids, int B,
-                              int T, int start) {
+                              int T, int start, int zero_start) {
     const tfm_seq2seq_config *c = &m->config;
     int32_t *position_ids = tfm_graph_alloc(g, sizeof(int32_t) * (size_t)B * T);
     if (!position_ids) return NULL;
@@ -400,6 +400,7 @@ tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, t
         for (int t = 0; t < T; t++) position_ids[(size_t)b * T + t] = start + t;
     /* Each step writes over the last one's output: one [B, T, C] buffer besides the positions'. */
     tfm_tensor *x = tfm_fn_embedding(g, table, ids, 2, (int[]){B, T});
+    if (zero_start && start == 0) x = tfm_seq2seq_fn_zero_first_in_place(g, x, T);
     if (c->scale_embeddings) x = tfm_seq2seq_fn_scale_in_place(g, x, sqrtf((float)c->d_model));
     if (c->positions == TFM_POSITIONS_SINUSOIDAL || c->positions == TFM_POSITIONS_LEARNED) /* the others act in the attention */
         x = tfm_fn_add_in_place(g, tfm_fn_embedding(g, positions, position_ids, 2, (int[]){B, T}), x);
@@ -477,7 +478,7 @@ tfm_tensor *tfm_seq2seq_encode(tfm_seq2seq *m, tfm_graph *g, const int32_t *sour
     if (check_shapes(m, B, S, 1) || tfm_seq2seq_check_ids(m, source, B, S, "source") ||
         tfm_seq2seq_check_lengths(source_lengths, B, S, "source"))
         return NULL;
-    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->source_embedding, &m->source_positions, source, B, S, 0);
+    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->source_embedding, &m->source_positions, source, B, S, 0, 0);
     const uint8_t *rows = tfm_norm_real_rows(g, m->config.norm, source_lengths, B, S);
     for (int l = 0; l < m->config.n_encoder_layers; l++) {
         tfm_seq2seq_encoder_layer *e = &m->encoder_layers[l];
@@ -502,7 +503,7 @@ tfm_tensor *tfm_seq2seq_decode(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *memory,
         tfm_error(TFM_ERR_INVALID_ARGUMENT, "seq2seq decode: memory has %zu values, expected B*S*C = %d*%d*%d", memory->size, B, S, C);
         return NULL;
     }
-    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, target, B, T, 0);
+    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, target, B, T, 0, m->config.zero_start_embedding);
     const uint8_t *rows = tfm_norm_real_rows(g, m->config.norm, target_lengths, B, T);
     for (int l = 0; l < m->config.n_decoder_layers; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];

@@ -86,7 +86,7 @@ tfm_status tfm_seq2seq_config_validate(const tfm_seq2seq_config *c) {
     }
     const struct { const char *name; int value; } flags[] = {
         {"pre_layernorm", c->pre_layernorm}, {"scale_embeddings", c->scale_embeddings}, {"share_embeddings", c->share_embeddings},
-        {"final_norm", c->final_norm}};
+        {"final_norm", c->final_norm}, {"zero_start_embedding", c->zero_start_embedding}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (flags[i].value != 0 && flags[i].value != 1)
             return tfm_error(TFM_ERR_CONFIG, "model.%s: expected 0 or 1, got %d", flags[i].name, flags[i].value);
@@ -121,7 +121,7 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
     static const char *const keys[] = {
         "model_type", "vocab_size", "max_source_length", "max_target_length", "d_model", "n_encoder_layers",
         "n_decoder_layers", "n_heads", "d_ff", "dropout", "attention_dropout", "activation_dropout", "activation",
-        "pre_layernorm", "norm", "positions", "rope_base", "relative_clip", "attention_score", "score_width", "scale_embeddings", "share_embeddings", "final_norm", "layernorm_eps", "pad_id", "bos_id",
+        "pre_layernorm", "norm", "positions", "rope_base", "relative_clip", "attention_score", "score_width", "scale_embeddings", "share_embeddings", "final_norm", "zero_start_embedding", "layernorm_eps", "pad_id", "bos_id",
         "eos_id", NULL};
     if (!cJSON_IsObject(o)) {
         char got[64];
@@ -159,6 +159,7 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *o, const tfm_json_context
     TRY(read_int(o, "score_width", ctx, 0, SEQ2SEQ_MAX_DIM, &c->score_width));
     TRY(tfm_json_read_bool(o, "scale_embeddings", ctx, &c->scale_embeddings));
     TRY(tfm_json_read_bool(o, "final_norm", ctx, &c->final_norm));
+    TRY(tfm_json_read_bool(o, "zero_start_embedding", ctx, &c->zero_start_embedding));
     TRY(tfm_json_read_bool(o, "share_embeddings", ctx, &c->share_embeddings));
     TRY(tfm_json_read_float(o, "layernorm_eps", ctx, 0, 0, INFINITY, 0, &c->layernorm_eps));
     TRY(read_int(o, "pad_id", ctx, 0, SEQ2SEQ_MAX_DIM, &c->pad_id));
@@ -206,7 +207,7 @@ tfm_status tfm_seq2seq_config_to_json(const tfm_seq2seq_config *c, char **json_t
     ok = ok && cJSON_AddStringToObject(o, "attention_score", tfm_score_names[c->attention_score]) &&
          add_int(o, "score_width", c->score_width);
     ok = ok && add_bool(o, "scale_embeddings", c->scale_embeddings) && add_bool(o, "share_embeddings", c->share_embeddings) &&
-         add_bool(o, "final_norm", c->final_norm);
+         add_bool(o, "final_norm", c->final_norm) && add_bool(o, "zero_start_embedding", c->zero_start_embedding);
     ok = ok && add_float(o, "layernorm_eps", c->layernorm_eps);
     ok = ok && add_int(o, "pad_id", c->pad_id) && add_int(o, "bos_id", c->bos_id) && add_int(o, "eos_id", c->eos_id);
     tfm_status s = ok ? tfm_json_print(o, 1, json_text) : tfm_error(TFM_ERR_OUT_OF_MEMORY, "out of memory building the seq2seq config JSON");

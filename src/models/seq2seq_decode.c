@@ -190,7 +190,7 @@ tfm_tensor *tfm_seq2seq_decode_step(tfm_seq2seq *m, tfm_graph *g, tfm_seq2seq_ca
         return NULL;
     }
     if (tfm_seq2seq_check_ids(m, tokens, B, T, "target")) return NULL;
-    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, tokens, B, T, cache->length);
+    tfm_tensor *x = tfm_seq2seq_embed(m, g, &m->target_embedding, &m->target_positions, tokens, B, T, cache->length, m->config.zero_start_embedding);
     for (int l = 0; l < c->n_decoder_layers && x; l++) {
         tfm_seq2seq_decoder_layer *d = &m->decoder_layers[l];
         tfm_graph_mark layer_start = tfm_graph_mark_now(g); /* the layer's intermediates die with it */

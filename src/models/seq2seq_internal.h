@@ -13,15 +13,18 @@ tfm_status tfm_seq2seq_config_read_object(const cJSON *object, const tfm_json_co
 /* out = scale * x, differentiable (dx += scale * dout). x itself when scale == 1. Nothing may read x
  * afterwards: out is written over it when the graph allows (tfm_graph_tensor_like). */
 tfm_tensor *tfm_seq2seq_fn_scale_in_place(tfm_graph *g, tfm_tensor *x, float scale);
+/* x [B, T, C] with every sequence's first row zeroed (the decoder's zero start), differentiable; in place as above. */
+tfm_tensor *tfm_seq2seq_fn_zero_first_in_place(tfm_graph *g, tfm_tensor *x, int T);
 
 /* ---- Building blocks shared by the teacher-forced forward (seq2seq.c) and incremental decoding (seq2seq_decode.c) ---- */
 /* Every id in [0, V): else TFM_ERR_INVALID_ARGUMENT naming `what` and [b, t]. */
 tfm_status tfm_seq2seq_check_ids(const tfm_seq2seq *m, const int32_t *ids, int B, int T, const char *what);
 /* Every length in [1, T] (NULL passes). */
 tfm_status tfm_seq2seq_check_lengths(const int *lengths, int B, int T, const char *what);
-/* dropout(scale * table[ids] + positions[start + t]) for ids [B, T] -> [B, T, C] */
+/* dropout(scale * table[ids] + positions[start + t]) for ids [B, T] -> [B, T, C]; zero_start: position 0's token
+ * vector is zero instead (the decoder's with config.zero_start_embedding) */
 tfm_tensor *tfm_seq2seq_embed(tfm_seq2seq *m, tfm_graph *g, tfm_tensor *table, tfm_tensor *positions, const int32_t *ids, int B,
-                              int T, int start);
+                              int T, int start, int zero_start);
 /* linear2(activation_dropout(activation(linear1(x)))); prelu: the layer's slope when the activation is "prelu" */
 tfm_tensor *tfm_seq2seq_feed_forward(tfm_seq2seq *m, tfm_graph *g, tfm_linear_layer *linear1, tfm_linear_layer *linear2,
                                      tfm_tensor *prelu, tfm_tensor *x);

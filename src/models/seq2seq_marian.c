@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/json.h"
 #include "tfm/io.h"
 #include "tfm/seq2seq.h"
 
@@ -150,20 +151,29 @@ static void visit_model(marian_writer *w, const tfm_seq2seq *m) {
     }
 }
 
+/* Marian keeps the decoder's start in the vocabulary: its last id, the pad token, whose embedding row is zero (and
+ * which CTranslate2 drops, starting from a zero vector). A model with zero_start_embedding is written that way: one
+ * more row, zero, with a final_logits_bias of -1e9 so that its probability is 0 and every other token's is tfm's. */
+static int marian_vocab_size(const tfm_seq2seq_config *c) { return c->vocab_size + (c->zero_start_embedding ? 1 : 0); }
+static int marian_start_id(const tfm_seq2seq_config *c) { return c->zero_start_embedding ? c->vocab_size : c->bos_id; }
+static int marian_pad_id(const tfm_seq2seq_config *c) { return c->zero_start_embedding ? c->vocab_size : c->pad_id; }
+#define MARIAN_NEVER (-1e9f) /* the start row's logit bias: exp(-1e9 - max) is 0 in float */
+
 /* MarianConfig's fields for this model. */
 static char *marian_config_json(const tfm_seq2seq_config *c) {
     cJSON *o = cJSON_CreateObject(), *arch = cJSON_AddArrayToObject(o, "architectures");
     cJSON_AddItemToArray(arch, cJSON_CreateString("MarianMTModel"));
     cJSON_AddStringToObject(o, "model_type", "marian");
+    int V = marian_vocab_size(c);
     const struct { const char *key; double value; } numbers[] = {
-        {"vocab_size", c->vocab_size}, {"decoder_vocab_size", c->vocab_size}, {"d_model", c->d_model},
+        {"vocab_size", V}, {"decoder_vocab_size", V}, {"d_model", c->d_model},
         {"encoder_layers", c->n_encoder_layers}, {"decoder_layers", c->n_decoder_layers},
         {"encoder_attention_heads", c->n_heads}, {"decoder_attention_heads", c->n_heads},
         {"encoder_ffn_dim", c->d_ff}, {"decoder_ffn_dim", c->d_ff},
         {"max_position_embeddings", c->max_source_length > c->max_target_length ? c->max_source_length : c->max_target_length},
         {"dropout", c->dropout}, {"attention_dropout", c->attention_dropout}, {"activation_dropout", c->activation_dropout},
-        {"pad_token_id", c->pad_id}, {"eos_token_id", c->eos_id}, {"forced_eos_token_id", c->eos_id},
-        {"decoder_start_token_id", c->bos_id}, {"init_std", 0.02}};
+        {"pad_token_id", marian_pad_id(c)}, {"eos_token_id", c->eos_id}, {"forced_eos_token_id", c->eos_id},
+        {"decoder_start_token_id", marian_start_id(c)}, {"init_std", 0.02}};
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) cJSON_AddNumberToObject(o, numbers[i].key, numbers[i].value);
     cJSON_AddStringToObject(o, "activation_function", c->activation == TFM_ACTIVATION_RELU ? "relu" : "gelu_new");
     cJSON_AddBoolToObject(o, "scale_embedding", c->scale_embeddings);
@@ -175,6 +185,46 @@ static char *marian_config_json(const tfm_seq2seq_config *c) {
     return text;
 }
 
+/* generation_config.json: transformers' generate never picks what tfm's search never picks (pad, and BOS when it is not
+ * EOS; removed after the log-softmax, as tfm does), and forces EOS at the length limit as tfm does. */
+static char *generation_config_json(const tfm_seq2seq_config *c) {
+    cJSON *o = cJSON_CreateObject(), *bad = cJSON_AddArrayToObject(o, "bad_words_ids");
+    int never[3] = {0}, count = 0;
+    never[count++] = c->pad_id;
+    if (c->bos_id != c->eos_id && c->bos_id != c->pad_id) never[count++] = c->bos_id;
+    if (c->zero_start_embedding) never[count++] = c->vocab_size;
+    for (int i = 0; i < count; i++) {
+        cJSON *word = cJSON_CreateArray();
+        cJSON_AddItemToArray(word, cJSON_CreateNumber(never[i]));
+        cJSON_AddItemToArray(bad, word);
+    }
+    cJSON_AddNumberToObject(o, "decoder_start_token_id", marian_start_id(c));
+    cJSON_AddNumberToObject(o, "eos_token_id", c->eos_id);
+    cJSON_AddNumberToObject(o, "forced_eos_token_id", c->eos_id);
+    cJSON_AddNumberToObject(o, "pad_token_id", marian_pad_id(c));
+    cJSON_AddNumberToObject(o, "max_length", c->max_target_length + 1); /* the start token and max_target_length more */
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* The embedding tables written so far get the zero start row (zero_start_embedding). */
+static void append_start_row(marian_writer *w, int V, int C) {
+    for (int i = 0; i < w->count && !w->status; i++) {
+        tfm_safetensors_entry *e = &w->entries[i];
+        if (e->ndim != 2 || e->shape[0] != V || e->shape[1] != C || (!strstr(e->name, "embed_tokens") && !strstr(e->name, "shared") &&
+                                                                     strcmp(e->name, "lm_head.weight")))
+            continue;
+        float *grown = tfm_calloc((size_t)(V + 1) * C, sizeof(float));
+        if (!grown) { w->status = TFM_ERR_OUT_OF_MEMORY; return; }
+        memcpy(grown, w->copies[i], sizeof(float) * (size_t)V * C);
+        tfm_free(w->copies[i], sizeof(float) * (size_t)V * C);
+        w->copies[i] = grown;
+        e->data = grown;
+        e->shape[0] = V + 1;
+    }
+}
+
 static tfm_status write_files(const tfm_seq2seq *m, const char *dir) {
     int C = m->config.d_model, capacity = 4 + 1 + 16 * m->config.n_encoder_layers + 26 * m->config.n_decoder_layers;
     int *perm = tfm_malloc(sizeof(int) * (size_t)C);
@@ -182,25 +232,140 @@ static tfm_status write_files(const tfm_seq2seq *m, const char *dir) {
                        .capacity = capacity, .perm = perm};
     if (!perm || !w.entries || !w.copies) w.status = TFM_ERR_OUT_OF_MEMORY;
     else residual_permutation(C, perm);
-    float *zeros = w.status ? NULL : tfm_calloc((size_t)m->config.vocab_size, sizeof(float));
+    int V = m->config.vocab_size, Vm = marian_vocab_size(&m->config);
+    float *bias = w.status ? NULL : tfm_calloc((size_t)Vm, sizeof(float));   /* [1, V] zeros: tfm's logits have no bias */
     visit_model(&w, m);
-    if (!w.status && zeros) add(&w, "final_logits_bias", zeros, 1, m->config.vocab_size, 0, 0, 2); /* [1, V] zeros: tfm's logits have no bias */
-    char *json = w.status ? NULL : marian_config_json(&m->config);
+    if (m->config.zero_start_embedding) append_start_row(&w, V, C);
+    if (bias && Vm > V) bias[V] = MARIAN_NEVER;
+    if (!w.status) bias ? add(&w, "final_logits_bias", bias, 1, Vm, 0, 0, 2) : (void)(w.status = TFM_ERR_OUT_OF_MEMORY);
+    char *json = w.status ? NULL : marian_config_json(&m->config), *generation_json = w.status ? NULL : generation_config_json(&m->config);
     char *weights = tfm_file_join(dir, "model.safetensors"), *config = tfm_file_join(dir, "config.json");
-    tfm_status st = w.status ? w.status : (!json || !weights || !config) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
+    char *generation = tfm_file_join(dir, "generation_config.json");
+    tfm_status st = w.status ? w.status : (!json || !generation_json || !weights || !config || !generation) ? TFM_ERR_OUT_OF_MEMORY : TFM_OK;
     if (!st) st = tfm_safetensors_write(weights, w.entries, w.count, (const char *[]){"format", "pt", NULL});
     if (!st) st = tfm_file_write_atomic(config, json, strlen(json));
+    if (!st) st = tfm_file_write_atomic(generation, generation_json, strlen(generation_json));
     for (int i = 0; i < w.count; i++) {
         tfm_free((void *)w.entries[i].name, strlen(w.entries[i].name) + 1);
         tfm_free(w.copies[i], sizeof(float) * (size_t)w.entries[i].shape[0] * (size_t)(w.entries[i].ndim == 2 ? w.entries[i].shape[1] : 1));
     }
     if (json) cJSON_free(json);
+    if (generation_json) cJSON_free(generation_json);
     if (weights) tfm_free(weights, strlen(weights) + 1);
     if (config) tfm_free(config, strlen(config) + 1);
-    tfm_free(zeros, sizeof(float) * (size_t)m->config.vocab_size);
+    if (generation) tfm_free(generation, strlen(generation) + 1);
+    tfm_free(bias, sizeof(float) * (size_t)Vm);
     tfm_free(w.entries, sizeof *w.entries * (size_t)capacity);
     tfm_free(w.copies, sizeof *w.copies * (size_t)capacity);
     tfm_free(perm, sizeof(int) * (size_t)C);
+    return st;
+}
+
+/* The token string of `id` in a tokenizer.json (its model's vocab or added_tokens), or NULL. */
+static cJSON *token_named(cJSON *root, int id, cJSON **added) {
+    *added = NULL;
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "added_tokens")) {
+        if (cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(item, "id")) == id) *added = item;
+    }
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "vocab")) {
+        if (cJSON_IsNumber(item) && item->valuedouble == id) return item;
+    }
+    return NULL;
+}
+
+static const char *token_string(cJSON *root, int id) {
+    cJSON *added, *entry = token_named(root, id, &added);
+    if (added) return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(added, "content"));
+    return entry ? entry->string : NULL;
+}
+
+/* The id of a token string, or -1. */
+static int token_id(cJSON *root, const char *string) {
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "added_tokens")) {
+        const char *content = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "content"));
+        if (content && !strcmp(content, string)) return (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(item, "id"));
+    }
+    item = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "vocab"), string);
+    return cJSON_IsNumber(item) ? (int)item->valuedouble : -1;
+}
+
+static int token_count(cJSON *root) {
+    int largest = -1;
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "vocab"))
+        if (cJSON_IsNumber(item) && item->valuedouble > largest) largest = (int)item->valuedouble;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "added_tokens")) {
+        double id = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(item, "id"));
+        if (id > largest) largest = (int)id;
+    }
+    return largest + 1;
+}
+
+/* Marian's start token "<pad>" appended as id V (zero_start_embedding); tfm's own pad, if it is called "<pad>", becomes
+ * "<unk>" (never produced by byte-level BPE; CTranslate2 wants an unknown token) so that every string names one id. */
+static tfm_status add_start_token(cJSON *root, const tfm_seq2seq_config *c, const char *source) {
+    int taken = token_id(root, "<pad>");
+    if (taken >= 0 && taken != c->pad_id)
+        return tfm_error(TFM_ERR_FORMAT, "%s: \"<pad>\" is token %d, not the model's pad_id %d: Marian's start token would clash", source, taken, c->pad_id);
+    cJSON *added, *entry = token_named(root, c->pad_id, &added);
+    const char *own = token_string(root, c->pad_id);
+    if (own && !strcmp(own, "<pad>")) {
+        if (!entry) return tfm_error(TFM_ERR_FORMAT, "%s: the pad token %d is not in the model's vocab", source, c->pad_id);
+        const char *name = token_id(root, "<unk>") >= 0 ? "<tfm_pad>" : "<unk>";
+        cJSON *vocab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "vocab");
+        cJSON_DeleteItemFromObjectCaseSensitive(vocab, "<pad>");
+        cJSON_AddNumberToObject(vocab, name, c->pad_id);
+        if (added) cJSON_ReplaceItemInObjectCaseSensitive(added, "content", cJSON_CreateString(name));
+    }
+    cJSON *start = cJSON_CreateObject();
+    cJSON_AddNumberToObject(start, "id", c->vocab_size);
+    cJSON_AddStringToObject(start, "content", "<pad>");
+    cJSON_AddBoolToObject(start, "single_word", 0), cJSON_AddBoolToObject(start, "lstrip", 0), cJSON_AddBoolToObject(start, "rstrip", 0);
+    cJSON_AddBoolToObject(start, "normalized", 0), cJSON_AddBoolToObject(start, "special", 1);
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    if (!list) list = cJSON_AddArrayToObject(root, "added_tokens");
+    return cJSON_AddItemToArray(list, start) ? TFM_OK : TFM_ERR_OUT_OF_MEMORY;
+}
+
+/* tokenizer.json (with Marian's start token when the model has one) and a tokenizer_config.json naming its special
+ * tokens, so that AutoTokenizer (and ct2-transformers-converter) load it as a fast tokenizer. */
+static tfm_status write_tokenizer(const tfm_seq2seq_config *c, const char *from, const char *dir) {
+    char *text = NULL, *json = NULL, *settings = NULL;
+    size_t size = 0;
+    cJSON *root = NULL, *o = NULL;
+    tfm_status st = tfm_file_read(from, &text, &size);
+    if (!st) st = tfm_json_parse(text, size, from, &root);
+    int have = st ? 0 : token_count(root);
+    if (!st && have != c->vocab_size)
+        st = tfm_error(TFM_ERR_FORMAT, "%s: %d tokens, but the model's vocab_size is %d", from, have, c->vocab_size);
+    if (!st && c->zero_start_embedding) st = add_start_token(root, c, from);
+    if (!st) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "tokenizer_class", "PreTrainedTokenizerFast");
+        const struct { const char *key; int id; } special[] = {{"bos_token", c->bos_id}, {"eos_token", c->eos_id}, {"pad_token", marian_pad_id(c)}};
+        for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+            const char *t = token_string(root, special[i].id);
+            if (t) cJSON_AddStringToObject(o, special[i].key, t);
+        }
+        if (token_id(root, "<unk>") >= 0) cJSON_AddStringToObject(o, "unk_token", "<unk>");
+        cJSON_AddNumberToObject(o, "model_max_length", c->max_source_length);
+        json = cJSON_PrintUnformatted(root);
+        settings = cJSON_Print(o);
+        if (!json || !settings) st = TFM_ERR_OUT_OF_MEMORY;
+    }
+    char *tokenizer = tfm_file_join(dir, "tokenizer.json"), *config = tfm_file_join(dir, "tokenizer_config.json");
+    if (!st && (!tokenizer || !config)) st = TFM_ERR_OUT_OF_MEMORY;
+    if (!st) st = tfm_file_write_atomic(tokenizer, json, strlen(json));
+    if (!st) st = tfm_file_write_atomic(config, settings, strlen(settings));
+    if (tokenizer) tfm_free(tokenizer, strlen(tokenizer) + 1);
+    if (config) tfm_free(config, strlen(config) + 1);
+    if (json) cJSON_free(json);
+    if (settings) cJSON_free(settings);
+    cJSON_Delete(root);
+    cJSON_Delete(o);
+    if (text) tfm_free(text, size + 1);
     return st;
 }
 
@@ -212,13 +377,11 @@ tfm_status tfm_seq2seq_export_marian(const tfm_seq2seq *m, const char *tokenizer
     snprintf(temp, sizeof temp, "%s.tmp.%ld", dir, (long)getpid());
     if ((st = tfm_file_make_directory(temp)) != TFM_OK) return st;
     st = write_files(m, temp);
-    char *tokenizer = tfm_file_join(temp, "tokenizer.json");
-    if (!st && tokenizer_json) st = tokenizer ? tfm_file_copy(tokenizer_json, tokenizer) : TFM_ERR_OUT_OF_MEMORY;
-    if (tokenizer) tfm_free(tokenizer, strlen(tokenizer) + 1);
+    if (!st && tokenizer_json) st = write_tokenizer(&m->config, tokenizer_json, temp);
     if (!st && rename(temp, dir) != 0) st = tfm_error(TFM_ERR_IO, "cannot rename %s to %s: %s", temp, dir, strerror(errno));
     if (st) { /* nothing half-written stays behind */
-        const char *files[] = {"model.safetensors", "config.json", "tokenizer.json"};
-        for (int i = 0; i < 3; i++) {
+        const char *files[] = {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"};
+        for (int i = 0; i < 5; i++) {
             char *f = tfm_file_join(temp, files[i]);
             if (f) remove(f), tfm_free(f, strlen(f) + 1);
         }

@@ -13,7 +13,8 @@ The encoder and decoder ARE nn.Transformer's (taken from an nn.Transformer insta
   attention_score:   "scaled_dot" (nn.Transformer's), "dot", "general", "additive": every attention a TfmAttention
   norm:              "layernorm" (nn.Transformer's), "rmsnorm" (nn.RMSNorm) or "batchnorm" (MaskedBatchNorm: statistics
                      over the real tokens only), swapped into every layer and the final norms
-  input:             x = dropout(sqrt(C) * E[token] + P[position])   (sqrt(C) only with scale_embeddings)
+  input:             x = dropout(sqrt(C) * E[token] + P[position])   (sqrt(C) only with scale_embeddings; the decoder's
+                     first E[token] is zero with zero_start_embedding)
 
 Masks: source padding (right) -> src_key_padding_mask and memory_key_padding_mask; target padding -> tgt_key_padding_mask;
 causal -> tgt_mask. Note nn.Transformer applies its final encoder.norm / decoder.norm with norm_first=False too.
@@ -59,6 +60,7 @@ class Seq2SeqConfig:
     score_width: int = 0
     scale_embeddings: bool = True
     final_norm: bool = True
+    zero_start_embedding: bool = False
     share_embeddings: bool = True
     layernorm_eps: float = 1e-5
     pad_id: int = 0
@@ -209,9 +211,11 @@ class Seq2Seq(nn.Module):
                                  persistent=False)
         self.drop = nn.Dropout(c.dropout)
 
-    def _embed(self, ids, table, positions):
+    def _embed(self, ids, table, positions, zero_start=False):
         c = self.config
         x = table(ids)
+        if zero_start:  # Marian's decoder start: a zero vector in place of the first token's embedding
+            x = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:]], dim=1)
         if c.scale_embeddings:
             x = x * math.sqrt(c.d_model)
         T = ids.shape[1]
@@ -245,7 +249,7 @@ class Seq2Seq(nn.Module):
         table = self.embedding if c.share_embeddings else self.target_embedding
         positions = self.target_position_embedding if c.positions == "learned" else None
         self._flag_rows(self.decoder, None if tgt_pad is None else ~tgt_pad)
-        y = self.decoder(self._embed(target, table, positions), memory, tgt_mask=causal, tgt_key_padding_mask=tgt_pad,
+        y = self.decoder(self._embed(target, table, positions, c.zero_start_embedding), memory, tgt_mask=causal, tgt_key_padding_mask=tgt_pad,
                          memory_key_padding_mask=src_pad)
         weight = self.embedding.weight if c.share_embeddings else self.output_projection.weight
         return F.linear(y, weight)
