@@ -139,7 +139,7 @@ def run_zero_start(failures, tool):
     """zero_start_embedding: Marian's own start (a zero vector). The export appends the start token "<pad>" as id V with a
     zero row and a -1e9 logit bias; transformers must give tfm's logits on the other V ids and its greedy and beam-4
     tokens, and CTranslate2 (ct2-transformers-converter's converter) must convert it and give the same greedy tokens (its
-    beam search keeps fewer live beams once one ends, see bench/run-marian.sh)."""
+    beam search keeps fewer live beams once one ends, see bench/run-marian.sh). tfm reads the export back as the same model."""
     case = small_case("marian_zero_start", 33, final_norm=False, zero_start_embedding=True)
     config, V = case["config"], case["config"].vocab_size
     work = tempfile.mkdtemp(prefix="tfm_marian_zero_start_")
@@ -196,6 +196,11 @@ def run_zero_start(failures, tool):
                 f"({len(set(tfm_lines))} distinct)")
         if beam == 1:
             c.check(same_ct2 == len(lines), f"greedy: {same_ct2}/{len(lines)} lines identical to CTranslate2's")
+        back = subprocess.run([os.environ["TFM_BIN"], "translate", "--model", exported, "--beam", str(beam), "--length-penalty", "1"],
+                              input="\n".join(lines) + "\n", capture_output=True, text=True)
+        c.check(back.returncode == 0 and back.stdout.split("\n")[:len(lines)] == tfm_lines,
+                f"beam {beam}: tfm translate on the exported directory gives the checkpoint's lines (exit {back.returncode} "
+                f"{back.stderr.strip()[-200:]})")
     c.finish(failures)
 
 

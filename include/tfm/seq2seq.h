@@ -154,11 +154,14 @@ void tfm_seq2seq_free(tfm_seq2seq *model);
  * atomically by tfm_checkpoint_save (a model-only save). Load creates the model from config.json and fills every
  * parameter; errors name the directory and the file (e.g. a GPT checkpoint: "model_type: expected \"seq2seq\""). */
 tfm_status tfm_seq2seq_save(const tfm_seq2seq *model, const char *dir);
-/* A Hugging Face MarianMTModel directory (config.json with Marian's fields, model.safetensors with its names, and
- * tokenizer_json copied in when given), written under a temporary name and renamed; `dir` must not exist. Marian's
- * sinusoids are [sin | cos] halves where tfm's interleave, so the weights are written in that permuted basis (same
- * logits). A model Marian cannot hold (pre-LN, final_norm, positions other than sinusoidal, untied embeddings, another
- * norm or score, an activation other than relu/gelu, layernorm_eps other than 1e-5) is refused, naming it. */
+/* A Hugging Face MarianMTModel directory (config.json with Marian's fields, model.safetensors with its names,
+ * generation_config.json with tfm's search rules, and tokenizer_json with a tokenizer_config.json when given), written
+ * under a temporary name and renamed; `dir` must not exist. Marian's sinusoids are [sin | cos] halves where tfm's
+ * interleave, so the weights are written in that permuted basis (same logits). With zero_start_embedding the
+ * vocabulary gets Marian's start token "<pad>" as one more, last id (zero embedding, logit bias -1e9), which is what
+ * CTranslate2's converter expects; tfm's own pad, if called "<pad>", is renamed "<unk>". A model Marian cannot hold
+ * (pre-LN, final_norm, positions other than sinusoidal, untied embeddings, another norm or score, an activation other
+ * than relu/gelu, layernorm_eps other than 1e-5) is refused, naming it. tfm_seq2seq_load reads the export back. */
 tfm_status tfm_seq2seq_export_marian(const tfm_seq2seq *model, const char *tokenizer_json, const char *dir);
 /* A MarianMTModel directory saved by transformers as tfm's encoder-decoder (tfm_seq2seq_load does this for a config.json
  * with model_type "marian"): its config as post-LN without final norms, its weights into tfm's basis. Refused by

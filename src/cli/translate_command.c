@@ -158,7 +158,9 @@ int cli_translate(int argc, char **argv) {
     }
     if (st) { tfm_bpe_free(tokenizer); return cli_fail("translate"); }
     const tfm_seq2seq_config *c = &model->config;
-    if ((long)tfm_bpe_vocab_size(tokenizer) != c->vocab_size) {
+    /* A Marian export of a zero-start model keeps Marian's start token as one more, last id, which the model drops. */
+    long marian_start = c->zero_start_embedding && (long)tfm_bpe_vocab_size(tokenizer) == c->vocab_size + 1;
+    if ((long)tfm_bpe_vocab_size(tokenizer) != c->vocab_size + marian_start) {
         fprintf(stderr, "tfm translate: %s: tokenizer.json has %zu tokens but the model's vocab_size is %d; they must come from the same "
                         "training run\n", model_dir, tfm_bpe_vocab_size(tokenizer), c->vocab_size);
         tfm_seq2seq_free(model);

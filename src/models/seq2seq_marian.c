@@ -44,18 +44,31 @@ typedef struct marian_writer {
     /* import: the file read from, instead of the entries written */
     const tfm_safetensors *file;
     float *scratch;           /* [largest tensor] */
+    int start_row;            /* import: the embeddings end with Marian's zero start row, which tfm does not keep */
 } marian_writer;
 
 static void add(marian_writer *w, const char *name, const float *data, int rows, int cols, int permute_rows, int permute_cols, int ndim);
 
-/* Import: the file's tensor into `data` [rows, cols] in tfm's basis (the inverse of add's copy). */
-static void take(marian_writer *w, const char *name, float *data, int rows, int cols, int permute_rows, int permute_cols, int ndim) {
+/* Import: the file's tensor into `data` [rows, cols] in tfm's basis (the inverse of add's copy); the file has
+ * `extra` more rows, which must be zero (Marian's start row). */
+static void take_rows(marian_writer *w, const char *name, float *data, int rows, int extra, int cols, int permute_rows, int permute_cols,
+                      int ndim) {
     if (w->status) return;
-    int shape[2] = {ndim == 1 ? cols : rows, cols};
+    int shape[2] = {ndim == 1 ? cols : rows + extra, cols};
     if ((w->status = tfm_safetensors_read_f32(w->file, name, ndim, shape, 0, w->scratch)) != TFM_OK) return;
+    for (size_t i = (size_t)rows * cols; i < (size_t)(rows + extra) * cols; i++)
+        if (w->scratch[i] != 0.0f) {
+            w->status = tfm_error(TFM_ERR_FORMAT, "%s: %s row %d (the decoder's start token) is not zero, as a model with "
+                                  "tfm_zero_start_embedding must have it", tfm_safetensors_path(w->file), name, rows);
+            return;
+        }
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++)
             data[(size_t)(permute_rows ? w->perm[r] : r) * cols + (permute_cols ? w->perm[c] : c)] = w->scratch[(size_t)r * cols + c];
+}
+
+static void take(marian_writer *w, const char *name, float *data, int rows, int cols, int permute_rows, int permute_cols, int ndim) {
+    take_rows(w, name, data, rows, 0, cols, permute_rows, permute_cols, ndim);
 }
 
 /* One tensor either way. */
@@ -125,7 +138,8 @@ static void visit_model(marian_writer *w, const tfm_seq2seq *m) {
                                              "lm_head.weight", NULL};
     for (const char *const *n = embeddings; *n; n++) {
         if (w->file && !tfm_safetensors_find(w->file, *n)) continue; /* tied copies may be left out of a file */
-        visit(w, *n, m->source_embedding.data, V, C, READS, 2);
+        if (w->file) take_rows(w, *n, m->source_embedding.data, V, w->start_row, C, READS, 2);
+        else visit(w, *n, m->source_embedding.data, V, C, READS, 2);
         if (w->file) break;
     }
     if (w->file && !w->status && !tfm_safetensors_find(w->file, "model.shared.weight") && !tfm_safetensors_find(w->file, "model.encoder.embed_tokens.weight") &&
@@ -180,6 +194,14 @@ static char *marian_config_json(const tfm_seq2seq_config *c) {
     cJSON_AddBoolToObject(o, "share_encoder_decoder_embeddings", 1);
     cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
     cJSON_AddBoolToObject(o, "is_encoder_decoder", 1);
+    /* What the import needs to give back tfm's model exactly (transformers keeps fields it does not know). */
+    cJSON_AddNumberToObject(o, "tfm_max_source_length", c->max_source_length);
+    cJSON_AddNumberToObject(o, "tfm_max_target_length", c->max_target_length);
+    if (c->zero_start_embedding) {
+        cJSON_AddBoolToObject(o, "tfm_zero_start_embedding", 1);
+        cJSON_AddNumberToObject(o, "tfm_pad_token_id", c->pad_id);
+        cJSON_AddNumberToObject(o, "tfm_bos_token_id", c->bos_id);
+    }
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     return text;
@@ -398,7 +420,7 @@ static double number_or(const cJSON *o, const char *key, double fallback) {
 }
 
 /* MarianConfig's fields (its defaults where absent) as tfm's config: post-LN, no final norms, sinusoidal, shared. */
-static tfm_status config_from_marian(const cJSON *o, const char *source, tfm_seq2seq_config *c) {
+static tfm_status config_from_marian(const cJSON *o, const char *source, tfm_seq2seq_config *c, int *start_row) {
     tfm_seq2seq_config_default(c);
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "activation_function");
     const char *a = cJSON_IsString(act) ? act->valuestring : "gelu";
@@ -419,7 +441,8 @@ static tfm_status config_from_marian(const cJSON *o, const char *source, tfm_seq
     c->vocab_size = V, c->n_heads = heads, c->d_ff = ffn;
     c->d_model = (int)number_or(o, "d_model", 1024);
     c->n_encoder_layers = (int)number_or(o, "encoder_layers", 12), c->n_decoder_layers = (int)number_or(o, "decoder_layers", 12);
-    c->max_source_length = c->max_target_length = positions;
+    c->max_source_length = (int)number_or(o, "tfm_max_source_length", positions);
+    c->max_target_length = (int)number_or(o, "tfm_max_target_length", positions);
     c->dropout = (float)number_or(o, "dropout", 0.1), c->attention_dropout = (float)number_or(o, "attention_dropout", 0);
     c->activation_dropout = (float)number_or(o, "activation_dropout", 0);
     c->scale_embeddings = (int)number_or(o, "scale_embedding", 0);
@@ -427,18 +450,30 @@ static tfm_status config_from_marian(const cJSON *o, const char *source, tfm_seq
     c->bos_id = (int)number_or(o, "decoder_start_token_id", 58100);
     c->pre_layernorm = 0, c->final_norm = 0, c->positions = TFM_POSITIONS_SINUSOIDAL, c->norm = TFM_NORM_LAYERNORM;
     c->share_embeddings = 1, c->layernorm_eps = 1e-5f;
+    *start_row = number_or(o, "tfm_zero_start_embedding", 0) != 0;
+    if (*start_row) { /* tfm's export of a zero-start model: Marian's start token is the extra last id */
+        if (c->pad_id != V - 1 || c->bos_id != V - 1)
+            return tfm_error(TFM_ERR_FORMAT, "%s: tfm_zero_start_embedding needs pad_token_id and decoder_start_token_id %d (the last id), "
+                             "got %d and %d", source, V - 1, c->pad_id, c->bos_id);
+        c->vocab_size = V - 1, c->zero_start_embedding = 1;
+        c->pad_id = (int)number_or(o, "tfm_pad_token_id", 0), c->bos_id = (int)number_or(o, "tfm_bos_token_id", 1);
+    }
     tfm_status st = tfm_seq2seq_config_validate(c);
     return st ? tfm_error_prefix(st, "%s (MarianMTModel): ", source) : TFM_OK;
 }
 
-/* final_logits_bias is a buffer tfm has no place for: only zeros (what Marian initialises it to) can be dropped. */
-static tfm_status check_zero_bias(const tfm_safetensors *f, int V, float *scratch) {
+/* final_logits_bias is a buffer tfm has no place for: only zeros (what Marian initialises it to) can be dropped, and
+ * the start row's "never" (start_row) that tfm's export wrote. */
+static tfm_status check_zero_bias(const tfm_safetensors *f, int V, int start_row, float *scratch) {
     if (!tfm_safetensors_find(f, "final_logits_bias")) return TFM_OK;
-    tfm_status st = tfm_safetensors_read_f32(f, "final_logits_bias", 2, (const int[]){1, V}, 0, scratch);
+    tfm_status st = tfm_safetensors_read_f32(f, "final_logits_bias", 2, (const int[]){1, V + start_row}, 0, scratch);
     for (int i = 0; !st && i < V; i++)
         if (scratch[i] != 0.0f)
             return tfm_error(TFM_ERR_UNSUPPORTED, "%s: final_logits_bias[%d] is %g; tfm's output layer has no bias (only zeros load)",
                              tfm_safetensors_path(f), i, (double)scratch[i]);
+    if (!st && start_row && !(scratch[V] <= MARIAN_NEVER / 10))
+        return tfm_error(TFM_ERR_FORMAT, "%s: final_logits_bias[%d] (the start token) is %g; tfm's export writes %g", tfm_safetensors_path(f), V,
+                         (double)scratch[V], (double)MARIAN_NEVER);
     return st;
 }
 
@@ -469,22 +504,23 @@ tfm_status tfm_seq2seq_load_marian(tfm_seq2seq **out, const char *dir, const cha
     cJSON *o = cJSON_Parse(config_json);
     if (!o) return tfm_error(TFM_ERR_FORMAT, "%s: not valid JSON", source);
     tfm_seq2seq_config c;
-    tfm_status st = config_from_marian(o, source, &c);
+    int start_row = 0;
+    tfm_status st = config_from_marian(o, source, &c, &start_row);
     cJSON_Delete(o);
     tfm_seq2seq *m = NULL;
     if (!st) st = tfm_seq2seq_create(&m, &c);
     char *path = st ? NULL : tfm_file_join(dir, "model.safetensors");
     tfm_safetensors *f = NULL;
     if (!st) st = path ? tfm_safetensors_open(path, &f) : TFM_ERR_OUT_OF_MEMORY;
-    size_t largest = (size_t)c.vocab_size * c.d_model, ffn = (size_t)c.d_ff * c.d_model;
-    marian_writer w = {.file = f};
+    size_t largest = (size_t)(c.vocab_size + start_row) * c.d_model, ffn = (size_t)c.d_ff * c.d_model;
+    marian_writer w = {.file = f, .start_row = start_row};
     int *perm = tfm_malloc(sizeof(int) * (size_t)c.d_model);
     w.scratch = st ? NULL : tfm_malloc(sizeof(float) * (largest > ffn ? largest : ffn));
     if (!st && (!perm || !w.scratch)) st = TFM_ERR_OUT_OF_MEMORY;
     if (!st) {
         residual_permutation(c.d_model, perm);
         w.perm = perm;
-        st = check_zero_bias(f, c.vocab_size, w.scratch);
+        st = check_zero_bias(f, c.vocab_size, start_row, w.scratch);
     }
     if (!st) {
         visit_model(&w, m);
