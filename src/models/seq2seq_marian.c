@@ -283,7 +283,7 @@ static tfm_status write_files(const tfm_seq2seq *m, const char *dir) {
     return st;
 }
 
-/* The token string of `id` in a tokenizer.json (its model's vocab or added_tokens), or NULL. */
+/* The model-vocab entry of `id` in a tokenizer.json (or NULL), and in *added its added_tokens entry (or NULL). */
 static cJSON *token_named(cJSON *root, int id, cJSON **added) {
     *added = NULL;
     cJSON *item;
